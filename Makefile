@@ -1,0 +1,55 @@
+# ztseg: thin wrapper over CMake. `make test` and `make demo` work on a fresh
+# Debian 12 machine: they install what they need, build, and mount bpffs.
+BUILD_DIR ?= build
+JOBS      ?= $(shell nproc)
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages the build and tests need (keep README in sync).
+DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ \
+        libspdlog-dev libgtest-dev libgmock-dev googletest iproute2 clang-format
+
+.PHONY: all deps build test demo bench bench-smoke format format-check bpffs clean
+
+all: build
+
+# Idempotent: only runs apt when something is missing.
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	else echo "deps: all installed"; fi
+
+$(BUILD_DIR)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: $(BUILD_DIR)/Makefile
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# BPF programs are pinned here; tests use unique subdirectories.
+bpffs:
+	@mountpoint -q /sys/fs/bpf || $(SUDO) mount -t bpf bpf /sys/fs/bpf
+
+test: deps format-check build bpffs
+	cd $(BUILD_DIR) && $(SUDO) ctest --output-on-failure --timeout 900
+
+demo: deps build bpffs
+	$(SUDO) $(BUILD_DIR)/tests/integration_demo
+
+bench: deps build bpffs
+	$(SUDO) bench/run.sh $(BUILD_DIR)
+
+bench-smoke: deps build bpffs
+	$(SUDO) bench/run.sh $(BUILD_DIR) --smoke
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp' '*.hpp' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format: ok"
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * connect4/6 and sendmsg4/6: judge egress at the syscall, so a denied
+ * connect() fails at once with EPERM instead of timing out on dropped SYNs.
+ * These hooks see no packets, only the destination; the cgroup_skb egress hook
+ * still judges (and tracks) every packet afterwards.
+ */
+#include "verdict.h"
+
+static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int v6) {
+    struct ztseg_judgement j = {};
+    struct ztseg_identity_info *ep, peer;
+    struct bpf_sock* sk = ctx->sk;
+    __u32 opts = 0;
+
+    j.hook = hook;
+    j.direction = ZTSEG_DIR_EGRESS;
+    j.pkt.t.proto = ctx->protocol;
+    j.pkt.t.dport = bpf_ntohs((__u16)ctx->user_port);
+    if (!v6) {
+        j.pkt.t.family = 4;
+        j.pkt.t.daddr[0] = ctx->user_ip4;
+    } else if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
+               ctx->user_ip6[2] == bpf_htonl(0xffff)) {
+        j.pkt.t.family = 4; /* IPv4-mapped: judged as the IPv4 peer it is */
+        j.pkt.t.daddr[0] = ctx->user_ip6[3];
+    } else {
+        j.pkt.t.family = 6;
+        j.pkt.t.daddr[0] = ctx->user_ip6[0];
+        j.pkt.t.daddr[1] = ctx->user_ip6[1];
+        j.pkt.t.daddr[2] = ctx->user_ip6[2];
+        j.pkt.t.daddr[3] = ctx->user_ip6[3];
+    }
+    if (sk) {
+        j.pkt.t.sport = sk->src_port;
+        if (j.pkt.t.family == 4) {
+            j.pkt.t.saddr[0] = sk->src_ip4;
+        } else {
+            j.pkt.t.saddr[0] = sk->src_ip6[0];
+            j.pkt.t.saddr[1] = sk->src_ip6[1];
+            j.pkt.t.saddr[2] = sk->src_ip6[2];
+            j.pkt.t.saddr[3] = sk->src_ip6[3];
+        }
+    }
+    if (ztseg_is_loopback(&j.pkt.t)) {
+        ztseg_count(hook, ZTSEG_REASON_PASS_NOT_SUBJECT, 0);
+        return ZTSEG_PASS;
+    }
+
+    j.cgroup_id = bpf_get_current_cgroup_id();
+    ztseg_load_active(&j.active);
+    ep = ztseg_endpoint_of(&j.active, j.cgroup_id);
+    if (!ep) {
+        ztseg_count(hook, ZTSEG_REASON_PASS_NO_ENDPOINT, 0);
+        return ZTSEG_PASS;
+    }
+    j.local_id = ep->identity;
+    j.local_flags = ep->flags;
+    peer = ztseg_identity_of(&j.active, j.pkt.t.family, j.pkt.t.daddr);
+    j.peer_id = peer.identity;
+
+    if (hook == ZTSEG_HOOK_SOCK_SENDMSG && j.pkt.t.sport) {
+        /* A bound socket may be answering a tracked flow (a UDP server's
+         * reply). With a wildcard local address the tuple is unknown until
+         * routing: leave that send to the egress hook, which fails it with
+         * EPERM just the same if it is not admitted. */
+        int wildcard =
+            j.pkt.t.family == 4
+                ? j.pkt.t.saddr[0] == 0
+                : (j.pkt.t.saddr[0] | j.pkt.t.saddr[1] | j.pkt.t.saddr[2] | j.pkt.t.saddr[3]) == 0;
+        if (wildcard) {
+            ztseg_count(hook, ZTSEG_REASON_PASS_TO_STACK, 0);
+            return ZTSEG_PASS;
+        }
+        opts |= ZTSEG_J_CONNTRACK;
+    }
+    return ztseg_judge(&j, opts);
+}
+
+SEC("cgroup/connect4")
+int ztseg_connect4(struct bpf_sock_addr* ctx) {
+    return ztseg_sock(ctx, ZTSEG_HOOK_SOCK_CONNECT, 0);
+}
+
+SEC("cgroup/connect6")
+int ztseg_connect6(struct bpf_sock_addr* ctx) {
+    return ztseg_sock(ctx, ZTSEG_HOOK_SOCK_CONNECT, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int ztseg_sendmsg4(struct bpf_sock_addr* ctx) {
+    return ztseg_sock(ctx, ZTSEG_HOOK_SOCK_SENDMSG, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int ztseg_sendmsg6(struct bpf_sock_addr* ctx) {
+    return ztseg_sock(ctx, ZTSEG_HOOK_SOCK_SENDMSG, 1);
+}

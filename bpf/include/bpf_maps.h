@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map definitions. Exactly one object (bpf/maps.c) defines them; the entry
+ * programs declare them extern and `bpftool gen object` links all into one
+ * object, so every program shares the same maps.
+ */
+#ifndef ZTSEG_BPF_MAPS_H
+#define ZTSEG_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+
+#ifdef ZTSEG_DEFINE_MAPS
+#define ZTSEG_MAP
+#else
+#define ZTSEG_MAP __attribute__((weak))
+#endif
+
+/* Inner-map templates: userspace creates fresh maps of these shapes for every
+ * generation and installs them into the inactive slot. Sizes, not BTF types:
+ * clang only emits forward declarations for types reached this deep, which
+ * the static linker cannot size. */
+struct ztseg_ident4_inner {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_IDENT_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_ident4_key));
+    __uint(value_size, sizeof(struct ztseg_identity_info));
+};
+struct ztseg_ident6_inner {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_IDENT_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_ident6_key));
+    __uint(value_size, sizeof(struct ztseg_identity_info));
+};
+struct ztseg_endpoint_inner {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_ENDPOINT_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_endpoint_key));
+    __uint(value_size, sizeof(struct ztseg_identity_info));
+};
+struct ztseg_policy_inner {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_POLICY_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_policy_key));
+    __uint(value_size, sizeof(struct ztseg_policy_value));
+};
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_CFG_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_config SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_slot_meta);
+} ztseg_slots SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __array(values, struct ztseg_ident4_inner);
+} ztseg_ident4 SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __array(values, struct ztseg_ident6_inner);
+} ztseg_ident6 SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __array(values, struct ztseg_endpoint_inner);
+} ztseg_endpoints SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __array(values, struct ztseg_policy_inner);
+} ztseg_policy SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CT_CAPACITY);
+    __type(key, struct ztseg_ct_key);
+    __type(value, struct ztseg_ct_value);
+} ztseg_ct SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_FRAG_CAPACITY);
+    __type(key, struct ztseg_frag_key);
+    __type(value, struct ztseg_frag_value);
+} ztseg_frags SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_COUNTER_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_counter);
+} ztseg_counters SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_EVSTAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_evstats SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_RATELIMIT_CAPACITY);
+    __type(key, struct ztseg_ratelimit_key);
+    __type(value, struct ztseg_ratelimit_value);
+} ztseg_ratelimit SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);
+} ztseg_events SEC(".maps");
+
+#endif /* ZTSEG_BPF_MAPS_H */

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Connection tracking shared by every program: allowed flows are recorded per
+ * (connection, local identity); replies and later packets match the same entry. */
+#ifndef ZTSEG_CONNTRACK_H
+#define ZTSEG_CONNTRACK_H
+
+#include "parse.h"
+#include "policy.h"
+
+/* (a, pa) < (b, pb) over address words then port: picks the canonical order. */
+static __always_inline int ztseg_ep_less(const __u32* a, __u16 pa, const __u32* b, __u16 pb) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        __u32 x = bpf_ntohl(a[i]), y = bpf_ntohl(b[i]);
+        if (x != y)
+            return x < y;
+    }
+    return pa < pb;
+}
+
+static __always_inline void ztseg_ct_key_of(struct ztseg_ct_key* k, const struct ztseg_tuple* t,
+                                            __u32 local_id) {
+    int fwd = ztseg_ep_less(t->saddr, t->sport, t->daddr, t->dport);
+    __builtin_memcpy(k->addr_a, fwd ? t->saddr : t->daddr, 16);
+    __builtin_memcpy(k->addr_b, fwd ? t->daddr : t->saddr, 16);
+    k->port_a = fwd ? t->sport : t->dport;
+    k->port_b = fwd ? t->dport : t->sport;
+    k->proto = t->proto;
+    k->family = t->family;
+    k->pad[0] = k->pad[1] = 0;
+    k->local_id = local_id;
+}
+
+#define ZTSEG_CT_MISS 0
+#define ZTSEG_CT_HIT 1       /* tracked and still admitted */
+#define ZTSEG_CT_HIT_AUDIT 2 /* tracked, admitted only by audit mode */
+
+/* Is this tuple a tracked connection of local_id? A connection admitted under
+ * an older generation is judged again against the current one (so revoking a
+ * rule cuts existing connections), then refreshed or forgotten. */
+static __always_inline int ztseg_ct_lookup(const struct ztseg_active* a,
+                                           const struct ztseg_tuple* t, __u32 local_id,
+                                           __u32 local_flags, __u32 peer_id) {
+    struct ztseg_ct_key k;
+    struct ztseg_ct_value* v;
+    __u64 now, lifetime;
+
+    ztseg_ct_key_of(&k, t, local_id);
+    v = bpf_map_lookup_elem(&ztseg_ct, &k);
+    if (!v)
+        return ZTSEG_CT_MISS;
+    now = bpf_ktime_get_coarse_ns();
+    lifetime = t->proto == IPPROTO_TCP ? ZTSEG_CT_TCP_LIFETIME_NS : ZTSEG_CT_OTHER_LIFETIME_NS;
+    if (now - v->last_seen_ns > lifetime)
+        goto forget;
+    if (v->generation != a->generation) {
+        struct ztseg_policy_value* p = 0;
+        if (peer_id != ZTSEG_ID_UNLABELED)
+            p = ztseg_policy_lookup(a, local_id, peer_id, v->direction, v->proto, v->service_port);
+        if (p && p->action == ZTSEG_ACTION_ALLOW) {
+            v->flags &= ~ZTSEG_CTF_AUDIT;
+            v->rule_id = p->rule_id;
+        } else if (local_flags & ZTSEG_IDF_AUDIT) {
+            v->flags |= ZTSEG_CTF_AUDIT;
+        } else {
+            goto forget;
+        }
+        v->peer_id = peer_id;
+        v->generation = a->generation;
+    }
+    /* refresh at most once a second: avoids a cache-line write per packet */
+    if (now - v->last_seen_ns > 1000000000ull)
+        v->last_seen_ns = now;
+    return (v->flags & ZTSEG_CTF_AUDIT) ? ZTSEG_CT_HIT_AUDIT : ZTSEG_CT_HIT;
+forget:
+    bpf_map_delete_elem(&ztseg_ct, &k);
+    return ZTSEG_CT_MISS;
+}
+
+static __always_inline void ztseg_ct_create(const struct ztseg_active* a,
+                                            const struct ztseg_tuple* t, __u32 local_id,
+                                            __u32 peer_id, __u8 dir, __u32 rule_id, __u8 flags) {
+    struct ztseg_ct_key k;
+    struct ztseg_ct_value v = {};
+
+    ztseg_ct_key_of(&k, t, local_id);
+    v.created_ns = v.last_seen_ns = bpf_ktime_get_coarse_ns();
+    v.generation = a->generation;
+    v.peer_id = peer_id;
+    v.rule_id = rule_id;
+    v.service_port = ztseg_service_port(t);
+    v.proto = t->proto;
+    v.direction = dir;
+    v.flags = flags;
+    bpf_map_update_elem(&ztseg_ct, &k, &v, BPF_ANY);
+}
+
+#endif /* ZTSEG_CONNTRACK_H */

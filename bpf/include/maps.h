@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The ABI between the BPF datapath and userspace: every map key/value, every
+ * constant both sides must agree on. Included by BPF C and by C++ alike, so it
+ * uses only <linux/types.h> types and no BPF-only constructs.
+ */
+#ifndef ZTSEG_MAPS_H
+#define ZTSEG_MAPS_H
+
+#include <linux/types.h>
+
+/* Bumped on any incompatible change to this file; an adopting daemon refuses
+ * pinned state whose ABI differs. */
+#define ZTSEG_ABI_VERSION 1
+
+/* ---- identities (DESIGN section 2) ---- */
+#define ZTSEG_ID_UNLABELED 0u
+#define ZTSEG_ID_HOST 1u
+#define ZTSEG_ID_WORLD 2u
+#define ZTSEG_ID_CONTROLLER 3u
+#define ZTSEG_ID_USER_MIN 256u
+/* Wildcard peer in policy keys: any identity except unlabeled. */
+#define ZTSEG_ID_ANY 0xffffffffu
+
+/* Identity flags: how the datapath treats a workload identity as a local side. */
+#define ZTSEG_IDF_ENFORCE 0x1u /* selected by policy: default deny applies */
+#define ZTSEG_IDF_AUDIT 0x2u   /* selected, audit mode: would-drop instead of drop */
+#define ZTSEG_IDF_MANAGED (ZTSEG_IDF_ENFORCE | ZTSEG_IDF_AUDIT)
+
+/* ---- directions, as OCSF direction_id ---- */
+#define ZTSEG_DIR_INGRESS 1
+#define ZTSEG_DIR_EGRESS 2
+
+/* ---- protocols (IANA numbers; 0 = any in policy keys) ---- */
+#define ZTSEG_PROTO_ANY 0
+#define ZTSEG_PROTO_ICMP 1
+#define ZTSEG_PROTO_TCP 6
+#define ZTSEG_PROTO_UDP 17
+#define ZTSEG_PROTO_ICMPV6 58
+#define ZTSEG_PROTO_SCTP 132
+
+/* ---- policy actions ---- */
+#define ZTSEG_ACTION_ALLOW 1
+#define ZTSEG_ACTION_DENY 2
+
+/* ---- where a verdict was taken ---- */
+enum ztseg_hook {
+    ZTSEG_HOOK_XDP = 0,
+    ZTSEG_HOOK_CGROUP_INGRESS = 1,
+    ZTSEG_HOOK_CGROUP_EGRESS = 2,
+    ZTSEG_HOOK_SOCK_CONNECT = 3,
+    ZTSEG_HOOK_SOCK_SENDMSG = 4,
+    ZTSEG_HOOK_MAX = 5,
+};
+
+/* ---- why: every pass and drop is counted under exactly one reason ---- */
+enum ztseg_reason {
+    /* passes */
+    ZTSEG_REASON_ALLOW_POLICY = 0, /* new flow admitted by an allow rule */
+    ZTSEG_REASON_ALLOW_CONNTRACK,  /* packet of a tracked, allowed connection */
+    ZTSEG_REASON_ALLOW_RELATED,    /* ICMP error about a tracked connection */
+    ZTSEG_REASON_PASS_TO_STACK,    /* XDP: not for a managed workload, or deferred to cgroup */
+    ZTSEG_REASON_PASS_NOT_SUBJECT, /* ARP, IPv6 ND/MLD, non-IP, loopback */
+    ZTSEG_REASON_PASS_NO_ENDPOINT, /* cgroup hooks: socket not in a managed workload */
+    ZTSEG_REASON_AUDIT,            /* audit mode: would have been dropped */
+    /* drops */
+    ZTSEG_REASON_DROP_UNLABELED,    /* peer has no identity */
+    ZTSEG_REASON_DROP_POLICY_DENY,  /* a deny rule matched */
+    ZTSEG_REASON_DROP_DEFAULT_DENY, /* no allow rule matched */
+    ZTSEG_REASON_DROP_MALFORMED,    /* truncated or invalid headers */
+    ZTSEG_REASON_DROP_FRAGMENT,     /* non-first fragment whose first was not admitted */
+    ZTSEG_REASON_MAX,
+};
+#define ZTSEG_REASON_FIRST_DROP ZTSEG_REASON_DROP_UNLABELED
+
+/* Per-CPU counter, indexed by hook * ZTSEG_REASON_MAX + reason. */
+struct ztseg_counter {
+    __u64 packets;
+    __u64 bytes;
+};
+#define ZTSEG_COUNTER_SLOTS (ZTSEG_HOOK_MAX * ZTSEG_REASON_MAX)
+
+/* Per-CPU event accounting: nothing is lost silently. */
+enum ztseg_event_stat {
+    ZTSEG_EVSTAT_EMITTED = 0,      /* written to the ring buffer */
+    ZTSEG_EVSTAT_LOST_RINGBUF = 1, /* ring buffer full: event dropped */
+    ZTSEG_EVSTAT_RATE_LIMITED = 2, /* repeated drop of the same flow suppressed */
+    ZTSEG_EVSTAT_MAX = 3,
+};
+
+/* ---- config: an array of u64, one knob per index so each update is atomic ---- */
+enum ztseg_config_index {
+    ZTSEG_CFG_ACTIVE_SLOT = 0,            /* 0 = no policy loaded, else slot + 1 */
+    ZTSEG_CFG_DROP_EVENT_INTERVAL_NS = 1, /* min gap between drop events of one flow */
+    ZTSEG_CFG_ABI_VERSION = 2,            /* ZTSEG_ABI_VERSION of the loaded programs */
+    ZTSEG_CFG_MAX = 4,
+};
+
+/* Bundle-derived maps exist twice (slot 0 and 1) as inner maps of
+ * array-of-maps; a new generation is built in the inactive slot and made live
+ * by one write of ZTSEG_CFG_ACTIVE_SLOT. */
+#define ZTSEG_SLOTS 2
+
+/* Per-slot metadata, written before the slot becomes active. */
+struct ztseg_slot_meta {
+    __u64 generation;
+    __u32 port_plen_mask; /* bit p set: some policy key has a port prefix of length p */
+    __u32 flags;
+};
+
+/* ---- identity: LPM keys (address bytes in network order) ---- */
+struct ztseg_ident4_key {
+    __u32 prefixlen;
+    __u8 addr[4];
+};
+struct ztseg_ident6_key {
+    __u32 prefixlen;
+    __u8 addr[16];
+};
+struct ztseg_identity_info {
+    __u32 identity;
+    __u32 flags; /* ZTSEG_IDF_* */
+};
+
+/* ---- endpoint: local workload cgroup -> identity ---- */
+struct ztseg_endpoint_key {
+    __u64 cgroup_id;
+};
+/* value: struct ztseg_identity_info */
+
+/* ---- policy ----
+ * Lookup order (first hit decides): peer exact then ZTSEG_ID_ANY; protocol
+ * exact then ANY; port prefix longest first. Userspace guarantees deny
+ * closure: wherever an allow and a deny key overlap, a deny key exists at their
+ * intersection, so the first hit is a deny whenever any matching rule denies. */
+struct ztseg_policy_key {
+    __u32 local_id;
+    __u32 peer_id;
+    __u16 port;     /* host order, low (16 - port_plen) bits zero */
+    __u8 port_plen; /* 0..16 */
+    __u8 proto;     /* IANA number or ZTSEG_PROTO_ANY */
+    __u8 direction; /* ZTSEG_DIR_* */
+    __u8 pad[3];
+};
+struct ztseg_policy_value {
+    __u32 rule_id;
+    __u8 action; /* ZTSEG_ACTION_* */
+    __u8 pad[3];
+};
+
+/* ---- connection tracking ----
+ * One entry per (connection, local identity): canonical tuple (lower
+ * address/port endpoint first) so both directions find the same entry, and the
+ * local identity so one workload's entry never admits traffic into another. */
+struct ztseg_ct_key {
+    __u32 addr_a[4];
+    __u32 addr_b[4];
+    __u16 port_a;
+    __u16 port_b;
+    __u8 proto;
+    __u8 family; /* 4 or 6 */
+    __u8 pad[2];
+    __u32 local_id;
+};
+#define ZTSEG_CTF_AUDIT 0x1u /* admitted only because the workload was in audit mode */
+struct ztseg_ct_value {
+    __u64 created_ns;
+    __u64 last_seen_ns;
+    __u64 generation; /* generation that admitted it; re-judged after a change */
+    __u32 peer_id;
+    __u32 rule_id;
+    __u16 service_port; /* destination port of the original direction */
+    __u8 proto;
+    __u8 direction; /* original direction relative to the local workload */
+    __u8 flags;     /* ZTSEG_CTF_* */
+    __u8 pad[3];
+};
+
+/* Idle lifetimes after which a tracked connection is judged anew. */
+#define ZTSEG_CT_TCP_LIFETIME_NS (6ull * 3600 * 1000000000ull)
+#define ZTSEG_CT_OTHER_LIFETIME_NS (120ull * 1000000000ull)
+
+/* ---- IP fragments (XDP only): first fragment's verdict for the rest ---- */
+struct ztseg_frag_key {
+    __u32 saddr[4];
+    __u32 daddr[4];
+    __u32 id;
+    __u8 proto;
+    __u8 family;
+    __u8 pad[2];
+};
+struct ztseg_frag_value {
+    __u64 seen_ns;
+    __u16 sport;
+    __u16 dport;
+    __u32 admitted;
+};
+
+/* ---- drop-event rate limiting, per flow and hook ---- */
+struct ztseg_ratelimit_key {
+    struct ztseg_ct_key flow;
+    __u8 hook;
+    __u8 reason;
+    __u8 pad[2];
+};
+struct ztseg_ratelimit_value {
+    __u64 last_emit_ns;
+    __u32 suppressed;
+    __u32 pad;
+};
+
+/* ---- flow event, the ring buffer record ---- */
+#define ZTSEG_VERDICT_ALLOWED 1
+#define ZTSEG_VERDICT_DROPPED 2
+#define ZTSEG_VERDICT_WOULD_DROP 3
+
+struct ztseg_flow_event {
+    __u64 ts_ns;      /* CLOCK_MONOTONIC */
+    __u64 cgroup_id;  /* local workload's cgroup, 0 at XDP */
+    __u64 generation; /* policy generation that judged it */
+    __u32 saddr[4];   /* network order; IPv4 in [0] */
+    __u32 daddr[4];
+    __u32 src_identity;
+    __u32 dst_identity;
+    __u32 rule_id; /* 0 when no rule decided */
+    __u32 pkt_len;
+    __u32 suppressed; /* drop events of this flow suppressed since the last one */
+    __u32 ifindex;
+    __u16 sport; /* host order; ICMP echo id for echo */
+    __u16 dport;
+    __u8 family;
+    __u8 proto;
+    __u8 hook;      /* enum ztseg_hook */
+    __u8 verdict;   /* ZTSEG_VERDICT_* */
+    __u8 reason;    /* enum ztseg_reason */
+    __u8 direction; /* ZTSEG_DIR_* relative to the local workload */
+    __u8 icmp_type;
+    __u8 icmp_code;
+};
+
+/* Default sizes; userspace may override max_entries before load. */
+#define ZTSEG_DEFAULT_IDENT_CAPACITY 1048576
+#define ZTSEG_DEFAULT_POLICY_CAPACITY 1048576
+#define ZTSEG_DEFAULT_ENDPOINT_CAPACITY 65536
+#define ZTSEG_DEFAULT_CT_CAPACITY 262144
+#define ZTSEG_DEFAULT_FRAG_CAPACITY 8192
+#define ZTSEG_DEFAULT_RATELIMIT_CAPACITY 65536
+#define ZTSEG_DEFAULT_RINGBUF_BYTES (8u << 20)
+
+#endif /* ZTSEG_MAPS_H */

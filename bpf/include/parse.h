@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet parsing shared by XDP (direct packet access, Ethernet first) and
+ * cgroup_skb (bpf_skb_load_bytes, IP first). One parser, two ways to fetch
+ * bytes: ztseg_pull() is inlined with a constant `xdp`, so each program keeps
+ * only its own access path. Anything the parser cannot prove well-formed is
+ * ZTSEG_PARSE_MALFORMED: the callers drop it (fail closed).
+ */
+#ifndef ZTSEG_PARSE_H
+#define ZTSEG_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+
+#define ZTSEG_PARSE_OK 0
+#define ZTSEG_PARSE_NOT_SUBJECT 1 /* ARP, ND/MLD, non-IP: not subject to policy */
+#define ZTSEG_PARSE_MALFORMED 2
+
+/* Headers deeper than this are refused: bounds every offset for the verifier. */
+#define ZTSEG_MAX_HDR_OFF 512
+#define ZTSEG_MAX_IPV6_EXT 8
+#define ZTSEG_MAX_VLAN 2
+
+#define ZTSEG_FRAG_NONE 0
+#define ZTSEG_FRAG_FIRST 1
+#define ZTSEG_FRAG_LATER 2
+
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+
+struct ztseg_tuple {
+    __u32 saddr[4]; /* network order; IPv4 in [0] */
+    __u32 daddr[4];
+    __u16 sport; /* host order */
+    __u16 dport;
+    __u8 proto;
+    __u8 family; /* 4 or 6 */
+    __u8 pad[2];
+};
+
+struct ztseg_pkt {
+    struct ztseg_tuple t;
+    struct ztseg_tuple inner; /* ICMP errors: the packet the error is about */
+    __u32 frag_id;
+    __u8 frag; /* ZTSEG_FRAG_* */
+    __u8 icmp_type;
+    __u8 icmp_code;
+    __u8 icmp_error; /* inner is valid */
+};
+
+/* Minimal header views (the uapi ones carry bitfields we do not need). */
+struct ztseg_ip4h {
+    __u8 ver_ihl;
+    __u8 tos;
+    __be16 tot_len;
+    __be16 id;
+    __be16 frag_off;
+    __u8 ttl;
+    __u8 protocol;
+    __u16 check;
+    __u32 saddr;
+    __u32 daddr;
+};
+struct ztseg_ip6h {
+    __be32 ver_tc_flow;
+    __be16 payload_len;
+    __u8 nexthdr;
+    __u8 hop_limit;
+    __u32 saddr[4];
+    __u32 daddr[4];
+};
+struct ztseg_ext6h {
+    __u8 nexthdr;
+    __u8 hdrlen;
+    __be16 frag_off; /* fragment header only */
+    __be32 frag_id;  /* fragment header only */
+};
+struct ztseg_l4h { /* first 8 bytes of TCP/UDP/SCTP/ICMP */
+    __be16 sport;
+    __be16 dport;
+    __be32 word;
+};
+struct ztseg_tcp_tail { /* TCP bytes 12..19 */
+    __u8 doff_res;
+    __u8 flags;
+    __be16 window;
+    __be32 csum_urg;
+};
+
+/* Bytes [off, off+len) of the packet, or NULL if the packet is shorter. */
+static __always_inline void* ztseg_pull(void* ctx, void* data, void* data_end, const int xdp,
+                                        __u32 off, const __u32 len, void* scratch) {
+    if (off > ZTSEG_MAX_HDR_OFF)
+        return NULL;
+    if (xdp) {
+        void* p = data + off;
+        if (p + len > data_end)
+            return NULL;
+        return p;
+    }
+    if (bpf_skb_load_bytes(ctx, off, scratch, len))
+        return NULL;
+    return scratch;
+}
+
+#define ZTSEG_PULL(off, type, scratch) \
+    ((type*)ztseg_pull(ctx, data, data_end, xdp, (off), sizeof(type), (scratch)))
+
+static __always_inline int ztseg_is_ip6_ext(__u8 nh) {
+    return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_DSTOPTS ||
+           nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
+}
+
+static __always_inline int ztseg_is_icmp4_error(__u8 type) {
+    return type == 3 /* dest unreach */ || type == 11 /* time exceeded */ ||
+           type == 12 /* param problem */;
+}
+
+static __always_inline int ztseg_is_icmp6_error(__u8 type) {
+    return type >= 1 && type <= 4;
+}
+
+/* Neighbour discovery and multicast listener messages must flow for IPv6 to work. */
+static __always_inline int ztseg_is_icmp6_not_subject(__u8 type) {
+    return (type >= 130 && type <= 137) || type == 143;
+}
+
+/* The IP header + first 8 bytes of L4 quoted inside an ICMP error. */
+static __always_inline int ztseg_parse_inner(void* ctx, void* data, void* data_end, const int xdp,
+                                             __u32 off, int v6, struct ztseg_tuple* in) {
+    struct ztseg_l4h l4s;
+    struct ztseg_l4h* l4;
+    __u8 proto;
+
+    if (!v6) {
+        struct ztseg_ip4h ips;
+        struct ztseg_ip4h* ip = ZTSEG_PULL(off, struct ztseg_ip4h, &ips);
+        if (!ip || (ip->ver_ihl >> 4) != 4 || (ip->ver_ihl & 0xf) < 5)
+            return ZTSEG_PARSE_MALFORMED;
+        in->family = 4;
+        in->saddr[0] = ip->saddr;
+        in->daddr[0] = ip->daddr;
+        proto = ip->protocol;
+        off += (ip->ver_ihl & 0xf) * 4;
+    } else {
+        struct ztseg_ip6h ips;
+        struct ztseg_ip6h* ip = ZTSEG_PULL(off, struct ztseg_ip6h, &ips);
+        if (!ip || (bpf_ntohl(ip->ver_tc_flow) >> 28) != 6)
+            return ZTSEG_PARSE_MALFORMED;
+        in->family = 6;
+        __builtin_memcpy(in->saddr, ip->saddr, 16);
+        __builtin_memcpy(in->daddr, ip->daddr, 16);
+        proto = ip->nexthdr;
+        off += sizeof(struct ztseg_ip6h);
+    }
+    in->proto = proto;
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP &&
+        proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
+        return ZTSEG_PARSE_OK;
+    l4 = ZTSEG_PULL(off, struct ztseg_l4h, &l4s);
+    if (!l4)
+        return ZTSEG_PARSE_MALFORMED;
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+        /* quoted echo: identifier is the "port" on both sides */
+        in->sport = in->dport = bpf_ntohs(((__be16*)&l4->word)[0]);
+    } else {
+        in->sport = bpf_ntohs(l4->sport);
+        in->dport = bpf_ntohs(l4->dport);
+    }
+    return ZTSEG_PARSE_OK;
+}
+
+static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end, const int xdp,
+                                          __u32 off, struct ztseg_pkt* pkt) {
+    struct ztseg_l4h l4s;
+    struct ztseg_l4h* l4;
+    __u8 proto = pkt->t.proto;
+
+    if (pkt->frag == ZTSEG_FRAG_LATER)
+        return ZTSEG_PARSE_OK; /* no L4 header here; ports come from the first fragment */
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP &&
+        proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
+        return ZTSEG_PARSE_OK; /* judged by protocol alone */
+
+    l4 = ZTSEG_PULL(off, struct ztseg_l4h, &l4s);
+    if (!l4)
+        return ZTSEG_PARSE_MALFORMED;
+
+    if (proto == IPPROTO_TCP) {
+        struct ztseg_tcp_tail ts;
+        struct ztseg_tcp_tail* t = ZTSEG_PULL(off + 12, struct ztseg_tcp_tail, &ts);
+        if (!t || (t->doff_res >> 4) < 5)
+            return ZTSEG_PARSE_MALFORMED;
+    }
+    if (proto == IPPROTO_SCTP) {
+        struct ztseg_l4h ss;
+        if (!ZTSEG_PULL(off + 4, struct ztseg_l4h, &ss)) /* 12-byte common header */
+            return ZTSEG_PARSE_MALFORMED;
+    }
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+        __u8 type = ((__u8*)l4)[0];
+        int v6 = proto == IPPROTO_ICMPV6;
+        if (v6 != (pkt->t.family == 6))
+            return ZTSEG_PARSE_MALFORMED; /* ICMP in IPv6 or ICMPv6 in IPv4 */
+        pkt->icmp_type = type;
+        pkt->icmp_code = ((__u8*)l4)[1];
+        if (v6 && ztseg_is_icmp6_not_subject(type))
+            return ZTSEG_PARSE_NOT_SUBJECT;
+        if ((!v6 && (type == 8 || type == 0)) || (v6 && (type == 128 || type == 129))) {
+            pkt->t.sport = pkt->t.dport = bpf_ntohs(((__be16*)&l4->word)[0]);
+            return ZTSEG_PARSE_OK;
+        }
+        if ((!v6 && ztseg_is_icmp4_error(type)) || (v6 && ztseg_is_icmp6_error(type))) {
+            int rc = ztseg_parse_inner(ctx, data, data_end, xdp, off + 8, v6, &pkt->inner);
+            if (rc != ZTSEG_PARSE_OK)
+                return rc;
+            pkt->icmp_error = 1;
+        }
+        return ZTSEG_PARSE_OK;
+    }
+    pkt->t.sport = bpf_ntohs(l4->sport);
+    pkt->t.dport = bpf_ntohs(l4->dport);
+    return ZTSEG_PARSE_OK;
+}
+
+static __always_inline int ztseg_parse_ip4(void* ctx, void* data, void* data_end, const int xdp,
+                                           __u32 off, __u32 pkt_len, struct ztseg_pkt* pkt) {
+    struct ztseg_ip4h ips;
+    struct ztseg_ip4h* ip = ZTSEG_PULL(off, struct ztseg_ip4h, &ips);
+    __u32 ihl, tot, frag_off;
+
+    if (!ip || (ip->ver_ihl >> 4) != 4)
+        return ZTSEG_PARSE_MALFORMED;
+    ihl = (ip->ver_ihl & 0xf) * 4;
+    tot = bpf_ntohs(ip->tot_len);
+    if (ihl < sizeof(struct ztseg_ip4h))
+        return ZTSEG_PARSE_MALFORMED;
+    /* tot_len 0 is legal for GSO/BIG TCP super-packets seen by cgroup hooks */
+    if ((tot || xdp) && (tot < ihl || tot > pkt_len - off))
+        return ZTSEG_PARSE_MALFORMED;
+    pkt->t.family = 4;
+    pkt->t.proto = ip->protocol;
+    pkt->t.saddr[0] = ip->saddr;
+    pkt->t.daddr[0] = ip->daddr;
+    frag_off = bpf_ntohs(ip->frag_off);
+    if (frag_off & 0x1fff) {
+        pkt->frag = ZTSEG_FRAG_LATER;
+        pkt->frag_id = bpf_ntohs(ip->id);
+    } else if (frag_off & 0x2000) {
+        pkt->frag = ZTSEG_FRAG_FIRST;
+        pkt->frag_id = bpf_ntohs(ip->id);
+    }
+    return ztseg_parse_l4(ctx, data, data_end, xdp, off + ihl, pkt);
+}
+
+static __always_inline int ztseg_parse_ip6(void* ctx, void* data, void* data_end, const int xdp,
+                                           __u32 off, __u32 pkt_len, struct ztseg_pkt* pkt) {
+    struct ztseg_ip6h ips;
+    struct ztseg_ip6h* ip = ZTSEG_PULL(off, struct ztseg_ip6h, &ips);
+    __u8 nh;
+    __u32 plen;
+
+    if (!ip || (bpf_ntohl(ip->ver_tc_flow) >> 28) != 6)
+        return ZTSEG_PARSE_MALFORMED;
+    plen = bpf_ntohs(ip->payload_len);
+    if ((plen || xdp) && plen > pkt_len - off - sizeof(struct ztseg_ip6h))
+        return ZTSEG_PARSE_MALFORMED;
+    pkt->t.family = 6;
+    __builtin_memcpy(pkt->t.saddr, ip->saddr, 16);
+    __builtin_memcpy(pkt->t.daddr, ip->daddr, 16);
+    nh = ip->nexthdr;
+    off += sizeof(struct ztseg_ip6h);
+
+#pragma unroll
+    for (int i = 0; i < ZTSEG_MAX_IPV6_EXT; i++) {
+        struct ztseg_ext6h es;
+        struct ztseg_ext6h* e;
+        if (!ztseg_is_ip6_ext(nh))
+            break;
+        e = ZTSEG_PULL(off, struct ztseg_ext6h, &es);
+        if (!e)
+            return ZTSEG_PARSE_MALFORMED;
+        if (nh == IPPROTO_FRAGMENT) {
+            __u16 fo = bpf_ntohs(e->frag_off);
+            pkt->frag_id = bpf_ntohl(e->frag_id);
+            if (fo & 0xfff8)
+                pkt->frag = ZTSEG_FRAG_LATER;
+            else if (fo & 1)
+                pkt->frag = ZTSEG_FRAG_FIRST;
+            off += 8;
+        } else if (nh == IPPROTO_AH) {
+            off += ((__u32)e->hdrlen + 2) * 4;
+        } else {
+            off += ((__u32)e->hdrlen + 1) * 8;
+        }
+        nh = e->nexthdr;
+    }
+    if (ztseg_is_ip6_ext(nh))
+        return ZTSEG_PARSE_MALFORMED; /* more extension headers than we walk: refuse */
+    pkt->t.proto = nh;
+    return ztseg_parse_l4(ctx, data, data_end, xdp, off, pkt);
+}
+
+/* cgroup_skb: skb data starts at the IP header. */
+static __always_inline int ztseg_parse_skb(struct __sk_buff* skb, struct ztseg_pkt* pkt) {
+    void* ctx = skb;
+    void *data = 0, *data_end = 0;
+    const int xdp = 0;
+
+    if (skb->protocol == bpf_htons(ETH_P_IP))
+        return ztseg_parse_ip4(ctx, data, data_end, xdp, 0, skb->len, pkt);
+    if (skb->protocol == bpf_htons(ETH_P_IPV6))
+        return ztseg_parse_ip6(ctx, data, data_end, xdp, 0, skb->len, pkt);
+    return ZTSEG_PARSE_NOT_SUBJECT;
+}
+
+/* XDP: Ethernet, up to two VLAN tags, then IP. */
+static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, struct ztseg_pkt* pkt) {
+    void* ctx = xctx;
+    void* data = (void*)(long)xctx->data;
+    void* data_end = (void*)(long)xctx->data_end;
+    const int xdp = 1;
+    __u32 pkt_len = data_end - data;
+    __u32 off = sizeof(struct ethhdr);
+    struct ethhdr* eth = ZTSEG_PULL(0, struct ethhdr, 0);
+    __u16 proto;
+
+    if (!eth)
+        return ZTSEG_PARSE_MALFORMED;
+    proto = eth->h_proto;
+#pragma unroll
+    for (int i = 0; i < ZTSEG_MAX_VLAN; i++) {
+        __be16* inner;
+        if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
+            break;
+        inner = ZTSEG_PULL(off + 2, __be16, 0);
+        if (!inner)
+            return ZTSEG_PARSE_MALFORMED;
+        proto = *inner;
+        off += 4;
+    }
+    if (proto == bpf_htons(ETH_P_IP))
+        return ztseg_parse_ip4(ctx, data, data_end, xdp, off, pkt_len, pkt);
+    if (proto == bpf_htons(ETH_P_IPV6))
+        return ztseg_parse_ip6(ctx, data, data_end, xdp, off, pkt_len, pkt);
+    if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_))
+        return ZTSEG_PARSE_MALFORMED; /* deeper VLAN stacks than we walk: refuse */
+    return ZTSEG_PARSE_NOT_SUBJECT;   /* ARP and other non-IP */
+}
+
+/* The port policy is written against: the destination port; none for ICMP,
+ * whose echo identifier only keeps flows apart in conntrack. */
+static __always_inline __u16 ztseg_service_port(const struct ztseg_tuple* t) {
+    return (t->proto == IPPROTO_ICMP || t->proto == IPPROTO_ICMPV6) ? 0 : t->dport;
+}
+
+static __always_inline int ztseg_is_loopback(const struct ztseg_tuple* t) {
+    if (t->family == 4)
+        return (bpf_ntohl(t->saddr[0]) >> 24) == 127 || (bpf_ntohl(t->daddr[0]) >> 24) == 127;
+    return (t->saddr[0] == 0 && t->saddr[1] == 0 && t->saddr[2] == 0 &&
+            t->saddr[3] == bpf_htonl(1)) ||
+           (t->daddr[0] == 0 && t->daddr[1] == 0 && t->daddr[2] == 0 &&
+            t->daddr[3] == bpf_htonl(1));
+}
+
+#endif /* ZTSEG_PARSE_H */

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * DESIGN section 3 for one packet of a managed local workload. Every program
+ * calls this one function so XDP, cgroup_skb and cgroup sock hooks agree:
+ *   tracked connection -> pass; unlabeled peer -> drop; deny -> drop;
+ *   allow -> pass (+ track); otherwise default deny. Audit mode turns every
+ *   drop into a pass with a would-drop event.
+ * (Conntrack is consulted first: only allowed or audited flows are ever
+ * tracked, and a generation change re-judges the entry, so the order is
+ * equivalent to DESIGN's and keeps established packets on the short path.)
+ */
+#ifndef ZTSEG_VERDICT_H
+#define ZTSEG_VERDICT_H
+
+#include "events.h"
+
+#define ZTSEG_DROP 0
+#define ZTSEG_PASS 1
+
+/* How much of the pipeline a hook runs. */
+#define ZTSEG_J_CONNTRACK 0x1 /* consult conntrack (the full tuple is known) */
+#define ZTSEG_J_TRACK 0x2     /* record admitted flows and emit allowed/would-drop events */
+
+static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, __u32 opts) {
+    if (j->local_flags & ZTSEG_IDF_AUDIT) {
+        ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
+        if (opts & ZTSEG_J_TRACK) {
+            ztseg_ct_create(&j->active, &j->pkt.t, j->local_id, j->peer_id, j->direction,
+                            j->rule_id, ZTSEG_CTF_AUDIT);
+            ztseg_emit(j, ZTSEG_VERDICT_WOULD_DROP, reason);
+        }
+        return ZTSEG_PASS;
+    }
+    ztseg_count(j->hook, reason, j->len);
+    ztseg_emit(j, ZTSEG_VERDICT_DROPPED, reason);
+    return ZTSEG_DROP;
+}
+
+static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
+    struct ztseg_policy_value* p;
+
+    if (opts & ZTSEG_J_CONNTRACK) {
+        int ct = ztseg_ct_lookup(&j->active, &j->pkt.t, j->local_id, j->local_flags, j->peer_id);
+        if (ct == ZTSEG_CT_HIT) {
+            ztseg_count(j->hook, ZTSEG_REASON_ALLOW_CONNTRACK, j->len);
+            return ZTSEG_PASS;
+        }
+        if (ct == ZTSEG_CT_HIT_AUDIT) {
+            ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
+            return ZTSEG_PASS;
+        }
+        if (j->pkt.icmp_error && ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id,
+                                                 j->local_flags, j->peer_id) != ZTSEG_CT_MISS) {
+            ztseg_count(j->hook, ZTSEG_REASON_ALLOW_RELATED, j->len);
+            return ZTSEG_PASS;
+        }
+    }
+    if (j->peer_id == ZTSEG_ID_UNLABELED)
+        return ztseg_refuse(j, ZTSEG_REASON_DROP_UNLABELED, opts);
+
+    p = ztseg_policy_lookup(&j->active, j->local_id, j->peer_id, j->direction, j->pkt.t.proto,
+                            ztseg_service_port(&j->pkt.t));
+    if (p)
+        j->rule_id = p->rule_id;
+    if (p && p->action == ZTSEG_ACTION_ALLOW) {
+        ztseg_count(j->hook, ZTSEG_REASON_ALLOW_POLICY, j->len);
+        if (opts & ZTSEG_J_TRACK) {
+            ztseg_ct_create(&j->active, &j->pkt.t, j->local_id, j->peer_id, j->direction,
+                            j->rule_id, 0);
+            ztseg_emit(j, ZTSEG_VERDICT_ALLOWED, ZTSEG_REASON_ALLOW_POLICY);
+        }
+        return ZTSEG_PASS;
+    }
+    return ztseg_refuse(j, p ? ZTSEG_REASON_DROP_POLICY_DENY : ZTSEG_REASON_DROP_DEFAULT_DENY,
+                        opts);
+}
+
+#endif /* ZTSEG_VERDICT_H */

@@ -1,0 +1,96 @@
+#include "bpf/datapath_fixture.hpp"
+
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "common/cgroup.hpp"
+#include "common/error.hpp"
+
+namespace ztseg::test {
+
+std::string DatapathTest::uniquePinDir() {
+    static std::atomic<int> n{0};
+    return "/sys/fs/bpf/ztseg-test-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+}
+
+uint64_t DatapathTest::selfCgroupId() {
+    return cgroupIdOf(selfCgroupPath());
+}
+
+void DatapathTest::SetUp() {
+    opts_.pin_dir = uniquePinDir();
+    opts_.policy_capacity = 1 << 18;
+    opts_.identity_capacity = 1 << 16;
+    opts_.drop_event_interval_ns = 0;  // every drop reported; tests count events
+    dp_.emplace(Datapath::create(opts_));
+    reader_ = std::make_unique<EventReader>(
+        dp_->eventsFd(), [this](const ztseg_flow_event& e) { events_.push_back(e); });
+    snapshotCounters();
+}
+
+void DatapathTest::TearDown() {
+    reader_.reset();
+    dp_.reset();
+    Datapath::uninstall(opts_.pin_dir);
+}
+
+void DatapathTest::addIdentity(const std::string& prefix, IdentityId id) {
+    gen_.identities.push_back({IpPrefix::parse(prefix), id});
+}
+
+void DatapathTest::addWorkload(IdentityId id, WorkloadMode mode) {
+    gen_.modes[id] = mode;
+    gen_.endpoints.push_back({selfCgroupId(), id});
+}
+
+void DatapathTest::addRule(Rule r) {
+    gen_.rules.push_back(r);
+}
+
+void DatapathTest::applyGen() {
+    gen_.number = next_gen_++;
+    dp_->apply(gen_);
+}
+
+RunResult DatapathTest::runProgram(const char* prog, const std::vector<uint8_t>& frame,
+                                   uint32_t repeat) {
+    int fd = dp_->programFd(prog);
+    if (fd < 0) {
+        throw Error(std::string("no program ") + prog);
+    }
+    std::vector<uint8_t> out(frame.size() + 256);
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(), .data_out = out.data(),
+                .data_size_in = uint32_t(frame.size()), .data_size_out = uint32_t(out.size()),
+                .repeat = int(repeat));
+    if (bpf_prog_test_run_opts(fd, &o) != 0) {
+        throwErrno(std::string("BPF_PROG_TEST_RUN ") + prog, errno);
+    }
+    return {o.retval, o.duration};
+}
+
+RunResult DatapathTest::runXdp(const std::vector<uint8_t>& frame, uint32_t repeat) {
+    return runProgram("ztseg_xdp", frame, repeat);
+}
+RunResult DatapathTest::runCgroupIngress(const std::vector<uint8_t>& frame) {
+    return runProgram("ztseg_cg_ingress", frame);
+}
+RunResult DatapathTest::runCgroupEgress(const std::vector<uint8_t>& frame) {
+    return runProgram("ztseg_cg_egress", frame);
+}
+
+void DatapathTest::snapshotCounters() {
+    base_ = dp_->counters();
+}
+
+uint64_t DatapathTest::counted(uint32_t hook, uint32_t reason) {
+    return dp_->counters().at(hook, reason).packets - base_.at(hook, reason).packets;
+}
+
+std::vector<ztseg_flow_event> DatapathTest::takeEvents() {
+    reader_->drain();
+    return std::exchange(events_, {});
+}
+
+}  // namespace ztseg::test

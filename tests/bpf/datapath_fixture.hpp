@@ -1,0 +1,72 @@
+// Fixture for packet tests: a private datapath (own pin dir, removed on
+// teardown), helpers to install a policy generation in domain terms, and
+// BPF_PROG_TEST_RUN wrappers that return the verdict and which counter moved.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datapath/datapath.hpp"
+#include "datapath/event_reader.hpp"
+
+namespace ztseg::test {
+
+struct RunResult {
+    uint32_t retval = 0;
+    uint32_t duration_ns = 0;
+};
+
+class DatapathTest : public ::testing::Test {
+  protected:
+    void SetUp() override;
+    void TearDown() override;
+
+    // Pin dir unique to this process and test.
+    static std::string uniquePinDir();
+
+    Datapath& dp() { return *dp_; }
+    const DatapathOptions& options() const { return opts_; }
+
+    // The cgroup BPF_PROG_TEST_RUN attributes packets to: this process's own.
+    static uint64_t selfCgroupId();
+
+    // Builder for a generation: identities, workload modes and rules.
+    Generation& gen() { return gen_; }
+    void addIdentity(const std::string& prefix, IdentityId id);
+    void addWorkload(IdentityId id, WorkloadMode mode);  // also makes this process its endpoint
+    void addRule(Rule r);
+    void applyGen();  // applies gen_ with the next generation number
+
+    RunResult runXdp(const std::vector<uint8_t>& frame, uint32_t repeat = 1);
+    RunResult runCgroupIngress(const std::vector<uint8_t>& frame);
+    RunResult runCgroupEgress(const std::vector<uint8_t>& frame);
+    RunResult runProgram(const char* prog, const std::vector<uint8_t>& frame, uint32_t repeat = 1);
+
+    // Counter deltas since the last snapshot.
+    void snapshotCounters();
+    uint64_t counted(uint32_t hook, uint32_t reason);
+
+    // Flow events emitted since the last call.
+    std::vector<ztseg_flow_event> takeEvents();
+
+  private:
+    DatapathOptions opts_;
+    std::optional<Datapath> dp_;
+    std::unique_ptr<EventReader> reader_;
+    std::vector<ztseg_flow_event> events_;
+    Generation gen_;
+    uint64_t next_gen_ = 1;
+    Counters base_{};
+};
+
+// Verdict values: XDP_PASS/XDP_DROP for XDP, 1/0 for cgroup_skb.
+inline constexpr uint32_t kXdpDrop = 1;
+inline constexpr uint32_t kXdpPass = 2;
+inline constexpr uint32_t kSkbDrop = 0;
+inline constexpr uint32_t kSkbPass = 1;
+
+}  // namespace ztseg::test

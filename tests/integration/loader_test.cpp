@@ -1,0 +1,172 @@
+// The loader's contract: pinned state outlives the process that loaded it,
+// a new process adopts it, bad requests change nothing, and uninstall leaves
+// no trace (no pins, no XDP program, no cgroup programs).
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+
+#include <filesystem>
+
+#include "common/error.hpp"
+#include "integration/lab_fixture.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace ztseg::test {
+namespace {
+
+class Loader : public LabTest {
+  protected:
+    // Drop the fixture's own datapath so a child process can be the loader.
+    void releaseFixtureDatapath() {
+        reader_.reset();
+        dp_.reset();
+        Datapath::uninstall(opts_.pin_dir);
+    }
+    uint32_t cgroupProgCount(bpf_attach_type type) {
+        uint32_t ids[8];
+        LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_cnt = 8);
+        if (bpf_prog_query_opts(db_cg_->fd(), type, &q) != 0) {
+            throwErrno("query cgroup programs", errno);
+        }
+        return q.prog_cnt;
+    }
+    uint32_t xdpProgId() {
+        NetnsScope in(*host_);
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        int ifindex = veth_->ifindexA();
+        if (bpf_xdp_query(ifindex, 0, &q) != 0) {
+            throwErrno("query XDP", errno);
+        }
+        return q.prog_id;
+    }
+};
+
+TEST_F(Loader, EnforcementSurvivesLoaderExitAndIsAdopted) {
+    releaseFixtureDatapath();
+    auto server = startDbServer(kDbPort);
+    // A separate process loads, applies, attaches, and exits.
+    Generation g = policy(1, WorkloadMode::Enforce);
+    std::string host_ns_if = veth_->nameA();
+    Child loader(nullptr, nullptr, [&] {
+        Datapath dp = Datapath::create(opts_);
+        dp.apply(g);
+        {
+            NetnsScope in(*host_);
+            dp.attachXdp(host_ns_if);
+        }
+        dp.attachCgroup(db_cg_->path());
+        return 0;
+    });
+    ASSERT_EQ(loader.wait(30s), 0);
+
+    // Nobody holds the datapath open now: enforcement must continue from pins.
+    std::string dst = dbAddr(4), web = webAddr(4), intruder = intruderAddr(4);
+    EXPECT_EQ(inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, intruder).err; }), ETIMEDOUT);
+    EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "still here", 2s, web); }), 0);
+    EXPECT_NE(xdpProgId(), 0u);
+    EXPECT_EQ(cgroupProgCount(BPF_CGROUP_INET_INGRESS), 1u);
+
+    // A new process (this one) adopts what is pinned and keeps managing it.
+    Datapath dp = Datapath::adopt(opts_);
+    EXPECT_EQ(dp.activeGeneration(), 1u);
+    auto xdp = dp.xdpAttachments();
+    ASSERT_EQ(xdp.size(), 1u);
+    EXPECT_EQ(xdp[0].ifname, host_ns_if);
+    EXPECT_EQ(xdp[0].mode, XdpMode::Native);
+    EXPECT_EQ(dp.attachedCgroups(), std::vector<uint64_t>{db_cg_->id()});
+    EXPECT_GT(dp.counters().at(ZTSEG_HOOK_XDP, ZTSEG_REASON_DROP_UNLABELED).packets, 0u);
+    dp.apply(policy(2, WorkloadMode::Enforce));
+    EXPECT_EQ(dp.activeGeneration(), 2u);
+    EXPECT_EQ(dp.previousGeneration(), 1u);
+
+    // Uninstall: no pins, no XDP program, no cgroup programs, traffic unfiltered.
+    Datapath::uninstall(opts_.pin_dir);
+    EXPECT_FALSE(fs::exists(opts_.pin_dir));
+    EXPECT_EQ(xdpProgId(), 0u);
+    EXPECT_EQ(cgroupProgCount(BPF_CGROUP_INET_INGRESS), 0u);
+    EXPECT_EQ(cgroupProgCount(BPF_CGROUP_INET4_CONNECT), 0u);
+    EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "open", 2s, intruder); }), 0);
+}
+
+TEST_F(Loader, DetachXdpLeavesCgroupStageEnforcing) {
+    apply(1);
+    attachAll();
+    auto server = startDbServer(kDbPort);
+    {
+        NetnsScope in(*host_);
+        dp_->detachXdp(veth_->nameA());
+    }
+    EXPECT_EQ(xdpProgId(), 0u);
+    std::string dst = dbAddr(4), intruder = intruderAddr(4);
+    EXPECT_EQ(inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, intruder).err; }), ETIMEDOUT);
+    EXPECT_GT(counters().at(ZTSEG_HOOK_CGROUP_INGRESS, ZTSEG_REASON_DROP_UNLABELED).packets, 0u);
+    dp_->detachCgroup(db_cg_->path());
+    EXPECT_EQ(cgroupProgCount(BPF_CGROUP_INET_INGRESS), 0u);
+    EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "open", 2s, intruder); }), 0);
+}
+
+TEST_F(Loader, CreateRefusesAlreadyPinnedState) {
+    try {
+        Datapath::create(opts_);
+        FAIL() << "second create over pinned state succeeded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("already pinned at " + opts_.pin_dir),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST_F(Loader, AdoptWithoutPinnedStateNamesThePath) {
+    DatapathOptions o = opts_;
+    o.pin_dir = opts_.pin_dir + "-absent";
+    try {
+        Datapath::adopt(o);
+        FAIL() << "adopt of nothing succeeded";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(o.pin_dir), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(Loader, UnknownInterfaceIsAClearError) {
+    try {
+        dp_->attachXdp("ztnosuchif0");
+        FAIL() << "attach to a missing interface succeeded";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()), "attach XDP: interface 'ztnosuchif0' not found");
+    }
+}
+
+TEST_F(Loader, OverCapacityApplyChangesNothing) {
+    apply(1);
+    attachAll();
+    auto server = startDbServer(kDbPort);
+    Generation big = policy(2, WorkloadMode::Enforce);
+    big.rules.clear();  // would deny web -> db if it were applied
+    for (uint32_t i = 0; i < opts_.policy_capacity + 1; ++i) {
+        big.rules.push_back(
+            {kDbId, 5000 + i, Direction::Ingress, ZTSEG_PROTO_TCP, {80, 80}, Action::Allow, i + 1});
+    }
+    EXPECT_THROW(dp_->apply(big), CapacityError);
+    EXPECT_EQ(dp_->activeGeneration(), 1u);
+    std::string dst = dbAddr(4), web = webAddr(4);
+    EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "x", 2s, web); }), 0);
+}
+
+TEST_F(Loader, RollbackRestoresPreviousGenerationAtOnce) {
+    apply(1);
+    attachAll();
+    auto server = startDbServer(kDbPort);
+    Generation closed = policy(2, WorkloadMode::Enforce);
+    closed.rules.clear();
+    dp_->apply(closed);
+    std::string dst = dbAddr(4), web = webAddr(4);
+    EXPECT_EQ(inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, web).err; }), ETIMEDOUT);
+    dp_->rollback();
+    EXPECT_EQ(dp_->activeGeneration(), 1u);
+    EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "x", 2s, web); }), 0);
+}
+
+}  // namespace
+}  // namespace ztseg::test

@@ -1,0 +1,118 @@
+// Datapath: the single owner of ztseg's BPF programs, maps and links, and the
+// only code that writes the maps. Callers speak identities, workloads and
+// rules; Datapath turns them into map entries. All state is pinned under one
+// bpffs directory, so enforcement outlives the process and a restarted daemon
+// adopts it (Datapath::adopt) without a gap.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "datapath/bpf_map.hpp"
+#include "datapath/types.hpp"
+#include "maps.h"
+
+namespace ztseg {
+
+inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/ztseg";
+
+struct DatapathOptions {
+    std::string pin_dir = kDefaultPinDir;
+    // Per-generation inner maps: an apply that needs more is refused whole.
+    uint32_t policy_capacity = ZTSEG_DEFAULT_POLICY_CAPACITY;
+    uint32_t identity_capacity = ZTSEG_DEFAULT_IDENT_CAPACITY;  // per address family
+    uint32_t endpoint_capacity = ZTSEG_DEFAULT_ENDPOINT_CAPACITY;
+    // Shared maps, sized at load.
+    uint32_t conntrack_capacity = ZTSEG_DEFAULT_CT_CAPACITY;
+    uint32_t ringbuf_bytes = ZTSEG_DEFAULT_RINGBUF_BYTES;
+    uint64_t drop_event_interval_ns = 1'000'000'000;  // per flow; 0 = no rate limit
+};
+
+enum class XdpMode { Native, Generic };
+enum class XdpRequest { Auto, Native, Generic };
+std::string_view xdpModeName(XdpMode m);
+
+struct XdpAttachment {
+    std::string ifname;
+    int ifindex = 0;
+    XdpMode mode = XdpMode::Native;
+};
+
+struct CounterValue {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+};
+
+struct Counters {
+    std::array<std::array<CounterValue, ZTSEG_REASON_MAX>, ZTSEG_HOOK_MAX> by_hook{};
+    std::array<uint64_t, ZTSEG_EVSTAT_MAX> events{};  // indexed by enum ztseg_event_stat
+    const CounterValue& at(uint32_t hook, uint32_t reason) const { return by_hook[hook][reason]; }
+};
+
+class Datapath {
+  public:
+    // Load programs and maps and pin them under opts.pin_dir (which must not
+    // hold ztseg state yet). Verifier output is part of the error on failure.
+    static Datapath create(const DatapathOptions& opts);
+    // Re-open pinned state left by an earlier process.
+    static Datapath adopt(const DatapathOptions& opts);
+    static bool isPinned(const std::string& pin_dir);
+    // Detach every link pinned under pin_dir and remove every pin: no trace left.
+    static void uninstall(const std::string& pin_dir);
+
+    Datapath(Datapath&&) = default;
+    Datapath& operator=(Datapath&&) = default;
+
+    // XDP on a host interface; Auto tries native first and says when it falls back.
+    XdpMode attachXdp(const std::string& ifname, XdpRequest req = XdpRequest::Auto);
+    void detachXdp(const std::string& ifname);
+    std::vector<XdpAttachment> xdpAttachments() const;
+
+    // cgroup_skb ingress/egress and connect/sendmsg hooks on a cgroup v2 subtree.
+    void attachCgroup(const std::string& cgroup_path);
+    void detachCgroup(const std::string& cgroup_path);
+    std::vector<uint64_t> attachedCgroups() const;
+
+    // Make a whole generation visible in one atomic step; the previous one is
+    // kept for rollback(). Throws CapacityError (nothing written) if it does not fit.
+    void apply(const Generation& gen);
+    // Switch back to the generation before the active one.
+    void rollback();
+    uint64_t activeGeneration() const;  // 0 = no policy loaded
+    uint64_t previousGeneration() const;
+
+    // Local workloads appearing/disappearing between applies (active generation).
+    void upsertEndpoint(const Endpoint& ep, WorkloadMode mode);
+    void removeEndpoint(uint64_t cgroup_id);
+
+    Counters counters() const;
+    uint32_t conntrackEntries() const;
+    void flushConntrack();
+    void setDropEventInterval(uint64_t ns);
+
+    int eventsFd() const { return events_.fd(); }
+    // A loaded program by name ("ztseg_xdp", "ztseg_cg_ingress", ...): for
+    // BPF_PROG_TEST_RUN and benchmarks. -1 if there is no such program.
+    int programFd(std::string_view name) const;
+    const std::string& pinDir() const { return opts_.pin_dir; }
+
+  private:
+    friend struct DatapathMaps;
+    Datapath() = default;
+    void openPinned();
+    uint32_t activeSlotRaw() const;
+    void writeConfig(uint32_t index, uint64_t value) const;
+    void flipTo(uint32_t slot);
+
+    DatapathOptions opts_;
+    BpfMap config_, slots_, ident4_, ident6_, endpoints_, policy_;
+    BpfMap ct_, frags_, counters_, evstats_, ratelimit_, events_;
+    UniqueFd xdp_prog_;
+    std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
+};
+
+}  // namespace ztseg

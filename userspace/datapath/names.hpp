@@ -1,0 +1,14 @@
+// Stable, user-facing names for datapath enums (metrics labels, logs, events).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace ztseg {
+
+std::string_view reasonName(uint32_t reason);    // enum ztseg_reason, e.g. "default-deny"
+std::string_view hookName(uint32_t hook);        // enum ztseg_hook, e.g. "xdp"
+std::string_view verdictName(uint32_t verdict);  // ZTSEG_VERDICT_*, e.g. "would-drop"
+bool reasonIsDrop(uint32_t reason);
+
+}  // namespace ztseg

@@ -1,0 +1,67 @@
+// Domain types the datapath speaks: identities, workloads, rules. Callers never
+// see map keys; Datapath translates (Katran-style ownership).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "datapath/ip_prefix.hpp"
+#include "maps.h"
+
+namespace ztseg {
+
+using IdentityId = uint32_t;
+inline constexpr IdentityId kUnlabeled = ZTSEG_ID_UNLABELED;
+inline constexpr IdentityId kHostIdentity = ZTSEG_ID_HOST;
+inline constexpr IdentityId kWorldIdentity = ZTSEG_ID_WORLD;
+inline constexpr IdentityId kAnyIdentity = ZTSEG_ID_ANY;  // rule peer wildcard
+
+enum class Direction : uint8_t { Ingress = ZTSEG_DIR_INGRESS, Egress = ZTSEG_DIR_EGRESS };
+enum class Action : uint8_t { Allow = ZTSEG_ACTION_ALLOW, Deny = ZTSEG_ACTION_DENY };
+
+// How a workload identity is enforced on its local side.
+enum class WorkloadMode : uint8_t { Unmanaged = 0, Enforce, Audit };
+
+inline constexpr uint8_t kAnyProtocol = ZTSEG_PROTO_ANY;
+
+struct PortRange {
+    uint16_t first = 0;
+    uint16_t last = 65535;
+    bool isAny() const { return first == 0 && last == 65535; }
+};
+
+// One compiled rule with identities resolved: "local may talk to peer".
+struct Rule {
+    IdentityId local = 0;
+    IdentityId peer = kAnyIdentity;
+    Direction direction = Direction::Ingress;
+    uint8_t protocol = kAnyProtocol;  // IANA number, 0 = any
+    PortRange ports;                  // ignored (any) for ICMP/ICMPv6
+    Action action = Action::Allow;
+    uint32_t rule_id = 0;  // points back to the source rule (file:line) in the bundle
+};
+
+// Addresses (host, subnet, external range) that carry an identity.
+struct IdentityPrefix {
+    IpPrefix prefix;
+    IdentityId identity = kUnlabeled;
+};
+
+// A local workload: a cgroup v2 whose sockets are judged as `identity`.
+struct Endpoint {
+    uint64_t cgroup_id = 0;
+    IdentityId identity = kUnlabeled;
+};
+
+// Everything that becomes visible in one atomic step.
+struct Generation {
+    uint64_t number = 0;
+    std::vector<IdentityPrefix> identities;
+    std::map<IdentityId, WorkloadMode> modes;  // managed workload identities
+    std::vector<Endpoint> endpoints;
+    std::vector<Rule> rules;
+};
+
+}  // namespace ztseg

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -95,11 +96,18 @@ int run(const Config& c) {
     double base = measure(pass_fd, syn, c, XDP_PASS);
     std::cout << "| policy entries | path | ztseg ns/pkt | XDP_PASS ns/pkt | ratio |\n"
               << "|---:|---|---:|---:|---:|\n";
+    using Clock = std::chrono::steady_clock;
+    auto ms = [](Clock::duration d) {
+        return std::chrono::duration<double, std::milli>(d).count();
+    };
+    std::vector<std::string> timings;
     for (uint32_t size : c.sizes) {
         DatapathOptions o;
         o.pin_dir = "/sys/fs/bpf/ztseg-bench-" + std::to_string(getpid());
         Datapath::uninstall(o.pin_dir);
+        auto t0 = Clock::now();
         Datapath dp = Datapath::create(o);
+        auto t1 = Clock::now();
         struct Cleanup {
             std::string dir;
             ~Cleanup() { Datapath::uninstall(dir); }
@@ -109,7 +117,13 @@ int run(const Config& c) {
         g.identities.push_back({IpPrefix::parse("fd00::20/128"), kDb});
         g.rules.push_back(
             {kDb, kWeb, Direction::Ingress, ZTSEG_PROTO_TCP, {5432, 5432}, Action::Allow, 1});
+        auto t2 = Clock::now();
         dp.apply(g);
+        auto t3 = Clock::now();
+        char line[160];
+        std::snprintf(line, sizeof(line), "| %u | %zu | %.0f | %.1f |", size, g.identities.size(),
+                      ms(t1 - t0), ms(t3 - t2));
+        timings.push_back(line);
         // An established flow: admitted by the cgroup ingress hook, then seen at XDP.
         {
             LIBBPF_OPTS(bpf_test_run_opts, o2, .data_in = est.data(),
@@ -135,6 +149,14 @@ int run(const Config& c) {
         }
     }
     std::cout << "\nrepeat=" << c.repeat << " per run, median of " << c.runs << " runs\n";
+    std::cout << "\n## Load and apply latency\n\n"
+              << "Load = open, verify, load and pin all programs and maps. Apply = build and\n"
+              << "fill a whole generation's maps and switch to it (one atomic flip).\n\n"
+              << "| policy entries | identity prefixes | load ms | apply ms |\n"
+              << "|---:|---:|---:|---:|\n";
+    for (const auto& t : timings) {
+        std::cout << t << "\n";
+    }
     return 0;
 }
 

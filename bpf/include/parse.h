@@ -177,7 +177,7 @@ static __always_inline int ztseg_parse_inner(void* ctx, void* data, void* data_e
 }
 
 static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end, const int xdp,
-                                          __u32 off, struct ztseg_pkt* pkt) {
+                                          __u32 off, __u32 end, struct ztseg_pkt* pkt) {
     struct ztseg_l4h l4s;
     struct ztseg_l4h* l4;
     __u8 proto = pkt->t.proto;
@@ -195,7 +195,8 @@ static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end,
     if (proto == IPPROTO_TCP) {
         struct ztseg_tcp_tail ts;
         struct ztseg_tcp_tail* t = ZTSEG_PULL(off + 12, struct ztseg_tcp_tail, &ts);
-        if (!t || (t->doff_res >> 4) < 5)
+        /* the whole header, options included, must be inside the IP packet */
+        if (!t || (t->doff_res >> 4) < 5 || off + (t->doff_res >> 4) * 4 > end)
             return ZTSEG_PARSE_MALFORMED;
     }
     if (proto == IPPROTO_SCTP) {
@@ -256,7 +257,7 @@ static __always_inline int ztseg_parse_ip4(void* ctx, void* data, void* data_end
         pkt->frag = ZTSEG_FRAG_FIRST;
         pkt->frag_id = bpf_ntohs(ip->id);
     }
-    return ztseg_parse_l4(ctx, data, data_end, xdp, off + ihl, pkt);
+    return ztseg_parse_l4(ctx, data, data_end, xdp, off + ihl, tot ? off + tot : pkt_len, pkt);
 }
 
 static __always_inline int ztseg_parse_ip6(void* ctx, void* data, void* data_end, const int xdp,
@@ -264,7 +265,7 @@ static __always_inline int ztseg_parse_ip6(void* ctx, void* data, void* data_end
     struct ztseg_ip6h ips;
     struct ztseg_ip6h* ip = ZTSEG_PULL(off, struct ztseg_ip6h, &ips);
     __u8 nh;
-    __u32 plen;
+    __u32 plen, end;
 
     if (!ip || (bpf_ntohl(ip->ver_tc_flow) >> 28) != 6)
         return ZTSEG_PARSE_MALFORMED;
@@ -276,6 +277,7 @@ static __always_inline int ztseg_parse_ip6(void* ctx, void* data, void* data_end
     __builtin_memcpy(pkt->t.daddr, ip->daddr, 16);
     nh = ip->nexthdr;
     off += sizeof(struct ztseg_ip6h);
+    end = plen ? off + plen : pkt_len;
 
 #pragma unroll
     for (int i = 0; i < ZTSEG_MAX_IPV6_EXT; i++) {
@@ -304,7 +306,7 @@ static __always_inline int ztseg_parse_ip6(void* ctx, void* data, void* data_end
     if (ztseg_is_ip6_ext(nh))
         return ZTSEG_PARSE_MALFORMED; /* more extension headers than we walk: refuse */
     pkt->t.proto = nh;
-    return ztseg_parse_l4(ctx, data, data_end, xdp, off, pkt);
+    return ztseg_parse_l4(ctx, data, data_end, xdp, off, end, pkt);
 }
 
 /* cgroup_skb: skb data starts at the IP header. */

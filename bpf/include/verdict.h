@@ -49,8 +49,9 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
             ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
             return ZTSEG_PASS;
         }
-        if (j->pkt.icmp_error && ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id,
-                                                 j->local_flags, j->peer_id) != ZTSEG_CT_MISS) {
+        if (j->pkt.icmp_error &&
+            ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id, j->local_flags,
+                            ZTSEG_CT_PEER_STORED) != ZTSEG_CT_MISS) {
             ztseg_count(j->hook, ZTSEG_REASON_ALLOW_RELATED, j->len);
             return ZTSEG_PASS;
         }

@@ -24,6 +24,7 @@ void DatapathTest::SetUp() {
     opts_.policy_capacity = 1 << 18;
     opts_.identity_capacity = 1 << 16;
     opts_.drop_event_interval_ns = 0;  // every drop reported; tests count events
+    customize(opts_);
     dp_.emplace(Datapath::create(opts_));
     reader_ = std::make_unique<EventReader>(
         dp_->eventsFd(), [this](const ztseg_flow_event& e) { events_.push_back(e); });

@@ -27,6 +27,8 @@ class DatapathTest : public ::testing::Test {
 
     // Pin dir unique to this process and test.
     static std::string uniquePinDir();
+    // Tests that need other map sizes or intervals override this.
+    virtual void customize(DatapathOptions&) {}
 
     Datapath& dp() { return *dp_; }
     const DatapathOptions& options() const { return opts_; }

@@ -70,6 +70,23 @@ TEST_P(Enforcement, AllowedUdpAndPingWork) {
     EXPECT_EQ(inPeer([&] { return ping(dst, 2s, src); }), 0);
 }
 
+// A UDP server bound to its own address answers with sendto(): the sendmsg
+// hook finds the tracked flow instead of judging the reply as new egress.
+TEST_P(Enforcement, UdpServerBoundToItsAddressCanReply) {
+    std::string dst = dbAddr(family()), src = webAddr(family());
+    auto server = std::make_unique<Child>(&lab_->host(), &lab_->dbCgroup(), [&](Child::Ready& r) {
+        UniqueFd fd = udpBind(dst, kDbPort);
+        r.signal();
+        udpEchoServe(fd.get(), 1 << 30, 60s);
+        return 0;
+    });
+    server->waitReady(5s);
+    Counters before = counters();
+    EXPECT_EQ(inPeer([&] { return udpRoundTrip(dst, kDbPort, "q", 2s, src); }), 0);
+    EXPECT_GT(counters().at(ZTSEG_HOOK_SOCK_SENDMSG, ZTSEG_REASON_ALLOW_CONNTRACK).packets,
+              before.at(ZTSEG_HOOK_SOCK_SENDMSG, ZTSEG_REASON_ALLOW_CONNTRACK).packets);
+}
+
 TEST_P(Enforcement, ExplicitDenyDropsLabeledPeer) {
     auto server = startDbServer(kSshPort);
     std::string dst = dbAddr(family()), src = webAddr(family());
@@ -207,7 +224,7 @@ TEST_F(PolicySwap, SwapUnderContinuousTrafficShowsNoMisverdict) {
     });
     // Allowed: one established connection throughout (re-judged on every
     // generation change), new TCP connections back to back; denied: attempts on 22.
-    Child established(peer_.get(), nullptr,
+    Child established(&lab_->peer(), nullptr,
                       [&] { return persistentEchoFailures(dst, kDbPort2, web, 3s); });
     int allowed_fail = inPeer([&] {
         int fails = 0;

@@ -27,15 +27,15 @@ class Loader : public LabTest {
     uint32_t cgroupProgCount(bpf_attach_type type) {
         uint32_t ids[8];
         LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_cnt = 8);
-        if (bpf_prog_query_opts(db_cg_->fd(), type, &q) != 0) {
+        if (bpf_prog_query_opts(lab_->dbCgroup().fd(), type, &q) != 0) {
             throwErrno("query cgroup programs", errno);
         }
         return q.prog_cnt;
     }
     uint32_t xdpProgId() {
-        NetnsScope in(*host_);
+        NetnsScope in(lab_->host());
         LIBBPF_OPTS(bpf_xdp_query_opts, q);
-        int ifindex = veth_->ifindexA();
+        int ifindex = lab_->veth().ifindexA();
         if (bpf_xdp_query(ifindex, 0, &q) != 0) {
             throwErrno("query XDP", errno);
         }
@@ -48,15 +48,15 @@ TEST_F(Loader, EnforcementSurvivesLoaderExitAndIsAdopted) {
     auto server = startDbServer(kDbPort);
     // A separate process loads, applies, attaches, and exits.
     Generation g = policy(1, WorkloadMode::Enforce);
-    std::string host_ns_if = veth_->nameA();
+    std::string host_ns_if = lab_->veth().nameA();
     Child loader(nullptr, nullptr, [&] {
         Datapath dp = Datapath::create(opts_);
         dp.apply(g);
         {
-            NetnsScope in(*host_);
+            NetnsScope in(lab_->host());
             dp.attachXdp(host_ns_if);
         }
-        dp.attachCgroup(db_cg_->path());
+        dp.attachCgroup(lab_->dbCgroup().path());
         return 0;
     });
     ASSERT_EQ(loader.wait(30s), 0);
@@ -75,7 +75,7 @@ TEST_F(Loader, EnforcementSurvivesLoaderExitAndIsAdopted) {
     ASSERT_EQ(xdp.size(), 1u);
     EXPECT_EQ(xdp[0].ifname, host_ns_if);
     EXPECT_EQ(xdp[0].mode, XdpMode::Native);
-    EXPECT_EQ(dp.attachedCgroups(), std::vector<uint64_t>{db_cg_->id()});
+    EXPECT_EQ(dp.attachedCgroups(), std::vector<uint64_t>{lab_->dbCgroup().id()});
     EXPECT_GT(dp.counters().at(ZTSEG_HOOK_XDP, ZTSEG_REASON_DROP_UNLABELED).packets, 0u);
     dp.apply(policy(2, WorkloadMode::Enforce));
     EXPECT_EQ(dp.activeGeneration(), 2u);
@@ -95,16 +95,27 @@ TEST_F(Loader, DetachXdpLeavesCgroupStageEnforcing) {
     attachAll();
     auto server = startDbServer(kDbPort);
     {
-        NetnsScope in(*host_);
-        dp_->detachXdp(veth_->nameA());
+        NetnsScope in(lab_->host());
+        dp_->detachXdp(lab_->veth().nameA());
     }
     EXPECT_EQ(xdpProgId(), 0u);
     std::string dst = dbAddr(4), intruder = intruderAddr(4);
     EXPECT_EQ(inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, intruder).err; }), ETIMEDOUT);
     EXPECT_GT(counters().at(ZTSEG_HOOK_CGROUP_INGRESS, ZTSEG_REASON_DROP_UNLABELED).packets, 0u);
-    dp_->detachCgroup(db_cg_->path());
+    dp_->detachCgroup(lab_->dbCgroup().path());
     EXPECT_EQ(cgroupProgCount(BPF_CGROUP_INET_INGRESS), 0u);
     EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "open", 2s, intruder); }), 0);
+}
+
+TEST_F(Loader, GenericXdpOnRequestIsReportedAsGeneric) {
+    NetnsScope in(lab_->host());
+    EXPECT_EQ(dp_->attachXdp(lab_->veth().nameA(), XdpRequest::Generic), XdpMode::Generic);
+    LIBBPF_OPTS(bpf_xdp_query_opts, q);
+    ASSERT_EQ(bpf_xdp_query(lab_->veth().ifindexA(), 0, &q), 0);
+    EXPECT_EQ(q.attach_mode, XDP_ATTACHED_SKB);
+    auto a = dp_->xdpAttachments();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].mode, XdpMode::Generic);
 }
 
 TEST_F(Loader, CreateRefusesAlreadyPinnedState) {

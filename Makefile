@@ -6,9 +6,11 @@ SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the build and tests need (keep README in sync).
 DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++ \
-        libspdlog-dev libgtest-dev libgmock-dev googletest iproute2 clang-format
+        libspdlog-dev libgtest-dev libgmock-dev googletest iproute2 clang-format \
+        libyaml-dev libcli11-dev libprotobuf-dev protobuf-compiler libssl-dev \
+        nlohmann-json3-dev libclang-rt-14-dev
 
-.PHONY: all deps build test demo bench bench-smoke format format-check bpffs clean
+.PHONY: all deps build test demo bench bench-smoke fuzz format format-check bpffs clean
 
 all: build
 
@@ -43,6 +45,12 @@ bench: deps build bpffs
 
 bench-smoke: deps build bpffs
 	$(SUDO) bench/run.sh $(BUILD_DIR) --smoke
+
+# Longer fuzzing of the policy front end (FUZZ_SECONDS, default 600).
+FUZZ_SECONDS ?= 600
+fuzz: deps build
+	$(BUILD_DIR)/policy_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+		$(BUILD_DIR)/fuzz-corpus policies
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp' '*.hpp' 2>/dev/null)
 format:

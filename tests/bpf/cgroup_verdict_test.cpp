@@ -9,28 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "bpf/datapath_fixture.hpp"
-#include "common/packet_builder.hpp"
-#include "datapath/names.hpp"
+#include "bpf/scenario.hpp"
 
 namespace ztseg::test {
 namespace {
-
-constexpr IdentityId kWeb = 300, kDb = 301, kApi = 302, kOther = 305;
-
-enum class Family { V4, V6 };
-
-struct Net {
-    bool v6;
-    std::string web, db, api, stranger, router, loop;
-};
-
-Net netFor(Family f) {
-    if (f == Family::V4) {
-        return {false, "10.1.0.10", "10.1.0.20", "10.1.0.30", "10.9.9.9", "10.1.0.1", "127.0.0.1"};
-    }
-    return {true, "fd00:1::10", "fd00:1::20", "fd00:1::30", "fd00:9::9", "fd00:1::1", "::1"};
-}
 
 std::array<uint32_t, 4> addrWords(bool v6, const std::string& text) {
     std::array<uint32_t, 4> w{};
@@ -38,75 +20,20 @@ std::array<uint32_t, 4> addrWords(bool v6, const std::string& text) {
     return w;
 }
 
-class CgroupVerdict : public DatapathTest, public ::testing::WithParamInterface<Family> {
+class CgroupVerdict : public FamilyTest {
   protected:
     void SetUp() override {
-        DatapathTest::SetUp();
-        n_ = netFor(GetParam());
-        addIdentity(host(n_.web), kWeb);
-        addIdentity(host(n_.db), kDb);
-        addIdentity(host(n_.api), kApi);
+        FamilyTest::SetUp();
+        addHosts({{n_.web, kWeb}, {n_.db, kDb}, {n_.api, kApi}});
     }
 
     // This process becomes workload web in `mode`, with `rules`, as generation 1.
-    void setup(WorkloadMode mode, std::vector<Rule> rules) {
+    void setup(WorkloadMode mode, const std::vector<Rule>& rules) {
         addWorkload(kWeb, mode);
-        for (const Rule& r : rules) {
-            addRule(r);
-        }
+        addRules(rules);
         applyGen();
     }
 
-    std::string host(const std::string& a) const { return a + (n_.v6 ? "/128" : "/32"); }
-    PacketBuilder pkt(const std::string& s, const std::string& d) const {
-        return n_.v6 ? PacketBuilder::ipv6(s, d) : PacketBuilder::ipv4(s, d);
-    }
-    uint8_t icmpProto() const { return n_.v6 ? ZTSEG_PROTO_ICMPV6 : ZTSEG_PROTO_ICMP; }
-    std::vector<uint8_t> unreachable(const std::string& s, const std::string& d,
-                                     const PacketBuilder& about) const {
-        return pkt(s, d).icmpError(n_.v6 ? 1 : 3, n_.v6 ? 3 : 1, about.icmpQuote()).build();
-    }
-
-    // "default-deny=1 ..." for failure messages.
-    std::string moved(uint32_t hook) {
-        std::string s;
-        for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
-            if (uint64_t c = counted(hook, r)) {
-                s += std::string(reasonName(r)) + "=" + std::to_string(c) + " ";
-            }
-        }
-        return s.empty() ? "nothing" : s;
-    }
-
-    uint64_t countedAll(uint32_t hook) {
-        uint64_t sum = 0;
-        for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
-            sum += counted(hook, r);
-        }
-        return sum;
-    }
-
-    // One packet through one cgroup hook: verdict and the single counter that moved.
-    void expectIn(const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        expectAt(ZTSEG_HOOK_CGROUP_INGRESS, f, retval, reason);
-    }
-    void expectOut(const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        expectAt(ZTSEG_HOOK_CGROUP_EGRESS, f, retval, reason);
-    }
-    void expectAt(uint32_t hook, const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        snapshotCounters();
-        auto r = hook == ZTSEG_HOOK_CGROUP_INGRESS ? runCgroupIngress(f) : runCgroupEgress(f);
-        EXPECT_EQ(r.retval, retval);
-        EXPECT_EQ(counted(hook, reason), 1u)
-            << "expected " << reasonName(reason) << ", counted " << moved(hook);
-        EXPECT_EQ(countedAll(hook), 1u);
-    }
-
-    ztseg_flow_event onlyEvent() {
-        auto ev = takeEvents();
-        EXPECT_EQ(ev.size(), 1u);
-        return ev.empty() ? ztseg_flow_event{} : ev.front();
-    }
     void expectEvent(uint8_t verdict, uint8_t reason, uint32_t rule_id, uint8_t hook) {
         auto e = onlyEvent();
         EXPECT_EQ(e.verdict, verdict);
@@ -114,13 +41,7 @@ class CgroupVerdict : public DatapathTest, public ::testing::WithParamInterface<
         EXPECT_EQ(e.rule_id, rule_id);
         EXPECT_EQ(e.hook, hook);
     }
-
-    Net n_;
 };
-
-std::string familyName(const ::testing::TestParamInfo<Family>& i) {
-    return i.param == Family::V4 ? "IPv4" : "IPv6";
-}
 
 constexpr Rule kWebFromApi8080{
     kWeb, kApi, Direction::Ingress, ZTSEG_PROTO_TCP, {8080, 8080}, Action::Allow, 1};
@@ -134,11 +55,8 @@ TEST_P(CgroupVerdict, UnlabeledPeerDroppedAtIngress) {
           {{kWeb, kAnyIdentity, Direction::Ingress, kAnyProtocol, {}, Action::Allow, 3}});
     expectIn(pkt(n_.stranger, n_.web).tcp(40000, 8080).build(), kSkbDrop,
              ZTSEG_REASON_DROP_UNLABELED);
-    auto e = onlyEvent();
+    auto e = onlyEvent(ZTSEG_REASON_DROP_UNLABELED, kUnlabeled, kWeb);
     EXPECT_EQ(e.verdict, ZTSEG_VERDICT_DROPPED);
-    EXPECT_EQ(e.reason, ZTSEG_REASON_DROP_UNLABELED);
-    EXPECT_EQ(e.src_identity, kUnlabeled);
-    EXPECT_EQ(e.dst_identity, kWeb);
 }
 
 TEST_P(CgroupVerdict, UnlabeledPeerDroppedAtEgress) {
@@ -146,10 +64,7 @@ TEST_P(CgroupVerdict, UnlabeledPeerDroppedAtEgress) {
           {{kWeb, kAnyIdentity, Direction::Egress, kAnyProtocol, {}, Action::Allow, 3}});
     expectOut(pkt(n_.web, n_.stranger).tcp(40000, 443).build(), kSkbDrop,
               ZTSEG_REASON_DROP_UNLABELED);
-    auto e = onlyEvent();
-    EXPECT_EQ(e.reason, ZTSEG_REASON_DROP_UNLABELED);
-    EXPECT_EQ(e.src_identity, kWeb);
-    EXPECT_EQ(e.dst_identity, kUnlabeled);
+    auto e = onlyEvent(ZTSEG_REASON_DROP_UNLABELED, kWeb, kUnlabeled);
     EXPECT_EQ(e.direction, ZTSEG_DIR_EGRESS);
 }
 
@@ -331,12 +246,9 @@ TEST_P(CgroupVerdict, AuditDefaultDenyBecomesOneWouldDropEvent) {
     auto syn = pkt(n_.api, n_.web).tcp(40000, 22).build();
     expectIn(syn, kSkbPass, ZTSEG_REASON_AUDIT);
     EXPECT_EQ(counted(ZTSEG_HOOK_CGROUP_INGRESS, ZTSEG_REASON_DROP_DEFAULT_DENY), 0u);
-    auto e = onlyEvent();
+    auto e = onlyEvent(ZTSEG_REASON_DROP_DEFAULT_DENY, kApi, kWeb);
     EXPECT_EQ(e.verdict, ZTSEG_VERDICT_WOULD_DROP);
-    EXPECT_EQ(e.reason, ZTSEG_REASON_DROP_DEFAULT_DENY);
     EXPECT_EQ(e.hook, ZTSEG_HOOK_CGROUP_INGRESS);
-    EXPECT_EQ(e.src_identity, kApi);
-    EXPECT_EQ(e.dst_identity, kWeb);
     // later packets and replies of the audited flow pass silently
     expectIn(pkt(n_.api, n_.web).tcp(40000, 22, kTcpAck).build(), kSkbPass, ZTSEG_REASON_AUDIT);
     expectOut(pkt(n_.web, n_.api).tcp(22, 40000, kTcpSyn | kTcpAck).build(), kSkbPass,

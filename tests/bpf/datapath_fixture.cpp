@@ -7,6 +7,7 @@
 
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
+#include "datapath/names.hpp"
 
 namespace ztseg::test {
 
@@ -50,6 +51,12 @@ void DatapathTest::addRule(Rule r) {
     gen_.rules.push_back(r);
 }
 
+void DatapathTest::addRules(const std::vector<Rule>& rules) {
+    for (const Rule& r : rules) {
+        addRule(r);
+    }
+}
+
 void DatapathTest::applyGen() {
     gen_.number = next_gen_++;
     dp_->apply(gen_);
@@ -81,6 +88,18 @@ RunResult DatapathTest::runCgroupEgress(const std::vector<uint8_t>& frame) {
     return runProgram("ztseg_cg_egress", frame);
 }
 
+RunResult DatapathTest::runAt(uint32_t hook, const std::vector<uint8_t>& frame) {
+    switch (hook) {
+        case ZTSEG_HOOK_XDP:
+            return runXdp(frame);
+        case ZTSEG_HOOK_CGROUP_INGRESS:
+            return runCgroupIngress(frame);
+        case ZTSEG_HOOK_CGROUP_EGRESS:
+            return runCgroupEgress(frame);
+    }
+    throw Error("no program for hook " + std::to_string(hook));
+}
+
 void DatapathTest::snapshotCounters() {
     base_ = dp_->counters();
 }
@@ -89,9 +108,59 @@ uint64_t DatapathTest::counted(uint32_t hook, uint32_t reason) {
     return dp_->counters().at(hook, reason).packets - base_.at(hook, reason).packets;
 }
 
+uint64_t DatapathTest::countedAll(uint32_t hook) {
+    uint64_t sum = 0;
+    for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
+        sum += counted(hook, r);
+    }
+    return sum;
+}
+
+std::string DatapathTest::moved(uint32_t hook) {
+    std::string s;
+    for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
+        if (uint64_t c = counted(hook, r)) {
+            s += std::string(reasonName(r)) + "=" + std::to_string(c) + " ";
+        }
+    }
+    return s.empty() ? "nothing" : s;
+}
+
+void DatapathTest::expectAt(uint32_t hook, const std::vector<uint8_t>& frame, uint32_t retval,
+                            uint32_t reason) {
+    snapshotCounters();
+    EXPECT_EQ(runAt(hook, frame).retval, retval) << hookName(hook);
+    EXPECT_EQ(counted(hook, reason), 1u)
+        << hookName(hook) << ": expected " << reasonName(reason) << ", counted " << moved(hook);
+    EXPECT_EQ(countedAll(hook), 1u) << hookName(hook) << ": " << moved(hook);
+}
+void DatapathTest::expectXdp(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
+    expectAt(ZTSEG_HOOK_XDP, frame, retval, reason);
+}
+void DatapathTest::expectIn(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
+    expectAt(ZTSEG_HOOK_CGROUP_INGRESS, frame, retval, reason);
+}
+void DatapathTest::expectOut(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
+    expectAt(ZTSEG_HOOK_CGROUP_EGRESS, frame, retval, reason);
+}
+
 std::vector<ztseg_flow_event> DatapathTest::takeEvents() {
     reader_->drain();
     return std::exchange(events_, {});
+}
+
+ztseg_flow_event DatapathTest::onlyEvent() {
+    auto ev = takeEvents();
+    EXPECT_EQ(ev.size(), 1u);
+    return ev.empty() ? ztseg_flow_event{} : ev.front();
+}
+
+ztseg_flow_event DatapathTest::onlyEvent(uint8_t reason, IdentityId src, IdentityId dst) {
+    auto e = onlyEvent();
+    EXPECT_EQ(e.reason, reason);
+    EXPECT_EQ(e.src_identity, src);
+    EXPECT_EQ(e.dst_identity, dst);
+    return e;
 }
 
 }  // namespace ztseg::test

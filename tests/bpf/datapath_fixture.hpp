@@ -41,19 +41,37 @@ class DatapathTest : public ::testing::Test {
     void addIdentity(const std::string& prefix, IdentityId id);
     void addWorkload(IdentityId id, WorkloadMode mode);  // also makes this process its endpoint
     void addRule(Rule r);
+    void addRules(const std::vector<Rule>& rules);
     void applyGen();  // applies gen_ with the next generation number
 
     RunResult runXdp(const std::vector<uint8_t>& frame, uint32_t repeat = 1);
     RunResult runCgroupIngress(const std::vector<uint8_t>& frame);
     RunResult runCgroupEgress(const std::vector<uint8_t>& frame);
     RunResult runProgram(const char* prog, const std::vector<uint8_t>& frame, uint32_t repeat = 1);
+    // The program at `hook`: ZTSEG_HOOK_XDP, _CGROUP_INGRESS or _CGROUP_EGRESS.
+    RunResult runAt(uint32_t hook, const std::vector<uint8_t>& frame);
 
     // Counter deltas since the last snapshot.
     void snapshotCounters();
     uint64_t counted(uint32_t hook, uint32_t reason);
+    uint64_t countedAll(uint32_t hook);  // every reason
+    // "default-deny=1 ..." (or "nothing"): what moved at `hook`, for failure messages.
+    std::string moved(uint32_t hook);
+
+    // One packet at one hook: verdict `retval`, and `reason` is the only counter
+    // that moved (counted once).
+    void expectAt(uint32_t hook, const std::vector<uint8_t>& frame, uint32_t retval,
+                  uint32_t reason);
+    void expectXdp(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);
+    void expectIn(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);   // cgroup
+    void expectOut(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);  // cgroup
 
     // Flow events emitted since the last call.
     std::vector<ztseg_flow_event> takeEvents();
+    // The one event emitted since the last call (a failure, and an empty event, if not one).
+    ztseg_flow_event onlyEvent();
+    // The same, and it reports `reason` for a flow from `src` to `dst`.
+    ztseg_flow_event onlyEvent(uint8_t reason, IdentityId src, IdentityId dst);
 
   private:
     DatapathOptions opts_;

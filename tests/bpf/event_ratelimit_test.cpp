@@ -6,13 +6,11 @@
 #include <thread>
 #include <vector>
 
-#include "bpf/datapath_fixture.hpp"
-#include "common/packet_builder.hpp"
+#include "bpf/scenario.hpp"
 
 namespace ztseg::test {
 namespace {
 
-constexpr IdentityId kWeb = 300, kDb = 301;
 constexpr uint64_t kTenSeconds = 10'000'000'000;
 
 class EventRateLimit : public DatapathTest {

@@ -8,14 +8,12 @@
 #include <string>
 #include <vector>
 
-#include "bpf/datapath_fixture.hpp"
-#include "common/packet_builder.hpp"
+#include "bpf/scenario.hpp"
 #include "datapath/names.hpp"
 
 namespace ztseg::test {
 namespace {
 
-constexpr IdentityId kWeb = 300, kDb = 301;
 constexpr size_t kEth = 14;
 
 // web (this process's workload) talks to db on tcp/5432 and udp/53; XDP sees
@@ -55,39 +53,11 @@ class Malformed : public DatapathTest {
         return f;
     }
 
-    std::string moved(uint32_t hook) {
-        std::string s;
-        for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
-            if (uint64_t c = counted(hook, r)) {
-                s += std::string(reasonName(r)) + "=" + std::to_string(c) + " ";
-            }
-        }
-        return s.empty() ? "nothing" : s;
-    }
-    uint64_t countedAll(uint32_t hook) {
-        uint64_t sum = 0;
-        for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
-            sum += counted(hook, r);
-        }
-        return sum;
-    }
-
-    // One packet at one hook: verdict, and `reason` is the only counter that moved.
-    void expectAt(uint32_t hook, const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        snapshotCounters();
-        RunResult r = hook == ZTSEG_HOOK_XDP              ? runXdp(f)
-                      : hook == ZTSEG_HOOK_CGROUP_INGRESS ? runCgroupIngress(f)
-                                                          : runCgroupEgress(f);
-        EXPECT_EQ(r.retval, retval) << hookName(hook);
-        EXPECT_EQ(counted(hook, reason), 1u)
-            << hookName(hook) << ": expected " << reasonName(reason) << ", counted " << moved(hook);
-        EXPECT_EQ(countedAll(hook), 1u) << hookName(hook) << ": " << moved(hook);
-    }
-    void expectXdp(const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        expectAt(ZTSEG_HOOK_XDP, f, retval, reason);
-    }
-    void expectEgress(const std::vector<uint8_t>& f, uint32_t retval, uint32_t reason) {
-        expectAt(ZTSEG_HOOK_CGROUP_EGRESS, f, retval, reason);
+    // web:40000 -> db:`dport` with 16 bytes of payload, as the fragment of
+    // datagram `id` at `offset` (only the first, at 0, carries the TCP header).
+    static std::vector<uint8_t> tcpFragment(PacketBuilder ip, uint32_t id, uint16_t offset,
+                                            bool more, uint16_t dport) {
+        return ip.fragment(id, offset, more).tcp(40000, dport).payload(16).build();
     }
 
     // Dropped as malformed exactly once per hook, one `dropped/malformed` event each.
@@ -208,7 +178,7 @@ TEST_F(Malformed, Ipv4ZeroTotalLengthDroppedAtXdpAcceptedAtCgroup) {
     auto f = v4().tcp(40000, 5432).build();
     f[kEth + 2] = f[kEth + 3] = 0;
     expectXdp(f, kXdpDrop, ZTSEG_REASON_DROP_MALFORMED);
-    expectEgress(f, kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(f, kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
 }
 
 TEST_F(Malformed, Ipv4HeaderOptionsSkippedToPorts) {
@@ -218,7 +188,7 @@ TEST_F(Malformed, Ipv4HeaderOptionsSkippedToPorts) {
     f[kEth] = 0x46;
     f[kEth + 3] += 4;
     expectXdp(f, kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
-    expectEgress(f, kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(f, kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
 }
 
 TEST_F(Malformed, Ipv4FrameWithEthernetPaddingParsed) {
@@ -231,7 +201,7 @@ TEST_F(Malformed, Ipv4DontFragmentFlagIsNotAFragment) {
     auto f = v4().tcp(40000, 5432).build();
     f[kEth + 6] = 0x40;  // DF
     expectXdp(f, kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
-    auto later = v4().fragment(0, 40, false).tcp(40000, 5432).payload(16).build();
+    auto later = tcpFragment(v4(), 0, 40, false, 5432);
     expectXdp(later, kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);  // nothing was remembered
 }
 
@@ -308,18 +278,18 @@ TEST_F(Malformed, IcmpInIpv6) {
 TEST_F(Malformed, IcmpErrorWithTruncatedQuotedIpHeader) {
     auto quote = v4().tcp(5432, 40000).icmpQuote();
     quote.resize(10);
-    expectMalformed(PacketBuilder::ipv4("10.1.0.10", "10.1.0.20").icmpError(3, 1, quote).build());
+    expectMalformed(v4().icmpError(3, 1, quote).build());
 }
 
 TEST_F(Malformed, IcmpErrorQuoteWithoutPorts) {
     auto quote = v4().tcp(5432, 40000).icmpQuote();
     quote.resize(20 + 3);
-    expectMalformed(PacketBuilder::ipv4("10.1.0.10", "10.1.0.20").icmpError(3, 1, quote).build());
+    expectMalformed(v4().icmpError(3, 1, quote).build());
 }
 
 TEST_F(Malformed, IcmpErrorQuotingWrongIpVersion) {
     auto quote = v6().tcp(5432, 40000).icmpQuote();
-    expectMalformed(PacketBuilder::ipv4("10.1.0.10", "10.1.0.20").icmpError(3, 1, quote).build());
+    expectMalformed(v4().icmpError(3, 1, quote).build());
 }
 
 TEST_F(Malformed, Icmpv6ErrorWithTruncatedQuotedIpHeader) {
@@ -347,23 +317,23 @@ TEST_F(Malformed, Ipv6HopByHopParsedToPorts) {
               ZTSEG_REASON_ALLOW_POLICY);
     expectXdp(v6().ipv6ExtHeader(0, 8).tcp(40000, 5433).build(), kXdpDrop,
               ZTSEG_REASON_DROP_DEFAULT_DENY);
-    expectEgress(v6().ipv6ExtHeader(0, 8).tcp(40000, 5432).build(), kSkbPass,
-                 ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(v6().ipv6ExtHeader(0, 8).tcp(40000, 5432).build(), kSkbPass,
+              ZTSEG_REASON_ALLOW_POLICY);
 }
 
 TEST_F(Malformed, Ipv6HopByHopAndDestOptsParsedToPorts) {
     auto b = v6().ipv6ExtHeader(0, 16).ipv6ExtHeader(60, 24);
     expectXdp(b.udp(40000, 53).build(), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
     expectXdp(b.udp(40000, 54).build(), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
-    expectEgress(b.udp(40000, 53).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(b.udp(40000, 53).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
 }
 
 TEST_F(Malformed, Ipv6HopByHopRoutingDestOptsParsedToPorts) {
     auto b = v6().ipv6ExtHeader(0, 8).ipv6ExtHeader(43, 24).ipv6ExtHeader(60, 8);
     expectXdp(b.tcp(40000, 5432).build(), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
     expectXdp(b.tcp(40000, 5433).build(), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
-    expectEgress(b.tcp(40000, 5432).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
-    expectEgress(b.tcp(40000, 5433).build(), kSkbDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectOut(b.tcp(40000, 5432).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(b.tcp(40000, 5433).build(), kSkbDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
 TEST_F(Malformed, Ipv6EightExtensionHeadersParsedToPorts) {
@@ -396,67 +366,50 @@ TEST_F(Malformed, Ipv6ExtensionHeaderLengthBeyondPacket) {
 // ---- fragments at XDP: first judged by ports, the rest follow it
 
 TEST_F(Malformed, Ipv4FirstFragmentJudgedByPorts) {
-    expectXdp(v4().fragment(11, 0, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
-    expectXdp(v4().fragment(12, 0, true).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(tcpFragment(v4(), 11, 0, true, 5432), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(tcpFragment(v4(), 12, 0, true, 5433), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
 TEST_F(Malformed, Ipv4LaterFragmentFollowsAdmittedFirst) {
-    expectXdp(v4().fragment(11, 0, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
-    expectXdp(v4().fragment(11, 40, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_PASS_TO_STACK);
-    expectXdp(v4().fragment(11, 56, false).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_PASS_TO_STACK);
+    expectXdp(tcpFragment(v4(), 11, 0, true, 5432), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(tcpFragment(v4(), 11, 40, true, 5432), kXdpPass, ZTSEG_REASON_PASS_TO_STACK);
+    expectXdp(tcpFragment(v4(), 11, 56, false, 5432), kXdpPass, ZTSEG_REASON_PASS_TO_STACK);
 }
 
 TEST_F(Malformed, Ipv4LaterFragmentWithoutFirstDropped) {
-    expectXdp(v4().fragment(13, 40, false).tcp(40000, 5432).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_FRAGMENT);
+    expectXdp(tcpFragment(v4(), 13, 40, false, 5432), kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);
     auto ev = takeEvents();
     ASSERT_EQ(ev.size(), 1u);
     EXPECT_EQ(ev[0].reason, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, Ipv4LaterFragmentAfterDeniedFirstDropped) {
-    expectXdp(v4().fragment(14, 0, true).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
-    expectXdp(v4().fragment(14, 40, false).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_FRAGMENT);
+    expectXdp(tcpFragment(v4(), 14, 0, true, 5433), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(tcpFragment(v4(), 14, 40, false, 5433), kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, Ipv4LaterFragmentOfAnotherDatagramDropped) {
-    expectXdp(v4().fragment(15, 0, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
-    expectXdp(v4().fragment(16, 40, false).tcp(40000, 5432).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_FRAGMENT);
+    expectXdp(tcpFragment(v4(), 15, 0, true, 5432), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(tcpFragment(v4(), 16, 40, false, 5432), kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, Ipv6FirstFragmentJudgedByPorts) {
-    expectXdp(v6().fragment(21, 0, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
-    expectXdp(v6().fragment(22, 0, true).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(tcpFragment(v6(), 21, 0, true, 5432), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(tcpFragment(v6(), 22, 0, true, 5433), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
 TEST_F(Malformed, Ipv6LaterFragmentFollowsAdmittedFirst) {
-    expectXdp(v6().fragment(21, 0, true).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
-    expectXdp(v6().fragment(21, 40, false).tcp(40000, 5432).payload(16).build(), kXdpPass,
-              ZTSEG_REASON_PASS_TO_STACK);
+    expectXdp(tcpFragment(v6(), 21, 0, true, 5432), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(tcpFragment(v6(), 21, 40, false, 5432), kXdpPass, ZTSEG_REASON_PASS_TO_STACK);
 }
 
 TEST_F(Malformed, Ipv6LaterFragmentWithoutFirstDropped) {
-    expectXdp(v6().fragment(23, 40, false).tcp(40000, 5432).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_FRAGMENT);
+    expectXdp(tcpFragment(v6(), 23, 40, false, 5432), kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, Ipv6LaterFragmentAfterDeniedFirstDropped) {
-    expectXdp(v6().fragment(24, 0, true).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
-    expectXdp(v6().fragment(24, 40, false).tcp(40000, 5433).payload(16).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_FRAGMENT);
+    expectXdp(tcpFragment(v6(), 24, 0, true, 5433), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(tcpFragment(v6(), 24, 40, false, 5433), kXdpDrop, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, Ipv6FragmentAfterHopByHopParsed) {
@@ -470,13 +423,9 @@ TEST_F(Malformed, Ipv6FragmentAfterHopByHopParsed) {
 // fragment reaching these hooks is refused, admitted first or not.
 
 TEST_F(Malformed, CgroupRefusesLaterFragmentEvenAfterAdmittedFirst) {
-    expectEgress(v4().fragment(31, 0, true).tcp(40000, 5432).payload(16).build(), kSkbPass,
-                 ZTSEG_REASON_ALLOW_POLICY);
-    expectEgress(v4().fragment(31, 40, false).tcp(40000, 5432).payload(16).build(), kSkbDrop,
-                 ZTSEG_REASON_DROP_FRAGMENT);
-    expectAt(ZTSEG_HOOK_CGROUP_INGRESS,
-             v6().fragment(32, 40, false).tcp(40000, 5432).payload(16).build(), kSkbDrop,
-             ZTSEG_REASON_DROP_FRAGMENT);
+    expectOut(tcpFragment(v4(), 31, 0, true, 5432), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(tcpFragment(v4(), 31, 40, false, 5432), kSkbDrop, ZTSEG_REASON_DROP_FRAGMENT);
+    expectIn(tcpFragment(v6(), 32, 40, false, 5432), kSkbDrop, ZTSEG_REASON_DROP_FRAGMENT);
 }
 
 TEST_F(Malformed, FirstFragmentWithTruncatedTcpHeader) {

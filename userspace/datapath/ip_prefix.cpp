@@ -39,6 +39,23 @@ IpPrefix IpPrefix::parse(std::string_view text) {
     return p;
 }
 
+bool IpPrefix::containsAddress(int addr_family, const uint8_t* a) const {
+    if (addr_family != family) {
+        return false;
+    }
+    for (int bit = 0; bit < length; ++bit) {
+        uint8_t m = uint8_t(0x80u >> (bit % 8));
+        if ((addr[bit / 8] & m) != (a[bit / 8] & m)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool IpPrefix::contains(const IpPrefix& inner) const {
+    return inner.length >= length && containsAddress(inner.family, inner.addr.data());
+}
+
 std::string addressToString(int family, const void* addr) {
     char buf[INET6_ADDRSTRLEN] = {};
     inet_ntop(family == 4 ? AF_INET : AF_INET6, addr, buf, sizeof(buf));

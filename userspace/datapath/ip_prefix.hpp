@@ -17,6 +17,10 @@ struct IpPrefix {
     static IpPrefix parse(std::string_view text);  // throws Error naming the text
     std::string str() const;
     uint8_t maxLength() const { return family == 4 ? 32 : 128; }
+    // Same family, and every address of `inner` is inside this prefix.
+    bool contains(const IpPrefix& inner) const;
+    // The address-only form (family + bytes) of `addr` is inside this prefix.
+    bool containsAddress(int addr_family, const uint8_t* addr) const;
     bool operator==(const IpPrefix&) const = default;
 };
 

@@ -1,0 +1,159 @@
+#include "policy/explain.hpp"
+
+#include <charconv>
+#include <map>
+
+#include "policy/parser.hpp"
+
+namespace ztseg::policy {
+namespace {
+
+struct Party {
+    std::string text;
+    Peer peer;
+    bool is_workload = false;
+    LabelSet labels;
+};
+
+// The one label set (of a workload or external) that carries every given label.
+LabelSet uniqueLabelSet(const PolicySet& ps, const std::string& text) {
+    Selector want{parseLabels(text), {}};
+    std::map<std::string, LabelSet> found;  // canonical -> labels
+    for (const auto& w : ps.workloads) {
+        if (want.matches(w.labels)) {
+            found[canonical(w.labels)] = w.labels;
+        }
+    }
+    for (const auto& e : ps.externals) {
+        if (!e.labels.empty() && want.matches(e.labels)) {
+            found[canonical(e.labels)] = e.labels;
+        }
+    }
+    if (found.empty()) {
+        throw Error("no workload or external carries the labels '" + text + "'");
+    }
+    if (found.size() > 1) {
+        std::string list;
+        for (const auto& [c, l] : found) {
+            list += (list.empty() ? "" : "; ") + c;
+        }
+        throw Error("'" + text + "' is ambiguous, it matches: " + list);
+    }
+    return found.begin()->second;
+}
+
+Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text) {
+    Party p;
+    p.text = text;
+    if (text.find('=') == std::string::npos) {
+        IpPrefix addr;
+        try {
+            addr = IpPrefix::parse(text);
+        } catch (const Error&) {
+            throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
+        }
+        p.peer = ev.peerOfAddress(addr);
+    } else {
+        p.peer = ev.peerOfLabels(uniqueLabelSet(ps, text));
+    }
+    p.is_workload = p.peer.kind == Peer::Kind::Workload;
+    p.labels = p.peer.labels;
+    return p;
+}
+
+std::string ruleRef(const PolicySet& ps, uint32_t id) {
+    for (const auto& pol : ps.policies) {
+        for (const auto& r : pol.rules) {
+            if (r.id == id) {
+                return "rule " + std::to_string(id) + " of policy '" + pol.name + "' (" +
+                       r.loc.str() + ")";
+            }
+        }
+    }
+    return "rule " + std::to_string(id);
+}
+
+}  // namespace
+
+std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
+    if (text == "icmp")
+        return {ZTSEG_PROTO_ICMP, 0};
+    if (text == "icmpv6")
+        return {ZTSEG_PROTO_ICMPV6, 0};
+    auto slash = text.find('/');
+    std::string proto = slash == std::string::npos ? "tcp" : text.substr(slash + 1);
+    std::string port = text.substr(0, slash);
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    uint8_t num = proto == "tcp"    ? ZTSEG_PROTO_TCP
+                  : proto == "udp"  ? ZTSEG_PROTO_UDP
+                  : proto == "sctp" ? ZTSEG_PROTO_SCTP
+                                    : 0;
+    if (ec != std::errc() || end != port.data() + port.size() || v < 1 || v > 65535 || !num) {
+        throw Error("invalid service '" + text +
+                    "': expected PORT/PROTOCOL (tcp, udp, sctp), icmp or icmpv6");
+    }
+    return {num, uint16_t(v)};
+}
+
+Explanation explainFlow(const PolicySet& ps, const std::string& from, const std::string& to,
+                        const std::string& service) {
+    Evaluator ev(ps);
+    auto [proto, port] = parseService(service);
+    Party src = resolve(ps, ev, from), dst = resolve(ps, ev, to);
+    Explanation out{src.text, dst.text, service, true, false, {}};
+    auto side = [&](const Party& local, const Party& peer, Direction dir) {
+        ExplainSide s{dir, local.text, ev.evaluate(local.labels, peer.peer, dir, proto, port), ""};
+        const Evaluation& e = s.evaluation;
+        std::string flow = src.text + " -> " + dst.text + " on " + service;
+        switch (e.reason) {
+            case EvalReason::NotManaged:
+                s.because = "not enforced: no policy selects " + local.text;
+                break;
+            case EvalReason::Allowed:
+                s.because = "allowed by " + ruleRef(ps, e.rules.front());
+                break;
+            case EvalReason::PolicyDeny:
+                s.because = "denied by " + ruleRef(ps, e.rules.front());
+                break;
+            case EvalReason::DefaultDeny:
+                s.because = "default deny: no rule admits " + flow;
+                break;
+            case EvalReason::Unlabeled:
+                s.because = "dropped: " + peer.peer.name + " has no identity";
+                break;
+        }
+        if (e.would_drop) {
+            s.because = "audit mode, would drop: " + s.because;
+        }
+        out.allowed = out.allowed && e.pass;
+        out.would_drop = out.would_drop || e.would_drop;
+        out.sides.push_back(std::move(s));
+    };
+    if (src.is_workload) {
+        side(src, dst, Direction::Egress);
+    }
+    if (dst.is_workload) {
+        side(dst, src, Direction::Ingress);
+    }
+    if (out.sides.empty()) {
+        throw Error("neither '" + from + "' nor '" + to +
+                    "' is a workload: ztseg judges flows at workloads");
+    }
+    return out;
+}
+
+std::string Explanation::text() const {
+    std::string verdict = !allowed     ? "DENIED"
+                          : would_drop ? "ALLOWED (audit: would be DENIED)"
+                                       : "ALLOWED";
+    std::string out = from + " -> " + to + " " + service + ": " + verdict + "\n";
+    for (const auto& s : sides) {
+        out += std::string("  ") +
+               (s.direction == Direction::Egress ? "egress  at " : "ingress at ") + s.workload +
+               ": " + s.because + "\n";
+    }
+    return out;
+}
+
+}  // namespace ztseg::policy

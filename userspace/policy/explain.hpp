@@ -1,0 +1,36 @@
+// `ztsegctl explain`: the verdict for a flow between two named parties and
+// the rule (file:line) that decides each side, from the reference evaluator.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "policy/evaluator.hpp"
+
+namespace ztseg::policy {
+
+struct ExplainSide {
+    Direction direction;   // egress at the source, ingress at the destination
+    std::string workload;  // e.g. "app=web"
+    Evaluation evaluation;
+    std::string because;  // human sentence with file:line
+};
+
+struct Explanation {
+    std::string from, to, service;   // "app=web", "app=db", "5432/tcp"
+    bool allowed = true;             // every enforcing side passes
+    bool would_drop = false;         // allowed only because of audit mode
+    std::vector<ExplainSide> sides;  // one per side that is a local workload
+    std::string text() const;
+};
+
+// A party: "key=value[,key=value]" (a workload's or external's labels) or an
+// IP address. Service: "5432/tcp", "53/udp", "icmp", "icmpv6". Throws Error
+// on a malformed argument or labels that name nothing.
+Explanation explainFlow(const PolicySet& ps, const std::string& from, const std::string& to,
+                        const std::string& service);
+
+// "5432/tcp" -> protocol 6, port 5432. Throws Error naming the text.
+std::pair<uint8_t, uint16_t> parseService(const std::string& text);
+
+}  // namespace ztseg::policy

@@ -1,0 +1,34 @@
+// Labels and label selectors, as Kubernetes users know them: matchLabels plus
+// matchExpressions with In, NotIn, Exists, DoesNotExist.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ztseg::policy {
+
+// Sorted key -> value. Equal sets compare equal whatever order they were written in.
+using LabelSet = std::map<std::string, std::string>;
+
+// "app=db,env=prod": the canonical text form, used for identity hashing and output.
+std::string canonical(const LabelSet& labels);
+// Parses "app=db,env=prod" (also used by the CLI); throws Error on bad syntax.
+LabelSet parseLabels(const std::string& text);
+
+struct LabelRequirement {
+    enum class Op { In, NotIn, Exists, DoesNotExist };
+    std::string key;
+    Op op = Op::Exists;
+    std::vector<std::string> values;  // In / NotIn
+};
+
+struct Selector {
+    LabelSet match_labels;
+    std::vector<LabelRequirement> match_expressions;
+    // An empty selector matches every labeled workload/external.
+    bool matches(const LabelSet& labels) const;
+    std::string str() const;
+};
+
+}  // namespace ztseg::policy

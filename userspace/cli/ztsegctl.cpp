@@ -36,11 +36,12 @@ void printDiagnostics(const std::vector<Diagnostic>& diags) {
 json diagnosticsJson(const std::vector<Diagnostic>& diags) {
     json out = json::array();
     for (const auto& d : diags) {
-        out.push_back({{"severity", d.severity == Diagnostic::Severity::Error ? "error" : "warning"},
-                       {"file", d.loc.file},
-                       {"line", d.loc.line},
-                       {"column", d.loc.column},
-                       {"message", d.message}});
+        out.push_back(
+            {{"severity", d.severity == Diagnostic::Severity::Error ? "error" : "warning"},
+             {"file", d.loc.file},
+             {"line", d.loc.line},
+             {"column", d.loc.column},
+             {"message", d.message}});
     }
     return out;
 }
@@ -64,9 +65,9 @@ int runCompile(const CompileArgs& a, bool write) {
         cp = compile(ps, a.generation, diags);
     } catch (const PolicyError& e) {
         if (a.format == "json") {
-            std::cout << json{{"ok", false}, {"diagnostics", diagnosticsJson(e.diagnostics())}}
-                             .dump(2)
-                      << "\n";
+            std::cout
+                << json{{"ok", false}, {"diagnostics", diagnosticsJson(e.diagnostics())}}.dump(2)
+                << "\n";
         } else {
             printDiagnostics(e.diagnostics());
             std::cerr << "no bundle written: fix the errors above\n";
@@ -99,10 +100,10 @@ int runCompile(const CompileArgs& a, bool write) {
                   << "\n";
     } else {
         printDiagnostics(warnings);
-        std::cerr << (failed ? "refused (--strict): " : "") << cp.workloads.size()
-                  << " workloads, " << cp.identities.size() << " identities, "
-                  << cp.sources.size() << " rules -> " << cp.rules.size() << " entries, "
-                  << warnings.size() << " warnings, " << ms << " ms";
+        std::cerr << (failed ? "refused (--strict): " : "") << cp.workloads.size() << " workloads, "
+                  << cp.identities.size() << " identities, " << cp.sources.size() << " rules -> "
+                  << cp.rules.size() << " entries, " << warnings.size() << " warnings, " << ms
+                  << " ms";
         if (write && !failed) {
             std::cerr << "; generation " << cp.generation << " written to " << a.output << " ("
                       << bytes.size() << " bytes)";
@@ -131,20 +132,19 @@ int runExplain(const ExplainArgs& a) {
     if (a.format == "json") {
         json sides = json::array();
         for (const auto& s : ex.sides) {
-            sides.push_back(
-                {{"direction", s.direction == Direction::Egress ? "egress" : "ingress"},
-                 {"workload", s.workload},
-                 {"verdict", !s.evaluation.pass        ? "dropped"
-                             : s.evaluation.would_drop ? "would-drop"
-                                                       : "allowed"},
-                 {"reason", std::string(evalReasonName(s.evaluation.reason))},
-                 {"rules", s.evaluation.rules},
-                 {"explanation", s.because}});
+            sides.push_back({{"direction", s.direction == Direction::Egress ? "egress" : "ingress"},
+                             {"workload", s.workload},
+                             {"verdict", !s.evaluation.pass        ? "dropped"
+                                         : s.evaluation.would_drop ? "would-drop"
+                                                                   : "allowed"},
+                             {"reason", std::string(evalReasonName(s.evaluation.reason))},
+                             {"rules", s.evaluation.rules},
+                             {"explanation", s.because}});
         }
         std::cout << json{{"from", ex.from},
                           {"to", ex.to},
                           {"service", ex.service},
-                          {"verdict", !ex.allowed ? "dropped"
+                          {"verdict", !ex.allowed     ? "dropped"
                                       : ex.would_drop ? "would-drop"
                                                       : "allowed"},
                           {"sides", sides}}
@@ -176,8 +176,9 @@ int main(int argc, char** argv) {
     addCompileOptions(compile_cmd);
     compile_cmd->add_option("-b,--bundle", compile_args.output, "bundle file to write")
         ->capture_default_str();
-    compile_cmd->add_option("-g,--generation", compile_args.generation,
-                            "generation number (strictly increasing per fleet)")
+    compile_cmd
+        ->add_option("-g,--generation", compile_args.generation,
+                     "generation number (strictly increasing per fleet)")
         ->capture_default_str()
         ->check(CLI::Range(uint64_t(1), UINT64_MAX));
     compile_cmd->add_option("--fleet", compile_args.fleet, "fleet name the bundle is for");
@@ -198,7 +199,11 @@ int main(int argc, char** argv) {
     explain_cmd->add_option("-o,--output", explain_args.format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;  // --help is a ParseError too
+    }
     try {
         if (*compile_cmd) {
             return runCompile(compile_args, true);

@@ -8,7 +8,11 @@ namespace ztseg::yaml {
 namespace {
 
 constexpr int kMaxDepth = 64;
-constexpr size_t kMaxNodes = 1'000'000;  // after alias expansion
+// Nodes after alias expansion: generous for real files (a node takes at least
+// a couple of bytes of text), fatal for alias bombs.
+size_t maxNodes(size_t text_bytes) {
+    return 100'000 + text_bytes;
+}
 
 bool isNullScalar(const yaml_node_t* n) {
     if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
@@ -21,8 +25,8 @@ bool isNullScalar(const yaml_node_t* n) {
 }  // namespace
 
 class Builder {
-public:
-    explicit Builder(yaml_document_t* doc) : doc_(doc) {}
+  public:
+    Builder(yaml_document_t* doc, size_t max_nodes) : doc_(doc), max_nodes_(max_nodes) {}
 
     Node build(int index, int depth) {
         yaml_node_t* n = yaml_document_get_node(doc_, index);
@@ -33,8 +37,8 @@ public:
         if (depth > kMaxDepth) {
             throw ParseError(m, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
         }
-        if (++nodes_ > kMaxNodes) {
-            throw ParseError(m, "document expands to more than " + std::to_string(kMaxNodes) +
+        if (++nodes_ > max_nodes_) {
+            throw ParseError(m, "document expands to more than " + std::to_string(max_nodes_) +
                                     " nodes (alias bomb?)");
         }
         Node out;
@@ -71,8 +75,9 @@ public:
         return out;
     }
 
-private:
+  private:
     yaml_document_t* doc_;
+    size_t max_nodes_;
     size_t nodes_ = 0;
 };
 
@@ -110,7 +115,7 @@ std::vector<Node> parseAll(std::string_view text) {
         if (yaml_document_get_root_node(&doc) == nullptr) {
             break;  // end of stream
         }
-        docs.push_back(Builder(&doc).build(1, 0));
+        docs.push_back(Builder(&doc, maxNodes(text.size())).build(1, 0));
     }
     return docs;
 }

@@ -160,6 +160,11 @@ CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {
     if (b.generation() == 0) {
         throw Error("bundle: generation 0 is invalid (generations start at 1)");
     }
+    // compiler_version is the last field written: a bundle cut short at a
+    // field boundary still parses, but lacks it.
+    if (b.compiler_version().empty()) {
+        throw Error("bundle: incomplete (no compiler_version; truncated?)");
+    }
     CompiledPolicy cp;
     cp.generation = b.generation();
     cp.source_digest = b.source_digest();

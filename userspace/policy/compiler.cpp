@@ -81,7 +81,7 @@ class SelectorIndex {
 
     // Identities (workloads and externals) whose labels match; `workloads_only` for locals.
     const std::vector<IdentityId>& select(const Selector& s, bool workloads_only) {
-        std::string key = (workloads_only ? "W|" : "A|") + s.str();
+        std::string key = cacheKey(s, workloads_only);
         auto cached = cache_.find(key);
         if (cached != cache_.end()) {
             return cached->second;
@@ -109,6 +109,24 @@ class SelectorIndex {
     }
 
   private:
+    // Length-prefixed, so no two different selectors share a key.
+    static std::string cacheKey(const Selector& s, bool workloads_only) {
+        std::string k = workloads_only ? "W" : "A";
+        auto put = [&k](const std::string& x) { k += std::to_string(x.size()) + ":" + x; };
+        for (const auto& [lk, lv] : s.match_labels) {
+            put(lk);
+            put(lv);
+        }
+        for (const auto& r : s.match_expressions) {
+            k += "|" + std::to_string(int(r.op));
+            put(r.key);
+            for (const auto& v : r.values) {
+                put(v);
+            }
+        }
+        return k;
+    }
+
     const std::vector<IdentityInfo>& ids_;
     std::vector<size_t> labeled_;
     std::map<std::string, std::vector<size_t>> index_;
@@ -273,18 +291,23 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
             selected_by[id].push_back(&p);
         }
     }
+    // Audit wins: one warning per enforce policy whose workloads an audit policy also selects.
+    std::set<const PolicySpec*> warned;
     for (const auto& [id, policies] : selected_by) {
         const PolicySpec* audit = nullptr;
-        const PolicySpec* enforce = nullptr;
         for (const PolicySpec* p : policies) {
-            (p->mode == WorkloadMode::Audit ? audit : enforce) = p;
+            if (p->mode == WorkloadMode::Audit && !audit) {
+                audit = p;
+            }
         }
         out.modes[id] = audit ? WorkloadMode::Audit : WorkloadMode::Enforce;
-        if (audit && enforce) {
-            diags.warning(enforce->loc,
-                          "policy '" + enforce->name + "' is enforce, but policy '" + audit->name +
-                              "' (" + audit->loc.str() +
-                              ") selects the same workloads in audit mode: they stay in audit");
+        for (const PolicySpec* p : policies) {
+            if (audit && p->mode == WorkloadMode::Enforce && warned.insert(p).second) {
+                diags.warning(p->loc, "policy '" + p->name + "' is enforce, but policy '" +
+                                          audit->name + "' (" + audit->loc.str() +
+                                          ") selects some of its workloads in audit mode: "
+                                          "they stay in audit");
+            }
         }
     }
     std::map<std::string, IdentityId> workload_ids;  // canonical labels -> identity
@@ -381,22 +404,31 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
     auto subset = [](const std::vector<IdentityId>& a, const std::vector<IdentityId>& b) {
         return std::includes(b.begin(), b.end(), a.begin(), a.end());
     };
-    std::vector<const Resolved*> denies;
+    // A deny can only cover an allow whose locals it all selects, so index
+    // denies by (direction, local): each allow meets only the denies on its
+    // own workloads, not every deny in the fleet.
+    std::map<std::pair<Direction, IdentityId>, std::vector<const Resolved*>> denies_on;
     for (const auto& r : resolved) {
         if (r.rule->action == Action::Deny) {
-            denies.push_back(&r);
+            for (IdentityId local : *r.locals) {
+                denies_on[{r.rule->direction, local}].push_back(&r);
+            }
         }
     }
     for (const auto& a : resolved) {
         if (a.rule->action != Action::Allow || a.locals->empty()) {
             continue;
         }
-        for (const Resolved* d : denies) {
-            if (d->rule->direction != a.rule->direction || !subset(*a.locals, *d->locals)) {
+        auto it = denies_on.find({a.rule->direction, a.locals->front()});
+        if (it == denies_on.end()) {
+            continue;
+        }
+        const std::vector<PortSpec> aports = portsOrAny(*a.rule);
+        for (const Resolved* d : it->second) {
+            if (!subset(*a.locals, *d->locals)) {
                 continue;
             }
             bool peers_covered = !d->peers || (a.peers && subset(*a.peers, *d->peers));
-            const std::vector<PortSpec> aports = portsOrAny(*a.rule);
             const std::vector<PortSpec> dports = portsOrAny(*d->rule);
             bool ports_covered = std::all_of(aports.begin(), aports.end(), [&](const PortSpec& ap) {
                 return std::any_of(dports.begin(), dports.end(),

@@ -126,8 +126,16 @@ Explanation explainFlow(const PolicySet& ps, const std::string& from, const std:
         if (e.would_drop) {
             s.because = "audit mode, would drop: " + s.because;
         }
-        out.allowed = out.allowed && e.pass;
-        out.would_drop = out.would_drop || e.would_drop;
+        if (dir == Direction::Ingress && e.reason == EvalReason::NotManaged &&
+            peer.peer.kind == Peer::Kind::Unlabeled) {
+            // XDP drops sources without identity before any workload is known.
+            s.evaluation.pass = false;
+            s.evaluation.reason = EvalReason::Unlabeled;
+            s.because = "dropped at XDP: " + peer.peer.name +
+                        " has no identity (no policy selects " + local.text + ")";
+        }
+        out.allowed = out.allowed && s.evaluation.pass;
+        out.would_drop = out.would_drop || s.evaluation.would_drop;
         out.sides.push_back(std::move(s));
     };
     if (src.is_workload) {

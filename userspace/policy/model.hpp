@@ -76,7 +76,8 @@ struct PolicySpec {
 struct PolicySet {
     std::vector<WorkloadSpec> workloads;
     std::vector<ExternalSpec> externals;
-    std::vector<IpPrefix> hosts;  // addresses of the reserved "host" identity
+    std::vector<IpPrefix> hosts;                 // addresses of the reserved "host" identity
+    std::vector<SourceLocation> host_locations;  // where each of `hosts` was written
     std::vector<PolicySpec> policies;
     std::vector<std::string> files;  // inputs, sorted
     std::string source_digest;       // SHA-256 hex over the inputs (path + content)

@@ -90,6 +90,7 @@ class DocReader {
             for (const yaml::Node& h : list(n, "hosts")) {
                 if (auto p = prefix(h, "host address")) {
                     out.hosts.push_back(*p);
+                    out.host_locations.push_back(loc(h));
                 }
             }
         }
@@ -236,6 +237,11 @@ class DocReader {
                 if (!key || !op) {
                     continue;
                 }
+                if (!validLabelText(*key, true)) {
+                    error(*e.get("key"), "invalid label key '" + *key +
+                                             "': expected letters, digits, '-', '_', '.', '/'");
+                    continue;
+                }
                 r.key = *key;
                 static const std::map<std::string, LabelRequirement::Op> kOps = {
                     {"In", LabelRequirement::Op::In},
@@ -257,9 +263,16 @@ class DocReader {
                         error(v, "operator " + *op + " takes no values");
                     }
                     for (const yaml::Node& x : list(v, "values")) {
-                        if (auto sx = scalar(x, "a value")) {
+                        auto sx = scalar(x, "a value");
+                        if (sx && !validLabelText(*sx, false)) {
+                            error(x, "invalid label value '" + *sx +
+                                         "': expected at most 63 letters, digits, '-', '_', '.'");
+                        } else if (sx) {
                             r.values.push_back(*sx);
                         }
+                    }
+                    if (wants_values && (v.isNull() || (v.isSequence() && v.items().empty()))) {
+                        error(v, "operator " + *op + " needs at least one value");
                     }
                 } else if (wants_values) {
                     error(e, "operator " + *op + " needs 'values'");
@@ -408,7 +421,13 @@ class DocReader {
             error(n,
                   what + " needs '" + peer_key + "' (its peers; use '- entity: any' for everyone)");
         } else {
-            for (const yaml::Node& x : list(*n.get(peer_key), peer_key)) {
+            const yaml::Node& peers = *n.get(peer_key);
+            if (peers.isNull() || (peers.isSequence() && peers.items().empty())) {
+                error(peers, "'" + std::string(peer_key) +
+                                 "' lists no peers (a rule for nobody; use '- entity: any' for "
+                                 "everyone)");
+            }
+            for (const yaml::Node& x : list(peers, peer_key)) {
                 peer(x, r);
             }
         }
@@ -514,6 +533,10 @@ class DocReader {
         std::vector<std::pair<uint8_t, const yaml::Node*>> protos;
         if (const yaml::Node* p_ptr = n.get("protocol")) {
             const yaml::Node& p = *p_ptr;
+            if (p.isNull() || (p.isSequence() && p.items().empty())) {
+                error(p, "'protocol' lists no protocol (omit it for any protocol)");
+                return;
+            }
             auto items = p.isSequence()
                              ? list(p, "protocol")
                              : std::vector<std::reference_wrapper<const yaml::Node>>{std::cref(p)};
@@ -647,6 +670,10 @@ void validate(PolicySet& ps, Diagnostics& diags) {
         for (const auto& c : e.cidrs) {
             claim(c, "external '" + e.name + "'", e.loc);
         }
+    }
+    for (size_t i = 0; i < ps.hosts.size(); ++i) {
+        claim(ps.hosts[i], "hosts",
+              i < ps.host_locations.size() ? ps.host_locations[i] : SourceLocation{});
     }
     std::map<std::string, const PolicySpec*> pnames;
     for (const auto& p : ps.policies) {

@@ -20,7 +20,7 @@ struct Mark {
 };
 
 class Node {
-public:
+  public:
     enum class Kind { Null, Scalar, Sequence, Map };
 
     Kind kind() const { return kind_; }
@@ -30,13 +30,13 @@ public:
     bool isMap() const { return kind_ == Kind::Map; }
     const Mark& mark() const { return mark_; }
 
-    const std::string& scalar() const { return scalar_; }                  // Scalar
-    const std::vector<Node>& items() const { return items_; }              // Sequence
+    const std::string& scalar() const { return scalar_; }                           // Scalar
+    const std::vector<Node>& items() const { return items_; }                       // Sequence
     const std::vector<std::pair<Node, Node>>& entries() const { return entries_; }  // Map
     // The value of a scalar key in a map, or nullptr (also for non-maps).
     const Node* get(std::string_view key) const;
 
-private:
+  private:
     friend class Builder;
     Kind kind_ = Kind::Null;
     Mark mark_;
@@ -46,7 +46,7 @@ private:
 };
 
 class ParseError : public Error {
-public:
+  public:
     ParseError(Mark m, const std::string& problem) : Error(problem), mark(m) {}
     Mark mark;
 };

@@ -29,6 +29,14 @@ out="$here/RESULTS.md"
   else
     "$build/bench/ztseg_bench_xdp"
   fi
+  echo
+  echo "## Policy compile (YAML -> bundle)"
+  echo
+  if [ "$smoke" = "--smoke" ]; then
+    "$build/bench/ztseg_bench_compile" --smoke
+  else
+    "$build/bench/ztseg_bench_compile"
+  fi
 } > "$out"
 cat "$out"
 [ "$smoke" = "--smoke" ] && rm -f "$out"

@@ -1,0 +1,90 @@
+// Bundle admission: only well-formed, in-fleet, unexpired, newer bundles pass.
+#include "agent/bundle_gate.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "common/error.hpp"
+#include "policy/bundle.hpp"
+#include "policy/parser.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+class BundleGate : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("ztseg-gate-" + std::to_string(getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+        store_.emplace(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    std::string bundle(uint64_t generation, const std::string& fleet = "prod",
+                       int64_t not_after = 0) {
+        policy::Diagnostics d;
+        auto ps = policy::parsePolicies({{"p.yaml", R"(
+workloads:
+  - name: db
+    labels: {app: db}
+    addresses: [10.0.0.1]
+policies:
+  - name: db
+    selector: {matchLabels: {app: db}}
+)"}},
+                                        d);
+        return policy::serializeBundle(policy::compile(ps, generation, d), {fleet, not_after});
+    }
+    std::string refusal(const std::string& bytes, AdmissionPolicy rules) {
+        try {
+            admitBundle(bytes, rules, *store_);
+        } catch (const Error& e) {
+            return e.what();
+        }
+        return "";
+    }
+
+    std::filesystem::path dir_;
+    std::optional<GenerationStore> store_;
+};
+
+TEST_F(BundleGate, NewerBundleForThisFleetIsAdmitted) {
+    store_->recordApplied(4, "old");
+    auto cp = admitBundle(bundle(5), {"prod", 1000}, *store_);
+    EXPECT_EQ(cp.generation, 5u);
+    EXPECT_EQ(cp.workloads.size(), 1u);
+}
+
+TEST_F(BundleGate, OlderOrReplayedGenerationIsRefused) {
+    store_->recordApplied(5, "current");
+    EXPECT_EQ(refusal(bundle(5), {"prod", 0}),
+              "generation 5 is not newer than 5, the highest this host applied (rollback "
+              "refused)");
+    EXPECT_NE(refusal(bundle(3), {"prod", 0}).find("rollback refused"), std::string::npos);
+}
+
+TEST_F(BundleGate, BundleForAnotherFleetIsRefused) {
+    EXPECT_EQ(refusal(bundle(1, "staging"), {"prod", 0}),
+              "bundle generation 1 is for fleet 'staging', this host belongs to 'prod'");
+}
+
+TEST_F(BundleGate, ExpiredBundleIsRefused) {
+    EXPECT_EQ(refusal(bundle(1, "prod", 1000), {"prod", 2000}),
+              "bundle generation 1 expired at unix 1000 (freeze protection)");
+    EXPECT_EQ(refusal(bundle(1, "prod", 3000), {"prod", 2000}), "");
+}
+
+TEST_F(BundleGate, GarbageAndTruncatedBundlesAreRefused) {
+    std::string good = bundle(1);
+    EXPECT_NE(refusal("\xff\xff\xff garbage", {"", 0}).find("bundle:"), std::string::npos);
+    EXPECT_NE(refusal(good.substr(0, good.size() / 2), {"", 0}).find("bundle:"),
+              std::string::npos);
+    EXPECT_EQ(store_->highest(), 0u) << "a refused bundle changes nothing";
+}
+
+}  // namespace
+}  // namespace ztseg::agent

@@ -1,0 +1,126 @@
+// ztsegd config: defaults, every section, and located errors for bad input.
+#include <gtest/gtest.h>
+
+#include "agent/config.hpp"
+#include "common/error.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+std::string errorOf(const std::string& text) {
+    try {
+        parseConfig(text, "ztsegd.yaml");
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST(AgentConfig, EmptyFileGivesDefaults) {
+    AgentConfig c = parseConfig("", "ztsegd.yaml");
+    EXPECT_EQ(c.state_dir, "/var/lib/ztseg");
+    EXPECT_EQ(c.datapath.pin_dir, "/sys/fs/bpf/ztseg");
+    EXPECT_EQ(c.xdp_mode, XdpRequest::Auto);
+    EXPECT_TRUE(c.interfaces.empty());
+    EXPECT_FALSE(c.host_name.empty()) << "defaults to gethostname()";
+    EXPECT_EQ(c.datapath.drop_event_interval_ns, 1'000'000'000u);
+}
+
+TEST(AgentConfig, EverySectionIsRead) {
+    AgentConfig c = parseConfig(R"(
+host_name: node-7
+fleet: prod-eu
+state_dir: /tmp/zt-state
+pin_dir: /sys/fs/bpf/zt2
+cgroup_root: /sys/fs/cgroup/unified
+interfaces: [eth0, "ens*"]
+xdp_mode: generic
+bundle: /etc/ztseg/bundle.pb
+flows: {file: /tmp/flows.jsonl, max_bytes: 1048576, max_files: 3, drop_event_interval_ms: 250}
+api:
+  unix_socket: /run/zt.sock
+  tcp: 0.0.0.0:9963
+  tls: {cert: a.pem, key: a.key, ca: ca.pem}
+metrics: {listen: 127.0.0.1:9999}
+datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64,
+           conntrack_capacity: 8192, ringbuf_bytes: 65536}
+)",
+                                "ztsegd.yaml");
+    EXPECT_EQ(c.host_name, "node-7");
+    EXPECT_EQ(c.fleet, "prod-eu");
+    EXPECT_EQ(c.datapath.pin_dir, "/sys/fs/bpf/zt2");
+    EXPECT_EQ(c.interfaces, (std::vector<std::string>{"eth0", "ens*"}));
+    EXPECT_EQ(c.xdp_mode, XdpRequest::Generic);
+    EXPECT_EQ(c.flow_file_max_bytes, 1048576u);
+    EXPECT_EQ(c.flow_file_max_files, 3u);
+    EXPECT_EQ(c.datapath.drop_event_interval_ns, 250'000'000u);
+    EXPECT_EQ(c.tcp_listen, "0.0.0.0:9963");
+    EXPECT_EQ(c.tls.ca, "ca.pem");
+    EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
+    EXPECT_EQ(c.datapath.policy_capacity, 4096u);
+    EXPECT_EQ(c.datapath.ringbuf_bytes, 65536u);
+}
+
+TEST(AgentConfig, ErrorsNameTheLocation) {
+    EXPECT_EQ(errorOf("intrefaces: [eth0]\n"),
+              "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
+              "api, bundle, cgroup_root, datapath, fleet, flows, host_name, interfaces, metrics, "
+              "pin_dir, state_dir, xdp_mode)");
+    EXPECT_EQ(errorOf("xdp_mode: fast\n"),
+              "ztsegd.yaml:1:11: xdp_mode must be auto, native or generic");
+    EXPECT_EQ(errorOf("flows:\n  max_files: 0\n"),
+              "ztsegd.yaml:2:14: expected a whole number from 1 to 1000");
+    EXPECT_EQ(errorOf("datapath: {ringbuf_bytes: 5000}\n"),
+              "ztsegd.yaml:1:11: datapath.ringbuf_bytes must be a power of two");
+    EXPECT_EQ(errorOf("api: {tcp: 0.0.0.0:1}\n"),
+              "ztsegd.yaml:1:6: api.tcp needs api.tls.cert, key and ca (mutual TLS only)");
+    EXPECT_EQ(errorOf("fleet: a\nfleet: b\n"),
+              "ztsegd.yaml:2:1: duplicate field 'fleet' in ztsegd config");
+    EXPECT_EQ(errorOf("interfaces: eth0\n"), "ztsegd.yaml:1:13: expected a list");
+    EXPECT_NE(errorOf("a: [\n").find("ztsegd.yaml:2:1: invalid YAML"), std::string::npos);
+}
+
+TEST(AgentConfig, AllErrorsAreReportedTogether) {
+    std::string e = errorOf("fleet: [x]\nxdp_mode: fast\nbogus: 1\n");
+    EXPECT_NE(e.find("ztsegd.yaml:1:8"), std::string::npos) << e;
+    EXPECT_NE(e.find("ztsegd.yaml:2:11"), std::string::npos) << e;
+    EXPECT_NE(e.find("ztsegd.yaml:3:1"), std::string::npos) << e;
+}
+
+TEST(AgentConfig, MissingFileIsAClearError) {
+    try {
+        loadConfig("/nonexistent/ztsegd.yaml");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "read config /nonexistent/ztsegd.yaml: No such file or directory");
+    }
+}
+
+}  // namespace
+}  // namespace ztseg::agent
+
+namespace ztseg::agent {
+namespace {
+
+// The shipped default config parses and says what the code defaults are.
+TEST(AgentConfig, ShippedDefaultConfigMatchesTheBuiltInDefaults) {
+    AgentConfig shipped = loadConfig(std::string(ZTSEG_SOURCE_DIR) + "/dist/ztsegd.yaml");
+    AgentConfig builtin = parseConfig("", "empty.yaml");
+    EXPECT_EQ(shipped.state_dir, builtin.state_dir);
+    EXPECT_EQ(shipped.datapath.pin_dir, builtin.datapath.pin_dir);
+    EXPECT_EQ(shipped.flow_file, builtin.flow_file);
+    EXPECT_EQ(shipped.flow_file_max_bytes, builtin.flow_file_max_bytes);
+    EXPECT_EQ(shipped.flow_file_max_files, builtin.flow_file_max_files);
+    EXPECT_EQ(shipped.datapath.drop_event_interval_ns, builtin.datapath.drop_event_interval_ns);
+    EXPECT_EQ(shipped.unix_socket, builtin.unix_socket);
+    EXPECT_EQ(shipped.metrics_listen, builtin.metrics_listen);
+    EXPECT_EQ(shipped.datapath.policy_capacity, builtin.datapath.policy_capacity);
+    EXPECT_EQ(shipped.datapath.identity_capacity, builtin.datapath.identity_capacity);
+    EXPECT_EQ(shipped.datapath.endpoint_capacity, builtin.datapath.endpoint_capacity);
+    EXPECT_EQ(shipped.datapath.conntrack_capacity, builtin.datapath.conntrack_capacity);
+    EXPECT_EQ(shipped.datapath.ringbuf_bytes, builtin.datapath.ringbuf_bytes);
+}
+
+}  // namespace
+}  // namespace ztseg::agent

@@ -1,0 +1,71 @@
+// Rollback protection persists across restarts and fails closed.
+#include "agent/generation_store.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("ztseg-store-" + std::to_string(getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, FreshStoreAcceptsAnyGeneration) {
+    GenerationStore s(dir_);
+    EXPECT_EQ(s.highest(), 0u);
+    EXPECT_NO_THROW(s.checkNewer(1));
+    EXPECT_FALSE(s.currentBundle().has_value());
+}
+
+TEST_F(StoreTest, HighestGenerationSurvivesAReopenAndRefusesRollback) {
+    {
+        GenerationStore s(dir_);
+        s.recordApplied(9, "bundle-nine");
+    }
+    GenerationStore again(dir_);  // a restarted daemon
+    EXPECT_EQ(again.highest(), 9u);
+    EXPECT_EQ(again.currentBundle().value(), "bundle-nine");
+    try {
+        again.checkNewer(7);
+        FAIL() << "older generation accepted";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "generation 7 is not newer than 9, the highest this host applied (rollback "
+                  "refused)");
+    }
+    EXPECT_THROW(again.checkNewer(9), Error) << "replay of the same generation";
+    EXPECT_NO_THROW(again.checkNewer(10));
+}
+
+TEST_F(StoreTest, CorruptRecordFailsClosed) {
+    GenerationStore s(dir_);
+    std::ofstream(dir_ / "highest-generation") << "12x";
+    EXPECT_THROW(s.highest(), Error);
+    EXPECT_THROW(s.checkNewer(1000), Error);
+}
+
+TEST_F(StoreTest, NoTemporaryFilesAreLeftBehind) {
+    GenerationStore s(dir_);
+    s.recordApplied(3, std::string(100000, 'b'));
+    EXPECT_EQ(s.currentBundle().value().size(), 100000u);
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) {
+        EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+    }
+}
+
+}  // namespace
+}  // namespace ztseg::agent

@@ -1,0 +1,24 @@
+#include "agent/bundle_gate.hpp"
+
+#include "common/error.hpp"
+#include "policy/bundle.hpp"
+
+namespace ztseg::agent {
+
+policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPolicy& rules,
+                                   const GenerationStore& store) {
+    policy::BundleMeta meta;
+    policy::CompiledPolicy cp = policy::parseBundle(bytes, &meta);
+    if (!rules.fleet.empty() && meta.fleet != rules.fleet) {
+        throw Error("bundle generation " + std::to_string(cp.generation) + " is for fleet '" +
+                    meta.fleet + "', this host belongs to '" + rules.fleet + "'");
+    }
+    if (meta.not_after_unix != 0 && rules.now_unix > meta.not_after_unix) {
+        throw Error("bundle generation " + std::to_string(cp.generation) + " expired at unix " +
+                    std::to_string(meta.not_after_unix) + " (freeze protection)");
+    }
+    store.checkNewer(cp.generation);
+    return cp;
+}
+
+}  // namespace ztseg::agent

@@ -1,0 +1,117 @@
+#include "agent/generation_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+constexpr const char* kGenerationFile = "highest-generation";
+constexpr const char* kBundleFile = "bundle.pb";
+
+std::optional<std::string> readAll(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        return std::nullopt;
+    }
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+GenerationStore::GenerationStore(std::string state_dir) : dir_(std::move(state_dir)) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) {
+        throw Error("create state directory " + dir_ + ": " + ec.message());
+    }
+    ::chmod(dir_.c_str(), 0700);
+}
+
+uint64_t GenerationStore::highest() const {
+    auto text = readAll(dir_ + "/" + kGenerationFile);
+    if (!text) {
+        return 0;
+    }
+    uint64_t v = 0;
+    std::string t = *text;
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) {
+        t.pop_back();
+    }
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || end != t.data() + t.size()) {
+        // Fail closed: an unreadable record must not reopen the door to rollbacks.
+        throw Error("state file " + dir_ + "/" + kGenerationFile + " is corrupt ('" + t +
+                    "'); refusing to guess the highest applied generation");
+    }
+    return v;
+}
+
+void GenerationStore::checkNewer(uint64_t generation) const {
+    uint64_t h = highest();
+    if (generation <= h) {
+        throw Error("generation " + std::to_string(generation) + " is not newer than " +
+                    std::to_string(h) + ", the highest this host applied (rollback refused)");
+    }
+}
+
+void GenerationStore::recordApplied(uint64_t generation, const std::string& bundle_bytes) {
+    writeAtomically(kBundleFile, bundle_bytes);
+    writeAtomically(kGenerationFile, std::to_string(generation) + "\n");
+}
+
+std::optional<std::string> GenerationStore::currentBundle() const {
+    return readAll(dir_ + "/" + kBundleFile);
+}
+
+void GenerationStore::writeAtomically(const std::string& name, const std::string& data) const {
+    std::string path = dir_ + "/" + name;
+    std::string tmp = path + ".tmp";
+    {
+        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        if (!fd) {
+            throwErrno("write " + tmp, errno);
+        }
+        size_t off = 0;
+        while (off < data.size()) {
+            ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                int err = errno;
+                ::unlink(tmp.c_str());
+                throwErrno("write " + tmp, err);
+            }
+            off += size_t(n);
+        }
+        if (::fsync(fd.get()) != 0) {
+            int err = errno;
+            ::unlink(tmp.c_str());
+            throwErrno("fsync " + tmp, err);
+        }
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throwErrno("rename " + tmp + " to " + path, err);
+    }
+    UniqueFd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (d) {
+        ::fsync(d.get());
+    }
+}
+
+}  // namespace ztseg::agent

@@ -1,0 +1,30 @@
+// Rollback protection that survives restarts: the highest generation this
+// host ever applied, and the bundle that is applied now, kept in state_dir.
+// Writes are atomic (temp file, fsync, rename, fsync dir): after a crash the
+// store holds the old or the new value, never a torn one.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ztseg::agent {
+
+class GenerationStore {
+public:
+    explicit GenerationStore(std::string state_dir);  // creates the directory (0700)
+
+    uint64_t highest() const;  // 0 if nothing was ever applied
+    // Throws Error unless `generation` is strictly greater than highest():
+    // "generation 7 is not newer than 9, the highest this host applied".
+    void checkNewer(uint64_t generation) const;
+    // Records an applied bundle (its bytes and generation).
+    void recordApplied(uint64_t generation, const std::string& bundle_bytes);
+    std::optional<std::string> currentBundle() const;
+
+private:
+    void writeAtomically(const std::string& name, const std::string& data) const;
+    std::string dir_;
+};
+
+}  // namespace ztseg::agent

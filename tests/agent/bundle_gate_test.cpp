@@ -14,7 +14,7 @@ namespace ztseg::agent {
 namespace {
 
 class BundleGate : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = std::filesystem::temp_directory_path() /
                ("ztseg-gate-" + std::to_string(getpid()) + "-" +
@@ -81,8 +81,7 @@ TEST_F(BundleGate, ExpiredBundleIsRefused) {
 TEST_F(BundleGate, GarbageAndTruncatedBundlesAreRefused) {
     std::string good = bundle(1);
     EXPECT_NE(refusal("\xff\xff\xff garbage", {"", 0}).find("bundle:"), std::string::npos);
-    EXPECT_NE(refusal(good.substr(0, good.size() / 2), {"", 0}).find("bundle:"),
-              std::string::npos);
+    EXPECT_NE(refusal(good.substr(0, good.size() / 2), {"", 0}).find("bundle:"), std::string::npos);
     EXPECT_EQ(store_->highest(), 0u) << "a refused bundle changes nothing";
 }
 

@@ -1,7 +1,8 @@
 // ztsegd config: defaults, every section, and located errors for bad input.
+#include "agent/config.hpp"
+
 #include <gtest/gtest.h>
 
-#include "agent/config.hpp"
 #include "common/error.hpp"
 
 namespace ztseg::agent {

@@ -13,7 +13,7 @@ namespace ztseg::agent {
 namespace {
 
 class StoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = std::filesystem::temp_directory_path() /
                ("ztseg-store-" + std::to_string(getpid()) + "-" +

@@ -13,8 +13,8 @@
 namespace ztseg::agent {
 
 struct AdmissionPolicy {
-    std::string fleet;       // empty: any fleet
-    int64_t now_unix = 0;    // for not_after
+    std::string fleet;     // empty: any fleet
+    int64_t now_unix = 0;  // for not_after
 };
 
 policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPolicy& rules,

@@ -18,7 +18,7 @@ namespace {
 
 // Walks the config tree; every problem is collected with its location.
 class ConfigReader {
-public:
+  public:
     explicit ConfigReader(std::string file) : file_(std::move(file)) {}
 
     void error(const yaml::Node& n, const std::string& msg) {
@@ -105,7 +105,7 @@ public:
         };
     }
 
-private:
+  private:
     std::string file_;
     std::string errors_;
 };
@@ -190,7 +190,8 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                 r.error(*d, "datapath.ringbuf_bytes must be a power of two");
             }
         }
-        if (!c.tcp_listen.empty() && (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
+        if (!c.tcp_listen.empty() &&
+            (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
             if (const yaml::Node* a = docs[0].get("api")) {
                 r.error(*a, "api.tcp needs api.tls.cert, key and ca (mutual TLS only)");
             }

@@ -11,7 +11,7 @@
 namespace ztseg::agent {
 
 class GenerationStore {
-public:
+  public:
     explicit GenerationStore(std::string state_dir);  // creates the directory (0700)
 
     uint64_t highest() const;  // 0 if nothing was ever applied
@@ -22,7 +22,7 @@ public:
     void recordApplied(uint64_t generation, const std::string& bundle_bytes);
     std::optional<std::string> currentBundle() const;
 
-private:
+  private:
     void writeAtomically(const std::string& name, const std::string& data) const;
     std::string dir_;
 };

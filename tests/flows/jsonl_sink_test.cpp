@@ -1,0 +1,171 @@
+#include "flows/jsonl_sink.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "common/error.hpp"
+#include "flows/ocsf.hpp"
+
+namespace ztseg::flows {
+namespace {
+
+namespace fs = std::filesystem;
+
+class JsonlSinkTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string tmpl = (fs::temp_directory_path() / "ztseg-flows-XXXXXX").string();
+        ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    static FlowRecord record(int i) {
+        FlowRecord r;
+        r.time = std::chrono::system_clock::now();
+        r.host = "node-1";
+        r.verdict = "dropped";
+        r.reason = "default-deny";
+        r.protocol = 6;
+        r.protocol_name = "tcp";
+        r.src.ip = "10.0.0.1";
+        r.src.port = uint16_t(i);
+        r.dst.ip = "10.0.0.3";
+        r.dst.port = 5432;
+        r.packets = 1;
+        r.bytes = 60;
+        return r;
+    }
+
+    // Every line of a file is one OCSF object; returns the source ports seen.
+    static std::vector<int> readPorts(const fs::path& p) {
+        std::ifstream in(p);
+        std::vector<int> ports;
+        std::string line;
+        while (std::getline(in, line)) {
+            nlohmann::json j = nlohmann::json::parse(line);  // throws on a torn line
+            EXPECT_EQ(j.at("class_uid"), 4001);
+            ports.push_back(j.at("src_endpoint").at("port").get<int>());
+        }
+        return ports;
+    }
+
+    fs::path dir_;
+};
+
+TEST_F(JsonlSinkTest, AppendsOneValidJsonObjectPerLine) {
+    fs::path p = dir_ / "flows.jsonl";
+    JsonlSink sink({p.string(), 0, 3});
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_TRUE(sink.write(record(i)));
+    }
+    sink.flush();
+    EXPECT_EQ(sink.written(), 10u);
+    EXPECT_EQ(sink.lost(), 0u);
+    std::vector<int> want{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    EXPECT_EQ(readPorts(p), want);
+}
+
+TEST_F(JsonlSinkTest, RotatesBySizeAndKeepsMaxFiles) {
+    fs::path p = dir_ / "flows.jsonl";
+    const size_t line = toOcsfLine(record(100)).size() + 1;
+    const uint64_t max_bytes = line * 3 + line / 2;  // three records per file
+    {
+        JsonlSink sink({p.string(), max_bytes, 2});
+        for (int i = 100; i < 120; ++i) {  // same width ports: same line length
+            ASSERT_TRUE(sink.write(record(i)));
+        }
+        EXPECT_EQ(sink.written(), 20u);
+    }
+    // 20 records, 3 per file: current holds 2 (118, 119), .1 holds 115-117, .2 112-114.
+    EXPECT_EQ(readPorts(p), (std::vector<int>{118, 119}));
+    EXPECT_EQ(readPorts(fs::path(p.string() + ".1")), (std::vector<int>{115, 116, 117}));
+    EXPECT_EQ(readPorts(fs::path(p.string() + ".2")), (std::vector<int>{112, 113, 114}));
+    EXPECT_FALSE(fs::exists(p.string() + ".3"));
+    for (const auto& e : fs::directory_iterator(dir_)) {
+        EXPECT_LE(fs::file_size(e.path()), max_bytes) << e.path();
+    }
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 3);
+}
+
+TEST_F(JsonlSinkTest, ReopenedSinkContinuesTheExistingFileSize) {
+    fs::path p = dir_ / "flows.jsonl";
+    const size_t line = toOcsfLine(record(100)).size() + 1;
+    {
+        JsonlSink sink({p.string(), line * 2, 1});
+        ASSERT_TRUE(sink.write(record(100)));
+    }
+    JsonlSink sink({p.string(), line * 2, 1});
+    ASSERT_TRUE(sink.write(record(101)));  // fits: file has 2 lines
+    ASSERT_TRUE(sink.write(record(102)));  // rotates
+    EXPECT_EQ(readPorts(fs::path(p.string() + ".1")), (std::vector<int>{100, 101}));
+    EXPECT_EQ(readPorts(p), (std::vector<int>{102}));
+}
+
+TEST_F(JsonlSinkTest, EnospcIsCountedNeverThrownAndRecoversOnANewPath) {
+    JsonlSink sink({"/dev/full", 0, 0});  // every write fails with ENOSPC
+    for (int i = 0; i < 5; ++i) {
+        bool ok = true;
+        EXPECT_NO_THROW(ok = sink.write(record(i)));
+        EXPECT_FALSE(ok);
+    }
+    EXPECT_EQ(sink.lost(), 5u);
+    EXPECT_EQ(sink.written(), 0u);
+    EXPECT_NO_THROW(sink.flush());
+
+    fs::path good = dir_ / "flows.jsonl";
+    sink.setPath(good.string());
+    EXPECT_TRUE(sink.write(record(7)));
+    EXPECT_EQ(sink.written(), 1u);
+    EXPECT_EQ(sink.lost(), 5u);
+    EXPECT_EQ(readPorts(good), (std::vector<int>{7}));
+}
+
+TEST_F(JsonlSinkTest, MissingDirectoryIsCountedAndRecoversWhenItAppears) {
+    fs::path sub = dir_ / "later";
+    fs::path p = sub / "flows.jsonl";
+    JsonlSink sink({p.string(), 1 << 20, 2});
+    EXPECT_FALSE(sink.write(record(1)));
+    EXPECT_FALSE(sink.write(record(2)));
+    EXPECT_EQ(sink.lost(), 2u);
+    fs::create_directory(sub);
+    EXPECT_TRUE(sink.write(record(3)));
+    EXPECT_EQ(sink.written(), 1u);
+    EXPECT_EQ(sink.lost(), 2u);
+    EXPECT_EQ(readPorts(p), (std::vector<int>{3}));
+}
+
+TEST_F(JsonlSinkTest, ConcurrentWritersNeverTearLines) {
+    fs::path p = dir_ / "flows.jsonl";
+    JsonlSink sink({p.string(), 64 << 10, 20});
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t) {
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < 100; ++i) {
+                sink.write(record(t * 1000 + i));
+            }
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
+    EXPECT_EQ(sink.written(), 400u);
+    EXPECT_EQ(sink.lost(), 0u);
+    size_t total = 0;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+        total += readPorts(e.path()).size();
+    }
+    EXPECT_EQ(total, 400u);
+}
+
+TEST(JsonlSink, EmptyPathIsAnError) {
+    EXPECT_THROW(JsonlSink({"", 0, 0}), Error);
+}
+
+}  // namespace
+}  // namespace ztseg::flows

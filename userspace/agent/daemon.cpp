@@ -1,0 +1,391 @@
+#include "agent/daemon.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "agent/bundle_gate.hpp"
+#include "agent/cgroup_watcher.hpp"
+#include "agent/link_watcher.hpp"
+#include "agent/metrics.hpp"
+#include "common/cgroup.hpp"
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+#include "datapath/datapath.hpp"
+#include "datapath/event_reader.hpp"
+#include "flows/enrich.hpp"
+#include "flows/jsonl_sink.hpp"
+#include "policy/bundle.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+std::string readFile(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) {
+        throw Error("read " + path + ": " + std::strerror(errno));
+    }
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
+    std::vector<WorkloadPattern> out;
+    for (const auto& w : cp.workloads) {
+        if (!w.cgroup.empty() || !w.systemd_unit.empty()) {
+            out.push_back({w.name, w.cgroup, w.systemd_unit});
+        }
+    }
+    return out;
+}
+
+std::pair<std::string, uint16_t> splitHostPort(const std::string& s) {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos) {
+        throw Error("listen address '" + s + "': expected host:port");
+    }
+    int port = std::atoi(s.c_str() + colon + 1);
+    if (port < 0 || port > 65535) {
+        throw Error("listen address '" + s + "': port out of range");
+    }
+    return {s.substr(0, colon), uint16_t(port)};
+}
+
+}  // namespace
+
+struct Daemon::State {
+    explicit State(const std::string& state_dir) : store(state_dir) {}
+
+    std::optional<Datapath> dp;
+    GenerationStore store;
+    std::shared_ptr<const policy::CompiledPolicy> policy;
+    std::unique_ptr<LinkWatcher> links;
+    std::unique_ptr<CgroupWatcher> cgroups;
+    std::unique_ptr<flows::Enricher> enricher;
+    std::unique_ptr<flows::JsonlSink> sink;
+    std::unique_ptr<EventReader> reader;
+    std::unique_ptr<MetricsServer> metrics;
+    UniqueFd signals;
+    std::map<uint64_t, CgroupMatch> endpoints;  // local workload cgroups by id
+
+    std::mutex mu;  // guards what the metrics thread reads below
+    std::map<std::string, std::string> interfaces;
+    std::vector<double> apply_seconds;
+    uint64_t apply_failures = 0;
+    uint64_t generation = 0;
+};
+
+Daemon::Daemon(AgentConfig cfg, std::string config_path)
+    : cfg_(std::move(cfg)), config_path_(std::move(config_path)) {}
+
+Daemon::~Daemon() = default;
+
+uint64_t Daemon::generation() const {
+    std::lock_guard lock(s_->mu);
+    return s_->generation;
+}
+
+uint16_t Daemon::metricsPort() const { return s_->metrics ? s_->metrics->port() : 0; }
+
+void Daemon::uninstall(const AgentConfig& cfg) {
+    Datapath::uninstall(cfg.datapath.pin_dir);
+    spdlog::info("ztseg removed: every program detached, every pin under {} deleted",
+                 cfg.datapath.pin_dir);
+}
+
+void Daemon::start() {
+    // Signals are read from a signalfd by the loop; block them before any
+    // thread starts so no thread takes them the default way.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    s_ = std::make_unique<State>(cfg_.state_dir);
+    s_->signals = UniqueFd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!s_->signals) {
+        throwErrno("create signalfd", errno);
+    }
+
+    // Datapath: adopt what a previous run left (enforcement never paused), else load.
+    if (Datapath::isPinned(cfg_.datapath.pin_dir)) {
+        s_->dp.emplace(Datapath::adopt(cfg_.datapath));
+    } else {
+        s_->dp.emplace(Datapath::create(cfg_.datapath));
+    }
+    s_->dp->setDropEventInterval(cfg_.datapath.drop_event_interval_ns);
+
+    std::string cg_root = cfg_.cgroup_root.empty() ? cgroup2MountPoint() : cfg_.cgroup_root;
+    s_->cgroups = std::make_unique<CgroupWatcher>(cg_root, std::vector<WorkloadPattern>{});
+    s_->enricher = std::make_unique<flows::Enricher>(
+        std::make_shared<const policy::CompiledPolicy>(), cfg_.host_name);
+    s_->sink = std::make_unique<flows::JsonlSink>(flows::JsonlSink::Options{
+        cfg_.flow_file, cfg_.flow_file_max_bytes, cfg_.flow_file_max_files});
+
+    // The policy this host last applied, then a newer one from the config.
+    if (auto bytes = s_->store.currentBundle()) {
+        auto cp = std::make_shared<const policy::CompiledPolicy>(policy::parseBundle(*bytes));
+        applyCompiled(cp, *bytes, /*record=*/false);
+    }
+    if (!cfg_.bundle.empty()) {
+        try {
+            applyBundle(readFile(cfg_.bundle));
+        } catch (const Error& e) {
+            spdlog::warn("bundle {} not applied: {}", cfg_.bundle, e.what());
+        }
+    }
+
+    // Attach: cgroup hooks on the workload hierarchy, XDP on matching interfaces.
+    uint64_t root_id = cgroupIdOf(cg_root);
+    auto attached = s_->dp->attachedCgroups();
+    if (std::find(attached.begin(), attached.end(), root_id) == attached.end()) {
+        s_->dp->attachCgroup(cg_root);
+    }
+    s_->links = std::make_unique<LinkWatcher>(cfg_.interfaces);
+    attachInterfaces();
+
+    s_->reader = std::make_unique<EventReader>(s_->dp->eventsFd(), [this](const ztseg_flow_event& e) {
+        s_->sink->write(s_->enricher->enrich(e));
+    });
+
+    if (!cfg_.metrics_listen.empty()) {
+        auto [host, port] = splitHostPort(cfg_.metrics_listen);
+        s_->metrics = std::make_unique<MetricsServer>(host, port, [this] {
+            MetricsSnapshot m;
+            m.datapath = s_->dp->counters();
+            std::lock_guard lock(s_->mu);
+            m.policy_generation = s_->generation;
+            m.apply_durations_seconds = s_->apply_seconds;
+            m.apply_failures = s_->apply_failures;
+            m.attached_interfaces = s_->interfaces;
+            m.workloads = s_->endpoints.size();
+            m.flow_events_by_sink["file"] = s_->sink->written();
+            m.flow_events_lost_by_stage["ringbuf"] = m.datapath.events[ZTSEG_EVSTAT_LOST_RINGBUF];
+            m.flow_events_lost_by_stage["rate_limited"] =
+                m.datapath.events[ZTSEG_EVSTAT_RATE_LIMITED];
+            m.flow_events_lost_by_stage["sink_file"] = s_->sink->lost();
+            m.map_entries["ztseg_ct"] = s_->dp->conntrackEntries();
+            m.map_capacity["ztseg_ct"] = cfg_.datapath.conntrack_capacity;
+            m.map_capacity["ztseg_policy"] = cfg_.datapath.policy_capacity;
+            m.map_capacity["ztseg_endpoints"] = cfg_.datapath.endpoint_capacity;
+            if (s_->policy) {
+                m.map_entries["ztseg_endpoints"] = s_->endpoints.size();
+            }
+            return m;
+        });
+    }
+    spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces",
+                 generation(), s_->endpoints.size(), s_->interfaces.size());
+}
+
+void Daemon::attachInterfaces() {
+    auto current = s_->dp->xdpAttachments();
+    for (const LinkInfo& l : s_->links->dump()) {
+        bool have = std::any_of(current.begin(), current.end(),
+                                [&](const XdpAttachment& a) { return a.ifindex == l.ifindex; });
+        XdpMode mode = XdpMode::Native;
+        if (have) {
+            for (const auto& a : current) {
+                if (a.ifindex == l.ifindex) mode = a.mode;
+            }
+        } else {
+            try {
+                mode = s_->dp->attachXdp(l.name, cfg_.xdp_mode);
+            } catch (const Error& e) {
+                spdlog::error("interface {}: {}", l.name, e.what());
+                continue;
+            }
+        }
+        std::lock_guard lock(s_->mu);
+        s_->interfaces[l.name] = std::string(xdpModeName(mode));
+    }
+}
+
+uint64_t Daemon::applyBundle(const std::string& bytes) {
+    AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr))};
+    std::shared_ptr<const policy::CompiledPolicy> cp;
+    try {
+        cp = std::make_shared<const policy::CompiledPolicy>(admitBundle(bytes, rules, s_->store));
+    } catch (const Error&) {
+        std::lock_guard lock(s_->mu);
+        ++s_->apply_failures;
+        throw;
+    }
+    applyCompiled(cp, bytes, /*record=*/true);
+    return cp->generation;
+}
+
+void Daemon::applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp,
+                           const std::string& bytes, bool record) {
+    auto t0 = std::chrono::steady_clock::now();
+    // Which local cgroups are this generation's workloads.
+    s_->cgroups->setPatterns(patternsOf(*cp));
+    std::map<uint64_t, CgroupMatch> endpoints;
+    for (const CgroupMatch& m : s_->cgroups->scan()) {
+        endpoints[m.cgroup_id] = m;
+    }
+    std::map<std::string, IdentityId> ids;
+    for (const auto& w : cp->workloads) {
+        ids[w.name] = w.identity;
+    }
+    std::vector<Endpoint> eps;
+    for (const auto& [id, m] : endpoints) {
+        eps.push_back({id, ids.at(m.workload)});
+    }
+    try {
+        s_->dp->apply(cp->toGeneration(eps));
+    } catch (const Error&) {
+        std::lock_guard lock(s_->mu);
+        ++s_->apply_failures;
+        throw;
+    }
+    if (record) {
+        s_->store.recordApplied(cp->generation, bytes);
+    }
+    s_->enricher->setPolicy(cp);
+    flows::Enricher::WorkloadNames names;
+    for (const auto& [id, m] : endpoints) {
+        names[id] = m.workload;
+    }
+    s_->enricher->setWorkloadNames(std::move(names));
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard lock(s_->mu);
+    s_->policy = cp;
+    s_->endpoints = std::move(endpoints);
+    s_->generation = cp->generation;
+    s_->apply_seconds.push_back(secs);
+    spdlog::info("applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups)",
+                 cp->generation, secs * 1000, cp->rules.size(), eps.size());
+}
+
+void Daemon::syncEndpoints() {
+    s_->cgroups->process([this](const CgroupEvent& ev) {
+        if (!s_->policy) {
+            return;
+        }
+        const auto& m = ev.match;
+        if (ev.kind == CgroupEvent::Disappeared) {
+            s_->dp->removeEndpoint(m.cgroup_id);
+            std::lock_guard lock(s_->mu);
+            s_->endpoints.erase(m.cgroup_id);
+            spdlog::info("workload {} left: cgroup {} removed", m.workload, m.path);
+            return;
+        }
+        for (const auto& w : s_->policy->workloads) {
+            if (w.name == m.workload) {
+                s_->dp->upsertEndpoint({m.cgroup_id, w.identity}, w.mode);
+                std::lock_guard lock(s_->mu);
+                s_->endpoints[m.cgroup_id] = m;
+                spdlog::info("workload {} appeared: cgroup {} (id {})", m.workload, m.path,
+                             m.cgroup_id);
+            }
+        }
+        flows::Enricher::WorkloadNames names;
+        for (const auto& [id, em] : s_->endpoints) {
+            names[id] = em.workload;
+        }
+        s_->enricher->setWorkloadNames(std::move(names));
+    });
+}
+
+void Daemon::reload() {
+    if (config_path_.empty()) {
+        return;
+    }
+    try {
+        AgentConfig next = loadConfig(config_path_);
+        if (!next.bundle.empty()) {
+            applyBundle(readFile(next.bundle));
+        }
+        cfg_.bundle = next.bundle;
+        spdlog::info("configuration reloaded from {}", config_path_);
+    } catch (const Error& e) {
+        spdlog::error("reload: {} (enforcement unchanged)", e.what());
+    }
+}
+
+void Daemon::run() {
+    UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+    if (!ep) {
+        throwErrno("epoll_create1", errno);
+    }
+    auto add = [&](int fd, uint32_t tag) {
+        epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.u32 = tag;
+        if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) != 0) {
+            throwErrno("epoll_ctl", errno);
+        }
+    };
+    enum : uint32_t { kSignal, kEvents, kLinks, kCgroups };
+    add(s_->signals.get(), kSignal);
+    add(s_->reader->epollFd(), kEvents);
+    add(s_->links->fd(), kLinks);
+    add(s_->cgroups->fd(), kCgroups);
+    while (!stop_) {
+        epoll_event evs[8];
+        int n = epoll_wait(ep.get(), evs, 8, 500);
+        if (n < 0 && errno != EINTR) {
+            throwErrno("epoll_wait", errno);
+        }
+        for (int i = 0; i < n; ++i) {
+            switch (evs[i].data.u32) {
+                case kSignal: {
+                    signalfd_siginfo si{};
+                    while (::read(s_->signals.get(), &si, sizeof(si)) == sizeof(si)) {
+                        if (si.ssi_signo == SIGHUP) {
+                            reload();
+                        } else {
+                            spdlog::info("signal {}: stopping, enforcement stays in place",
+                                         strsignal(int(si.ssi_signo)));
+                            stop_ = true;
+                        }
+                    }
+                    break;
+                }
+                case kEvents:
+                    s_->reader->drain();
+                    break;
+                case kLinks:
+                    s_->links->process([this](const LinkEvent& ev) {
+                        if (ev.kind == LinkEvent::Added) {
+                            try {
+                                XdpMode m = s_->dp->attachXdp(ev.link.name, cfg_.xdp_mode);
+                                std::lock_guard lock(s_->mu);
+                                s_->interfaces[ev.link.name] = std::string(xdpModeName(m));
+                            } catch (const Error& e) {
+                                spdlog::error("interface {}: {}", ev.link.name, e.what());
+                            }
+                        } else {
+                            try {
+                                s_->dp->detachXdp(ev.link.name);
+                            } catch (const Error& e) {
+                                spdlog::debug("interface {} gone: {}", ev.link.name, e.what());
+                            }
+                            std::lock_guard lock(s_->mu);
+                            s_->interfaces.erase(ev.link.name);
+                        }
+                    });
+                    break;
+                case kCgroups:
+                    syncEndpoints();
+                    break;
+            }
+        }
+        s_->reader->drain();
+    }
+    s_->sink->flush();
+}
+
+}  // namespace ztseg::agent

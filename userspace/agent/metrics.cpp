@@ -1,0 +1,317 @@
+#include "agent/metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "common/httplib_quiet.hpp"
+
+#include "common/error.hpp"
+#include "datapath/names.hpp"
+#include "maps.h"
+
+namespace ztseg::agent {
+
+namespace {
+
+using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+
+std::string escapeLabelValue(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        switch (c) {
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
+        }
+    }
+    return out;
+}
+
+std::string formatDouble(double v) {
+    if (std::isnan(v)) {
+        return "NaN";
+    }
+    if (std::isinf(v)) {
+        return v > 0 ? "+Inf" : "-Inf";
+    }
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+    if (ec != std::errc()) {
+        throw Error("metrics: cannot format value");
+    }
+    return std::string(buf, end);
+}
+
+class Writer {
+  public:
+    void family(std::string_view name, std::string_view type, std::string_view help) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;  // fixed texts without backslash or newline
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    void sample(std::string_view name, const Labels& labels, std::string_view value) {
+        out_ += name;
+        if (!labels.empty()) {
+            out_ += '{';
+            bool first = true;
+            for (const auto& [k, v] : labels) {
+                if (!first) {
+                    out_ += ',';
+                }
+                first = false;
+                out_ += k;
+                out_ += "=\"";
+                out_ += escapeLabelValue(v);
+                out_ += '"';
+            }
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += value;
+        out_ += '\n';
+    }
+    void sample(std::string_view name, const Labels& labels, uint64_t value) {
+        sample(name, labels, std::to_string(value));
+    }
+    std::string take() { return std::move(out_); }
+
+  private:
+    std::string out_;
+};
+
+constexpr std::string_view kDirections[] = {"ingress", "egress"};
+
+}  // namespace
+
+std::string_view hookDirection(uint32_t hook) {
+    return hook == ZTSEG_HOOK_XDP || hook == ZTSEG_HOOK_CGROUP_INGRESS ? "ingress" : "egress";
+}
+
+std::string renderPrometheus(const MetricsSnapshot& snap) {
+    Writer w;
+    const Counters& c = snap.datapath;
+
+    w.family("ztseg_drop_count_total", "counter", "Packets dropped by the datapath, by reason.");
+    for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
+        for (uint32_t r = ZTSEG_REASON_FIRST_DROP; r < ZTSEG_REASON_MAX; ++r) {
+            w.sample(
+                "ztseg_drop_count_total",
+                {{"reason", reasonName(r)}, {"direction", hookDirection(h)}, {"hook", hookName(h)}},
+                c.at(h, r).packets);
+        }
+    }
+    w.family("ztseg_drop_bytes_total", "counter", "Bytes dropped by the datapath, by reason.");
+    for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
+        for (uint32_t r = ZTSEG_REASON_FIRST_DROP; r < ZTSEG_REASON_MAX; ++r) {
+            w.sample(
+                "ztseg_drop_bytes_total",
+                {{"reason", reasonName(r)}, {"direction", hookDirection(h)}, {"hook", hookName(h)}},
+                c.at(h, r).bytes);
+        }
+    }
+
+    w.family("ztseg_forward_count_total", "counter",
+             "Packets passed by the datapath (all non-drop reasons), by direction.");
+    for (std::string_view dir : kDirections) {
+        uint64_t sum = 0;
+        for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
+            if (hookDirection(h) != dir) {
+                continue;
+            }
+            for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
+                if (!reasonIsDrop(r)) {
+                    sum += c.at(h, r).packets;
+                }
+            }
+        }
+        w.sample("ztseg_forward_count_total", {{"direction", dir}}, sum);
+    }
+    w.family("ztseg_forward_count_by_reason_total", "counter",
+             "Packets passed by the datapath, by pass reason and hook.");
+    for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
+        for (uint32_t r = 0; r < ZTSEG_REASON_MAX; ++r) {
+            if (!reasonIsDrop(r)) {
+                w.sample("ztseg_forward_count_by_reason_total",
+                         {{"reason", reasonName(r)}, {"hook", hookName(h)}}, c.at(h, r).packets);
+            }
+        }
+    }
+
+    w.family("ztseg_flow_events_total", "counter", "Flow events delivered, by sink.");
+    for (const auto& [sink, n] : snap.flow_events_by_sink) {
+        w.sample("ztseg_flow_events_total", {{"sink", sink}}, n);
+    }
+    w.family("ztseg_flow_events_lost_total", "counter", "Flow events lost, by pipeline stage.");
+    std::map<std::string, uint64_t> lost = snap.flow_events_lost_by_stage;
+    lost.try_emplace("ringbuf", c.events[ZTSEG_EVSTAT_LOST_RINGBUF]);
+    lost.try_emplace("rate_limited", c.events[ZTSEG_EVSTAT_RATE_LIMITED]);
+    for (const auto& [stage, n] : lost) {
+        w.sample("ztseg_flow_events_lost_total", {{"stage", stage}}, n);
+    }
+
+    w.family("ztseg_policy_generation", "gauge", "Policy generation active in the datapath.");
+    w.sample("ztseg_policy_generation", {}, snap.policy_generation);
+
+    w.family("ztseg_policy_apply_duration_seconds", "histogram",
+             "Time taken to apply a policy generation.");
+    double sum = 0;
+    for (double d : snap.apply_durations_seconds) {
+        sum += d;
+    }
+    for (double le : kApplyDurationBuckets) {
+        uint64_t n = 0;
+        for (double d : snap.apply_durations_seconds) {
+            n += d <= le ? 1 : 0;
+        }
+        const std::string les = formatDouble(le);
+        w.sample("ztseg_policy_apply_duration_seconds_bucket", {{"le", les}}, n);
+    }
+    const uint64_t count = snap.apply_durations_seconds.size();
+    w.sample("ztseg_policy_apply_duration_seconds_bucket", {{"le", "+Inf"}}, count);
+    w.sample("ztseg_policy_apply_duration_seconds_sum", {}, formatDouble(sum));
+    w.sample("ztseg_policy_apply_duration_seconds_count", {}, count);
+
+    w.family("ztseg_policy_apply_failures_total", "counter",
+             "Policy applies that failed (old generation kept).");
+    w.sample("ztseg_policy_apply_failures_total", {}, snap.apply_failures);
+
+    w.family("ztseg_bpf_map_entries", "gauge", "Entries in a BPF map.");
+    for (const auto& [map, n] : snap.map_entries) {
+        w.sample("ztseg_bpf_map_entries", {{"map", map}}, n);
+    }
+    w.family("ztseg_bpf_map_capacity", "gauge", "Maximum entries of a BPF map.");
+    for (const auto& [map, n] : snap.map_capacity) {
+        w.sample("ztseg_bpf_map_capacity", {{"map", map}}, n);
+    }
+
+    w.family("ztseg_xdp_attached", "gauge", "XDP program attached to an interface, by mode.");
+    for (const auto& [ifname, mode] : snap.attached_interfaces) {
+        w.sample("ztseg_xdp_attached", {{"interface", ifname}, {"mode", mode}}, uint64_t{1});
+    }
+
+    w.family("ztseg_workloads", "gauge", "Local workloads managed by the agent.");
+    w.sample("ztseg_workloads", {}, snap.workloads);
+    return w.take();
+}
+
+struct MetricsServer::Impl {
+    httplib::Server server;
+    std::thread thread;
+    std::atomic<bool> done{false};
+};
+
+MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
+                             std::function<MetricsSnapshot()> source)
+    : bind_addr_(std::move(bind_addr)), impl_(std::make_unique<Impl>()) {
+    if (!source) {
+        throw Error("metrics server: no snapshot source");
+    }
+    auto& svr = impl_->server;
+    svr.Get("/metrics",
+            [source = std::move(source)](const httplib::Request&, httplib::Response& res) {
+                try {
+                    res.set_content(renderPrometheus(source()), kPrometheusContentType);
+                } catch (const std::exception& e) {
+                    spdlog::error("metrics: scrape failed: {}", e.what());
+                    res.status = 500;
+                    res.set_content(std::string("metrics unavailable: ") + e.what() + "\n",
+                                    "text/plain; charset=utf-8");
+                }
+            });
+    svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (res.status == 404) {
+            res.set_content("not found\n", "text/plain; charset=utf-8");
+        }
+    });
+
+    // httplib's default sets SO_REUSEPORT, which would let a second agent
+    // share the port silently; SO_REUSEADDR alone still allows a quick restart.
+    svr.set_socket_options([](int sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+
+    errno = 0;
+    int bound = -1;
+    if (port == 0) {
+        bound = svr.bind_to_any_port(bind_addr_);
+    } else if (svr.bind_to_port(bind_addr_, port)) {
+        bound = port;
+    }
+    if (bound <= 0) {
+        const int err = errno;
+        std::string what =
+            "metrics server: cannot listen on " + bind_addr_ + ":" + std::to_string(port);
+        if (err != 0) {
+            what += std::string(": ") + std::strerror(err);
+        }
+        throw Error(what);
+    }
+    port_ = static_cast<uint16_t>(bound);
+
+    Impl* impl = impl_.get();
+    impl->thread = std::thread([impl] {
+        if (!impl->server.listen_after_bind()) {
+            spdlog::error("metrics server: accept loop failed");
+        }
+        impl->done = true;
+    });
+    // stop() only takes effect once the accept loop runs: wait for it so the
+    // destructor can never miss it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!impl->server.is_running() && !impl->done &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (impl->done) {
+        impl->thread.join();
+        throw Error("metrics server: accept loop on " + bind_addr_ + ":" + std::to_string(port_) +
+                    " stopped at once");
+    }
+    if (!impl->server.is_running()) {
+        // Should never happen; leave the thread a way out and report.
+        impl->server.stop();
+        impl->thread.detach();
+        impl_.release();  // the detached thread still uses it
+        throw Error("metrics server: " + bind_addr_ + ":" + std::to_string(port_) +
+                    " did not start");
+    }
+    spdlog::info("metrics: serving http://{}:{}/metrics", bind_addr_, port_);
+}
+
+MetricsServer::~MetricsServer() {
+    if (!impl_) {
+        return;
+    }
+    impl_->server.stop();
+    if (impl_->thread.joinable()) {
+        impl_->thread.join();
+    }
+}
+
+}  // namespace ztseg::agent

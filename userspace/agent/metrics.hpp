@@ -1,0 +1,64 @@
+// Agent metrics: a snapshot of what the agent and datapath know, rendered in
+// the Prometheus text exposition format 0.0.4 and served over HTTP.
+// Metric names mirror Cilium's with a ztseg_ prefix (DESIGN.md section 8).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datapath/datapath.hpp"
+
+namespace ztseg::agent {
+
+struct MetricsSnapshot {
+    Counters datapath{};  // per hook x reason packet/byte counters, event stats
+    uint64_t policy_generation = 0;
+    std::map<std::string, uint64_t> map_entries;   // by BPF map name
+    std::map<std::string, uint64_t> map_capacity;  // by BPF map name
+    std::map<std::string, uint64_t> flow_events_by_sink;
+    // e.g. "ringbuf", "rate_limited", "sink_file". "ringbuf" and
+    // "rate_limited" default to datapath.events when not given here.
+    std::map<std::string, uint64_t> flow_events_lost_by_stage;
+    std::vector<double> apply_durations_seconds;  // one observation per apply
+    uint64_t apply_failures = 0;
+    std::map<std::string, std::string> attached_interfaces;  // ifname -> "native"/"generic"
+    uint64_t workloads = 0;
+};
+
+// Upper bounds of ztseg_policy_apply_duration_seconds (+Inf is implicit).
+inline constexpr double kApplyDurationBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                   0.25,  0.5,    1,     2.5,  5,     10};
+
+// "ingress" for xdp and cgroup-ingress, "egress" for cgroup-egress and sock-*.
+std::string_view hookDirection(uint32_t hook);
+
+// Prometheus text format 0.0.4: every family has one # HELP and one # TYPE
+// line; families and series come in a fixed order.
+std::string renderPrometheus(const MetricsSnapshot& snap);
+
+inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// Serves GET /metrics (renderPrometheus(source())) on its own thread; any other
+// path is 404. port 0 picks a free port. Throws Error if it cannot bind.
+class MetricsServer {
+  public:
+    MetricsServer(std::string bind_addr, uint16_t port, std::function<MetricsSnapshot()> source);
+    ~MetricsServer();  // stops the server and joins its thread
+    MetricsServer(const MetricsServer&) = delete;
+    MetricsServer& operator=(const MetricsServer&) = delete;
+
+    uint16_t port() const { return port_; }
+    const std::string& bindAddress() const { return bind_addr_; }
+
+  private:
+    struct Impl;
+    std::string bind_addr_;
+    uint16_t port_ = 0;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ztseg::agent

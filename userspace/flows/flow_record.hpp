@@ -1,0 +1,50 @@
+// The enriched, transport-neutral flow: one datapath event with identities,
+// labels, names and the deciding rule resolved. Sinks (JSON lines in the OCSF
+// shape, gRPC, `ztsegctl flows`) and filters all work on this.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "datapath/types.hpp"
+#include "policy/labels.hpp"
+
+namespace ztseg::flows {
+
+struct FlowEndpoint {
+    std::string ip;     // text form, "10.0.0.1" / "fd00::1"
+    uint16_t port = 0;  // 0 for ICMP/ICMPv6 and protocols without ports
+    IdentityId identity = kUnlabeled;
+    policy::LabelSet labels;
+    std::string name;  // workload/external name(s) carrying the identity, "" if unknown
+};
+
+struct FlowRecord {
+    std::chrono::system_clock::time_point time{};
+    std::string host;                          // the node that observed the flow
+    std::string verdict;                       // "allowed", "dropped", "would-drop"
+    std::string reason;                        // datapath reason name, e.g. "default-deny"
+    std::string hook;                          // datapath hook name, e.g. "cgroup-ingress"
+    Direction direction = Direction::Ingress;  // relative to the local workload
+    int family = 4;                            // 4 or 6
+    uint8_t protocol = 0;                      // IANA number
+    std::string protocol_name;                 // "tcp", "udp", "icmp", ...
+    FlowEndpoint src;
+    FlowEndpoint dst;
+    uint32_t rule_id = 0;          // 0: no rule decided (default deny, conntrack, ...)
+    std::string policy;            // name of the policy the rule belongs to
+    std::string rule_location;     // "file:line"
+    std::string rule_description;  // the rule's description, if any
+    std::string workload;          // local workload name, "" if unknown
+    uint64_t cgroup_id = 0;        // 0 at XDP
+    uint64_t generation = 0;       // policy generation that judged the flow
+    uint32_t ifindex = 0;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint32_t suppressed = 0;  // drop events of this flow suppressed before this one
+    uint8_t icmp_type = 0;
+    uint8_t icmp_code = 0;
+};
+
+}  // namespace ztseg::flows

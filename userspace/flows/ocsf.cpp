@@ -1,0 +1,138 @@
+#include "flows/ocsf.hpp"
+
+#include <chrono>
+
+namespace ztseg::flows {
+namespace {
+
+using json = nlohmann::json;
+
+#ifndef ZTSEG_VERSION
+#define ZTSEG_VERSION "0.1.0"
+#endif
+
+json endpoint(const FlowEndpoint& e) {
+    json j = {{"ip", e.ip}, {"port", e.port}, {"uid", std::to_string(e.identity)}};
+    if (!e.name.empty()) {
+        j["hostname"] = e.name;
+        j["name"] = e.name;
+    }
+    return j;
+}
+
+json labels(const policy::LabelSet& l) {
+    json j = json::object();
+    for (const auto& [k, v] : l) {
+        j[k] = v;
+    }
+    return j;
+}
+
+}  // namespace
+
+json toOcsf(const FlowRecord& r) {
+    const bool dropped = r.verdict == "dropped";
+    const bool audit = r.verdict == "would-drop";
+    const bool established = r.reason == "allow-conntrack" || r.reason == "allow-related";
+
+    // Activity: a refused connection, a newly opened one, or traffic of a
+    // tracked connection.
+    int activity_id = dropped ? 5 : (established ? 6 : 1);
+    const char* activity = dropped ? "Refuse" : (established ? "Traffic" : "Open");
+    int action_id = dropped ? 2 : (audit ? 3 : 1);
+    const char* action = dropped ? "Denied" : (audit ? "Observed" : "Allowed");
+    int disposition_id = dropped ? 2 : 1;
+    const char* disposition = dropped ? "Blocked" : "Allowed";
+    const bool inbound = r.direction == Direction::Ingress;
+
+    int64_t ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(r.time.time_since_epoch()).count();
+
+    json j;
+    j["class_uid"] = kOcsfClassUid;
+    j["class_name"] = "Network Activity";
+    j["category_uid"] = kOcsfCategoryUid;
+    j["category_name"] = "Network Activity";
+    j["activity_id"] = activity_id;
+    j["activity_name"] = activity;
+    j["type_uid"] = kOcsfClassUid * 100 + activity_id;
+    j["type_name"] = std::string("Network Activity: ") + activity;
+    j["action_id"] = action_id;
+    j["action"] = action;
+    j["disposition_id"] = disposition_id;
+    j["disposition"] = disposition;
+    j["severity_id"] = 1;
+    j["severity"] = "Informational";
+    j["status_id"] = dropped ? 2 : 1;
+    j["status"] = dropped ? "Failure" : "Success";
+    j["status_detail"] = r.reason;
+    j["time"] = ms;
+    j["count"] = uint64_t(r.suppressed) + 1;
+    if (audit) {
+        j["is_alert"] = true;
+    }
+    j["metadata"] = {
+        {"version", kOcsfVersion},
+        {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", ZTSEG_VERSION}}},
+        {"profiles", json::array({"security_control"})},
+        {"log_name", "flows"},
+    };
+    j["device"] = {{"hostname", r.host}, {"type_id", 1}, {"type", "Server"}};
+    j["src_endpoint"] = endpoint(r.src);
+    j["dst_endpoint"] = endpoint(r.dst);
+    j["connection_info"] = {
+        {"protocol_num", r.protocol},
+        {"protocol_name", r.protocol_name},
+        {"protocol_ver_id", r.family},
+        {"direction_id", inbound ? 1 : 2},
+        {"direction", inbound ? "Inbound" : "Outbound"},
+    };
+    if (r.rule_id != 0) {
+        json rule = {{"uid", std::to_string(r.rule_id)}};
+        if (!r.policy.empty()) {
+            rule["name"] = r.policy;
+        }
+        if (!r.rule_location.empty()) {
+            rule["condition"] = r.rule_location;
+        }
+        if (!r.rule_description.empty()) {
+            rule["desc"] = r.rule_description;
+        }
+        j["firewall_rule"] = rule;
+    }
+    j["traffic"] = {{"packets", r.packets}, {"bytes", r.bytes}};
+    j["message"] = r.verdict + " " + r.protocol_name + " " + r.src.ip + ":" +
+                   std::to_string(r.src.port) + " -> " + r.dst.ip + ":" +
+                   std::to_string(r.dst.port) + " (" + r.reason + ")";
+
+    json z = {
+        {"verdict", r.verdict},
+        {"reason", r.reason},
+        {"hook", r.hook},
+        {"audit", audit},
+        {"generation", r.generation},
+        {"cgroup_id", r.cgroup_id},
+        {"ifindex", r.ifindex},
+        {"suppressed", r.suppressed},
+        {"src_labels", labels(r.src.labels)},
+        {"dst_labels", labels(r.dst.labels)},
+    };
+    if (audit) {
+        z["would_drop_reason"] = r.reason;
+    }
+    if (!r.workload.empty()) {
+        z["workload"] = r.workload;
+    }
+    if (r.protocol == 1 || r.protocol == 58) {
+        z["icmp"] = {{"type", r.icmp_type}, {"code", r.icmp_code}};
+    }
+    j["unmapped"] = {{"ztseg", z}};
+    return j;
+}
+
+std::string toOcsfLine(const FlowRecord& r) {
+    // dump() without indent is single-line; invalid UTF-8 in names is replaced.
+    return toOcsf(r).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace ztseg::flows

@@ -11,9 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "common/httplib_quiet.hpp"
-
 #include "common/error.hpp"
+#include "common/httplib_quiet.hpp"
 #include "maps.h"
 
 namespace ztseg::agent {

@@ -12,11 +12,10 @@
 #include <thread>
 
 #include "common/cgroup.hpp"
+#include "common/httplib_quiet.hpp"
 #include "integration/lab_topology.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
-
-#include "common/httplib_quiet.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -25,7 +24,7 @@ namespace ztseg::test {
 namespace {
 
 class Ztsegd : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         lab_ = std::make_unique<DbLab>();
         std::string tag = uniqueName("ztd");
@@ -35,17 +34,17 @@ protected:
         fs::create_directories(dir_);
         pin_dir_ = "/sys/fs/bpf/" + tag;
         writeBundle(1, "5432");
-        std::ofstream(dir_ / "ztsegd.yaml") << "host_name: lab-host\n"
-                                            << "state_dir: " << (dir_ / "state").string() << "\n"
-                                            << "pin_dir: " << pin_dir_ << "\n"
-                                            << "cgroup_root: " << parent_->path() << "\n"
-                                            << "interfaces: [" << lab_->veth().nameA() << "]\n"
-                                            << "bundle: " << (dir_ / "bundle.pb").string() << "\n"
-                                            << "flows: {file: " << (dir_ / "flows.jsonl").string()
-                                            << ", drop_event_interval_ms: 0}\n"
-                                            << "api: {unix_socket: " << (dir_ / "sock").string()
-                                            << "}\n"
-                                            << "metrics: {listen: 127.0.0.1:9962}\n";
+        std::ofstream(dir_ / "ztsegd.yaml")
+            << "host_name: lab-host\n"
+            << "state_dir: " << (dir_ / "state").string() << "\n"
+            << "pin_dir: " << pin_dir_ << "\n"
+            << "cgroup_root: " << parent_->path() << "\n"
+            << "interfaces: [" << lab_->veth().nameA() << "]\n"
+            << "bundle: " << (dir_ / "bundle.pb").string() << "\n"
+            << "flows: {file: " << (dir_ / "flows.jsonl").string()
+            << ", drop_event_interval_ms: 0}\n"
+            << "api: {unix_socket: " << (dir_ / "sock").string() << "}\n"
+            << "metrics: {listen: 127.0.0.1:9962}\n";
     }
     void TearDown() override {
         daemon_.reset();
@@ -61,18 +60,18 @@ protected:
     void writeBundle(uint64_t generation, const std::string& ports,
                      const std::string& file = "bundle.pb") {
         std::string rel = db_cg_->path().substr(Cgroup2::mountPoint().size() + 1);
-        std::string yaml = "workloads:\n"
-                           "  - name: db\n    labels: {app: db}\n    cgroup: " +
-                           rel + "\n    addresses: [" + lab_->dbAddr(4) + ", \"" +
-                           lab_->dbAddr(6) +
-                           "\"]\n"
-                           "  - name: web\n    labels: {app: web}\n    addresses: [" +
-                           lab_->webAddr(4) + ", \"" + lab_->webAddr(6) +
-                           "\"]\n"
-                           "policies:\n  - name: db\n    selector: {matchLabels: {app: db}}\n"
-                           "    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
-                           "        ports: [{port: \"" +
-                           ports + "\", protocol: tcp}]\n";
+        std::string yaml =
+            "workloads:\n"
+            "  - name: db\n    labels: {app: db}\n    cgroup: " +
+            rel + "\n    addresses: [" + lab_->dbAddr(4) + ", \"" + lab_->dbAddr(6) +
+            "\"]\n"
+            "  - name: web\n    labels: {app: web}\n    addresses: [" +
+            lab_->webAddr(4) + ", \"" + lab_->webAddr(6) +
+            "\"]\n"
+            "policies:\n  - name: db\n    selector: {matchLabels: {app: db}}\n"
+            "    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
+            "        ports: [{port: \"" +
+            ports + "\", protocol: tcp}]\n";
         policy::Diagnostics d;
         auto cp = policy::compile(policy::parsePolicies({{"lab.yaml", yaml}}, d), generation, d);
         std::ofstream(dir_ / file, std::ios::binary) << policy::serializeBundle(cp);
@@ -123,9 +122,10 @@ protected:
                 return 1;
             }
             const std::string& b = res->body;
-            bool ok = b.find("ztseg_policy_generation " + std::to_string(gen)) != std::string::npos &&
-                      b.find("ztseg_drop_count_total{reason=\"unlabeled\"") != std::string::npos &&
-                      b.find("ztseg_workloads 1") != std::string::npos;
+            bool ok =
+                b.find("ztseg_policy_generation " + std::to_string(gen)) != std::string::npos &&
+                b.find("ztseg_drop_count_total{reason=\"unlabeled\"") != std::string::npos &&
+                b.find("ztseg_workloads 1") != std::string::npos;
             return ok ? 0 : 2;
         });
         return c.wait(30s) == 0;

@@ -95,7 +95,9 @@ uint64_t Daemon::generation() const {
     return s_->generation;
 }
 
-uint16_t Daemon::metricsPort() const { return s_->metrics ? s_->metrics->port() : 0; }
+uint16_t Daemon::metricsPort() const {
+    return s_->metrics ? s_->metrics->port() : 0;
+}
 
 void Daemon::uninstall(const AgentConfig& cfg) {
     Datapath::uninstall(cfg.datapath.pin_dir);
@@ -155,9 +157,9 @@ void Daemon::start() {
     s_->links = std::make_unique<LinkWatcher>(cfg_.interfaces);
     attachInterfaces();
 
-    s_->reader = std::make_unique<EventReader>(s_->dp->eventsFd(), [this](const ztseg_flow_event& e) {
-        s_->sink->write(s_->enricher->enrich(e));
-    });
+    s_->reader = std::make_unique<EventReader>(
+        s_->dp->eventsFd(),
+        [this](const ztseg_flow_event& e) { s_->sink->write(s_->enricher->enrich(e)); });
 
     if (!cfg_.metrics_listen.empty()) {
         auto [host, port] = splitHostPort(cfg_.metrics_listen);
@@ -185,8 +187,8 @@ void Daemon::start() {
             return m;
         });
     }
-    spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces",
-                 generation(), s_->endpoints.size(), s_->interfaces.size());
+    spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
+                 s_->endpoints.size(), s_->interfaces.size());
 }
 
 void Daemon::attachInterfaces() {
@@ -197,7 +199,8 @@ void Daemon::attachInterfaces() {
         XdpMode mode = XdpMode::Native;
         if (have) {
             for (const auto& a : current) {
-                if (a.ifindex == l.ifindex) mode = a.mode;
+                if (a.ifindex == l.ifindex)
+                    mode = a.mode;
             }
         } else {
             try {

@@ -19,7 +19,7 @@
 namespace ztseg::agent {
 
 class Daemon {
-public:
+  public:
     explicit Daemon(AgentConfig cfg, std::string config_path = "");
     ~Daemon();
     Daemon(const Daemon&) = delete;
@@ -41,7 +41,7 @@ public:
     // `ztsegd --uninstall`: detach everything and remove every pin.
     static void uninstall(const AgentConfig& cfg);
 
-private:
+  private:
     struct State;
     void applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp, const std::string& bytes,
                        bool record);

@@ -13,9 +13,8 @@
 #include <thread>
 #include <utility>
 
-#include "common/httplib_quiet.hpp"
-
 #include "common/error.hpp"
+#include "common/httplib_quiet.hpp"
 #include "datapath/names.hpp"
 #include "maps.h"
 

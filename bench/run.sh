@@ -37,6 +37,14 @@ out="$here/RESULTS.md"
   else
     "$build/bench/ztseg_bench_compile"
   fi
+  echo
+  echo "## Flow event pipeline (kernel -> ring buffer -> enrich -> OCSF JSON file)"
+  echo
+  if [ "$smoke" = "--smoke" ]; then
+    "$build/bench/ztseg_bench_flows" --smoke
+  else
+    "$build/bench/ztseg_bench_flows"
+  fi
 } > "$out"
 cat "$out"
 [ "$smoke" = "--smoke" ] && rm -f "$out"

@@ -181,3 +181,25 @@ TEST_F(Loader, RollbackRestoresPreviousGenerationAtOnce) {
 
 }  // namespace
 }  // namespace ztseg::test
+
+namespace ztseg::test {
+namespace {
+
+TEST(LoaderBpffs, MissingBpffsIsAClearErrorAndCreatesNothing) {
+    DatapathOptions o;
+    std::string dir = "/tmp/ztseg-nobpffs-" + std::to_string(getpid());
+    std::filesystem::create_directories(dir);
+    o.pin_dir = dir + "/ztseg";
+    try {
+        Datapath::create(o);
+        FAIL() << "pinned outside bpffs";
+    } catch (const Error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "bpffs is not mounted at " + dir + " (mount it: mount -t bpf bpf " + dir + ")");
+    }
+    EXPECT_FALSE(std::filesystem::exists(o.pin_dir));
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ztseg::test

@@ -4,9 +4,11 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
+#include <linux/magic.h>
 #include <net/if.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -175,9 +177,12 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         throw Error("ztseg datapath already pinned at " + opts.pin_dir +
                     " (adopt it, or uninstall first)");
     }
-    if (!fs::exists(fs::path(opts.pin_dir).parent_path())) {
-        throw Error("bpffs not mounted: " + fs::path(opts.pin_dir).parent_path().string() +
-                    " does not exist (mount -t bpf bpf /sys/fs/bpf)");
+    // Pins only survive on bpffs; anywhere else they would silently vanish.
+    std::string parent = fs::path(opts.pin_dir).parent_path().string();
+    struct statfs st {};
+    if (::statfs(parent.c_str(), &st) != 0 || st.f_type != BPF_FS_MAGIC) {
+        throw Error("bpffs is not mounted at " + parent + " (mount it: mount -t bpf bpf " + parent +
+                    ")");
     }
     using Skel = std::unique_ptr<ztseg_bpf, decltype(&ztseg_bpf__destroy)>;
     Skel skel(ztseg_bpf__open(), &ztseg_bpf__destroy);

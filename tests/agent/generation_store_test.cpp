@@ -31,6 +31,19 @@ TEST_F(StoreTest, FreshStoreAcceptsAnyGeneration) {
     EXPECT_FALSE(s.currentBundle().has_value());
 }
 
+TEST_F(StoreTest, LocalRollbackRecordsTheBundleButKeepsHighest) {
+    {
+        GenerationStore s(dir_);
+        s.recordApplied(1, "bundle-one");
+        s.recordApplied(2, "bundle-two");
+        s.recordCurrent("bundle-one");
+    }
+    GenerationStore again(dir_);
+    EXPECT_EQ(again.currentBundle(), "bundle-one");
+    EXPECT_EQ(again.highest(), 2u);
+    EXPECT_THROW(again.checkNewer(2), Error);
+}
+
 TEST_F(StoreTest, HighestGenerationSurvivesAReopenAndRefusesRollback) {
     {
         GenerationStore s(dir_);

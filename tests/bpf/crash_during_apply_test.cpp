@@ -27,8 +27,12 @@ Generation alternating(uint64_t number, uint64_t cgroup_id) {
     g.rules.push_back(
         {kDb, kWeb, Direction::Ingress, ZTSEG_PROTO_TCP, {port, port}, Action::Allow, 1});
     for (uint32_t i = 0; i < 60000; ++i) {
-        g.rules.push_back({kDb, 10000 + i, Direction::Ingress, ZTSEG_PROTO_UDP,
-                           {uint16_t(1 + i % 60000), uint16_t(1 + i % 60000)}, Action::Allow,
+        g.rules.push_back({kDb,
+                           10000 + i,
+                           Direction::Ingress,
+                           ZTSEG_PROTO_UDP,
+                           {uint16_t(1 + i % 60000), uint16_t(1 + i % 60000)},
+                           Action::Allow,
                            i + 2});
     }
     return g;
@@ -63,8 +67,7 @@ TEST_F(DatapathTest, KillDuringApplyLeavesOldOrNewGenerationNeverAMix) {
         ASSERT_TRUE(WIFSIGNALED(status)) << "the applier must die mid-loop";
 
         uint64_t g = dp().activeGeneration();
-        SCOPED_TRACE("round " + std::to_string(round) + ", active generation " +
-                     std::to_string(g));
+        SCOPED_TRACE("round " + std::to_string(round) + ", active generation " + std::to_string(g));
         ASSERT_GE(g, first - 1);
         dp().flushConntrack();
         bool pass1000 = runCgroupIngress(to1000).retval == kSkbPass;

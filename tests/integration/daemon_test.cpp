@@ -1,16 +1,24 @@
 // ztsegd end to end on the namespace lab: the real binary in the "host"
 // namespace with a config, a compiled bundle, XDP on the lab interface and a
 // workload cgroup discovered by pattern. Traffic verdicts, the OCSF flow file,
-// /metrics, restart without a gap, and --uninstall.
+// /metrics, restart without a gap, --uninstall, and the gRPC API (unix
+// socket, and TCP with mutual TLS authorized by SPIFFE-style URI SANs).
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "agent.grpc.pb.h"
 #include "common/cgroup.hpp"
 #include "common/httplib_quiet.hpp"
 #include "integration/lab_topology.hpp"
@@ -33,18 +41,22 @@ class Ztsegd : public ::testing::Test {
         dir_ = fs::temp_directory_path() / tag;
         fs::create_directories(dir_);
         pin_dir_ = "/sys/fs/bpf/" + tag;
+        api_ = "{unix_socket: " + (dir_ / "sock").string() + "}";
         writeBundle(1, "5432");
-        std::ofstream(dir_ / "ztsegd.yaml")
-            << "host_name: lab-host\n"
-            << "state_dir: " << (dir_ / "state").string() << "\n"
-            << "pin_dir: " << pin_dir_ << "\n"
-            << "cgroup_root: " << parent_->path() << "\n"
-            << "interfaces: [" << lab_->veth().nameA() << "]\n"
-            << "bundle: " << (dir_ / "bundle.pb").string() << "\n"
-            << "flows: {file: " << (dir_ / "flows.jsonl").string()
-            << ", drop_event_interval_ms: 0}\n"
-            << "api: {unix_socket: " << (dir_ / "sock").string() << "}\n"
-            << "metrics: {listen: 127.0.0.1:9962}\n";
+        writeConfig();
+    }
+    void writeConfig() {
+        std::ofstream(dir_ / "ztsegd.yaml") << "host_name: lab-host\n"
+                                            << "fleet: \"" << fleet_ << "\"\n"
+                                            << "state_dir: " << (dir_ / "state").string() << "\n"
+                                            << "pin_dir: " << pin_dir_ << "\n"
+                                            << "cgroup_root: " << parent_->path() << "\n"
+                                            << "interfaces: [" << lab_->veth().nameA() << "]\n"
+                                            << "bundle: " << (dir_ / "bundle.pb").string() << "\n"
+                                            << "flows: {file: " << (dir_ / "flows.jsonl").string()
+                                            << ", drop_event_interval_ms: 0}\n"
+                                            << "api: " << api_ << "\n"
+                                            << "metrics: {listen: 127.0.0.1:9962}\n";
     }
     void TearDown() override {
         daemon_.reset();
@@ -74,7 +86,14 @@ class Ztsegd : public ::testing::Test {
             ports + "\", protocol: tcp}]\n";
         policy::Diagnostics d;
         auto cp = policy::compile(policy::parsePolicies({{"lab.yaml", yaml}}, d), generation, d);
-        std::ofstream(dir_ / file, std::ios::binary) << policy::serializeBundle(cp);
+        std::ofstream(dir_ / file, std::ios::binary)
+            << policy::serializeBundle(cp, policy::BundleMeta{fleet_, 0});
+    }
+    std::string readBundle(const std::string& file) {
+        std::ifstream f(dir_ / file, std::ios::binary);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
     }
 
     // ztsegd in the lab's host namespace.
@@ -153,6 +172,120 @@ class Ztsegd : public ::testing::Test {
     std::unique_ptr<Child> daemon_, db_server_;
     fs::path dir_;
     std::string pin_dir_;
+    std::string fleet_;  // config and bundles
+    std::string api_;    // the config's api: section
+};
+
+using v1::Agent;
+
+std::unique_ptr<Agent::Stub> unixClient(const fs::path& sock) {
+    return Agent::NewStub(
+        grpc::CreateChannel("unix:" + sock.string(), grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> callContext() {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + 10s);
+    return ctx;
+}
+
+grpc::Status statusVia(Agent::Stub& stub, v1::StatusReply* reply) {
+    return stub.Status(callContext().get(), v1::StatusRequest{}, reply);
+}
+
+grpc::Status applyVia(Agent::Stub& stub, const std::string& bundle,
+                      uint64_t* generation = nullptr) {
+    v1::ApplyRequest req;
+    req.set_bundle(bundle);
+    v1::ApplyReply reply;
+    grpc::Status st = stub.Apply(callContext().get(), req, &reply);
+    if (generation != nullptr) {
+        *generation = reply.generation();
+    }
+    return st;
+}
+
+std::vector<v1::FlowEvent> flowsOf(Agent::Stub& stub, const v1::FlowsRequest& req) {
+    auto ctx = callContext();
+    auto reader = stub.Flows(ctx.get(), req);
+    std::vector<v1::FlowEvent> out;
+    v1::FlowEvent e;
+    while (reader->Read(&e)) out.push_back(e);
+    EXPECT_TRUE(reader->Finish().ok());
+    return out;
+}
+
+std::vector<v1::FlowEvent> flowsOf(Agent::Stub& stub, const std::vector<std::string>& verdicts) {
+    v1::FlowsRequest req;
+    for (const auto& v : verdicts) req.add_verdict(v);
+    return flowsOf(stub, req);
+}
+
+bool hasVerdict(const std::vector<v1::FlowEvent>& evs, const std::string& verdict) {
+    return std::any_of(evs.begin(), evs.end(),
+                       [&](const v1::FlowEvent& e) { return e.verdict() == verdict; });
+}
+
+// Forwards TCP connections made to 127.0.0.1:port() here to 127.0.0.1:to_port
+// inside `ns`: a gRPC client in this process reaches a server in the lab.
+class NetnsForwarder {
+  public:
+    NetnsForwarder(const NetNs& ns, uint16_t to_port)
+        : listener_(tcpListen("127.0.0.1", 0)), port_(localPort(listener_.get())) {
+        thread_ = std::thread([this, &ns, to_port] {
+            NetnsScope in(ns);  // sockets made by this thread live in ns
+            while (!stop_) {
+                pollfd p{listener_.get(), POLLIN, 0};
+                if (poll(&p, 1, 100) != 1) {
+                    continue;
+                }
+                UniqueFd client(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+                UniqueFd server(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+                sockaddr_in a{};
+                a.sin_family = AF_INET;
+                a.sin_port = htons(to_port);
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                if (!client || !server ||
+                    connect(server.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+                    continue;  // the client sees the connection close
+                }
+                pumps_.emplace_back([this, c = std::move(client), s = std::move(server)] {
+                    pump(c.get(), s.get());
+                });
+            }
+        });
+    }
+    ~NetnsForwarder() {
+        stop_ = true;
+        thread_.join();
+        for (auto& t : pumps_) t.join();
+    }
+    uint16_t port() const { return port_; }
+
+  private:
+    void pump(int a, int b) {
+        char buf[16384];
+        while (!stop_) {
+            pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+            if (poll(p, 2, 100) <= 0) {
+                continue;
+            }
+            for (int i = 0; i < 2; ++i) {
+                if (p[i].revents == 0) {
+                    continue;
+                }
+                ssize_t n = read(p[i].fd, buf, sizeof(buf));
+                if (n <= 0 || write(p[1 - i].fd, buf, size_t(n)) != n) {
+                    return;
+                }
+            }
+        }
+    }
+    UniqueFd listener_;
+    uint16_t port_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    std::vector<std::thread> pumps_;
 };
 
 TEST_F(Ztsegd, EnforcesLogsFlowsServesMetricsAndSurvivesRestart) {
@@ -206,6 +339,230 @@ TEST_F(Ztsegd, OneShotApplyRefusesRollbackAndUninstallLeavesNothing) {
     EXPECT_EQ(runTool({"--uninstall"}), 0);
     EXPECT_FALSE(fs::exists(pin_dir_));
     EXPECT_EQ(webToDb(), 0) << "no enforcement left";
+}
+
+TEST_F(Ztsegd, ApiOnUnixSocketAppliesRollsBackAndStreamsFlows) {
+    startDbServer();
+    daemon_ = startDaemon();
+    auto stub = unixClient(dir_ / "sock");
+    EXPECT_EQ(fs::status(dir_ / "sock").permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+
+    v1::StatusReply st;
+    ASSERT_TRUE(statusVia(*stub, &st).ok());
+    EXPECT_EQ(st.generation(), 1u);
+    EXPECT_EQ(st.host(), "lab-host");
+    ASSERT_EQ(st.interfaces_size(), 1);
+    EXPECT_EQ(st.interfaces(0).name(), lab_->veth().nameA());
+    EXPECT_TRUE(st.interfaces(0).mode() == "native" || st.interfaces(0).mode() == "generic");
+    ASSERT_EQ(st.endpoints_size(), 1);
+    EXPECT_EQ(st.endpoints(0).name(), "db");
+    EXPECT_EQ(st.endpoints(0).cgroup_id(), cgroupIdOf(db_cg_->path()));
+    EXPECT_EQ(st.endpoints(0).mode(), "enforce");
+
+    // Flows: the allowed connection and the intruder's drop, filtered server-side.
+    EXPECT_EQ(webToDb(), 0);
+    EXPECT_EQ(intruderToDb(), ETIMEDOUT);
+    waitFor([&] {
+        auto evs = flowsOf(*stub, v1::FlowsRequest{});
+        return hasVerdict(evs, "allowed") && hasVerdict(evs, "dropped");
+    });
+    auto dropped = flowsOf(*stub, {"dropped"});
+    ASSERT_FALSE(dropped.empty());
+    for (const auto& e : dropped) {
+        EXPECT_EQ(e.verdict(), "dropped");
+        EXPECT_EQ(e.src().ip(), lab_->intruderAddr(4));
+        EXPECT_NE(e.ocsf_json().find("\"class_uid\":4001"), std::string::npos);
+    }
+    {
+        v1::FlowsRequest bad;
+        bad.add_verdict("maybe");
+        auto ctx = callContext();
+        auto reader = stub->Flows(ctx.get(), bad);
+        v1::FlowEvent e;
+        while (reader->Read(&e)) {
+        }
+        EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    }
+
+    // follow=true: the history first, then new flows as they happen.
+    {
+        v1::FlowsRequest req;
+        req.set_follow(true);
+        req.add_verdict("allowed");
+        req.add_from_ip(lab_->webAddr(4) + "/32");
+        req.add_port(kDbPort);
+        v1::FlowsRequest once = req;
+        once.set_follow(false);
+        size_t history = flowsOf(*stub, once).size();
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+        auto reader = stub->Flows(&ctx, req);
+        ASSERT_GT(history, 0u);
+        v1::FlowEvent e;
+        for (size_t i = 0; i < history; ++i) {
+            ASSERT_TRUE(reader->Read(&e));
+        }
+        auto t0 = std::chrono::system_clock::now();
+        EXPECT_EQ(webToDb(), 0);
+        ASSERT_TRUE(reader->Read(&e)) << "the new connection arrives on the open stream";
+        EXPECT_EQ(e.verdict(), "allowed");
+        EXPECT_EQ(e.dst().port(), kDbPort);
+        EXPECT_GE(e.time_unix_nanos(),
+                  std::chrono::duration_cast<std::chrono::nanoseconds>((t0 - 1s).time_since_epoch())
+                      .count());
+        ctx.TryCancel();
+        while (reader->Read(&e)) {
+        }
+        EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+    }
+
+    // A newer bundle moves db to 5433 only; older ones are refused and change nothing.
+    writeBundle(2, "5433", "next.pb");
+    uint64_t gen = 0;
+    ASSERT_TRUE(applyVia(*stub, readBundle("next.pb"), &gen).ok());
+    EXPECT_EQ(gen, 2u);
+    EXPECT_EQ(webToDb(), ETIMEDOUT);
+    writeBundle(2, "5432", "replay.pb");
+    grpc::Status refused = applyVia(*stub, readBundle("replay.pb"));
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(refused.error_message().find("rollback refused"), std::string::npos)
+        << refused.error_message();
+    EXPECT_NE(applyVia(*stub, readBundle("bundle.pb")).error_message().find("rollback refused"),
+              std::string::npos);
+    EXPECT_EQ(webToDb(), ETIMEDOUT);
+
+    // Garbage is refused with the reason.
+    grpc::Status garbage = applyVia(*stub, "\x01\x02not a bundle at all\xff");
+    EXPECT_EQ(garbage.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(garbage.error_message().find("not a valid ztseg bundle"), std::string::npos)
+        << garbage.error_message();
+
+    // Rollback: back to generation 1 (5432 allowed again); the state keeps highest 2.
+    v1::RollbackReply rb;
+    ASSERT_TRUE(stub->Rollback(callContext().get(), v1::RollbackRequest{}, &rb).ok());
+    EXPECT_EQ(rb.generation(), 1u);
+    EXPECT_EQ(webToDb(), 0);
+    ASSERT_TRUE(statusVia(*stub, &st).ok());
+    EXPECT_EQ(st.generation(), 1u);
+    EXPECT_EQ(st.previous_generation(), 2u);
+    EXPECT_NE(applyVia(*stub, readBundle("replay.pb")).error_message().find("rollback refused"),
+              std::string::npos);
+
+    // Not HTTP/2 at all on the socket: the daemon shrugs it off.
+    {
+        UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::string path = (dir_ / "sock").string();
+        std::memcpy(a.sun_path, path.c_str(), path.size());
+        ASSERT_EQ(connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+        std::string junk = "GET / HTTP/1.1\r\n\r\n";
+        for (int i = 0; i < 4096; ++i) junk.push_back(char(i * 7919));
+        EXPECT_GT(write(fd.get(), junk.data(), junk.size()), 0);
+    }
+    ASSERT_TRUE(statusVia(*stub, &st).ok());
+    EXPECT_EQ(st.generation(), 1u);
+    EXPECT_TRUE(daemon_->running());
+
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
+}
+
+// Throwaway PKI: a lab CA, the daemon's server cert, the controller, another
+// fleet member, and a look-alike controller from a different CA.
+void makePki(const fs::path& d) {
+    std::string dir = d.string();
+    sh("mkdir -p " + dir);
+    auto ca = [&](const std::string& name) {
+        sh("cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
+           "-nodes -keyout " + name + ".key -out " + name + ".pem -days 1 -subj /CN=" + name +
+           " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign " +
+           ">/dev/null 2>&1");
+    };
+    auto leaf = [&](const std::string& name, const std::string& san, const std::string& ca) {
+        sh("cd " + dir + " && printf 'subjectAltName=" + san +
+           "\\nextendedKeyUsage=serverAuth,clientAuth\\n' > " + name + ".ext && " +
+           "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
+           ".key -out " + name + ".csr -subj /CN=" + name + " >/dev/null 2>&1 && " +
+           "openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " + ca +
+           ".key -CAcreateserial -days 1 -extfile " + name + ".ext -out " + name +
+           ".pem >/dev/null 2>&1");
+    };
+    ca("ca");
+    ca("otherca");
+    leaf("server", "DNS:ztsegd.lab,URI:spiffe://lab/host/lab-host", "ca");
+    leaf("controller", "URI:spiffe://lab/controller", "ca");
+    leaf("other", "URI:spiffe://lab/host/other", "ca");
+    leaf("fake", "URI:spiffe://lab/controller", "otherca");
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// A TLS client of the forwarded daemon; `who` empty = no client certificate.
+std::unique_ptr<Agent::Stub> tlsClient(const fs::path& pki, uint16_t port, const std::string& who) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = slurp(pki / "ca.pem");
+    if (!who.empty()) {
+        o.pem_private_key = slurp(pki / (who + ".key"));
+        o.pem_cert_chain = slurp(pki / (who + ".pem"));
+    }
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("ztsegd.lab");
+    return Agent::NewStub(grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                                    grpc::SslCredentials(o), args));
+}
+
+TEST_F(Ztsegd, TcpApiRequiresMutualTlsAndAuthorizesBySpiffeName) {
+    constexpr uint16_t kApiPort = 19443;
+    fs::path pki = dir_ / "pki";
+    makePki(pki);
+    fleet_ = "lab";
+    api_ = "{unix_socket: " + (dir_ / "sock").string() +
+           ", tcp: 127.0.0.1:" + std::to_string(kApiPort) +
+           ", tls: {cert: " + (pki / "server.pem").string() +
+           ", key: " + (pki / "server.key").string() + ", ca: " + (pki / "ca.pem").string() + "}}";
+    writeConfig();
+    writeBundle(1, "5432");
+    startDbServer();
+    daemon_ = startDaemon();
+    NetnsForwarder fwd(lab_->host(), kApiPort);
+    v1::StatusReply st;
+    v1::RollbackReply rb;
+
+    EXPECT_EQ(statusVia(*tlsClient(pki, fwd.port(), ""), &st).error_code(),
+              grpc::StatusCode::UNAVAILABLE)
+        << "no client certificate";
+    EXPECT_EQ(statusVia(*tlsClient(pki, fwd.port(), "fake"), &st).error_code(),
+              grpc::StatusCode::UNAVAILABLE)
+        << "client certificate from another CA";
+
+    auto other = tlsClient(pki, fwd.port(), "other");
+    ASSERT_TRUE(statusVia(*other, &st).ok());
+    EXPECT_EQ(st.generation(), 1u);
+    writeBundle(2, "5433", "next.pb");
+    grpc::Status denied = applyVia(*other, readBundle("next.pb"));
+    EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(denied.error_message().find("spiffe://lab/host/other"), std::string::npos)
+        << denied.error_message();
+    EXPECT_EQ(other->Rollback(callContext().get(), v1::RollbackRequest{}, &rb).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(webToDb(), 0) << "nothing changed";
+
+    auto controller = tlsClient(pki, fwd.port(), "controller");
+    uint64_t gen = 0;
+    grpc::Status ok = applyVia(*controller, readBundle("next.pb"), &gen);
+    ASSERT_TRUE(ok.ok()) << ok.error_message();
+    EXPECT_EQ(gen, 2u);
+    EXPECT_EQ(webToDb(), ETIMEDOUT) << "generation 2 allows 5433 only";
+
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
 }
 
 }  // namespace

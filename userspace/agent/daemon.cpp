@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "agent/bundle_gate.hpp"
 #include "agent/cgroup_watcher.hpp"
@@ -22,6 +23,7 @@
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/event_reader.hpp"
+#include "datapath/names.hpp"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "policy/bundle.hpp"
@@ -73,16 +75,25 @@ struct Daemon::State {
     std::unique_ptr<CgroupWatcher> cgroups;
     std::unique_ptr<flows::Enricher> enricher;
     std::unique_ptr<flows::JsonlSink> sink;
+    FlowHub hub;  // enriched flows for the API's Flows streams
     std::unique_ptr<EventReader> reader;
     std::unique_ptr<MetricsServer> metrics;
     UniqueFd signals;
     std::map<uint64_t, CgroupMatch> endpoints;  // local workload cgroups by id
 
-    std::mutex mu;  // guards what the metrics thread reads below
+    // Serializes every datapath change: the event loop and API calls.
+    std::mutex dp_mu;
+    // For rollback: the datapath's previous generation, if this process applied it.
+    std::shared_ptr<const policy::CompiledPolicy> previous;
+    std::string current_bytes, previous_bytes;
+
+    std::mutex mu;  // guards what the metrics and API threads read below
     std::map<std::string, std::string> interfaces;
     std::vector<double> apply_seconds;
     uint64_t apply_failures = 0;
     uint64_t generation = 0;
+
+    std::unique_ptr<ApiServer> api;  // last: stopped before everything it calls
 };
 
 Daemon::Daemon(AgentConfig cfg, std::string config_path)
@@ -105,7 +116,7 @@ void Daemon::uninstall(const AgentConfig& cfg) {
                  cfg.datapath.pin_dir);
 }
 
-void Daemon::start() {
+void Daemon::start(bool serve_api) {
     // Signals are read from a signalfd by the loop; block them before any
     // thread starts so no thread takes them the default way.
     sigset_t set;
@@ -157,9 +168,12 @@ void Daemon::start() {
     s_->links = std::make_unique<LinkWatcher>(cfg_.interfaces);
     attachInterfaces();
 
-    s_->reader = std::make_unique<EventReader>(
-        s_->dp->eventsFd(),
-        [this](const ztseg_flow_event& e) { s_->sink->write(s_->enricher->enrich(e)); });
+    s_->reader =
+        std::make_unique<EventReader>(s_->dp->eventsFd(), [this](const ztseg_flow_event& e) {
+            flows::FlowRecord r = s_->enricher->enrich(e);
+            s_->sink->write(r);
+            s_->hub.publish(r);
+        });
 
     if (!cfg_.metrics_listen.empty()) {
         auto [host, port] = splitHostPort(cfg_.metrics_listen);
@@ -177,6 +191,7 @@ void Daemon::start() {
             m.flow_events_lost_by_stage["rate_limited"] =
                 m.datapath.events[ZTSEG_EVSTAT_RATE_LIMITED];
             m.flow_events_lost_by_stage["sink_file"] = s_->sink->lost();
+            m.flow_events_lost_by_stage["grpc_stream"] = s_->hub.lost();
             m.map_entries["ztseg_ct"] = s_->dp->conntrackEntries();
             m.map_capacity["ztseg_ct"] = cfg_.datapath.conntrack_capacity;
             m.map_capacity["ztseg_policy"] = cfg_.datapath.policy_capacity;
@@ -186,6 +201,12 @@ void Daemon::start() {
             }
             return m;
         });
+    }
+    if (serve_api) {
+        s_->api =
+            std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
+                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
+                                        *this, s_->hub);
     }
     spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
                  s_->endpoints.size(), s_->interfaces.size());
@@ -216,6 +237,7 @@ void Daemon::attachInterfaces() {
 }
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
+    std::lock_guard op(s_->dp_mu);
     AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr))};
     std::shared_ptr<const policy::CompiledPolicy> cp;
     try {
@@ -232,12 +254,7 @@ uint64_t Daemon::applyBundle(const std::string& bytes) {
 void Daemon::applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp,
                            const std::string& bytes, bool record) {
     auto t0 = std::chrono::steady_clock::now();
-    // Which local cgroups are this generation's workloads.
-    s_->cgroups->setPatterns(patternsOf(*cp));
-    std::map<uint64_t, CgroupMatch> endpoints;
-    for (const CgroupMatch& m : s_->cgroups->scan()) {
-        endpoints[m.cgroup_id] = m;
-    }
+    std::map<uint64_t, CgroupMatch> endpoints = scanEndpoints(*cp);
     std::map<std::string, IdentityId> ids;
     for (const auto& w : cp->workloads) {
         ids[w.name] = w.identity;
@@ -256,23 +273,125 @@ void Daemon::applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp,
     if (record) {
         s_->store.recordApplied(cp->generation, bytes);
     }
+    {
+        std::lock_guard lock(s_->mu);
+        s_->previous = s_->policy;
+    }
+    s_->previous_bytes = std::exchange(s_->current_bytes, bytes);
+    usePolicy(cp, std::move(endpoints));
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard lock(s_->mu);
+    s_->apply_seconds.push_back(secs);
+    spdlog::info("applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups)",
+                 cp->generation, secs * 1000, cp->rules.size(), eps.size());
+}
+
+// Which local cgroups are this policy's workloads.
+std::map<uint64_t, CgroupMatch> Daemon::scanEndpoints(const policy::CompiledPolicy& cp) {
+    s_->cgroups->setPatterns(patternsOf(cp));
+    std::map<uint64_t, CgroupMatch> endpoints;
+    for (const CgroupMatch& m : s_->cgroups->scan()) {
+        endpoints[m.cgroup_id] = m;
+    }
+    return endpoints;
+}
+
+// `cp` is active in the datapath: enrich flows with it and report it.
+void Daemon::usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
+                       std::map<uint64_t, CgroupMatch> endpoints) {
     s_->enricher->setPolicy(cp);
     flows::Enricher::WorkloadNames names;
     for (const auto& [id, m] : endpoints) {
         names[id] = m.workload;
     }
     s_->enricher->setWorkloadNames(std::move(names));
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard lock(s_->mu);
     s_->policy = cp;
     s_->endpoints = std::move(endpoints);
     s_->generation = cp->generation;
-    s_->apply_seconds.push_back(secs);
-    spdlog::info("applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups)",
-                 cp->generation, secs * 1000, cp->rules.size(), eps.size());
+}
+
+uint64_t Daemon::rollback() {
+    std::lock_guard op(s_->dp_mu);
+    uint64_t prev = s_->dp->previousGeneration();
+    if (prev == 0) {
+        throw Error("rollback: no previous generation to return to");
+    }
+    if (!s_->previous || s_->previous->generation != prev) {
+        throw Error("rollback: generation " + std::to_string(prev) +
+                    " was applied before this ztsegd started; apply its bundle instead");
+    }
+    auto cp = s_->previous;
+    s_->dp->rollback();
+    // Workloads that came or went since that generation was active.
+    std::map<uint64_t, CgroupMatch> endpoints = scanEndpoints(*cp);
+    for (const auto& [id, m] : endpoints) {
+        for (const auto& w : cp->workloads) {
+            if (w.name == m.workload) {
+                s_->dp->upsertEndpoint({id, w.identity}, w.mode);
+            }
+        }
+    }
+    std::swap(s_->current_bytes, s_->previous_bytes);
+    s_->store.recordCurrent(s_->current_bytes);  // a restart keeps the rollback
+    {
+        std::lock_guard lock(s_->mu);
+        s_->previous = s_->policy;
+    }
+    usePolicy(cp, std::move(endpoints));
+    spdlog::warn("rolled back to generation {} on request", cp->generation);
+    return cp->generation;
+}
+
+v1::StatusReply Daemon::status() {
+    v1::StatusReply r;
+    r.set_host(cfg_.host_name);
+    r.set_generation(s_->dp->activeGeneration());
+    r.set_previous_generation(s_->dp->previousGeneration());
+    Counters c = s_->dp->counters();
+    for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
+        for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
+            const CounterValue& v = c.at(h, why);
+            if (v.packets != 0 || v.bytes != 0) {
+                v1::Counter* out = r.add_counters();
+                out->set_hook(std::string(hookName(h)));
+                out->set_reason(std::string(reasonName(why)));
+                out->set_packets(v.packets);
+                out->set_bytes(v.bytes);
+            }
+        }
+    }
+    r.set_events_emitted(c.events[ZTSEG_EVSTAT_EMITTED]);
+    auto& lost = *r.mutable_events_lost();
+    lost["ringbuf"] = c.events[ZTSEG_EVSTAT_LOST_RINGBUF];
+    lost["rate_limited"] = c.events[ZTSEG_EVSTAT_RATE_LIMITED];
+    lost["sink_file"] = s_->sink->lost();
+    lost["grpc_stream"] = s_->hub.lost();
+    std::lock_guard lock(s_->mu);
+    for (const auto& [name, mode] : s_->interfaces) {
+        v1::Interface* i = r.add_interfaces();
+        i->set_name(name);
+        i->set_mode(mode);
+    }
+    for (const auto& [id, m] : s_->endpoints) {
+        v1::WorkloadEndpoint* e = r.add_endpoints();
+        e->set_name(m.workload);
+        e->set_cgroup_path(m.path);
+        e->set_cgroup_id(id);
+        for (const auto& w : s_->policy->workloads) {  // endpoints come from a policy
+            if (w.name == m.workload) {
+                e->set_identity(w.identity);
+                e->set_mode(w.mode == WorkloadMode::Enforce ? "enforce"
+                            : w.mode == WorkloadMode::Audit ? "audit"
+                                                            : "unmanaged");
+            }
+        }
+    }
+    return r;
 }
 
 void Daemon::syncEndpoints() {
+    std::lock_guard op(s_->dp_mu);
     s_->cgroups->process([this](const CgroupEvent& ev) {
         if (!s_->policy) {
             return;
@@ -362,6 +481,7 @@ void Daemon::run() {
                     break;
                 case kLinks:
                     s_->links->process([this](const LinkEvent& ev) {
+                        std::lock_guard op(s_->dp_mu);
                         if (ev.kind == LinkEvent::Added) {
                             try {
                                 XdpMode m = s_->dp->attachXdp(ev.link.name, cfg_.xdp_mode);

@@ -1,24 +1,29 @@
 // ztsegd's core: owns the datapath (created or adopted from bpffs), applies
 // admitted bundles, keeps XDP on matching interfaces and endpoints in sync
 // with workload cgroups, streams flow events to the JSON-lines sink, and
-// serves metrics. One thread runs the event loop; signals arrive through a
-// signalfd: SIGTERM/SIGINT stop (enforcement stays), SIGHUP reloads.
+// serves metrics and the gRPC API. One thread runs the event loop; signals
+// arrive through a signalfd: SIGTERM/SIGINT stop (enforcement stays), SIGHUP
+// reloads. API calls run on gRPC threads: every datapath change (apply,
+// rollback, endpoint and interface updates) is serialized by one mutex.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "agent/api_server.hpp"
+#include "agent/cgroup_watcher.hpp"
 #include "agent/config.hpp"
 #include "agent/generation_store.hpp"
 #include "policy/compiler.hpp"
 
 namespace ztseg::agent {
 
-class Daemon {
+class Daemon : public AgentOps {
   public:
     explicit Daemon(AgentConfig cfg, std::string config_path = "");
     ~Daemon();
@@ -26,8 +31,9 @@ class Daemon {
     Daemon& operator=(const Daemon&) = delete;
 
     // Loads or adopts the datapath and re-establishes enforcement; returns
-    // once everything is attached. Throws Error with the reason on failure.
-    void start();
+    // once everything is attached, then serves the API (unless !serve_api).
+    // Throws Error with the reason on failure.
+    void start(bool serve_api = true);
     // Runs until SIGTERM/SIGINT (or stop()). Enforcement stays in place.
     void run();
     void stop() { stop_ = true; }
@@ -36,6 +42,14 @@ class Daemon {
     // nothing) if it is refused. Returns the applied generation.
     uint64_t applyBundle(const std::string& bytes);
     uint64_t generation() const;
+
+    // The API (AgentOps). apply: applyBundle. rollback: back to the previous
+    // generation; the highest applied generation stays (rollback protection
+    // is for bundles, a local rollback is explicit), the current bundle
+    // recorded in state_dir becomes the rolled-back one.
+    uint64_t apply(const std::string& bundle) override { return applyBundle(bundle); }
+    uint64_t rollback() override;
+    v1::StatusReply status() override;
     uint16_t metricsPort() const;
 
     // `ztsegd --uninstall`: detach everything and remove every pin.
@@ -46,6 +60,9 @@ class Daemon {
     void applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp, const std::string& bytes,
                        bool record);
     void reload();
+    std::map<uint64_t, CgroupMatch> scanEndpoints(const policy::CompiledPolicy& cp);
+    void usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
+                   std::map<uint64_t, CgroupMatch> endpoints);
     void syncEndpoints();
     void attachInterfaces();
 

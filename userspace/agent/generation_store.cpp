@@ -72,6 +72,10 @@ void GenerationStore::recordApplied(uint64_t generation, const std::string& bund
     writeAtomically(kGenerationFile, std::to_string(generation) + "\n");
 }
 
+void GenerationStore::recordCurrent(const std::string& bundle_bytes) {
+    writeAtomically(kBundleFile, bundle_bytes);
+}
+
 std::optional<std::string> GenerationStore::currentBundle() const {
     return readAll(dir_ + "/" + kBundleFile);
 }

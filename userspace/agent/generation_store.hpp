@@ -20,6 +20,9 @@ class GenerationStore {
     void checkNewer(uint64_t generation) const;
     // Records an applied bundle (its bytes and generation).
     void recordApplied(uint64_t generation, const std::string& bundle_bytes);
+    // Records which bundle is applied now without raising highest() (a
+    // local rollback to an older generation).
+    void recordCurrent(const std::string& bundle_bytes);
     std::optional<std::string> currentBundle() const;
 
   private:

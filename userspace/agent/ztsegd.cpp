@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         agent::Daemon d(cfg, config_path);
-        d.start();
+        d.start(/*serve_api=*/apply_path.empty());
         if (!apply_path.empty()) {
             std::ifstream f(apply_path, std::ios::binary);
             if (!f) {

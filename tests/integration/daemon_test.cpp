@@ -567,3 +567,61 @@ TEST_F(Ztsegd, TcpApiRequiresMutualTlsAndAuthorizesBySpiffeName) {
 
 }  // namespace
 }  // namespace ztseg::test
+
+namespace ztseg::test {
+namespace {
+
+// Stop and restart ztsegd while traffic flows: the pinned programs keep
+// enforcing throughout, so no allowed connection fails and no intruder gets in.
+TEST_F(Ztsegd, RestartUnderContinuousTrafficNoMisverdict) {
+    startDbServer();
+    daemon_ = startDaemon();
+    std::string dst = lab_->dbAddr(4), web = lab_->webAddr(4), intruder = lab_->intruderAddr(4);
+    Child traffic(&lab_->peer(), nullptr, [&] {
+        int attempts = 0, allowed_failed = 0, denied_passed = 0;
+        auto end = std::chrono::steady_clock::now() + 4s;
+        while (std::chrono::steady_clock::now() < end) {
+            allowed_failed += tcpEchoRoundTrip(dst, kDbPort, "x", 1s, web) != 0;
+            denied_passed += tcpConnect(dst, kDbPort, 50ms, intruder).err == 0;
+            ++attempts;
+        }
+        return (allowed_failed ? 1 : 0) | (denied_passed ? 2 : 0) | (attempts < 20 ? 4 : 0);
+    });
+    std::this_thread::sleep_for(1s);
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
+    std::this_thread::sleep_for(500ms);  // traffic while no daemon runs at all
+    daemon_ = startDaemon();
+    EXPECT_EQ(traffic.wait(60s), 0) << "1: an allowed connection failed, 2: an intruder got in, "
+                                       "4: too few attempts";
+}
+
+// Workload cgroups are followed while running: a re-created workload cgroup
+// is enforced under its new id; SIGHUP applies a newer bundle from the config.
+TEST_F(Ztsegd, FollowsWorkloadCgroupsAndReloadsOnSighup) {
+    daemon_ = startDaemon();
+    std::string web = lab_->webAddr(4);
+    auto dbEgress = [&](Cgroup2* cg) {
+        Child c(&lab_->host(), cg, [&] { return tcpConnect(web, kOtherPort, 1s).err; });
+        return c.wait(30s);
+    };
+    EXPECT_EQ(dbEgress(db_cg_.get()), EPERM) << "db has no egress rules: refused at connect";
+
+    std::string path = db_cg_->path();
+    db_cg_.reset();  // the workload goes away ...
+    std::this_thread::sleep_for(300ms);
+    db_cg_ = std::make_unique<Cgroup2>(path.substr(Cgroup2::mountPoint().size() + 1));
+    std::this_thread::sleep_for(500ms);  // ... and comes back with a new cgroup id
+    EXPECT_EQ(dbEgress(db_cg_.get()), EPERM) << "the new cgroup is the db workload again";
+
+    startDbServer();
+    EXPECT_EQ(webToDb(), 0);
+    writeBundle(2, "5433");  // the config's bundle file, newer: db moves to 5433
+    ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
+    waitFor([&] { return webToDb() == ETIMEDOUT; });
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
+}
+
+}  // namespace
+}  // namespace ztseg::test

@@ -18,6 +18,7 @@
 
 #include "agent.grpc.pb.h"
 #include "common/error.hpp"
+#include "common/file.hpp"
 #include "common/unique_fd.hpp"
 #include "flows/filter.hpp"
 #include "flows/ocsf.hpp"
@@ -26,13 +27,11 @@ namespace ztseg::agent {
 namespace {
 
 std::string readPem(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        throw Error("api.tls: read " + path + ": " + std::strerror(errno));
+    try {
+        return readFile(path);
+    } catch (const Error& e) {
+        throw Error(std::string("api.tls: ") + e.what());
     }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
 }
 
 // Ready the path for gRPC's bind: the directory exists (created 0700), no

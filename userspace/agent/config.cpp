@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/file.hpp"
 #include "common/yaml_doc.hpp"
 
 namespace ztseg::agent {
@@ -210,13 +211,7 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
 }
 
 AgentConfig loadConfig(const std::string& path) {
-    std::ifstream f(path);
-    if (!f) {
-        throw Error("read config " + path + ": " + std::strerror(errno));
-    }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return parseConfig(ss.str(), path);
+    return parseConfig(readFile(path, "config"), path);
 }
 
 }  // namespace ztseg::agent

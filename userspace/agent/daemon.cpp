@@ -20,6 +20,7 @@
 #include "agent/metrics.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
+#include "common/file.hpp"
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/event_reader.hpp"
@@ -30,16 +31,6 @@
 
 namespace ztseg::agent {
 namespace {
-
-std::string readFile(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        throw Error("read " + path + ": " + std::strerror(errno));
-    }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
     std::vector<WorkloadPattern> out;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/file.hpp"
 #include "common/unique_fd.hpp"
 
 namespace ztseg::agent {
@@ -18,16 +19,6 @@ namespace {
 
 constexpr const char* kGenerationFile = "highest-generation";
 constexpr const char* kBundleFile = "bundle.pb";
-
-std::optional<std::string> readAll(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) {
-        return std::nullopt;
-    }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 }  // namespace
 
@@ -41,7 +32,7 @@ GenerationStore::GenerationStore(std::string state_dir) : dir_(std::move(state_d
 }
 
 uint64_t GenerationStore::highest() const {
-    auto text = readAll(dir_ + "/" + kGenerationFile);
+    auto text = readFileIfExists(dir_ + "/" + kGenerationFile);
     if (!text) {
         return 0;
     }
@@ -77,7 +68,7 @@ void GenerationStore::recordCurrent(const std::string& bundle_bytes) {
 }
 
 std::optional<std::string> GenerationStore::currentBundle() const {
-    return readAll(dir_ + "/" + kBundleFile);
+    return readFileIfExists(dir_ + "/" + kBundleFile);
 }
 
 void GenerationStore::writeAtomically(const std::string& name, const std::string& data) const {

@@ -11,6 +11,7 @@
 #include "agent/config.hpp"
 #include "agent/daemon.hpp"
 #include "common/error.hpp"
+#include "common/file.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg;
@@ -42,13 +43,7 @@ int main(int argc, char** argv) {
         agent::Daemon d(cfg, config_path);
         d.start(/*serve_api=*/apply_path.empty());
         if (!apply_path.empty()) {
-            std::ifstream f(apply_path, std::ios::binary);
-            if (!f) {
-                throw Error("read bundle " + apply_path + ": " + std::strerror(errno));
-            }
-            std::ostringstream ss;
-            ss << f.rdbuf();
-            uint64_t g = d.applyBundle(ss.str());
+            uint64_t g = d.applyBundle(readFile(apply_path, "bundle"));
             std::cout << "applied generation " << g << "\n";
             return 0;
         }

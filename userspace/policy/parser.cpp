@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/file.hpp"
 #include "common/yaml_doc.hpp"
 
 namespace fs = std::filesystem;
@@ -619,16 +620,6 @@ bool checkText(const SourceText& s, Diagnostics& diags) {
     return true;
 }
 
-std::string readFile(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    if (!f) {
-        throw Error("read " + p.string() + ": " + std::strerror(errno));
-    }
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 // Checks that need every document: unique names, overlapping declarations.
 void validate(PolicySet& ps, Diagnostics& diags) {
     std::map<std::string, const WorkloadSpec*> wnames;
@@ -740,11 +731,12 @@ PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags
             for (const auto& e : fs::recursive_directory_iterator(p)) {
                 auto ext = e.path().extension();
                 if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
-                    sources.push_back({fs::relative(e.path(), p).string(), readFile(e.path())});
+                    sources.push_back(
+                        {fs::relative(e.path(), p).string(), readFile(e.path().string())});
                 }
             }
         } else if (fs::exists(p, ec)) {
-            sources.push_back({p.filename().string(), readFile(p)});
+            sources.push_back({p.filename().string(), readFile(p.string())});
         } else {
             throw Error("policy input " + arg + " does not exist");
         }

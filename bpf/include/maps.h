@@ -105,8 +105,11 @@ enum ztseg_config_index {
 struct ztseg_slot_meta {
     __u64 generation;
     __u32 port_plen_mask; /* bit p set: some policy key has a port prefix of length p */
-    __u32 flags;
+    __u32 flags;          /* ZTSEG_SLOTF_* (userspace bookkeeping; programs ignore it) */
 };
+/* Set while userspace rewrites an inactive slot: if the writer dies half-way,
+ * the slot is known to be incomplete and is never rolled back to. */
+#define ZTSEG_SLOTF_BUILDING 0x1u
 
 /* ---- identity: LPM keys (address bytes in network order) ---- */
 struct ztseg_ident4_key {

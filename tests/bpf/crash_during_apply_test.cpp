@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <random>
 #include <thread>
 
@@ -38,9 +40,18 @@ Generation alternating(uint64_t number, uint64_t cgroup_id) {
     return g;
 }
 
+// kill -9 lands anywhere: in a full build (the child's first applies after
+// adopting) or in an in-place patch of the inactive slot (later ones). The
+// slot being written is marked incomplete, so rollback never lands on a mix
+// either.
 TEST_F(DatapathTest, KillDuringApplyLeavesOldOrNewGenerationNeverAMix) {
     uint64_t cg = selfCgroupId();
+    auto t0 = std::chrono::steady_clock::now();
     dp().apply(alternating(1, cg));
+    // Kill times scale with how long a full apply takes on this machine now.
+    auto full_ms = std::max<int64_t>(20, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - t0)
+                                             .count());
     auto to1000 = PacketBuilder::ipv4("10.1.0.10", "10.1.0.20").tcp(40000, 1000).build();
     auto to2000 = PacketBuilder::ipv4("10.1.0.10", "10.1.0.20").tcp(40000, 2000).build();
     std::mt19937 rng(42);
@@ -60,7 +71,8 @@ TEST_F(DatapathTest, KillDuringApplyLeavesOldOrNewGenerationNeverAMix) {
             }
             _exit(1);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng() % 400));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(full_ms / 2 + int64_t(rng() % uint64_t(4 * full_ms))));
         ASSERT_EQ(kill(pid, SIGKILL), 0);
         int status = 0;
         waitpid(pid, &status, 0);
@@ -77,6 +89,20 @@ TEST_F(DatapathTest, KillDuringApplyLeavesOldOrNewGenerationNeverAMix) {
         EXPECT_EQ(pass1000, g % 2 == 1);
         EXPECT_EQ(pass2000, g % 2 == 0);
         observed_new += g >= first;
+
+        // The other slot is either a complete generation or marked incomplete.
+        if (uint64_t prev = dp().previousGeneration(); prev != 0) {
+            dp().rollback();
+            ASSERT_EQ(dp().activeGeneration(), prev);
+            dp().flushConntrack();
+            EXPECT_EQ(runCgroupIngress(to1000).retval == kSkbPass, prev % 2 == 1)
+                << "prev " << prev;
+            dp().flushConntrack();
+            EXPECT_EQ(runCgroupIngress(to2000).retval == kSkbPass, prev % 2 == 0)
+                << "prev " << prev;
+            dp().rollback();
+            ASSERT_EQ(dp().activeGeneration(), g);
+        }
         next = g + 1;
     }
     EXPECT_GT(observed_new, 0) << "some kills should land after at least one flip";

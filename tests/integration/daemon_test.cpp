@@ -3,11 +3,13 @@
 // workload cgroup discovered by pattern. Traffic verdicts, the OCSF flow file,
 // /metrics, restart without a gap, --uninstall, and the gRPC API (unix
 // socket, and TCP with mutual TLS authorized by SPIFFE-style URI SANs).
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -59,6 +62,9 @@ class Ztsegd : public ::testing::Test {
                                             << "metrics: {listen: 127.0.0.1:9962}\n";
     }
     void TearDown() override {
+        if (HasFailure()) {
+            std::cerr << "---- ztsegd log ----\n" << logText() << "---- end of log ----\n";
+        }
         daemon_.reset();
         runTool({"--uninstall"});
         db_server_.reset();
@@ -99,7 +105,13 @@ class Ztsegd : public ::testing::Test {
     // ztsegd in the lab's host namespace.
     std::unique_ptr<Child> startDaemon() {
         std::string cfg = (dir_ / "ztsegd.yaml").string();
-        auto c = std::make_unique<Child>(&lab_->host(), nullptr, [cfg] {
+        std::string log = (dir_ / "ztsegd.log").string();
+        auto c = std::make_unique<Child>(&lab_->host(), nullptr, [cfg, log] {
+            // The daemon's log goes to a file the test can read (and prints on failure).
+            int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+                return 126;
+            }
             execl(ZTSEGD_PATH, "ztsegd", "--config", cfg.c_str(), "--log-level", "warn",
                   static_cast<char*>(nullptr));
             return 127;
@@ -125,6 +137,42 @@ class Ztsegd : public ::testing::Test {
             std::this_thread::sleep_for(100ms);
         }
         ASSERT_TRUE(pred()) << "timed out waiting";
+    }
+    std::string logText() {
+        std::ifstream f(dir_ / "ztsegd.log");
+        std::stringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
+    }
+    // GET /metrics from inside the host namespace ("" if it failed).
+    std::string metricsText() {
+        fs::path out = dir_ / "metrics.txt";
+        Child c(&lab_->host(), nullptr, [out] {
+            httplib::Client cli("127.0.0.1", 9962);
+            auto res = cli.Get("/metrics");
+            if (!res || res->status != 200) {
+                return 1;
+            }
+            std::ofstream(out) << res->body;
+            return 0;
+        });
+        if (c.wait(30s) != 0) {
+            return "";
+        }
+        std::ifstream f(out);
+        std::stringstream ss;
+        ss << f.rdbuf();
+        return ss.str();
+    }
+    // The value of one metric line (exact name and labels), or -1 if absent.
+    double metric(const std::string& name_and_labels) {
+        std::istringstream in(metricsText());
+        for (std::string line; std::getline(in, line);) {
+            if (line.rfind(name_and_labels + " ", 0) == 0) {
+                return std::stod(line.substr(name_and_labels.size() + 1));
+            }
+        }
+        return -1;
     }
     std::string flowsText() {
         std::ifstream f(dir_ / "flows.jsonl");
@@ -619,6 +667,83 @@ TEST_F(Ztsegd, FollowsWorkloadCgroupsAndReloadsOnSighup) {
     writeBundle(2, "5433");  // the config's bundle file, newer: db moves to 5433
     ASSERT_EQ(kill(daemon_->pid(), SIGHUP), 0);
     waitFor([&] { return webToDb() == ETIMEDOUT; });
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
+}
+
+// The flow file's disk fills up: enforcement does not notice, every record
+// that cannot be written is counted as lost (stage sink_file) with one clear
+// log line, and writing resumes once there is room again.
+TEST_F(Ztsegd, FullDiskLosesFlowRecordsCountedEnforcementUnaffected) {
+    fs::path mnt = dir_ / "small";
+    fs::create_directories(mnt);
+    ASSERT_EQ(::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=256k"), 0) << std::strerror(errno);
+    struct Unmount {
+        fs::path p;
+        ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+    } unmount{mnt};
+    {  // fill the file system to the last byte
+        std::ofstream filler(mnt / "filler", std::ios::binary);
+        std::string block(4096, 'x');
+        while (filler.write(block.data(), std::streamsize(block.size())) && filler.flush()) {
+        }
+    }
+    std::string flows = (mnt / "flows.jsonl").string();
+    std::string cfg = (dir_ / "ztsegd.yaml").string();
+    {
+        std::ifstream in(cfg);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        std::string old = (dir_ / "flows.jsonl").string();
+        text.replace(text.find(old), old.size(), flows);
+        std::ofstream(cfg) << text;
+    }
+    startDbServer();
+    daemon_ = startDaemon();
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(webToDb(), 0) << "allowed traffic unaffected by the full disk";
+        EXPECT_EQ(intruderToDb(), ETIMEDOUT) << "drops unaffected by the full disk";
+    }
+    waitFor([&] { return metric("ztseg_flow_events_lost_total{stage=\"sink_file\"}") > 0; });
+    EXPECT_NE(logText().find("flow records are being lost"), std::string::npos) << logText();
+
+    // Room again: records are written again.
+    fs::remove(mnt / "filler");
+    EXPECT_EQ(intruderToDb(), ETIMEDOUT);
+    waitFor([&] { return fs::exists(flows) && fs::file_size(flows) > 0; });
+    EXPECT_TRUE(daemon_->running());
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    EXPECT_EQ(daemon_->wait(30s), 0);
+}
+
+// A configured interface that does not exist (yet) is named in a warning,
+// gets XDP as soon as it appears, and is cleaned up when it goes away.
+TEST_F(Ztsegd, MissingInterfaceIsReportedThenAttachedWhenItAppears) {
+    std::string late = uniqueName("ztl");
+    std::string cfg = (dir_ / "ztsegd.yaml").string();
+    {
+        std::ifstream in(cfg);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        std::string text = ss.str();
+        std::string old = "interfaces: [" + lab_->veth().nameA() + "]";
+        text.replace(text.find(old), old.size(),
+                     "interfaces: [" + lab_->veth().nameA() + ", " + late + "]");
+        std::ofstream(cfg) << text;
+    }
+    daemon_ = startDaemon();
+    waitFor([&] { return logText().find("'" + late + "'") != std::string::npos; });
+    EXPECT_NE(logText().find("no interface named '" + late + "' exists now"), std::string::npos)
+        << logText();
+    std::string pin = pin_dir_ + "/links/xdp-" + late;
+    EXPECT_FALSE(fs::exists(pin));
+    {
+        VethPair appears(late, &lab_->host(), uniqueName("ztp"), &lab_->host());
+        waitFor([&] { return fs::exists(pin); });
+    }
+    waitFor([&] { return !fs::exists(pin); });
+    EXPECT_TRUE(daemon_->running());
     ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
     EXPECT_EQ(daemon_->wait(30s), 0);
 }

@@ -1,5 +1,6 @@
 #include "agent/daemon.hpp"
 
+#include <fnmatch.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -205,7 +206,22 @@ void Daemon::start(bool serve_api) {
 
 void Daemon::attachInterfaces() {
     auto current = s_->dp->xdpAttachments();
-    for (const LinkInfo& l : s_->links->dump()) {
+    std::vector<LinkInfo> links = s_->links->dump();
+    // A typo in an exact name would otherwise leave an interface silently
+    // unprotected: say which configured names match nothing (yet).
+    for (const std::string& pattern : cfg_.interfaces) {
+        bool glob = pattern.find_first_of("*?[") != std::string::npos;
+        bool found = std::any_of(links.begin(), links.end(), [&](const LinkInfo& l) {
+            return glob ? fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0 : l.name == pattern;
+        });
+        if (!found) {
+            spdlog::warn(
+                "interfaces: no interface {} '{}' exists now; XDP is attached as soon as one "
+                "appears",
+                glob ? "matches" : "named", pattern);
+        }
+    }
+    for (const LinkInfo& l : links) {
         bool have = std::any_of(current.begin(), current.end(),
                                 [&](const XdpAttachment& a) { return a.ifindex == l.ifindex; });
         XdpMode mode = XdpMode::Native;
@@ -273,8 +289,12 @@ void Daemon::applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp,
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::lock_guard lock(s_->mu);
     s_->apply_seconds.push_back(secs);
-    spdlog::info("applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups)",
-                 cp->generation, secs * 1000, cp->rules.size(), eps.size());
+    const ApplyStats& st = s_->dp->lastApply();
+    spdlog::info(
+        "applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups; {}, {} map "
+        "writes)",
+        cp->generation, secs * 1000, cp->rules.size(), eps.size(),
+        st.incremental ? "incremental" : "full build", st.map_writes);
 }
 
 // Which local cgroups are this policy's workloads.

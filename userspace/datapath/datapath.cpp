@@ -11,15 +11,19 @@
 #include <sys/statfs.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
+#include "datapath/grace_period.hpp"
 #include "datapath/policy_entries.hpp"
+#include "datapath/slot_content.hpp"
 #include "ztseg.skel.h"
 
 namespace fs = std::filesystem;
@@ -163,6 +167,11 @@ const std::array<MapSpec, 12>& mapSpecs() {
 }
 }  // namespace
 
+Datapath::Datapath(Datapath&&) noexcept = default;
+Datapath& Datapath::operator=(Datapath&&) noexcept = default;
+Datapath::~Datapath() = default;
+Datapath::Datapath() = default;
+
 std::string_view xdpModeName(XdpMode m) {
     return m == XdpMode::Native ? "native" : "generic";
 }
@@ -205,6 +214,7 @@ Datapath Datapath::create(const DatapathOptions& opts) {
 
     Datapath dp;
     dp.opts_ = opts;
+    dp.grace_ = std::make_unique<GracePeriod>();
     for (const MapSpec& s : mapSpecs()) {
         bpf_map* m = bpf_object__find_map_by_name(skel->obj, s.name);
         if (m == nullptr) {
@@ -254,6 +264,7 @@ Datapath Datapath::adopt(const DatapathOptions& opts) {
     installLibbpfLogger();
     Datapath dp;
     dp.opts_ = opts;
+    dp.grace_ = std::make_unique<GracePeriod>();
     dp.openPinned();
     uint32_t key = ZTSEG_CFG_ABI_VERSION;
     uint64_t abi = 0;
@@ -482,7 +493,7 @@ uint64_t Datapath::previousGeneration() const {
     uint32_t other = raw == 1 ? 1 : 0;
     ztseg_slot_meta m{};
     slots_.lookup(&other, &m);
-    return m.generation;
+    return (m.flags & ZTSEG_SLOTF_BUILDING) ? 0 : m.generation;
 }
 
 namespace {
@@ -500,70 +511,76 @@ UniqueFd innerMapFd(const BpfMap& outer, uint32_t slot) {
     return UniqueFd(fd);
 }
 
-uint32_t idFlags(WorkloadMode m) {
-    switch (m) {
-        case WorkloadMode::Enforce:
-            return ZTSEG_IDF_ENFORCE;
-        case WorkloadMode::Audit:
-            return ZTSEG_IDF_AUDIT;
-        default:
-            return 0;
+}  // namespace
+
+void Datapath::flipTo(uint32_t slot) {
+    // One 8-byte write: every packet from now on sees the new slot. Programs
+    // still running against the old one are waited for in the background,
+    // before anything rewrites that slot.
+    writeConfig(ZTSEG_CFG_ACTIVE_SLOT, uint64_t(slot) + 1);
+    grace_->start();
+}
+
+void Datapath::writeSlotMeta(uint32_t slot, uint64_t generation, uint32_t mask,
+                             uint32_t flags) const {
+    ztseg_slot_meta meta{generation, mask, flags};
+    slots_.update(&slot, &meta);
+}
+
+// Ids of the inner maps installed in `slot` (0 where none), in outerMaps() order.
+std::array<uint32_t, 4> Datapath::slotMapIds(uint32_t slot) const {
+    std::array<uint32_t, 4> ids{};
+    const BpfMap* outers[] = {&policy_, &ident4_, &ident6_, &endpoints_};
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (!outers[i]->lookup(&slot, &ids[i])) {
+            ids[i] = 0;
+        }
+    }
+    return ids;
+}
+
+namespace {
+
+uint32_t mapIdOf(const BpfMap& m) {
+    bpf_map_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(m.fd(), &info, &len) != 0) {
+        throwErrno("get info of map " + m.name(), errno);
+    }
+    return info.id;
+}
+
+template <typename Entry>
+void fillLpm(const BpfMap& m, const std::vector<Entry>& entries) {
+    for (const Entry& e : entries) {
+        m.update(&e.key, &e.value);
+    }
+}
+
+template <typename Key, typename Value>
+void writeDiff(const BpfMap& m, const MapDiff<Key, Value>& d, bool batch) {
+    // Deletes first: a map at capacity must make room before it takes new keys.
+    for (const Key& k : d.deletes) {
+        m.erase(&k);
+    }
+    if (d.upsert_keys.empty()) {
+        return;
+    }
+    if (batch) {
+        m.updateBatch(d.upsert_keys.data(), d.upsert_values.data(), uint32_t(d.upsert_keys.size()),
+                      sizeof(Key), sizeof(Value));
+    } else {
+        for (size_t i = 0; i < d.upsert_keys.size(); ++i) {
+            m.update(&d.upsert_keys[i], &d.upsert_values[i]);
+        }
     }
 }
 
 }  // namespace
 
-void Datapath::flipTo(uint32_t slot) {
-    writeConfig(ZTSEG_CFG_ACTIVE_SLOT, uint64_t(slot) + 1);
-    // Rewriting an outer map entry makes the kernel wait for an RCU grace
-    // period: afterwards no program still runs against the previous slot, so
-    // the next apply may replace it.
-    UniqueFd inner = innerMapFd(policy_, slot);
-    uint32_t fd = uint32_t(inner.get());
-    policy_.update(&slot, &fd);
-}
-
-void Datapath::apply(const Generation& gen) {
-    if (gen.number == 0) {
-        throw Error("apply: generation number 0 is reserved for 'no policy'");
-    }
-    PolicyEntries pol = compilePolicyEntries(gen.rules);
-
-    std::vector<ztseg_ident4_key> k4;
-    std::vector<ztseg_ident6_key> k6;
-    std::vector<ztseg_identity_info> v4, v6;
-    for (const IdentityPrefix& ip : gen.identities) {
-        if (ip.identity == kUnlabeled || ip.identity == kAnyIdentity) {
-            throw Error("apply: prefix " + ip.prefix.str() + " maps to reserved identity " +
-                        std::to_string(ip.identity));
-        }
-        auto mode = gen.modes.find(ip.identity);
-        ztseg_identity_info info{ip.identity, mode == gen.modes.end() ? 0u : idFlags(mode->second)};
-        if (ip.prefix.family == 4) {
-            ztseg_ident4_key k{ip.prefix.length, {}};
-            std::memcpy(k.addr, ip.prefix.addr.data(), 4);
-            k4.push_back(k);
-            v4.push_back(info);
-        } else {
-            ztseg_ident6_key k{ip.prefix.length, {}};
-            std::memcpy(k.addr, ip.prefix.addr.data(), 16);
-            k6.push_back(k);
-            v6.push_back(info);
-        }
-    }
-    auto check = [](size_t need, uint32_t cap, const char* what, const char* option) {
-        if (need > cap) {
-            throw CapacityError("apply: " + std::string(what) + " needs " + std::to_string(need) +
-                                " entries, capacity is " + std::to_string(cap) + " (raise " +
-                                option + "); nothing changed");
-        }
-    };
-    check(pol.entries.size(), opts_.policy_capacity, "policy map", "policy_capacity");
-    check(k4.size(), opts_.identity_capacity, "IPv4 identity map", "identity_capacity");
-    check(k6.size(), opts_.identity_capacity, "IPv6 identity map", "identity_capacity");
-    check(gen.endpoints.size(), opts_.endpoint_capacity, "endpoint map", "endpoint_capacity");
-
-    // Build the new generation's maps off to the side.
+// Fresh inner maps for `slot`, filled off to the side, then swapped in. Each
+// outer-map update waits for an RCU grace period, so the four run in parallel.
+void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
     BpfMap pol_map =
         BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_pol_gen", sizeof(ztseg_policy_key),
                        sizeof(ztseg_policy_value), opts_.policy_capacity, BPF_F_NO_PREALLOC);
@@ -579,41 +596,143 @@ void Datapath::apply(const Generation& gen) {
     {
         std::vector<ztseg_policy_key> keys;
         std::vector<ztseg_policy_value> vals;
-        keys.reserve(pol.entries.size());
-        vals.reserve(pol.entries.size());
-        for (const auto& e : pol.entries) {
-            keys.push_back(e.key);
-            vals.push_back(e.value);
+        keys.reserve(c.policy_entries);
+        vals.reserve(c.policy_entries);
+        for (const auto& [key, g] : c.groups) {
+            for (const auto& e : g->entries.entries) {
+                keys.push_back(e.key);
+                vals.push_back(e.value);
+            }
         }
         pol_map.updateBatch(keys.data(), vals.data(), uint32_t(keys.size()), sizeof(keys[0]),
                             sizeof(vals[0]));
     }
-    for (size_t i = 0; i < k4.size(); ++i) {
-        id4_map.update(&k4[i], &v4[i]);
-    }
-    for (size_t i = 0; i < k6.size(); ++i) {
-        id6_map.update(&k6[i], &v6[i]);
-    }
-    for (const Endpoint& ep : gen.endpoints) {
-        ztseg_endpoint_key k{ep.cgroup_id};
-        auto mode = gen.modes.find(ep.identity);
-        ztseg_identity_info v{ep.identity, mode == gen.modes.end() ? 0u : idFlags(mode->second)};
-        ep_map.update(&k, &v);
+    fillLpm(id4_map, c.identities->v4);
+    fillLpm(id6_map, c.identities->v6);
+    for (const EndpointEntry& e : c.endpoints) {
+        ep_map.update(&e.key, &e.value);
     }
 
-    // Install into the inactive slot (invisible to packets), then flip.
-    uint32_t raw = activeSlotRaw();
-    uint32_t slot = raw == 1 ? 1 : 0;
-    ztseg_slot_meta meta{gen.number, pol.port_plen_mask, 0};
-    slots_.update(&slot, &meta);
-    for (auto [outer, inner] : {std::pair{&policy_, &pol_map}, std::pair{&ident4_, &id4_map},
-                                std::pair{&ident6_, &id6_map}, std::pair{&endpoints_, &ep_map}}) {
-        uint32_t fd = uint32_t(inner->fd());
-        outer->update(&slot, &fd);
+    std::array<std::pair<const BpfMap*, const BpfMap*>, 4> installs = {
+        {{&policy_, &pol_map}, {&ident4_, &id4_map}, {&ident6_, &id6_map}, {&endpoints_, &ep_map}}};
+    std::array<int, 4> errors{};
+    {
+        std::vector<std::jthread> threads;
+        for (size_t i = 0; i < installs.size(); ++i) {
+            threads.emplace_back([&, i] {
+                uint32_t key = slot;
+                uint32_t fd = uint32_t(installs[i].second->fd());
+                if (bpf_map_update_elem(installs[i].first->fd(), &key, &fd, 0) != 0) {
+                    errors[i] = errno;
+                }
+            });
+        }
     }
+    for (size_t i = 0; i < installs.size(); ++i) {
+        if (errors[i] != 0) {
+            throwErrno("install inner map into " + installs[i].first->name() + " slot " +
+                           std::to_string(slot),
+                       errors[i]);
+        }
+    }
+    mirror_[slot].map_ids = {mapIdOf(pol_map), mapIdOf(id4_map), mapIdOf(id6_map), mapIdOf(ep_map)};
+}
+
+// Rewrite `slot` in place from `from` to `to`: only the differing entries.
+// The slot is inactive and a grace period has passed since it was last live.
+size_t Datapath::patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to) {
+    SlotDiff d = diffSlots(from, to);
+    BpfMap pol(innerMapFd(policy_, slot), "ztseg_policy(slot)");
+    BpfMap id4(innerMapFd(ident4_, slot), "ztseg_ident4(slot)");
+    BpfMap id6(innerMapFd(ident6_, slot), "ztseg_ident6(slot)");
+    BpfMap ep(innerMapFd(endpoints_, slot), "ztseg_endpoints(slot)");
+    writeDiff(pol, d.policy, true);
+    writeDiff(id4, d.ident4, false);
+    writeDiff(id6, d.ident6, false);
+    writeDiff(ep, d.endpoints, true);
+    return d.size();
+}
+
+void Datapath::apply(const Generation& gen) {
+    using Clock = std::chrono::steady_clock;
+    if (gen.number == 0) {
+        throw Error("apply: generation number 0 is reserved for 'no policy'");
+    }
+    for (const IdentityPrefix& ip : gen.identities) {
+        if (ip.identity == kUnlabeled || ip.identity == kAnyIdentity) {
+            throw Error("apply: prefix " + ip.prefix.str() + " maps to reserved identity " +
+                        std::to_string(ip.identity));
+        }
+    }
+    auto t0 = Clock::now();
+    uint32_t raw = activeSlotRaw();
+    uint32_t slot = raw == 1 ? 1 : 0;  // the inactive slot
+    std::shared_ptr<const SlotContent> active_owner, target_owner = mirror_[slot].content;
+    if (raw != 0) {
+        active_owner = mirror_[raw - 1].content;
+    }
+    const SlotContent* active = active_owner.get();
+    const SlotContent* target = target_owner.get();
+    auto next = std::make_shared<const SlotContent>(buildSlotContent(gen, {target, active}));
+
+    auto check = [](size_t need, uint32_t cap, const char* what, const char* option) {
+        if (need > cap) {
+            throw CapacityError("apply: " + std::string(what) + " needs " + std::to_string(need) +
+                                " entries, capacity is " + std::to_string(cap) + " (raise " +
+                                option + "); nothing changed");
+        }
+    };
+    size_t policy_entries = next->policy_entries;
+    check(policy_entries, opts_.policy_capacity, "policy map", "policy_capacity");
+    check(next->identities->v4.size(), opts_.identity_capacity, "IPv4 identity map",
+          "identity_capacity");
+    check(next->identities->v6.size(), opts_.identity_capacity, "IPv6 identity map",
+          "identity_capacity");
+    check(next->endpoints.size(), opts_.endpoint_capacity, "endpoint map", "endpoint_capacity");
+
+    // Patch in place only if the slot still holds what this process wrote
+    // there, and the change is small next to the generation.
+    bool incremental = false;
+    if (target != nullptr) {
+        ztseg_slot_meta meta{};
+        slots_.lookup(&slot, &meta);
+        incremental = meta.generation == target->generation && meta.flags == 0 &&
+                      slotMapIds(slot) == mirror_[slot].map_ids;
+    }
+    size_t total = policy_entries + next->identities->v4.size() + next->identities->v6.size() +
+                   next->endpoints.size();
+    SlotDiff diff;
+    if (incremental) {
+        diff = diffSlots(*target, *next);
+        incremental = diff.size() <= std::max<size_t>(4096, total / 2);
+    }
+    auto t1 = Clock::now();
+
+    // From here the slot is incomplete until its metadata says otherwise.
+    mirror_[slot].content.reset();
+    writeSlotMeta(slot, 0, 0, ZTSEG_SLOTF_BUILDING);
+    size_t writes = 0;
+    if (incremental) {
+        grace_->wait();  // nothing may still read this slot's maps
+        writes = patchSlot(slot, *target, *next);
+    } else {
+        buildSlot(slot, *next);
+        writes = total;
+    }
+    writeSlotMeta(slot, gen.number, next->port_plen_mask, 0);
+    mirror_[slot].content = next;
     flipTo(slot);
-    spdlog::info("generation {} active: {} policy entries, {}+{} identity prefixes, {} endpoints",
-                 gen.number, pol.entries.size(), k4.size(), k6.size(), gen.endpoints.size());
+    auto t2 = Clock::now();
+
+    last_apply_ = {incremental, writes, policy_entries,
+                   std::chrono::duration<double, std::milli>(t1 - t0).count(),
+                   std::chrono::duration<double, std::milli>(t2 - t1).count()};
+    spdlog::info(
+        "generation {} active: {} policy entries, {}+{} identity prefixes, {} endpoints ({}, {} "
+        "map writes, {:.2f} ms)",
+        gen.number, policy_entries, next->identities->v4.size(), next->identities->v6.size(),
+        next->endpoints.size(), incremental ? "incremental" : "full build", writes,
+        last_apply_.build_ms + last_apply_.write_ms);
 }
 
 void Datapath::rollback() {
@@ -634,9 +753,13 @@ void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode) {
     }
     UniqueFd inner = innerMapFd(endpoints_, raw - 1);
     BpfMap m(std::move(inner), "ztseg_endpoints(active)");
-    ztseg_endpoint_key k{ep.cgroup_id};
-    ztseg_identity_info v{ep.identity, idFlags(mode)};
-    m.update(&k, &v);
+    EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode)}};
+    m.update(&e.key, &e.value);
+    if (auto& mirror = mirror_[raw - 1].content) {
+        auto next = std::make_shared<SlotContent>(*mirror);
+        upsertEndpointEntry(next->endpoints, e);
+        mirror = std::move(next);
+    }
 }
 
 void Datapath::removeEndpoint(uint64_t cgroup_id) {
@@ -647,6 +770,11 @@ void Datapath::removeEndpoint(uint64_t cgroup_id) {
     BpfMap m(innerMapFd(endpoints_, raw - 1), "ztseg_endpoints(active)");
     ztseg_endpoint_key k{cgroup_id};
     m.erase(&k);
+    if (auto& mirror = mirror_[raw - 1].content) {
+        auto next = std::make_shared<SlotContent>(*mirror);
+        eraseEndpointEntry(next->endpoints, cgroup_id);
+        mirror = std::move(next);
+    }
 }
 
 // ---------------------------------------------------------------- observability

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +48,18 @@ struct CounterValue {
     uint64_t bytes = 0;
 };
 
+// How the last apply() was carried out (for logs, metrics and tests).
+struct ApplyStats {
+    bool incremental = false;  // only changed entries were written
+    size_t map_writes = 0;     // entries written or deleted
+    size_t policy_entries = 0;
+    double build_ms = 0;  // computing entries and the diff
+    double write_ms = 0;  // map writes until the new generation was live
+};
+
+struct SlotContent;
+class GracePeriod;
+
 struct Counters {
     std::array<std::array<CounterValue, ZTSEG_REASON_MAX>, ZTSEG_HOOK_MAX> by_hook{};
     std::array<uint64_t, ZTSEG_EVSTAT_MAX> events{};  // indexed by enum ztseg_event_stat
@@ -64,8 +77,9 @@ class Datapath {
     // Detach every link pinned under pin_dir and remove every pin: no trace left.
     static void uninstall(const std::string& pin_dir);
 
-    Datapath(Datapath&&) = default;
-    Datapath& operator=(Datapath&&) = default;
+    Datapath(Datapath&&) noexcept;
+    Datapath& operator=(Datapath&&) noexcept;
+    ~Datapath();
 
     // XDP on a host interface; Auto tries native first and says when it falls back.
     XdpMode attachXdp(const std::string& ifname, XdpRequest req = XdpRequest::Auto);
@@ -79,10 +93,17 @@ class Datapath {
 
     // Make a whole generation visible in one atomic step; the previous one is
     // kept for rollback(). Throws CapacityError (nothing written) if it does not fit.
+    // The new generation is written into the inactive slot: when this process
+    // wrote that slot before, only entries that differ are written
+    // (incremental); otherwise (first applies, after adopt, large changes)
+    // fresh maps are built and swapped in.
     void apply(const Generation& gen);
+    const ApplyStats& lastApply() const { return last_apply_; }
     // Switch back to the generation before the active one.
     void rollback();
     uint64_t activeGeneration() const;  // 0 = no policy loaded
+    // What rollback() returns to; 0 if none or that slot is incomplete
+    // (a writer died while building it).
     uint64_t previousGeneration() const;
 
     // Local workloads appearing/disappearing between applies (active generation).
@@ -102,17 +123,31 @@ class Datapath {
 
   private:
     friend struct DatapathMaps;
-    Datapath() = default;
+    Datapath();
     void openPinned();
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
     void flipTo(uint32_t slot);
+    void writeSlotMeta(uint32_t slot, uint64_t generation, uint32_t mask, uint32_t flags) const;
+    std::array<uint32_t, 4> slotMapIds(uint32_t slot) const;
+    void buildSlot(uint32_t slot, const SlotContent& content);
+    size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
 
     DatapathOptions opts_;
     BpfMap config_, slots_, ident4_, ident6_, endpoints_, policy_;
     BpfMap ct_, frags_, counters_, evstats_, ratelimit_, events_;
     UniqueFd xdp_prog_;
     std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
+
+    // What this process last wrote into each slot, and the inner maps it was
+    // written to (a slot rewritten by anyone else no longer matches).
+    struct SlotMirror {
+        std::shared_ptr<const SlotContent> content;
+        std::array<uint32_t, 4> map_ids{};
+    };
+    std::array<SlotMirror, ZTSEG_SLOTS> mirror_;
+    std::unique_ptr<GracePeriod> grace_;
+    ApplyStats last_apply_;
 };
 
 }  // namespace ztseg

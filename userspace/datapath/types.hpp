@@ -30,6 +30,7 @@ struct PortRange {
     uint16_t first = 0;
     uint16_t last = 65535;
     bool isAny() const { return first == 0 && last == 65535; }
+    bool operator==(const PortRange&) const = default;
 };
 
 // One compiled rule with identities resolved: "local may talk to peer".
@@ -41,12 +42,14 @@ struct Rule {
     PortRange ports;                  // ignored (any) for ICMP/ICMPv6
     Action action = Action::Allow;
     uint32_t rule_id = 0;  // points back to the source rule (file:line) in the bundle
+    bool operator==(const Rule&) const = default;
 };
 
 // Addresses (host, subnet, external range) that carry an identity.
 struct IdentityPrefix {
     IpPrefix prefix;
     IdentityId identity = kUnlabeled;
+    bool operator==(const IdentityPrefix&) const = default;
 };
 
 // A local workload: a cgroup v2 whose sockets are judged as `identity`.

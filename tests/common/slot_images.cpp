@@ -1,0 +1,127 @@
+#include "common/slot_images.hpp"
+
+#include <bpf/bpf.h>
+
+#include <cstring>
+#include <vector>
+
+#include "common/error.hpp"
+#include "common/unique_fd.hpp"
+
+namespace ztseg::test {
+
+Images imagesOf(const SlotContent& c) {
+    Images im;
+    for (const auto& [key, g] : c.groups) {
+        for (const auto& e : g->entries.entries) {
+            im.policy.insert(keyValueBytes(e.key, e.value));
+        }
+    }
+    for (const auto& e : c.identities->v4) {
+        im.ident4.insert(keyValueBytes(e.key, e.value));
+    }
+    for (const auto& e : c.identities->v6) {
+        im.ident6.insert(keyValueBytes(e.key, e.value));
+    }
+    for (const auto& e : c.endpoints) {
+        im.endpoints.insert(keyValueBytes(e.key, e.value));
+    }
+    return im;
+}
+
+namespace {
+
+uint32_t flagsOf(const Generation& g, IdentityId id) {
+    auto m = g.modes.find(id);
+    return m == g.modes.end() ? 0u : identityFlags(m->second);
+}
+
+template <typename K, typename V>
+void put(Image& im, const K& k, const V& v) {
+    auto [key, value] = keyValueBytes(k, v);
+    im[key] = value;
+}
+
+UniqueFd innerOf(const std::string& pin_dir, const char* outer_name, uint32_t slot) {
+    std::string path = pin_dir + "/maps/" + outer_name;
+    UniqueFd outer(bpf_obj_get(path.c_str()));
+    if (!outer) {
+        throwErrno("open " + path, errno);
+    }
+    uint32_t id = 0;
+    if (bpf_map_lookup_elem(outer.get(), &slot, &id) != 0) {
+        throwErrno(std::string("look up slot of ") + outer_name, errno);
+    }
+    UniqueFd inner(bpf_map_get_fd_by_id(id));
+    if (!inner) {
+        throwErrno(std::string("open inner map of ") + outer_name, errno);
+    }
+    return inner;
+}
+
+Image dump(int fd, size_t key_size, size_t value_size) {
+    Image im;
+    std::vector<char> key(key_size), next(key_size), value(value_size);
+    const void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+        if (bpf_map_lookup_elem(fd, next.data(), value.data()) != 0) {
+            throwErrno("look up a dumped key", errno);
+        }
+        im[std::string(next.begin(), next.end())] = std::string(value.begin(), value.end());
+        key.swap(next);
+        prev = key.data();
+    }
+    return im;
+}
+
+}  // namespace
+
+Images referenceImages(const Generation& g) {
+    Images im;
+    for (const auto& e : compilePolicyEntries(g.rules).entries) {
+        put(im.policy, e.key, e.value);
+    }
+    for (const auto& ip : g.identities) {
+        ztseg_identity_info info{ip.identity, flagsOf(g, ip.identity)};
+        if (ip.prefix.family == 4) {
+            ztseg_ident4_key k{ip.prefix.length, {}};
+            std::memcpy(k.addr, ip.prefix.addr.data(), 4);
+            put(im.ident4, k, info);
+        } else {
+            ztseg_ident6_key k{ip.prefix.length, {}};
+            std::memcpy(k.addr, ip.prefix.addr.data(), 16);
+            put(im.ident6, k, info);
+        }
+    }
+    for (const auto& ep : g.endpoints) {
+        put(im.endpoints, ztseg_endpoint_key{ep.cgroup_id},
+            ztseg_identity_info{ep.identity, flagsOf(g, ep.identity)});
+    }
+    return im;
+}
+
+Images activeSlotImages(const std::string& pin_dir) {
+    std::string path = pin_dir + "/maps/ztseg_config";
+    UniqueFd config(bpf_obj_get(path.c_str()));
+    if (!config) {
+        throwErrno("open " + path, errno);
+    }
+    uint32_t key = ZTSEG_CFG_ACTIVE_SLOT;
+    uint64_t raw = 0;
+    if (bpf_map_lookup_elem(config.get(), &key, &raw) != 0 || raw == 0) {
+        throw Error("no active slot");
+    }
+    uint32_t slot = uint32_t(raw - 1);
+    Images im;
+    im.policy = dump(innerOf(pin_dir, "ztseg_policy", slot).get(), sizeof(ztseg_policy_key),
+                     sizeof(ztseg_policy_value));
+    im.ident4 = dump(innerOf(pin_dir, "ztseg_ident4", slot).get(), sizeof(ztseg_ident4_key),
+                     sizeof(ztseg_identity_info));
+    im.ident6 = dump(innerOf(pin_dir, "ztseg_ident6", slot).get(), sizeof(ztseg_ident6_key),
+                     sizeof(ztseg_identity_info));
+    im.endpoints = dump(innerOf(pin_dir, "ztseg_endpoints", slot).get(),
+                        sizeof(ztseg_endpoint_key), sizeof(ztseg_identity_info));
+    return im;
+}
+
+}  // namespace ztseg::test

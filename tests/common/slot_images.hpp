@@ -1,0 +1,32 @@
+// Map images: a slot's contents as key bytes -> value bytes, computed from
+// a SlotContent, from a Generation without any grouping or reuse (the
+// reference), or read from the kernel's active slot. Tests compare them.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "datapath/slot_content.hpp"
+
+namespace ztseg::test {
+
+using Image = std::map<std::string, std::string>;
+
+template <typename K, typename V>
+std::pair<std::string, std::string> keyValueBytes(const K& k, const V& v) {
+    return {std::string(reinterpret_cast<const char*>(&k), sizeof(k)),
+            std::string(reinterpret_cast<const char*>(&v), sizeof(v))};
+}
+
+struct Images {
+    Image policy, ident4, ident6, endpoints;
+    bool operator==(const Images&) const = default;
+};
+
+Images imagesOf(const SlotContent& c);
+// The whole generation's entries, computed plainly (no grouping, no reuse).
+Images referenceImages(const Generation& g);
+// What the kernel's active slot holds, read through the maps pinned in pin_dir.
+Images activeSlotImages(const std::string& pin_dir);
+
+}  // namespace ztseg::test

@@ -1,0 +1,129 @@
+// Incremental apply planning: a slot's content built from a generation, and
+// the diff that turns one slot into another. The diff applied to the old
+// slot's entries must give exactly the entries a full build would write.
+#include "datapath/slot_content.hpp"
+
+#include "common/random_generation.hpp"
+#include "common/slot_images.hpp"
+
+#include <gtest/gtest.h>
+
+
+namespace ztseg {
+namespace {
+
+using test::Image;
+using test::Images;
+using test::imagesOf;
+using test::keyValueBytes;
+using test::RandomGenerations;
+
+template <typename K, typename V>
+void applyDiff(Image& im, const MapDiff<K, V>& d) {
+    for (const auto& k : d.deletes) {
+        ASSERT_EQ(im.erase(keyValueBytes(k, V{}).first), 1u) << "diff deletes a key that is not there";
+    }
+    for (size_t i = 0; i < d.upsert_keys.size(); ++i) {
+        auto [key, value] = keyValueBytes(d.upsert_keys[i], d.upsert_values[i]);
+        im[key] = value;
+    }
+}
+
+
+TEST(SlotContent, MatchesAPlainFullComputation) {
+    RandomGenerations r(1);
+    for (int i = 0; i < 200; ++i) {
+        Generation g = r.generation(1);
+        EXPECT_EQ(imagesOf(buildSlotContent(g, {})), test::referenceImages(g)) << "generation #" << i;
+    }
+}
+
+// Old slot + diff == new slot, for random and for small edits, with reuse on.
+TEST(SlotContent, DiffTurnsOneSlotIntoTheOther) {
+    RandomGenerations r(2);
+    for (int i = 0; i < 300; ++i) {
+        Generation a = r.generation(1);
+        Generation b = i % 2 ? r.generation(2) : r.mutate(a, 2);
+        SlotContent ca = buildSlotContent(a, {});
+        SlotContent cb = buildSlotContent(b, {&ca});
+        Images im = imagesOf(ca);
+        SlotDiff d = diffSlots(ca, cb);
+        applyDiff(im.policy, d.policy);
+        applyDiff(im.ident4, d.ident4);
+        applyDiff(im.ident6, d.ident6);
+        applyDiff(im.endpoints, d.endpoints);
+        ASSERT_EQ(im, test::referenceImages(b)) << "pair #" << i;
+    }
+}
+
+TEST(SlotContent, IdenticalGenerationsShareContentAndNeedNoWrites) {
+    RandomGenerations r(3);
+    Generation a = r.generation(1);
+    SlotContent ca = buildSlotContent(a, {});
+    Generation b = a;
+    b.number = 2;
+    SlotContent cb = buildSlotContent(b, {&ca});
+    EXPECT_EQ(cb.identities, ca.identities);
+    ASSERT_EQ(cb.groups.size(), ca.groups.size());
+    for (size_t i = 0; i < cb.groups.size(); ++i) {
+        EXPECT_EQ(cb.groups[i], ca.groups[i]) << "group " << cb.groups[i].first << " recomputed";
+    }
+    EXPECT_EQ(diffSlots(ca, cb).size(), 0u);
+}
+
+// One more allow rule for one workload: only that workload's group is
+// recomputed and only its new entries are written.
+TEST(SlotContent, OneRuleChangeTouchesOneGroup) {
+    Generation a;
+    a.number = 1;
+    for (uint32_t w = 0; w < 100; ++w) {
+        for (uint32_t p = 0; p < 10; ++p) {
+            a.rules.push_back({256 + w, 1000 + p, Direction::Ingress, ZTSEG_PROTO_TCP,
+                               PortRange{uint16_t(80 + p), uint16_t(80 + p)}, Action::Allow,
+                               w * 10 + p + 1});
+        }
+    }
+    SlotContent ca = buildSlotContent(a, {});
+    Generation b = a;
+    b.number = 2;
+    b.rules.push_back({300, 2000, Direction::Ingress, ZTSEG_PROTO_UDP, PortRange{53, 53},
+                       Action::Allow, 5000});
+    SlotContent cb = buildSlotContent(b, {&ca});
+    size_t recomputed = 0;
+    ASSERT_EQ(cb.groups.size(), ca.groups.size());
+    for (size_t i = 0; i < cb.groups.size(); ++i) {
+        recomputed += cb.groups[i].second != ca.groups[i].second;
+    }
+    EXPECT_EQ(recomputed, 1u);
+    SlotDiff d = diffSlots(ca, cb);
+    EXPECT_EQ(d.policy.upsert_keys.size(), 1u);
+    EXPECT_EQ(d.policy.deletes.size(), 0u);
+    EXPECT_EQ(d.size(), 1u);
+}
+
+TEST(SlotContent, DuplicatePrefixLastOneWins) {
+    Generation g;
+    g.number = 1;
+    g.identities.push_back({IpPrefix::parse("10.0.0.1/32"), 300});
+    g.identities.push_back({IpPrefix::parse("10.0.0.1/32"), 301});
+    SlotContent c = buildSlotContent(g, {});
+    ASSERT_EQ(c.identities->v4.size(), 1u);
+    EXPECT_EQ(c.identities->v4[0].value.identity, 301u);
+}
+
+TEST(SlotContent, EndpointEditsKeepTheTableSorted) {
+    std::vector<EndpointEntry> t;
+    upsertEndpointEntry(t, {{30}, {300, 1}});
+    upsertEndpointEntry(t, {{10}, {301, 1}});
+    upsertEndpointEntry(t, {{20}, {302, 2}});
+    upsertEndpointEntry(t, {{10}, {303, 2}});
+    ASSERT_EQ(t.size(), 3u);
+    EXPECT_EQ(t[0].value.identity, 303u);
+    eraseEndpointEntry(t, 20);
+    eraseEndpointEntry(t, 99);
+    ASSERT_EQ(t.size(), 2u);
+    EXPECT_EQ(t[1].key.cgroup_id, 30u);
+}
+
+}  // namespace
+}  // namespace ztseg

@@ -1,0 +1,92 @@
+// What one generation slot of the datapath holds, kept in userspace so the
+// next apply can write only what changed (incremental apply) instead of
+// rebuilding every map. Pure computation, no syscalls: Datapath executes the
+// plan.
+//
+// Content is shared between slots where it is identical (shared_ptr), so a
+// one-rule change costs one group's recompute and a few map writes, and the
+// two slots of a 100k-rule policy do not hold two copies.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "datapath/policy_entries.hpp"
+#include "datapath/types.hpp"
+#include "maps.h"
+
+namespace ztseg {
+
+// Policy entries depend only on the rules of one (local identity, direction):
+// deny closure never crosses groups.
+using PolicyGroupKey = uint64_t;  // local << 8 | direction
+struct PolicyGroup {
+    std::vector<Rule> rules;  // as given, in input order
+    PolicyEntries entries;    // sorted by key bytes
+};
+
+template <typename Key>
+struct KeyedValue {
+    Key key;
+    ztseg_identity_info value;
+};
+using Ident4Entry = KeyedValue<ztseg_ident4_key>;
+using Ident6Entry = KeyedValue<ztseg_ident6_key>;
+using EndpointEntry = KeyedValue<ztseg_endpoint_key>;
+
+// Identity prefixes with their mode flags, sorted by key bytes.
+struct IdentityTable {
+    std::vector<IdentityPrefix> input;
+    std::map<IdentityId, WorkloadMode> modes;
+    std::vector<Ident4Entry> v4;
+    std::vector<Ident6Entry> v6;
+};
+
+struct SlotContent {
+    uint64_t generation = 0;
+    // Sorted by key. Walking two slots' groups side by side finds unchanged
+    // ones without hashing; the compiler emits rules in this order already.
+    std::vector<std::pair<PolicyGroupKey, std::shared_ptr<const PolicyGroup>>> groups;
+    std::shared_ptr<const IdentityTable> identities;
+    std::vector<EndpointEntry> endpoints;  // sorted by key bytes
+    size_t policy_entries = 0;
+    uint32_t port_plen_mask = 0;  // OR of the groups' masks
+};
+
+// The content of `gen`, reusing groups and identity tables of `reuse` slots
+// whose inputs are identical (nullptr entries are skipped). Costs one pass
+// over the rules plus the recompute of changed groups only.
+SlotContent buildSlotContent(const Generation& gen,
+                             std::initializer_list<const SlotContent*> reuse);
+
+uint32_t identityFlags(WorkloadMode m);
+
+// Writes that turn one slot's maps from `from` into `to`.
+template <typename Key, typename Value>
+struct MapDiff {
+    std::vector<Key> upsert_keys;
+    std::vector<Value> upsert_values;
+    std::vector<Key> deletes;
+    size_t size() const { return upsert_keys.size() + deletes.size(); }
+};
+
+struct SlotDiff {
+    MapDiff<ztseg_policy_key, ztseg_policy_value> policy;
+    MapDiff<ztseg_ident4_key, ztseg_identity_info> ident4;
+    MapDiff<ztseg_ident6_key, ztseg_identity_info> ident6;
+    MapDiff<ztseg_endpoint_key, ztseg_identity_info> endpoints;
+    size_t size() const {
+        return policy.size() + ident4.size() + ident6.size() + endpoints.size();
+    }
+};
+
+SlotDiff diffSlots(const SlotContent& from, const SlotContent& to);
+
+// Endpoint table edits between applies (the active slot's mirror follows them).
+void upsertEndpointEntry(std::vector<EndpointEntry>& table, const EndpointEntry& e);
+void eraseEndpointEntry(std::vector<EndpointEntry>& table, uint64_t cgroup_id);
+
+}  // namespace ztseg

@@ -38,6 +38,14 @@ out="$here/RESULTS.md"
     "$build/bench/ztseg_bench_compile"
   fi
   echo
+  echo "## Policy apply latency (compile, full apply, one-rule update)"
+  echo
+  if [ "$smoke" = "--smoke" ]; then
+    "$build/bench/ztseg_bench_apply" --smoke
+  else
+    "$build/bench/ztseg_bench_apply"
+  fi
+  echo
   echo "## Flow event pipeline (kernel -> ring buffer -> enrich -> OCSF JSON file)"
   echo
   if [ "$smoke" = "--smoke" ]; then

@@ -127,8 +127,7 @@ Row measure(int rules, int runs) {
     // each apply rewrites that one rule's entries. After two warm-up applies
     // both slots hold content this process wrote, so each update is patched.
     CompiledPolicy variants[3] = {
-        parseBundle(base),
-        parseBundle(compileToBundle(bench::withOneRuleChanged(files, 9091), 1)),
+        parseBundle(base), parseBundle(compileToBundle(bench::withOneRuleChanged(files, 9091), 1)),
         parseBundle(compileToBundle(bench::withOneRuleChanged(files, 9092), 1))};
     std::vector<double> dp_ms, bundle_ms, plan_ms, write_ms;
     for (int i = 0; i < runs + 2; ++i) {
@@ -189,11 +188,12 @@ int main(int argc, char** argv) {
         for (int n : sizes) {
             Row r = measure(n, runs);
             rows.push_back(r);
-            std::printf("| %d | %zu | %.0f | %.1f | %.1f | %.2f | %.2f (%.2f + %.2f) | %zu%s | %.1f |\n",
-                        r.rules, r.entries, double(r.bundle_bytes) / 1024, r.compile_ms, r.full_ms,
-                        (r.compile_ms + r.full_ms) / 1000, r.one_rule_dp_ms, r.one_rule_plan_ms,
-                        r.one_rule_write_ms, r.one_rule_writes,
-                        r.one_rule_incremental ? "" : " (not incremental!)", r.one_rule_bundle_ms);
+            std::printf(
+                "| %d | %zu | %.0f | %.1f | %.1f | %.2f | %.2f (%.2f + %.2f) | %zu%s | %.1f |\n",
+                r.rules, r.entries, double(r.bundle_bytes) / 1024, r.compile_ms, r.full_ms,
+                (r.compile_ms + r.full_ms) / 1000, r.one_rule_dp_ms, r.one_rule_plan_ms,
+                r.one_rule_write_ms, r.one_rule_writes,
+                r.one_rule_incremental ? "" : " (not incremental!)", r.one_rule_bundle_ms);
             std::fflush(stdout);
         }
         std::printf(
@@ -207,12 +207,13 @@ int main(int argc, char** argv) {
             runs, kLocalWorkloads);
         const Row& big = rows.back();
         std::printf("\nTargets (issue: 100k rules compile+apply < 2 s; one-rule update < 5 ms): ");
-        std::printf("compile+apply at %d rules %.2f s (%s); one-rule update %.2f ms at the "
-                    "datapath (%s), %.1f ms from bundle bytes (%s).\n",
-                    big.rules, (big.compile_ms + big.full_ms) / 1000,
-                    big.compile_ms + big.full_ms < 2000 ? "met" : "MISSED", big.one_rule_dp_ms,
-                    big.one_rule_dp_ms < 5 ? "met" : "MISSED", big.one_rule_bundle_ms,
-                    big.one_rule_bundle_ms < 5 ? "met" : "missed");
+        std::printf(
+            "compile+apply at %d rules %.2f s (%s); one-rule update %.2f ms at the "
+            "datapath (%s), %.1f ms from bundle bytes (%s).\n",
+            big.rules, (big.compile_ms + big.full_ms) / 1000,
+            big.compile_ms + big.full_ms < 2000 ? "met" : "MISSED", big.one_rule_dp_ms,
+            big.one_rule_dp_ms < 5 ? "met" : "MISSED", big.one_rule_bundle_ms,
+            big.one_rule_bundle_ms < 5 ? "met" : "missed");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "ztseg_bench_apply: %s\n", e.what());
         return 1;

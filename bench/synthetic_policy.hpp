@@ -20,7 +20,6 @@ inline constexpr int kPoliciesPerFile = 100;
 std::vector<policy::SourceText> syntheticPolicy(int rules);
 
 // The same policy with one rule changed: svc-0's team port 9090 -> `port`.
-std::vector<policy::SourceText> withOneRuleChanged(std::vector<policy::SourceText> files,
-                                                   int port);
+std::vector<policy::SourceText> withOneRuleChanged(std::vector<policy::SourceText> files, int port);
 
 }  // namespace ztseg::bench

@@ -8,7 +8,7 @@
 
 static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __u8 dir) {
     struct ztseg_judgement j = {};
-    struct ztseg_identity_info *ep, peer;
+    struct ztseg_identity_info* ep;
     int rc;
 
     j.hook = hook;
@@ -39,9 +39,6 @@ static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __
     }
     j.local_id = ep->identity;
     j.local_flags = ep->flags;
-    peer = ztseg_identity_of(&j.active, j.pkt.t.family,
-                             dir == ZTSEG_DIR_INGRESS ? j.pkt.t.saddr : j.pkt.t.daddr);
-    j.peer_id = peer.identity;
     return ztseg_judge(&j, ZTSEG_J_CONNTRACK | ZTSEG_J_TRACK);
 }
 

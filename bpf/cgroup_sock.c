@@ -9,7 +9,7 @@
 
 static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int v6) {
     struct ztseg_judgement j = {};
-    struct ztseg_identity_info *ep, peer;
+    struct ztseg_identity_info* ep;
     struct bpf_sock* sk = ctx->sk;
     __u32 opts = 0;
 
@@ -56,8 +56,6 @@ static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int 
     }
     j.local_id = ep->identity;
     j.local_flags = ep->flags;
-    peer = ztseg_identity_of(&j.active, j.pkt.t.family, j.pkt.t.daddr);
-    j.peer_id = peer.identity;
 
     if (hook == ZTSEG_HOOK_SOCK_SENDMSG && j.pkt.t.sport) {
         /* A bound socket may be answering a tracked flow (a UDP server's

@@ -44,13 +44,27 @@ static __always_inline void ztseg_remember_first_fragment(const struct ztseg_pkt
     bpf_map_update_elem(&ztseg_frags, &k, &v, BPF_ANY);
 }
 
-static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
-    struct ztseg_identity_info src, dst;
+static __always_inline __u32 ztseg_flowcache_slot(const struct ztseg_tuple* t) {
+    return ztseg_tuple_hash(t, 0) >> 20; /* top 12 bits: ZTSEG_FLOWCACHE_SLOTS */
+}
 
-    ztseg_load_active(&j->active);
-    src = ztseg_identity_of(&j->active, j->pkt.t.family, j->pkt.t.saddr);
+static __always_inline int ztseg_flowcache_match(const struct ztseg_flowcache_entry* e,
+                                                 const struct ztseg_tuple* t, __u64 generation) {
+    return e->generation == generation && ztseg_tuple_equal(e, t);
+}
+
+static __always_inline void ztseg_flowcache_fill(struct ztseg_flowcache_entry* e,
+                                                 const struct ztseg_tuple* t, __u64 generation) {
+    __builtin_memcpy(e, t, sizeof(*t));
+    e->generation = generation;
+}
+
+static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
+    struct ztseg_identity_info dst;
+
+    /* The destination decides how much to do; the source is looked up only
+     * when needed (not for established connections of enforced workloads). */
     dst = ztseg_identity_of(&j->active, j->pkt.t.family, j->pkt.t.daddr);
-    j->peer_id = src.identity;
     j->local_id = dst.identity;
     j->local_flags = dst.flags;
 
@@ -59,9 +73,15 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
         ztseg_count(j->hook, ZTSEG_REASON_PASS_TO_STACK, j->len);
         return ZTSEG_PASS;
     }
-    if (dst.flags & ZTSEG_IDF_ENFORCE)
+    ztseg_resolve_peer(j);
+    /* No connection with an unlabeled peer is ever tracked for an enforced
+     * workload (such flows are refused both ways), so an unlabeled source is
+     * dropped before the conntrack probe: the cheapest verdict for a flood.
+     * ICMP errors are the exception: one about a tracked connection may come
+     * from any router on the path and is judged in full. */
+    if ((dst.flags & ZTSEG_IDF_ENFORCE) && (j->peer_id != ZTSEG_ID_UNLABELED || j->pkt.icmp_error))
         return ztseg_judge(j, ZTSEG_J_CONNTRACK);
-    if (src.identity == ZTSEG_ID_UNLABELED) {
+    if (j->peer_id == ZTSEG_ID_UNLABELED) {
         ztseg_count(j->hook, ZTSEG_REASON_DROP_UNLABELED, j->len);
         ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNLABELED);
         return ZTSEG_DROP;
@@ -73,6 +93,8 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
 SEC("xdp")
 int ztseg_xdp(struct xdp_md* ctx) {
     struct ztseg_judgement j = {};
+    struct ztseg_flowcache_entry* cached = 0;
+    __u32 cache_slot;
     int rc, verdict;
 
     j.hook = ZTSEG_HOOK_XDP;
@@ -93,7 +115,18 @@ int ztseg_xdp(struct xdp_md* ctx) {
     if (j.pkt.frag == ZTSEG_FRAG_LATER)
         return ztseg_later_fragment(&j);
 
+    ztseg_load_active(&j.active);
+    if (j.active.slot >= 0 && j.pkt.frag == ZTSEG_FRAG_NONE) {
+        cache_slot = ztseg_flowcache_slot(&j.pkt.t);
+        cached = bpf_map_lookup_elem(&ztseg_flowcache, &cache_slot);
+        if (cached && ztseg_flowcache_match(cached, &j.pkt.t, j.active.generation)) {
+            ztseg_count(j.hook, ZTSEG_REASON_ALLOW_CONNTRACK, j.len);
+            return XDP_PASS;
+        }
+    }
     verdict = ztseg_xdp_verdict(&j);
+    if (cached && j.ct_hit)
+        ztseg_flowcache_fill(cached, &j.pkt.t, j.active.generation);
     if (j.pkt.frag == ZTSEG_FRAG_FIRST)
         ztseg_remember_first_fragment(&j.pkt, verdict == ZTSEG_PASS);
     return verdict == ZTSEG_PASS ? XDP_PASS : XDP_DROP;

@@ -36,6 +36,20 @@ struct ztseg_ident6_inner {
     __uint(key_size, sizeof(struct ztseg_ident6_key));
     __uint(value_size, sizeof(struct ztseg_identity_info));
 };
+struct ztseg_host4_inner {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_IDENT_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_host4_key));
+    __uint(value_size, sizeof(struct ztseg_identity_info));
+};
+struct ztseg_host6_inner {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_IDENT_CAPACITY);
+    __uint(key_size, sizeof(struct ztseg_host6_key));
+    __uint(value_size, sizeof(struct ztseg_identity_info));
+};
 struct ztseg_endpoint_inner {
     __uint(type, BPF_MAP_TYPE_HASH);
     __uint(map_flags, BPF_F_NO_PREALLOC);
@@ -83,6 +97,20 @@ ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
     __uint(max_entries, ZTSEG_SLOTS);
     __type(key, __u32);
+    __array(values, struct ztseg_host4_inner);
+} ztseg_host4 SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __array(values, struct ztseg_host6_inner);
+} ztseg_host6 SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
     __array(values, struct ztseg_endpoint_inner);
 } ztseg_endpoints SEC(".maps");
 
@@ -109,6 +137,13 @@ ZTSEG_MAP struct {
 
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_FLOWCACHE_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_flowcache_entry);
+} ztseg_flowcache SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
     __uint(max_entries, ZTSEG_COUNTER_SLOTS);
     __type(key, __u32);
     __type(value, struct ztseg_counter);
@@ -122,10 +157,10 @@ ZTSEG_MAP struct {
 } ztseg_evstats SEC(".maps");
 
 ZTSEG_MAP struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, ZTSEG_DEFAULT_RATELIMIT_CAPACITY);
-    __type(key, struct ztseg_ratelimit_key);
-    __type(value, struct ztseg_ratelimit_value);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_RATELIMIT_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_ratelimit_entry);
 } ztseg_ratelimit SEC(".maps");
 
 ZTSEG_MAP struct {

@@ -35,40 +35,46 @@ static __always_inline void ztseg_ct_key_of(struct ztseg_ct_key* k, const struct
 #define ZTSEG_CT_HIT 1       /* tracked and still admitted */
 #define ZTSEG_CT_HIT_AUDIT 2 /* tracked, admitted only by audit mode */
 
-/* Passed as peer_id by lookups on behalf of an ICMP error: the error's sender
- * is not the connection's peer, so re-judge with the identity the entry
- * recorded, and never change or delete the entry. */
-#define ZTSEG_CT_PEER_STORED ZTSEG_ID_ANY
-
 /* Is this tuple a tracked connection of local_id? An entry admitted under an
  * older generation, or only by audit mode while the workload no longer is in
  * audit, is judged again against the current policy (so revoking a rule or
- * enforcing a workload cuts existing connections), then refreshed or forgotten. */
-static __always_inline int ztseg_ct_lookup(const struct ztseg_active* a,
-                                           const struct ztseg_tuple* t, __u32 local_id,
-                                           __u32 local_flags, __u32 peer_id) {
+ * enforcing a workload cuts existing connections), then refreshed or forgotten.
+ * peer_addr is the peer's address in the tuple; its identity is resolved only
+ * for such a re-judgement, so an established packet costs one lookup here.
+ * NULL: a lookup on behalf of an ICMP error, whose sender is not the
+ * connection's peer: re-judge with the identity the entry recorded, and never
+ * change or delete the entry. */
+ZTSEG_LOOKUP int ztseg_ct_lookup(const struct ztseg_active* a, const struct ztseg_tuple* t,
+                                 __u32 local_id, __u32 local_flags,
+                                 const struct ztseg_addr* peer_addr);
+#ifdef ZTSEG_DEFINE_LOOKUPS
+ZTSEG_LOOKUP int ztseg_ct_lookup(const struct ztseg_active* a, const struct ztseg_tuple* t,
+                                 __u32 local_id, __u32 local_flags,
+                                 const struct ztseg_addr* peer_addr) {
     struct ztseg_ct_key k;
     struct ztseg_ct_value* v;
     __u64 now, lifetime;
-    int related = peer_id == ZTSEG_CT_PEER_STORED;
+    int related = peer_addr == 0;
 
+    if (!a || !t)
+        return ZTSEG_CT_MISS;
     ztseg_ct_key_of(&k, t, local_id);
     v = bpf_map_lookup_elem(&ztseg_ct, &k);
     if (!v)
         return ZTSEG_CT_MISS;
-    if (related)
-        peer_id = v->peer_id;
     now = bpf_ktime_get_coarse_ns();
     lifetime = t->proto == IPPROTO_TCP ? ZTSEG_CT_TCP_LIFETIME_NS : ZTSEG_CT_OTHER_LIFETIME_NS;
     if (now - v->last_seen_ns > lifetime)
         goto forget;
     if (v->generation != a->generation ||
         ((v->flags & ZTSEG_CTF_AUDIT) && !(local_flags & ZTSEG_IDF_AUDIT))) {
-        struct ztseg_policy_value* p = 0;
+        __u64 p = 0;
+        __u32 peer_id = related ? v->peer_id : (__u32)ztseg_identity_find(a, t->family, peer_addr);
         int allowed, audit;
         if (peer_id != ZTSEG_ID_UNLABELED)
-            p = ztseg_policy_lookup(a, local_id, peer_id, v->direction, v->proto, v->service_port);
-        allowed = p && p->action == ZTSEG_ACTION_ALLOW;
+            p = ztseg_policy_find(a, local_id, peer_id,
+                                  ztseg_policy_query(v->direction, v->proto, v->service_port));
+        allowed = (p >> 32) == ZTSEG_ACTION_ALLOW;
         audit = !allowed && (local_flags & ZTSEG_IDF_AUDIT);
         if (!allowed && !audit)
             goto forget;
@@ -76,7 +82,7 @@ static __always_inline int ztseg_ct_lookup(const struct ztseg_active* a,
             return allowed ? ZTSEG_CT_HIT : ZTSEG_CT_HIT_AUDIT;
         if (allowed) {
             v->flags &= ~ZTSEG_CTF_AUDIT;
-            v->rule_id = p->rule_id;
+            v->rule_id = (__u32)p;
         } else {
             v->flags |= ZTSEG_CTF_AUDIT;
         }
@@ -92,6 +98,7 @@ forget:
         bpf_map_delete_elem(&ztseg_ct, &k);
     return ZTSEG_CT_MISS;
 }
+#endif
 
 static __always_inline void ztseg_ct_create(const struct ztseg_active* a,
                                             const struct ztseg_tuple* t, __u32 local_id,

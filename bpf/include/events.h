@@ -34,45 +34,79 @@ struct ztseg_judgement {
     __u32 len;
     __u8 hook;
     __u8 direction;
+    __u8 peer_known; /* peer_id resolved (identity lookups are done lazily) */
+    __u8 ct_hit;     /* admitted as a tracked connection of the active generation */
 };
+
+/* The peer's address: the source of what arrives, the destination of what leaves. */
+static __always_inline const struct ztseg_addr* ztseg_peer_addr(const struct ztseg_judgement* j) {
+    return (const struct ztseg_addr*)(j->direction == ZTSEG_DIR_INGRESS ? j->pkt.t.saddr
+                                                                        : j->pkt.t.daddr);
+}
+
+static __always_inline void ztseg_resolve_peer(struct ztseg_judgement* j) {
+    if (!j->peer_known) {
+        j->peer_id = (__u32)ztseg_identity_find(&j->active, j->pkt.t.family, ztseg_peer_addr(j));
+        j->peer_known = 1;
+    }
+}
 
 /* Drop events repeat for every packet of a blocked flow; emit at most one per
  * flow and interval and report how many were suppressed in between. */
+#ifdef ZTSEG_DEFINE_LOOKUPS
 static __always_inline int ztseg_drop_event_allowed(const struct ztseg_judgement* j, __u8 reason,
                                                     __u32* suppressed) {
-    struct ztseg_ratelimit_key k = {};
-    struct ztseg_ratelimit_value *v, nv = {};
     __u32 cfg = ZTSEG_CFG_DROP_EVENT_INTERVAL_NS;
     __u64* interval = bpf_map_lookup_elem(&ztseg_config, &cfg);
-    __u64 now = bpf_ktime_get_ns();
+    struct ztseg_ratelimit_entry* e;
+    __u32 slot, salt;
+    __u64 now;
 
     if (!interval || *interval == 0)
         return 1;
-    ztseg_ct_key_of(&k.flow, &j->pkt.t, j->local_id);
-    k.hook = j->hook;
-    k.reason = reason;
-    v = bpf_map_lookup_elem(&ztseg_ratelimit, &k);
-    if (v && now - v->last_emit_ns < *interval) {
-        __sync_fetch_and_add(&v->suppressed, 1);
-        ztseg_evstat(ZTSEG_EVSTAT_RATE_LIMITED);
-        return 0;
+    salt = j->local_id ^ ((__u32)j->hook << 24) ^ ((__u32)reason << 16);
+    slot = ztseg_tuple_hash(&j->pkt.t, salt) >> (32 - 14); /* ZTSEG_RATELIMIT_SLOTS */
+    e = bpf_map_lookup_elem(&ztseg_ratelimit, &slot);
+    if (!e)
+        return 1;
+    /* jiffy resolution is plenty for intervals of ms to s, at a tenth of the cost */
+    now = bpf_ktime_get_coarse_ns();
+    if (ztseg_tuple_equal(e, &j->pkt.t) && e->hook == j->hook && e->reason == reason &&
+        e->local_id == j->local_id) {
+        if (now - e->last_emit_ns < *interval) {
+            __sync_fetch_and_add(&e->suppressed, 1);
+            ztseg_evstat(ZTSEG_EVSTAT_RATE_LIMITED);
+            return 0;
+        }
+        *suppressed = e->suppressed;
+    } else {
+        /* a new flow, or another flow's slot: take it over */
+        __builtin_memcpy(e, &j->pkt.t, sizeof(j->pkt.t));
+        e->hook = j->hook;
+        e->reason = reason;
+        e->local_id = j->local_id;
     }
-    *suppressed = v ? v->suppressed : 0;
-    nv.last_emit_ns = now;
-    bpf_map_update_elem(&ztseg_ratelimit, &k, &nv, BPF_ANY);
+    e->suppressed = 0;
+    e->last_emit_ns = now;
     return 1;
 }
+#endif
 
-static __always_inline void ztseg_emit(const struct ztseg_judgement* j, __u8 verdict, __u8 reason) {
+/* A flow event for this judgement (drops rate-limited per flow). */
+ZTSEG_LOOKUP int ztseg_emit(const struct ztseg_judgement* j, __u32 verdict, __u32 reason);
+#ifdef ZTSEG_DEFINE_LOOKUPS
+ZTSEG_LOOKUP int ztseg_emit(const struct ztseg_judgement* j, __u32 verdict, __u32 reason) {
     struct ztseg_flow_event* e;
     __u32 suppressed = 0;
 
+    if (!j)
+        return 0;
     if (verdict == ZTSEG_VERDICT_DROPPED && !ztseg_drop_event_allowed(j, reason, &suppressed))
-        return;
+        return 0;
     e = bpf_ringbuf_reserve(&ztseg_events, sizeof(*e), 0);
     if (!e) {
         ztseg_evstat(ZTSEG_EVSTAT_LOST_RINGBUF);
-        return;
+        return 0;
     }
     e->ts_ns = bpf_ktime_get_ns();
     e->cgroup_id = j->cgroup_id;
@@ -102,6 +136,8 @@ static __always_inline void ztseg_emit(const struct ztseg_judgement* j, __u8 ver
     e->icmp_code = j->pkt.icmp_code;
     bpf_ringbuf_submit(e, 0);
     ztseg_evstat(ZTSEG_EVSTAT_EMITTED);
+    return 1;
 }
+#endif
 
 #endif /* ZTSEG_EVENTS_H */

@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 1
+#define ZTSEG_ABI_VERSION 2
 
 /* ---- identities (DESIGN section 2) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -101,17 +101,39 @@ enum ztseg_config_index {
  * by one write of ZTSEG_CFG_ACTIVE_SLOT. */
 #define ZTSEG_SLOTS 2
 
+/* Policy probes: which (peer, protocol, port prefix length) keys a lookup
+ * tries. combo bit 1: peer is ZTSEG_ID_ANY; bit 0: protocol is
+ * ZTSEG_PROTO_ANY. probe_masks[combo] bit p: some key of the generation has
+ * that combination and port prefix length p; only those are probed, so a
+ * lookup costs as many probes as the policy has shapes. */
+#define ZTSEG_PROBE_COMBOS 4
+
 /* Per-slot metadata, written before the slot becomes active. */
 struct ztseg_slot_meta {
     __u64 generation;
-    __u32 port_plen_mask; /* bit p set: some policy key has a port prefix of length p */
-    __u32 flags;          /* ZTSEG_SLOTF_* (userspace bookkeeping; programs ignore it) */
+    __u32 flags; /* ZTSEG_SLOTF_* */
+    __u32 probe_masks[ZTSEG_PROBE_COMBOS];
+    __u32 pad;
 };
 /* Set while userspace rewrites an inactive slot: if the writer dies half-way,
  * the slot is known to be incomplete and is never rolled back to. */
 #define ZTSEG_SLOTF_BUILDING 0x1u
+/* The slot's LPM tries hold prefixes shorter than a host address; without
+ * them an exact-match miss is final and the trie walk is skipped. */
+#define ZTSEG_SLOTF_LPM4 0x2u
+#define ZTSEG_SLOTF_LPM6 0x4u
 
-/* ---- identity: LPM keys (address bytes in network order) ---- */
+/* ---- identity ----
+ * Host addresses (/32, /128) live in exact-match hashes, looked up first: a
+ * host prefix is the longest possible match, and a hash probe costs a
+ * fraction of a trie walk. Shorter prefixes live in LPM tries (address bytes
+ * in network order), consulted only when the exact lookup misses. */
+struct ztseg_host4_key {
+    __u8 addr[4];
+};
+struct ztseg_host6_key {
+    __u8 addr[16];
+};
 struct ztseg_ident4_key {
     __u32 prefixlen;
     __u8 addr[4];
@@ -183,6 +205,25 @@ struct ztseg_ct_value {
 #define ZTSEG_CT_TCP_LIFETIME_NS (6ull * 3600 * 1000000000ull)
 #define ZTSEG_CT_OTHER_LIFETIME_NS (120ull * 1000000000ull)
 
+/* ---- XDP flow cache ----
+ * Per-CPU, direct-mapped by a hash of the 5-tuple: flows XDP found
+ * established under the active generation pass with one array access and a
+ * compare, no identity or conntrack lookup. Safe because XDP only pre-filters:
+ * cgroup_skb ingress still judges (and refreshes conntrack for) every packet
+ * that reaches a workload, and an entry only counts under the generation it
+ * was made in. */
+#define ZTSEG_FLOWCACHE_SLOTS 4096 /* per CPU, power of two */
+struct ztseg_flowcache_entry {
+    __u32 saddr[4]; /* the tuple exactly as parsed (struct ztseg_tuple) */
+    __u32 daddr[4];
+    __u16 sport;
+    __u16 dport;
+    __u8 proto;
+    __u8 family;
+    __u8 pad[2];
+    __u64 generation; /* 0 = empty */
+};
+
 /* ---- IP fragments (XDP only): first fragment's verdict for the rest ---- */
 struct ztseg_frag_key {
     __u32 saddr[4];
@@ -199,17 +240,24 @@ struct ztseg_frag_value {
     __u32 admitted;
 };
 
-/* ---- drop-event rate limiting, per flow and hook ---- */
-struct ztseg_ratelimit_key {
-    struct ztseg_ct_key flow;
+/* ---- drop-event rate limiting, per flow and hook ----
+ * A direct-mapped array indexed by a hash of (flow, local identity, hook,
+ * reason): one inlined array access instead of a hash-map probe on every
+ * dropped packet. Two flows that share a slot evict each other; the evicted
+ * flow's next drop is reported again (more events, never fewer). */
+#define ZTSEG_RATELIMIT_SLOTS 16384 /* power of two */
+struct ztseg_ratelimit_entry {
+    __u32 saddr[4]; /* the tuple exactly as parsed (struct ztseg_tuple) */
+    __u32 daddr[4];
+    __u16 sport;
+    __u16 dport;
+    __u8 proto;
+    __u8 family;
     __u8 hook;
     __u8 reason;
-    __u8 pad[2];
-};
-struct ztseg_ratelimit_value {
+    __u32 local_id;
+    __u32 suppressed; /* drops not reported since last_emit_ns */
     __u64 last_emit_ns;
-    __u32 suppressed;
-    __u32 pad;
 };
 
 /* ---- flow event, the ring buffer record ---- */
@@ -247,7 +295,6 @@ struct ztseg_flow_event {
 #define ZTSEG_DEFAULT_ENDPOINT_CAPACITY 65536
 #define ZTSEG_DEFAULT_CT_CAPACITY 262144
 #define ZTSEG_DEFAULT_FRAG_CAPACITY 8192
-#define ZTSEG_DEFAULT_RATELIMIT_CAPACITY 65536
 #define ZTSEG_DEFAULT_RINGBUF_BYTES (8u << 20)
 
 #endif /* ZTSEG_MAPS_H */

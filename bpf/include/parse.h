@@ -356,6 +356,29 @@ static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, struct ztseg_pkt
     return ZTSEG_PARSE_NOT_SUBJECT;   /* ARP and other non-IP */
 }
 
+/* A cheap hash of a tuple for direct-mapped per-flow arrays (the flow cache,
+ * drop-event rate limiting): Fibonacci hashing of the folded words, top bits. */
+static __always_inline __u32 ztseg_tuple_hash(const struct ztseg_tuple* t, __u32 salt) {
+    __u32 h = t->saddr[0] ^ t->saddr[1] ^ t->saddr[2] ^ t->saddr[3] ^ t->daddr[0] ^ t->daddr[1] ^
+              t->daddr[2] ^ t->daddr[3] ^ (((__u32)t->sport << 16) | t->dport) ^ t->proto ^ salt;
+    return h * 0x9e3779b1u;
+}
+
+_Static_assert(sizeof(struct ztseg_tuple) == 40, "tuple layout is shared with map entries");
+_Static_assert(__builtin_offsetof(struct ztseg_ratelimit_entry, hook) == 38 &&
+                   __builtin_offsetof(struct ztseg_flowcache_entry, generation) == 40,
+               "map entries start with a struct ztseg_tuple");
+
+/* Word-wise equality of the tuple with the tuple-shaped head of an array
+ * entry (stack accesses must be aligned; cheaper than a loop). */
+static __always_inline int ztseg_tuple_equal(const void* entry, const struct ztseg_tuple* t) {
+    const __u32* a = (const __u32*)entry;
+    const __u32* b = (const __u32*)t;
+    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
+           a[5] == b[5] && a[6] == b[6] && a[7] == b[7] && a[8] == b[8] &&
+           (a[9] & 0xffff) == (b[9] & 0xffff); /* proto, family; not what follows */
+}
+
 /* The port policy is written against: the destination port; none for ICMP,
  * whose echo identifier only keeps flows apart in conntrack. */
 static __always_inline __u16 ztseg_service_port(const struct ztseg_tuple* t) {

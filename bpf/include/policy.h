@@ -5,29 +5,42 @@
 
 #include "identity.h"
 
+/* What a policy lookup is about, packed into one argument. */
+static __always_inline __u32 ztseg_policy_query(__u8 dir, __u8 proto, __u16 port) {
+    return ((__u32)dir << 24) | ((__u32)proto << 16) | port;
+}
+
 /* The first policy entry that matches, in the order documented in maps.h
- * (peer exact→any, protocol exact→any, longest port prefix first), or NULL.
- * Only prefix lengths present in the generation (port_plen_mask) are probed. */
-static __always_inline struct ztseg_policy_value* ztseg_policy_lookup(const struct ztseg_active* a,
-                                                                      __u32 local_id, __u32 peer_id,
-                                                                      __u8 dir, __u8 proto,
-                                                                      __u16 port) {
-    struct ztseg_policy_key k = {.local_id = local_id, .direction = dir};
-    __u32 slot = a->slot;
-    __u32 mask = a->port_plen_mask;
+ * (peer exact→any, protocol exact→any, longest port prefix first): its
+ * action in the high 32 bits, rule id in the low; 0 if none. Only the
+ * (peer, protocol, prefix length) shapes present in the generation are probed
+ * (the slot's probe masks). query: ztseg_policy_query(). */
+ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_id, __u32 peer_id,
+                                     __u32 query);
+#ifdef ZTSEG_DEFINE_LOOKUPS
+ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_id, __u32 peer_id,
+                                     __u32 query) {
+    struct ztseg_policy_key k = {.local_id = local_id, .direction = query >> 24};
+    __u8 proto = (query >> 16) & 0xff;
+    __u16 port = query & 0xffff;
+    __u32 slot;
     void* policy;
 
-    if (a->slot < 0)
+    if (!a || a->slot < 0)
         return 0;
+    slot = a->slot;
     policy = bpf_map_lookup_elem(&ztseg_policy, &slot);
     if (!policy)
         return 0;
 
-    for (int i = 0; i < 4; i++) {
-        k.peer_id = (i & 2) ? ZTSEG_ID_ANY : peer_id;
-        k.proto = (i & 1) ? ZTSEG_PROTO_ANY : proto;
+    for (int i = 0; i < ZTSEG_PROBE_COMBOS; i++) {
+        __u32 mask = a->probe_masks[i];
+        if (!mask)
+            continue;
         if ((i & 1) && proto == ZTSEG_PROTO_ANY)
             continue; /* already probed as "exact" */
+        k.peer_id = (i & 2) ? ZTSEG_ID_ANY : peer_id;
+        k.proto = (i & 1) ? ZTSEG_PROTO_ANY : proto;
         for (int plen = 16; plen >= 0; plen--) {
             struct ztseg_policy_value* v;
             if (!(mask & (1u << plen)))
@@ -36,10 +49,11 @@ static __always_inline struct ztseg_policy_value* ztseg_policy_lookup(const stru
             k.port = plen ? (port & (__u16)(0xffff0000u >> plen)) : 0;
             v = bpf_map_lookup_elem(policy, &k);
             if (v)
-                return v;
+                return ((__u64)v->action << 32) | v->rule_id;
         }
     }
     return 0;
 }
+#endif
 
 #endif /* ZTSEG_POLICY_H */

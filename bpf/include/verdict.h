@@ -37,11 +37,15 @@ static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, 
 }
 
 static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
-    struct ztseg_policy_value* p;
+    __u64 p;
+    __u32 action;
 
     if (opts & ZTSEG_J_CONNTRACK) {
-        int ct = ztseg_ct_lookup(&j->active, &j->pkt.t, j->local_id, j->local_flags, j->peer_id);
+        /* most packets belong to tracked connections: no peer lookup for them */
+        int ct =
+            ztseg_ct_lookup(&j->active, &j->pkt.t, j->local_id, j->local_flags, ztseg_peer_addr(j));
         if (ct == ZTSEG_CT_HIT) {
+            j->ct_hit = 1;
             ztseg_count(j->hook, ZTSEG_REASON_ALLOW_CONNTRACK, j->len);
             return ZTSEG_PASS;
         }
@@ -49,21 +53,22 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
             ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
             return ZTSEG_PASS;
         }
-        if (j->pkt.icmp_error &&
-            ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id, j->local_flags,
-                            ZTSEG_CT_PEER_STORED) != ZTSEG_CT_MISS) {
+        if (j->pkt.icmp_error && ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id,
+                                                 j->local_flags, 0) != ZTSEG_CT_MISS) {
             ztseg_count(j->hook, ZTSEG_REASON_ALLOW_RELATED, j->len);
             return ZTSEG_PASS;
         }
     }
+    ztseg_resolve_peer(j);
     if (j->peer_id == ZTSEG_ID_UNLABELED)
         return ztseg_refuse(j, ZTSEG_REASON_DROP_UNLABELED, opts);
 
-    p = ztseg_policy_lookup(&j->active, j->local_id, j->peer_id, j->direction, j->pkt.t.proto,
-                            ztseg_service_port(&j->pkt.t));
-    if (p)
-        j->rule_id = p->rule_id;
-    if (p && p->action == ZTSEG_ACTION_ALLOW) {
+    p = ztseg_policy_find(
+        &j->active, j->local_id, j->peer_id,
+        ztseg_policy_query(j->direction, j->pkt.t.proto, ztseg_service_port(&j->pkt.t)));
+    action = p >> 32;
+    j->rule_id = (__u32)p;
+    if (action == ZTSEG_ACTION_ALLOW) {
         ztseg_count(j->hook, ZTSEG_REASON_ALLOW_POLICY, j->len);
         if (opts & ZTSEG_J_TRACK) {
             ztseg_ct_create(&j->active, &j->pkt.t, j->local_id, j->peer_id, j->direction,
@@ -72,7 +77,7 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
         }
         return ZTSEG_PASS;
     }
-    return ztseg_refuse(j, p ? ZTSEG_REASON_DROP_POLICY_DENY : ZTSEG_REASON_DROP_DEFAULT_DENY,
+    return ztseg_refuse(j, action ? ZTSEG_REASON_DROP_POLICY_DENY : ZTSEG_REASON_DROP_DEFAULT_DENY,
                         opts);
 }
 

@@ -1,5 +1,8 @@
 // Nothing is lost silently: a full ring buffer is counted, and so is every
 // drop event suppressed by per-flow rate limiting.
+#include <chrono>
+#include <thread>
+
 #include "bpf/datapath_fixture.hpp"
 #include "common/packet_builder.hpp"
 
@@ -38,7 +41,9 @@ TEST_F(DatapathTest, RepeatedDropsOfOneFlowAreRateLimitedAndCounted) {
     EXPECT_EQ(takeEvents().size(), 1u);
     EXPECT_EQ(dp().counters().events[ZTSEG_EVSTAT_RATE_LIMITED], 4u);
     // Once the interval has passed, the next event reports what was suppressed.
+    // (The rate limiter's clock ticks in jiffies: let one pass.)
     dp().setDropEventInterval(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(runXdp(f).retval, kXdpDrop);
     auto ev = takeEvents();
     ASSERT_EQ(ev.size(), 1u);

@@ -44,9 +44,11 @@ class RandomGenerations {
         for (int i = 0, k = 5 + int(pick(40)); i < k; ++i) g.rules.push_back(rule());
         for (int i = 0, k = 1 + int(pick(30)); i < k; ++i) g.identities.push_back(prefix());
         for (IdentityId id = 256; id < 260; ++id) {
-            if (pick(3)) g.modes[id] = pick(2) ? WorkloadMode::Enforce : WorkloadMode::Audit;
+            if (pick(3))
+                g.modes[id] = pick(2) ? WorkloadMode::Enforce : WorkloadMode::Audit;
         }
-        for (int i = 0, k = int(pick(5)); i < k; ++i) g.endpoints.push_back({100 + pick(6), 256 + pick(4)});
+        for (int i = 0, k = int(pick(5)); i < k; ++i)
+            g.endpoints.push_back({100 + pick(6), 256 + pick(4)});
         return g;
     }
     // A small edit of g: one rule, prefix, mode or endpoint changes.
@@ -58,10 +60,12 @@ class RandomGenerations {
                 m.rules.push_back(rule());
                 break;
             case 1:
-                if (!m.rules.empty()) m.rules.erase(m.rules.begin() + pick(uint32_t(m.rules.size())));
+                if (!m.rules.empty())
+                    m.rules.erase(m.rules.begin() + pick(uint32_t(m.rules.size())));
                 break;
             case 2:
-                if (!m.rules.empty()) m.rules[pick(uint32_t(m.rules.size()))] = rule();
+                if (!m.rules.empty())
+                    m.rules[pick(uint32_t(m.rules.size()))] = rule();
                 break;
             case 3:
                 m.identities.push_back(prefix());

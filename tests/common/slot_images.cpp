@@ -23,6 +23,12 @@ Images imagesOf(const SlotContent& c) {
     for (const auto& e : c.identities->v6) {
         im.ident6.insert(keyValueBytes(e.key, e.value));
     }
+    for (const auto& e : c.identities->h4) {
+        im.host4.insert(keyValueBytes(e.key, e.value));
+    }
+    for (const auto& e : c.identities->h6) {
+        im.host6.insert(keyValueBytes(e.key, e.value));
+    }
     for (const auto& e : c.endpoints) {
         im.endpoints.insert(keyValueBytes(e.key, e.value));
     }
@@ -83,7 +89,15 @@ Images referenceImages(const Generation& g) {
     }
     for (const auto& ip : g.identities) {
         ztseg_identity_info info{ip.identity, flagsOf(g, ip.identity)};
-        if (ip.prefix.family == 4) {
+        if (ip.prefix.family == 4 && ip.prefix.length == 32) {
+            ztseg_host4_key k{};
+            std::memcpy(k.addr, ip.prefix.addr.data(), 4);
+            put(im.host4, k, info);
+        } else if (ip.prefix.length == 128) {
+            ztseg_host6_key k{};
+            std::memcpy(k.addr, ip.prefix.addr.data(), 16);
+            put(im.host6, k, info);
+        } else if (ip.prefix.family == 4) {
             ztseg_ident4_key k{ip.prefix.length, {}};
             std::memcpy(k.addr, ip.prefix.addr.data(), 4);
             put(im.ident4, k, info);
@@ -119,8 +133,12 @@ Images activeSlotImages(const std::string& pin_dir) {
                      sizeof(ztseg_identity_info));
     im.ident6 = dump(innerOf(pin_dir, "ztseg_ident6", slot).get(), sizeof(ztseg_ident6_key),
                      sizeof(ztseg_identity_info));
-    im.endpoints = dump(innerOf(pin_dir, "ztseg_endpoints", slot).get(),
-                        sizeof(ztseg_endpoint_key), sizeof(ztseg_identity_info));
+    im.host4 = dump(innerOf(pin_dir, "ztseg_host4", slot).get(), sizeof(ztseg_host4_key),
+                    sizeof(ztseg_identity_info));
+    im.host6 = dump(innerOf(pin_dir, "ztseg_host6", slot).get(), sizeof(ztseg_host6_key),
+                    sizeof(ztseg_identity_info));
+    im.endpoints = dump(innerOf(pin_dir, "ztseg_endpoints", slot).get(), sizeof(ztseg_endpoint_key),
+                        sizeof(ztseg_identity_info));
     return im;
 }
 

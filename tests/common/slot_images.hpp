@@ -19,7 +19,7 @@ std::pair<std::string, std::string> keyValueBytes(const K& k, const V& v) {
 }
 
 struct Images {
-    Image policy, ident4, ident6, endpoints;
+    Image policy, ident4, ident6, host4, host6, endpoints;
     bool operator==(const Images&) const = default;
 };
 

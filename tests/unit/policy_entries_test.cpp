@@ -58,7 +58,8 @@ TEST(PortRangeToPrefixes, RandomRangesCoverExactly) {
     }
 }
 
-// The datapath's lookup, replayed in C++: first hit in the fixed order.
+// The datapath's lookup, replayed in C++: first hit in the fixed order, only
+// the shapes (combination, prefix length) the entries have.
 const ztseg_policy_value* firstHit(const PolicyEntries& pe, uint32_t local, uint32_t peer,
                                    uint8_t dir, uint8_t proto, uint16_t port) {
     for (int i = 0; i < 4; ++i) {
@@ -67,7 +68,7 @@ const ztseg_policy_value* firstHit(const PolicyEntries& pe, uint32_t local, uint
         if ((i & 1) && proto == 0)
             continue;
         for (int plen = 16; plen >= 0; --plen) {
-            if (!(pe.port_plen_mask & (1u << plen)))
+            if (!(pe.probe_masks[size_t(i)] & (1u << plen)))
                 continue;
             uint16_t kport = plen ? uint16_t(port & (0xffff0000u >> plen)) : 0;
             for (const auto& e : pe.entries) {

@@ -3,11 +3,10 @@
 // slot's entries must give exactly the entries a full build would write.
 #include "datapath/slot_content.hpp"
 
-#include "common/random_generation.hpp"
-#include "common/slot_images.hpp"
-
 #include <gtest/gtest.h>
 
+#include "common/random_generation.hpp"
+#include "common/slot_images.hpp"
 
 namespace ztseg {
 namespace {
@@ -21,7 +20,8 @@ using test::RandomGenerations;
 template <typename K, typename V>
 void applyDiff(Image& im, const MapDiff<K, V>& d) {
     for (const auto& k : d.deletes) {
-        ASSERT_EQ(im.erase(keyValueBytes(k, V{}).first), 1u) << "diff deletes a key that is not there";
+        ASSERT_EQ(im.erase(keyValueBytes(k, V{}).first), 1u)
+            << "diff deletes a key that is not there";
     }
     for (size_t i = 0; i < d.upsert_keys.size(); ++i) {
         auto [key, value] = keyValueBytes(d.upsert_keys[i], d.upsert_values[i]);
@@ -29,12 +29,12 @@ void applyDiff(Image& im, const MapDiff<K, V>& d) {
     }
 }
 
-
 TEST(SlotContent, MatchesAPlainFullComputation) {
     RandomGenerations r(1);
     for (int i = 0; i < 200; ++i) {
         Generation g = r.generation(1);
-        EXPECT_EQ(imagesOf(buildSlotContent(g, {})), test::referenceImages(g)) << "generation #" << i;
+        EXPECT_EQ(imagesOf(buildSlotContent(g, {})), test::referenceImages(g))
+            << "generation #" << i;
     }
 }
 
@@ -51,6 +51,8 @@ TEST(SlotContent, DiffTurnsOneSlotIntoTheOther) {
         applyDiff(im.policy, d.policy);
         applyDiff(im.ident4, d.ident4);
         applyDiff(im.ident6, d.ident6);
+        applyDiff(im.host4, d.host4);
+        applyDiff(im.host6, d.host6);
         applyDiff(im.endpoints, d.endpoints);
         ASSERT_EQ(im, test::referenceImages(b)) << "pair #" << i;
     }
@@ -86,8 +88,8 @@ TEST(SlotContent, OneRuleChangeTouchesOneGroup) {
     SlotContent ca = buildSlotContent(a, {});
     Generation b = a;
     b.number = 2;
-    b.rules.push_back({300, 2000, Direction::Ingress, ZTSEG_PROTO_UDP, PortRange{53, 53},
-                       Action::Allow, 5000});
+    b.rules.push_back(
+        {300, 2000, Direction::Ingress, ZTSEG_PROTO_UDP, PortRange{53, 53}, Action::Allow, 5000});
     SlotContent cb = buildSlotContent(b, {&ca});
     size_t recomputed = 0;
     ASSERT_EQ(cb.groups.size(), ca.groups.size());
@@ -107,8 +109,10 @@ TEST(SlotContent, DuplicatePrefixLastOneWins) {
     g.identities.push_back({IpPrefix::parse("10.0.0.1/32"), 300});
     g.identities.push_back({IpPrefix::parse("10.0.0.1/32"), 301});
     SlotContent c = buildSlotContent(g, {});
-    ASSERT_EQ(c.identities->v4.size(), 1u);
-    EXPECT_EQ(c.identities->v4[0].value.identity, 301u);
+    ASSERT_EQ(c.identities->h4.size(), 1u);
+    EXPECT_EQ(c.identities->h4[0].value.identity, 301u);
+    EXPECT_TRUE(c.identities->v4.empty()) << "host addresses go to the exact-match map";
+    EXPECT_EQ(c.identities->slotFlags(), 0u);
 }
 
 TEST(SlotContent, EndpointEditsKeepTheTableSorted) {

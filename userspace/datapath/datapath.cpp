@@ -142,16 +142,19 @@ void detachPinnedLink(const std::string& path) {
 
 // The pointer-to-member table needs the private members (friend of Datapath).
 struct DatapathMaps {
-    static const std::array<MapSpec, 12>& specs() {
-        static const std::array<MapSpec, 12> k = {{
+    static const std::array<MapSpec, 15>& specs() {
+        static const std::array<MapSpec, 15> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ident4", &Datapath::ident4_},
             {"ztseg_ident6", &Datapath::ident6_},
+            {"ztseg_host4", &Datapath::host4_},
+            {"ztseg_host6", &Datapath::host6_},
             {"ztseg_endpoints", &Datapath::endpoints_},
             {"ztseg_policy", &Datapath::policy_},
             {"ztseg_ct", &Datapath::ct_},
             {"ztseg_frags", &Datapath::frags_},
+            {"ztseg_flowcache", &Datapath::flowcache_},
             {"ztseg_counters", &Datapath::counters_},
             {"ztseg_evstats", &Datapath::evstats_},
             {"ztseg_ratelimit", &Datapath::ratelimit_},
@@ -162,7 +165,7 @@ struct DatapathMaps {
 };
 
 namespace {
-const std::array<MapSpec, 12>& mapSpecs() {
+const std::array<MapSpec, 15>& mapSpecs() {
     return DatapathMaps::specs();
 }
 }  // namespace
@@ -521,16 +524,19 @@ void Datapath::flipTo(uint32_t slot) {
     grace_->start();
 }
 
-void Datapath::writeSlotMeta(uint32_t slot, uint64_t generation, uint32_t mask,
+void Datapath::writeSlotMeta(uint32_t slot, uint64_t generation, const ProbeMasks& probes,
                              uint32_t flags) const {
-    ztseg_slot_meta meta{generation, mask, flags};
+    ztseg_slot_meta meta{};
+    meta.generation = generation;
+    meta.flags = flags;
+    std::copy(probes.begin(), probes.end(), meta.probe_masks);
     slots_.update(&slot, &meta);
 }
 
-// Ids of the inner maps installed in `slot` (0 where none), in outerMaps() order.
-std::array<uint32_t, 4> Datapath::slotMapIds(uint32_t slot) const {
-    std::array<uint32_t, 4> ids{};
-    const BpfMap* outers[] = {&policy_, &ident4_, &ident6_, &endpoints_};
+// Ids of the inner maps installed in `slot` (0 where none), in buildSlot's order.
+std::array<uint32_t, 6> Datapath::slotMapIds(uint32_t slot) const {
+    std::array<uint32_t, 6> ids{};
+    const BpfMap* outers[] = {&policy_, &ident4_, &ident6_, &host4_, &host6_, &endpoints_};
     for (size_t i = 0; i < ids.size(); ++i) {
         if (!outers[i]->lookup(&slot, &ids[i])) {
             ids[i] = 0;
@@ -551,10 +557,25 @@ uint32_t mapIdOf(const BpfMap& m) {
 }
 
 template <typename Entry>
-void fillLpm(const BpfMap& m, const std::vector<Entry>& entries) {
+void fillOneByOne(const BpfMap& m, const std::vector<Entry>& entries) {
     for (const Entry& e : entries) {
         m.update(&e.key, &e.value);
     }
+}
+
+template <typename Entry>
+void fillBatch(const BpfMap& m, const std::vector<Entry>& entries) {
+    using Key = decltype(Entry::key);
+    std::vector<Key> keys;
+    std::vector<ztseg_identity_info> values;
+    keys.reserve(entries.size());
+    values.reserve(entries.size());
+    for (const Entry& e : entries) {
+        keys.push_back(e.key);
+        values.push_back(e.value);
+    }
+    m.updateBatch(keys.data(), values.data(), uint32_t(keys.size()), sizeof(Key),
+                  sizeof(ztseg_identity_info));
 }
 
 template <typename Key, typename Value>
@@ -579,7 +600,7 @@ void writeDiff(const BpfMap& m, const MapDiff<Key, Value>& d, bool batch) {
 }  // namespace
 
 // Fresh inner maps for `slot`, filled off to the side, then swapped in. Each
-// outer-map update waits for an RCU grace period, so the four run in parallel.
+// outer-map update waits for an RCU grace period, so the six run in parallel.
 void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
     BpfMap pol_map =
         BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_pol_gen", sizeof(ztseg_policy_key),
@@ -589,6 +610,12 @@ void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
                        sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
     BpfMap id6_map =
         BpfMap::create(BPF_MAP_TYPE_LPM_TRIE, "ztseg_id6_gen", sizeof(ztseg_ident6_key),
+                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
+    BpfMap h4_map =
+        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_h4_gen", sizeof(ztseg_host4_key),
+                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
+    BpfMap h6_map =
+        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_h6_gen", sizeof(ztseg_host6_key),
                        sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
     BpfMap ep_map =
         BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_ep_gen", sizeof(ztseg_endpoint_key),
@@ -607,15 +634,19 @@ void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
         pol_map.updateBatch(keys.data(), vals.data(), uint32_t(keys.size()), sizeof(keys[0]),
                             sizeof(vals[0]));
     }
-    fillLpm(id4_map, c.identities->v4);
-    fillLpm(id6_map, c.identities->v6);
-    for (const EndpointEntry& e : c.endpoints) {
-        ep_map.update(&e.key, &e.value);
-    }
+    fillOneByOne(id4_map, c.identities->v4);  // LPM tries have no batch update
+    fillOneByOne(id6_map, c.identities->v6);
+    fillBatch(h4_map, c.identities->h4);
+    fillBatch(h6_map, c.identities->h6);
+    fillBatch(ep_map, c.endpoints);
 
-    std::array<std::pair<const BpfMap*, const BpfMap*>, 4> installs = {
-        {{&policy_, &pol_map}, {&ident4_, &id4_map}, {&ident6_, &id6_map}, {&endpoints_, &ep_map}}};
-    std::array<int, 4> errors{};
+    std::array<std::pair<const BpfMap*, const BpfMap*>, 6> installs = {{{&policy_, &pol_map},
+                                                                        {&ident4_, &id4_map},
+                                                                        {&ident6_, &id6_map},
+                                                                        {&host4_, &h4_map},
+                                                                        {&host6_, &h6_map},
+                                                                        {&endpoints_, &ep_map}}};
+    std::array<int, 6> errors{};
     {
         std::vector<std::jthread> threads;
         for (size_t i = 0; i < installs.size(); ++i) {
@@ -635,7 +666,8 @@ void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
                        errors[i]);
         }
     }
-    mirror_[slot].map_ids = {mapIdOf(pol_map), mapIdOf(id4_map), mapIdOf(id6_map), mapIdOf(ep_map)};
+    mirror_[slot].map_ids = {mapIdOf(pol_map), mapIdOf(id4_map), mapIdOf(id6_map),
+                             mapIdOf(h4_map),  mapIdOf(h6_map),  mapIdOf(ep_map)};
 }
 
 // Rewrite `slot` in place from `from` to `to`: only the differing entries.
@@ -645,10 +677,14 @@ size_t Datapath::patchSlot(uint32_t slot, const SlotContent& from, const SlotCon
     BpfMap pol(innerMapFd(policy_, slot), "ztseg_policy(slot)");
     BpfMap id4(innerMapFd(ident4_, slot), "ztseg_ident4(slot)");
     BpfMap id6(innerMapFd(ident6_, slot), "ztseg_ident6(slot)");
+    BpfMap h4(innerMapFd(host4_, slot), "ztseg_host4(slot)");
+    BpfMap h6(innerMapFd(host6_, slot), "ztseg_host6(slot)");
     BpfMap ep(innerMapFd(endpoints_, slot), "ztseg_endpoints(slot)");
     writeDiff(pol, d.policy, true);
     writeDiff(id4, d.ident4, false);
     writeDiff(id6, d.ident6, false);
+    writeDiff(h4, d.host4, true);
+    writeDiff(h6, d.host6, true);
     writeDiff(ep, d.endpoints, true);
     return d.size();
 }
@@ -684,9 +720,9 @@ void Datapath::apply(const Generation& gen) {
     };
     size_t policy_entries = next->policy_entries;
     check(policy_entries, opts_.policy_capacity, "policy map", "policy_capacity");
-    check(next->identities->v4.size(), opts_.identity_capacity, "IPv4 identity map",
+    check(next->identities->family4(), opts_.identity_capacity, "IPv4 identity map",
           "identity_capacity");
-    check(next->identities->v6.size(), opts_.identity_capacity, "IPv6 identity map",
+    check(next->identities->family6(), opts_.identity_capacity, "IPv6 identity map",
           "identity_capacity");
     check(next->endpoints.size(), opts_.endpoint_capacity, "endpoint map", "endpoint_capacity");
 
@@ -696,10 +732,11 @@ void Datapath::apply(const Generation& gen) {
     if (target != nullptr) {
         ztseg_slot_meta meta{};
         slots_.lookup(&slot, &meta);
-        incremental = meta.generation == target->generation && meta.flags == 0 &&
+        incremental = meta.generation == target->generation &&
+                      !(meta.flags & ZTSEG_SLOTF_BUILDING) &&
                       slotMapIds(slot) == mirror_[slot].map_ids;
     }
-    size_t total = policy_entries + next->identities->v4.size() + next->identities->v6.size() +
+    size_t total = policy_entries + next->identities->family4() + next->identities->family6() +
                    next->endpoints.size();
     SlotDiff diff;
     if (incremental) {
@@ -708,18 +745,20 @@ void Datapath::apply(const Generation& gen) {
     }
     auto t1 = Clock::now();
 
+    // Nothing may still read this slot (its metadata or maps): wait out the
+    // grace period of the flip that made it inactive (usually long over).
+    grace_->wait();
     // From here the slot is incomplete until its metadata says otherwise.
     mirror_[slot].content.reset();
-    writeSlotMeta(slot, 0, 0, ZTSEG_SLOTF_BUILDING);
+    writeSlotMeta(slot, 0, {}, ZTSEG_SLOTF_BUILDING);
     size_t writes = 0;
     if (incremental) {
-        grace_->wait();  // nothing may still read this slot's maps
         writes = patchSlot(slot, *target, *next);
     } else {
         buildSlot(slot, *next);
         writes = total;
     }
-    writeSlotMeta(slot, gen.number, next->port_plen_mask, 0);
+    writeSlotMeta(slot, gen.number, next->probe_masks, next->identities->slotFlags());
     mirror_[slot].content = next;
     flipTo(slot);
     auto t2 = Clock::now();
@@ -730,7 +769,7 @@ void Datapath::apply(const Generation& gen) {
     spdlog::info(
         "generation {} active: {} policy entries, {}+{} identity prefixes, {} endpoints ({}, {} "
         "map writes, {:.2f} ms)",
-        gen.number, policy_entries, next->identities->v4.size(), next->identities->v6.size(),
+        gen.number, policy_entries, next->identities->family4(), next->identities->family6(),
         next->endpoints.size(), incremental ? "incremental" : "full build", writes,
         last_apply_.build_ms + last_apply_.write_ms);
 }
@@ -826,6 +865,10 @@ void Datapath::flushConntrack() {
     ztseg_ct_key k{};
     while (bpf_map_get_next_key(ct_.fd(), nullptr, &k) == 0) {
         ct_.erase(&k);
+    }
+    std::vector<ztseg_flowcache_entry> empty(static_cast<size_t>(possibleCpus()));
+    for (uint32_t slot = 0; slot < ZTSEG_FLOWCACHE_SLOTS; ++slot) {
+        flowcache_.update(&slot, empty.data());
     }
 }
 

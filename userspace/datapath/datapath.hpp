@@ -14,6 +14,7 @@
 
 #include "common/unique_fd.hpp"
 #include "datapath/bpf_map.hpp"
+#include "datapath/policy_entries.hpp"
 #include "datapath/types.hpp"
 #include "maps.h"
 
@@ -112,6 +113,7 @@ class Datapath {
 
     Counters counters() const;
     uint32_t conntrackEntries() const;
+    // Forget every tracked connection (and XDP's cache of established flows).
     void flushConntrack();
     void setDropEventInterval(uint64_t ns);
 
@@ -128,14 +130,15 @@ class Datapath {
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
     void flipTo(uint32_t slot);
-    void writeSlotMeta(uint32_t slot, uint64_t generation, uint32_t mask, uint32_t flags) const;
-    std::array<uint32_t, 4> slotMapIds(uint32_t slot) const;
+    void writeSlotMeta(uint32_t slot, uint64_t generation, const ProbeMasks& probes,
+                       uint32_t flags) const;
+    std::array<uint32_t, 6> slotMapIds(uint32_t slot) const;
     void buildSlot(uint32_t slot, const SlotContent& content);
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
 
     DatapathOptions opts_;
-    BpfMap config_, slots_, ident4_, ident6_, endpoints_, policy_;
-    BpfMap ct_, frags_, counters_, evstats_, ratelimit_, events_;
+    BpfMap config_, slots_, ident4_, ident6_, host4_, host6_, endpoints_, policy_;
+    BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
     UniqueFd xdp_prog_;
     std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
 
@@ -143,7 +146,7 @@ class Datapath {
     // written to (a slot rewritten by anyone else no longer matches).
     struct SlotMirror {
         std::shared_ptr<const SlotContent> content;
-        std::array<uint32_t, 4> map_ids{};
+        std::array<uint32_t, 6> map_ids{};
     };
     std::array<SlotMirror, ZTSEG_SLOTS> mirror_;
     std::unique_ptr<GracePeriod> grace_;

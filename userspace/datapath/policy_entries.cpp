@@ -137,9 +137,13 @@ PolicyEntries compilePolicyEntries(const std::vector<Rule>& rules) {
     out.entries.reserve(m.size());
     for (const auto& [k, v] : m) {
         out.entries.push_back({k, v});
-        out.port_plen_mask |= 1u << k.port_plen;
+        out.probe_masks[size_t(probeCombo(k))] |= 1u << k.port_plen;
     }
     return out;
+}
+
+int probeCombo(const ztseg_policy_key& k) {
+    return (k.peer_id == ZTSEG_ID_ANY ? 2 : 0) | (k.proto == ZTSEG_PROTO_ANY ? 1 : 0);
 }
 
 }  // namespace ztseg

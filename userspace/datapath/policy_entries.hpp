@@ -5,6 +5,7 @@
 // (in its fixed specific-to-general order) is a deny whenever any rule denies.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -27,9 +28,15 @@ struct PolicyMapEntry {
     ztseg_policy_value value;
 };
 
+// Which of the datapath's probe combinations a key has: bit 1 peer is
+// ZTSEG_ID_ANY, bit 0 protocol is ZTSEG_PROTO_ANY (maps.h).
+int probeCombo(const ztseg_policy_key& k);
+// Per combination, bit p set: some key of that combination has port prefix length p.
+using ProbeMasks = std::array<uint32_t, 4>;
+
 struct PolicyEntries {
     std::vector<PolicyMapEntry> entries;  // sorted by key bytes: deterministic
-    uint32_t port_plen_mask = 0;          // bit p: some key has port prefix length p
+    ProbeMasks probe_masks{};
 };
 
 PolicyEntries compilePolicyEntries(const std::vector<Rule>& rules);

@@ -87,10 +87,18 @@ std::shared_ptr<const IdentityTable> buildIdentities(const Generation& gen) {
         auto mode = gen.modes.find(ip.identity);
         ztseg_identity_info info{ip.identity,
                                  mode == gen.modes.end() ? 0u : identityFlags(mode->second)};
-        if (ip.prefix.family == 4) {
+        if (ip.prefix.family == 4 && ip.prefix.length == 32) {
+            Host4Entry e{{}, info};
+            std::memcpy(e.key.addr, ip.prefix.addr.data(), 4);
+            t->h4.push_back(e);
+        } else if (ip.prefix.family == 4) {
             Ident4Entry e{{ip.prefix.length, {}}, info};
             std::memcpy(e.key.addr, ip.prefix.addr.data(), 4);
             t->v4.push_back(e);
+        } else if (ip.prefix.length == 128) {
+            Host6Entry e{{}, info};
+            std::memcpy(e.key.addr, ip.prefix.addr.data(), 16);
+            t->h6.push_back(e);
         } else {
             Ident6Entry e{{ip.prefix.length, {}}, info};
             std::memcpy(e.key.addr, ip.prefix.addr.data(), 16);
@@ -99,10 +107,16 @@ std::shared_ptr<const IdentityTable> buildIdentities(const Generation& gen) {
     }
     sortUniqueLastWins(t->v4);
     sortUniqueLastWins(t->v6);
+    sortUniqueLastWins(t->h4);
+    sortUniqueLastWins(t->h6);
     return t;
 }
 
 }  // namespace
+
+uint32_t IdentityTable::slotFlags() const {
+    return (v4.empty() ? 0u : ZTSEG_SLOTF_LPM4) | (v6.empty() ? 0u : ZTSEG_SLOTF_LPM6);
+}
 
 uint32_t identityFlags(WorkloadMode m) {
     switch (m) {
@@ -182,7 +196,9 @@ SlotContent buildSlotContent(const Generation& gen,
             found = std::move(g);
         }
         out.policy_entries += found->entries.entries.size();
-        out.port_plen_mask |= found->entries.port_plen_mask;
+        for (size_t c = 0; c < out.probe_masks.size(); ++c) {
+            out.probe_masks[c] |= found->entries.probe_masks[c];
+        }
         out.groups.emplace_back(key, std::move(found));
         first = last;
     }
@@ -241,6 +257,8 @@ SlotDiff diffSlots(const SlotContent& from, const SlotContent& to) {
         const IdentityTable& ti = to.identities ? *to.identities : kEmpty;
         diffKeyed(fi.v4, ti.v4, d.ident4);
         diffKeyed(fi.v6, ti.v6, d.ident6);
+        diffKeyed(fi.h4, ti.h4, d.host4);
+        diffKeyed(fi.h6, ti.h6, d.host6);
     }
     diffKeyed(from.endpoints, to.endpoints, d.endpoints);
     return d;

@@ -35,14 +35,23 @@ struct KeyedValue {
 };
 using Ident4Entry = KeyedValue<ztseg_ident4_key>;
 using Ident6Entry = KeyedValue<ztseg_ident6_key>;
+using Host4Entry = KeyedValue<ztseg_host4_key>;
+using Host6Entry = KeyedValue<ztseg_host6_key>;
 using EndpointEntry = KeyedValue<ztseg_endpoint_key>;
 
-// Identity prefixes with their mode flags, sorted by key bytes.
+// Identity prefixes with their mode flags, each vector sorted by key bytes:
+// host addresses (/32, /128) for the exact-match maps, shorter prefixes for
+// the LPM tries.
 struct IdentityTable {
     std::vector<IdentityPrefix> input;
     std::map<IdentityId, WorkloadMode> modes;
     std::vector<Ident4Entry> v4;
     std::vector<Ident6Entry> v6;
+    std::vector<Host4Entry> h4;
+    std::vector<Host6Entry> h6;
+    size_t family4() const { return v4.size() + h4.size(); }
+    size_t family6() const { return v6.size() + h6.size(); }
+    uint32_t slotFlags() const;  // ZTSEG_SLOTF_LPM4/6
 };
 
 struct SlotContent {
@@ -53,7 +62,7 @@ struct SlotContent {
     std::shared_ptr<const IdentityTable> identities;
     std::vector<EndpointEntry> endpoints;  // sorted by key bytes
     size_t policy_entries = 0;
-    uint32_t port_plen_mask = 0;  // OR of the groups' masks
+    ProbeMasks probe_masks{};  // OR of the groups' masks
 };
 
 // The content of `gen`, reusing groups and identity tables of `reuse` slots
@@ -77,9 +86,12 @@ struct SlotDiff {
     MapDiff<ztseg_policy_key, ztseg_policy_value> policy;
     MapDiff<ztseg_ident4_key, ztseg_identity_info> ident4;
     MapDiff<ztseg_ident6_key, ztseg_identity_info> ident6;
+    MapDiff<ztseg_host4_key, ztseg_identity_info> host4;
+    MapDiff<ztseg_host6_key, ztseg_identity_info> host6;
     MapDiff<ztseg_endpoint_key, ztseg_identity_info> endpoints;
     size_t size() const {
-        return policy.size() + ident4.size() + ident6.size() + endpoints.size();
+        return policy.size() + ident4.size() + ident6.size() + host4.size() + host6.size() +
+               endpoints.size();
     }
 };
 

@@ -599,7 +599,11 @@ int main(int argc, char** argv) {
             "threads SCHED_FIFO (the machine is shared; RT throttling leaves others 5%%); the "
             "consumer's CPU time and its time waiting for the CPU are in the table. Ring buffer "
             "%u MiB (the default). produced = XDP runs = written + lost (ring full) + lost "
-            "(sink), checked for every row.\n",
+            "(sink), checked for every row. Two file setups: the daemon's defaults, and one "
+            "small file whose page cache is reused at once; they differ because this machine "
+            "is a VM that hands freed memory back to its host in 8 MiB blocks (free page "
+            "reporting) and takes a host fault when it is used again: pages freed by rotating "
+            "100 MiB files cost that, on bare metal they would not.\n",
             smoke ? "0.3" : "3", fs::temp_directory_path().c_str(),
             unsigned(o.ringbuf_bytes >> 20));
         if (!all_accounted) {

@@ -26,17 +26,13 @@ using WorkloadNames = std::map<uint64_t, std::string>;  // cgroup id -> workload
 // takes one per batch of events (Enricher::view()).
 class EnrichView {
   public:
-    // The part built once per policy (identities and rules as JSON text).
+    // The part built once per policy (identities and rules as JSON text) and
+    // the part built once per workload name map; Enricher makes both.
     struct PolicyText;
-    // The part built once per workload name map.
     struct NamesText;
 
     EnrichView(std::shared_ptr<const PolicyText> policy, std::shared_ptr<const NamesText> names,
                std::string host);
-    static std::shared_ptr<const PolicyText> makePolicyText(
-        std::shared_ptr<const policy::CompiledPolicy> policy);
-    static std::shared_ptr<const NamesText> makeNamesText(
-        std::shared_ptr<const WorkloadNames> names);
 
     // Never throws for any event content: unknown identities, rules, hooks or
     // reasons come out as empty names / "unknown".
@@ -48,6 +44,12 @@ class EnrichView {
     const std::shared_ptr<const policy::CompiledPolicy>& policy() const;
 
   private:
+    friend class Enricher;
+    static std::shared_ptr<const PolicyText> makePolicyText(
+        std::shared_ptr<const policy::CompiledPolicy> policy);
+    static std::shared_ptr<const NamesText> makeNamesText(
+        std::shared_ptr<const WorkloadNames> names);
+
     std::shared_ptr<const PolicyText> policy_;
     std::shared_ptr<const NamesText> names_;
     std::string host_;

@@ -48,6 +48,12 @@ out="$here/RESULTS.md"
   echo
   echo "## Flow event pipeline (kernel -> ring buffer -> enrich -> OCSF JSON file)"
   echo
+  echo "What ztsegd does per flow event, measured two ways: CPU cost per event by"
+  echo "stage (before = the per-event path ztsegd had until the batched pipeline;"
+  echo "after = agent::FlowPipeline), and sustained events/s from the XDP program"
+  echo "to the flow file at increasing offered rates, with every event accounted"
+  echo "for (produced = written + lost in the ring buffer + lost in the sink)."
+  echo
   if [ "$smoke" = "--smoke" ]; then
     "$build/bench/ztseg_bench_flows" --smoke
   else

@@ -2,7 +2,10 @@
 // recent-history ring, and close() waking streams.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "agent/api_server.hpp"
+#include "flows/flow_fixture.hpp"
 
 using namespace std::chrono_literals;
 
@@ -41,6 +44,49 @@ TEST(FlowHub, FullQueueDropsOldestAndCountsLost) {
     hub.close();
     EXPECT_TRUE(hub.closed());
     EXPECT_FALSE(hub.next(*late, 1s)) << "closed: no more events, no waiting";
+}
+
+// Events published in batches are enriched only when read, with the view
+// they were published with, even after the enricher moved on.
+TEST(FlowHub, BatchesKeepRawEventsAndEnrichThemOnRead) {
+    policy::CompiledPolicy p = flows::testing::compilePolicy();
+    flows::Enricher en(p, "node-1");
+    auto view = en.view();
+    EventClock clock;
+    std::vector<ztseg_flow_event> batch;
+    for (uint16_t port = 1; port <= 5; ++port) {
+        ztseg_flow_event ev =
+            flows::testing::makeEvent("10.0.0.1", port, "10.0.0.3", 5432, ZTSEG_PROTO_TCP,
+                                      ZTSEG_VERDICT_ALLOWED, ZTSEG_REASON_ALLOW_POLICY);
+        ev.src_identity = flows::testing::workloadId(p, "web");
+        batch.push_back(ev);
+    }
+    FlowHub hub(/*queue_capacity=*/10, /*history=*/3);
+    hub.publish(batch, view, clock);  // nobody listening: only the last 3 are kept
+    en.setPolicy(std::make_shared<const policy::CompiledPolicy>());
+
+    auto recent = hub.recent();
+    ASSERT_EQ(recent.size(), 3u);
+    for (size_t i = 0; i < recent.size(); ++i) {
+        EXPECT_EQ(recent[i].src.port, 3 + i);
+        EXPECT_EQ(recent[i].src.name, "web") << "enriched with the view of its batch";
+        EXPECT_EQ(recent[i].time, clock.wallTime(batch[2 + i].ts_ns));
+    }
+
+    auto sub = hub.subscribe(/*with_history=*/false);
+    hub.publish(std::span(batch).first(2), en.view(), clock);
+    for (uint16_t want : {1, 2}) {
+        auto r = hub.next(*sub, 10ms);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->src.port, want);
+        EXPECT_EQ(r->src.name, "") << "the new policy knows no names";
+    }
+    recent = hub.recent();
+    ASSERT_EQ(recent.size(), 3u);
+    EXPECT_EQ(recent[0].src.port, 5);
+    EXPECT_EQ(recent[1].src.port, 1);
+    EXPECT_EQ(recent[2].src.port, 2);
+    EXPECT_EQ(hub.lost(), 0u);
 }
 
 TEST(FlowHub, EventConvertsWithOcsfLine) {

@@ -1,10 +1,13 @@
 #include "flows/jsonl_sink.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -161,6 +164,122 @@ TEST_F(JsonlSinkTest, ConcurrentWritersNeverTearLines) {
         total += readPorts(e.path()).size();
     }
     EXPECT_EQ(total, 400u);
+}
+
+// A batch of lines.
+void addRecords(JsonlSink::Lines& lines, int first, int end) {
+    for (int i = first; i < end; ++i) {
+        FlowRecord r;
+        r.verdict = "dropped";
+        r.src.port = uint16_t(i);
+        lines.add([&](TextBuffer& out) { appendOcsfLine(r, out); });
+    }
+}
+
+TEST_F(JsonlSinkTest, BatchesRotateExactlyLikeSingleWrites) {
+    const size_t line = [] {
+        FlowRecord r;
+        r.verdict = "dropped";
+        r.src.port = 100;
+        return toOcsfLine(r).size() + 1;
+    }();
+    const uint64_t max_bytes = line * 3 + line / 2;  // three records per file
+    fs::path single = dir_ / "single.jsonl", batched = dir_ / "batched.jsonl";
+    {
+        JsonlSink a({single.string(), max_bytes, 3});
+        JsonlSink b({batched.string(), max_bytes, 3});
+        JsonlSink::Lines one, many;
+        for (int i = 100; i < 120; ++i) {
+            addRecords(one, i, i + 1);
+            a.write(one);
+        }
+        addRecords(many, 100, 107);  // batches that cross rotations
+        b.write(many);
+        EXPECT_TRUE(many.empty()) << "write() takes the whole batch";
+        addRecords(many, 107, 120);
+        b.write(many);
+        EXPECT_EQ(a.written(), 20u);
+        EXPECT_EQ(b.written(), 20u);
+        EXPECT_EQ(b.lost(), 0u);
+    }
+    for (const char* suffix : {"", ".1", ".2", ".3"}) {
+        EXPECT_EQ(readPorts(single.string() + suffix), readPorts(batched.string() + suffix))
+            << suffix;
+    }
+    EXPECT_EQ(readPorts(batched), (std::vector<int>{118, 119}));
+    EXPECT_EQ(readPorts(batched.string() + ".3"), (std::vector<int>{109, 110, 111}));
+    EXPECT_FALSE(fs::exists(batched.string() + ".4"));
+}
+
+TEST_F(JsonlSinkTest, BatchOnAFullDiskCountsEveryLineLost) {
+    JsonlSink sink({"/dev/full", 0, 0});
+    JsonlSink::Lines lines;
+    addRecords(lines, 0, 50);
+    EXPECT_NO_THROW(sink.write(lines));
+    EXPECT_EQ(sink.lost(), 50u);
+    EXPECT_EQ(sink.written(), 0u);
+    EXPECT_TRUE(lines.empty());
+
+    sink.setPath((dir_ / "flows.jsonl").string());
+    addRecords(lines, 50, 53);
+    sink.write(lines);
+    EXPECT_EQ(sink.written(), 3u);
+    EXPECT_EQ(sink.lost(), 50u);
+    EXPECT_EQ(readPorts(dir_ / "flows.jsonl"), (std::vector<int>{50, 51, 52}));
+}
+
+// RLIMIT_FSIZE makes the kernel accept part of a batch and then fail with
+// EFBIG: whole lines stay, the torn one is cut off, the rest are counted.
+TEST_F(JsonlSinkTest, BatchCutShortKeepsWholeLinesAndCountsTheRest) {
+    fs::path p = dir_ / "flows.jsonl";
+    JsonlSink::Lines lines;
+    addRecords(lines, 0, 10);
+    const size_t line = lines.bytes() / 10;
+    struct FileSizeLimit {
+        rlimit old{};
+        sighandler_t old_handler;
+        explicit FileSizeLimit(rlim_t bytes) : old_handler(signal(SIGXFSZ, SIG_IGN)) {
+            getrlimit(RLIMIT_FSIZE, &old);
+            rlimit lim = old;
+            lim.rlim_cur = bytes;
+            EXPECT_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        }
+        ~FileSizeLimit() {
+            setrlimit(RLIMIT_FSIZE, &old);
+            signal(SIGXFSZ, old_handler);
+        }
+    };
+    JsonlSink sink({p.string(), 0, 0});
+    {
+        FileSizeLimit limit(rlim_t(line * 4 + line / 2));  // room for 4.5 lines
+        EXPECT_NO_THROW(sink.write(lines));
+    }
+    EXPECT_EQ(sink.written(), 4u);
+    EXPECT_EQ(sink.lost(), 6u);
+    EXPECT_EQ(fs::file_size(p), line * 4) << "no torn line left behind";
+    EXPECT_EQ(readPorts(p), (std::vector<int>{0, 1, 2, 3}));
+
+    addRecords(lines, 10, 12);  // and it goes on once the file may grow
+    sink.write(lines);
+    EXPECT_EQ(sink.written(), 6u);
+    EXPECT_EQ(readPorts(p), (std::vector<int>{0, 1, 2, 3, 10, 11}));
+}
+
+TEST_F(JsonlSinkTest, ALineThatCannotBeRenderedIsCountedLost) {
+    fs::path p = dir_ / "flows.jsonl";
+    JsonlSink sink({p.string(), 0, 0});
+    JsonlSink::Lines lines;
+    addRecords(lines, 0, 1);
+    lines.add([](TextBuffer& out) {
+        out.append("half a line");
+        throw std::runtime_error("out of memory");
+    });
+    addRecords(lines, 2, 3);
+    EXPECT_EQ(lines.count(), 2u);
+    sink.write(lines);
+    EXPECT_EQ(sink.written(), 2u);
+    EXPECT_EQ(sink.lost(), 1u);
+    EXPECT_EQ(readPorts(p), (std::vector<int>{0, 2}));
 }
 
 TEST(JsonlSink, EmptyPathIsAnError) {

@@ -17,6 +17,7 @@
 
 #include "agent/bundle_gate.hpp"
 #include "agent/cgroup_watcher.hpp"
+#include "agent/flow_pipeline.hpp"
 #include "agent/link_watcher.hpp"
 #include "agent/metrics.hpp"
 #include "common/cgroup.hpp"
@@ -67,7 +68,8 @@ struct Daemon::State {
     std::unique_ptr<CgroupWatcher> cgroups;
     std::unique_ptr<flows::Enricher> enricher;
     std::unique_ptr<flows::JsonlSink> sink;
-    FlowHub hub;  // enriched flows for the API's Flows streams
+    FlowHub hub;                                  // enriched flows for the API's Flows streams
+    std::unique_ptr<FlowPipeline> flow_pipeline;  // ring buffer -> flow log + hub
     std::unique_ptr<EventReader> reader;
     std::unique_ptr<MetricsServer> metrics;
     UniqueFd signals;
@@ -160,12 +162,10 @@ void Daemon::start(bool serve_api) {
     s_->links = std::make_unique<LinkWatcher>(cfg_.interfaces);
     attachInterfaces();
 
-    s_->reader =
-        std::make_unique<EventReader>(s_->dp->eventsFd(), [this](const ztseg_flow_event& e) {
-            flows::FlowRecord r = s_->enricher->enrich(e);
-            s_->sink->write(r);
-            s_->hub.publish(r);
-        });
+    s_->flow_pipeline = std::make_unique<FlowPipeline>(*s_->enricher, *s_->sink, s_->hub);
+    s_->reader = std::make_unique<EventReader>(
+        s_->dp->eventsFd(), [this](const ztseg_flow_event& e) { s_->flow_pipeline->onEvent(e); },
+        [this] { s_->flow_pipeline->onDrained(); });
 
     if (!cfg_.metrics_listen.empty()) {
         auto [host, port] = splitHostPort(cfg_.metrics_listen);

@@ -15,7 +15,8 @@ void EventReader::Deleter::operator()(ring_buffer* rb) const {
     ring_buffer__free(rb);
 }
 
-EventReader::EventReader(int events_map_fd, Callback cb) : cb_(std::move(cb)) {
+EventReader::EventReader(int events_map_fd, Callback cb, DrainedCallback drained)
+    : cb_(std::move(cb)), drained_(std::move(drained)) {
     rb_.reset(ring_buffer__new(events_map_fd, &EventReader::onSample, this, nullptr));
     if (!rb_) {
         throwErrno("open flow event ring buffer", errno);
@@ -44,7 +45,14 @@ int EventReader::poll(std::chrono::milliseconds timeout) {
     if (n < 0 && n != -EINTR) {
         throwErrno("poll flow event ring buffer", -n);
     }
-    return n < 0 ? 0 : n;
+    return delivered(n < 0 ? 0 : n);
+}
+
+int EventReader::delivered(int n) {
+    if (n > 0 && drained_) {
+        drained_();
+    }
+    return n;
 }
 
 int EventReader::drain() {
@@ -52,23 +60,30 @@ int EventReader::drain() {
     if (n < 0) {
         throwErrno("consume flow event ring buffer", -n);
     }
-    return n;
+    return delivered(n);
 }
 
 int EventReader::epollFd() const {
     return ring_buffer__epoll_fd(rb_.get());
 }
 
-std::chrono::system_clock::time_point eventWallTime(uint64_t ts_ns) {
+EventClock::EventClock() {
     timespec mono{}, real{};
     clock_gettime(CLOCK_MONOTONIC, &mono);
     clock_gettime(CLOCK_REALTIME, &real);
     int64_t mono_ns = int64_t(mono.tv_sec) * 1'000'000'000 + mono.tv_nsec;
     int64_t real_ns = int64_t(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
-    int64_t wall = real_ns - (mono_ns - int64_t(ts_ns));
+    offset_ns_ = real_ns - mono_ns;
+}
+
+std::chrono::system_clock::time_point EventClock::wallTime(uint64_t ts_ns) const {
     return std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(wall)));
+            std::chrono::nanoseconds(wallNanos(ts_ns))));
+}
+
+std::chrono::system_clock::time_point eventWallTime(uint64_t ts_ns) {
+    return EventClock().wallTime(ts_ns);
 }
 
 }  // namespace ztseg

@@ -14,7 +14,10 @@ namespace ztseg {
 class EventReader {
   public:
     using Callback = std::function<void(const ztseg_flow_event&)>;
-    EventReader(int events_map_fd, Callback cb);
+    using DrainedCallback = std::function<void()>;
+    // `drained` (optional) runs after poll() or drain() delivered events and
+    // found the ring buffer empty: the moment to flush what was batched.
+    EventReader(int events_map_fd, Callback cb, DrainedCallback drained = {});
     ~EventReader();
     EventReader(const EventReader&) = delete;
     EventReader& operator=(const EventReader&) = delete;
@@ -27,7 +30,9 @@ class EventReader {
 
   private:
     static int onSample(void* self, void* data, size_t size);
+    int delivered(int n);
     Callback cb_;
+    DrainedCallback drained_;
     struct Deleter {
         void operator()(ring_buffer* rb) const;
     };
@@ -36,6 +41,18 @@ class EventReader {
 };
 
 // Event timestamps are CLOCK_MONOTONIC; this maps them to wall-clock time.
-std::chrono::system_clock::time_point eventWallTime(uint64_t ts_ns);
+// The offset between the clocks is read when the EventClock is made, so a
+// batch of events shares one pair of clock reads.
+class EventClock {
+  public:
+    EventClock();
+    int64_t wallNanos(uint64_t ts_ns) const { return int64_t(ts_ns) + offset_ns_; }
+    std::chrono::system_clock::time_point wallTime(uint64_t ts_ns) const;
+
+  private:
+    int64_t offset_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC
+};
+
+std::chrono::system_clock::time_point eventWallTime(uint64_t ts_ns);  // EventClock().wallTime
 
 }  // namespace ztseg

@@ -71,76 +71,132 @@ void JsonlSink::rotateLocked() {
     }
 }
 
-void JsonlSink::failLocked(int err, const char* what) {
-    ++lost_;
-    if (burst_lost_++ == 0) {
+void JsonlSink::Lines::clear() {
+    text_.clear();
+    ends_.clear();
+    unrendered_ = 0;
+    first_error_.clear();
+}
+
+void JsonlSink::failLocked(uint64_t lines, int err, const char* what) {
+    if (lines == 0) {
+        return;
+    }
+    lost_ += lines;
+    if (burst_lost_ == 0) {
         spdlog::error(
             "flow log {}: {}: {}; flow records are being lost (counted) until writes "
             "succeed again",
             opts_.path, what, std::strerror(err));
     }
+    burst_lost_ += lines;
 }
 
-bool JsonlSink::write(const FlowRecord& r) {
-    std::string line;
-    try {
-        line = toOcsfLine(r);
-    } catch (const std::exception& e) {
-        std::lock_guard lock(mu_);
-        ++lost_;
-        spdlog::error("flow log {}: cannot encode record: {}", opts_.path, e.what());
-        return false;
+// Writes lines [first, end) of the batch (they start at chunk_start) in as
+// few write() calls as the kernel allows.
+bool JsonlSink::writeChunkLocked(const Lines& lines, size_t first, size_t end,
+                                 size_t& chunk_start) {
+    if (first == end) {
+        return true;
     }
-    return writeLine(line);
-}
-
-bool JsonlSink::writeLine(const std::string& text) {
-    std::string line = text + "\n";
-    std::lock_guard lock(mu_);
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        if (fd_ < 0) {
-            int err = 0;
-            if (!openLocked(err)) {
-                failLocked(err, "open");
-                return false;
-            }
-        }
-        if (attempt == 0 && opts_.max_bytes > 0 && size_ > 0 &&
-            size_ + line.size() > opts_.max_bytes) {
-            rotateLocked();  // closes the file; the second round opens a fresh one
-            continue;
-        }
-        break;
-    }
+    const std::vector<size_t>& ends = lines.ends_;
+    const size_t bytes = ends[end - 1] - chunk_start;
+    const char* data = lines.text_.data() + chunk_start;
     const uint64_t before = size_;
     size_t done = 0;
-    while (done < line.size()) {
-        ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    while (done < bytes) {
+        ssize_t n = ::write(fd_, data + done, bytes - done);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
             int err = n < 0 ? errno : EIO;
-            if (done > 0) {
-                // Never leave half a line behind: the next record starts clean.
-                if (::ftruncate(fd_, off_t(before)) != 0) {
-                    spdlog::debug("flow log {}: truncate partial line: {}", opts_.path,
-                                  std::strerror(errno));
-                }
+            // Lines wholly written stay; a torn last line is cut off so the
+            // next record starts clean.
+            size_t whole = first, whole_bytes = 0;
+            while (whole < end && ends[whole] - chunk_start <= done) {
+                whole_bytes = ends[whole] - chunk_start;
+                ++whole;
             }
-            closeLocked();  // reopen on the next write: the file may be gone or replaced
-            failLocked(err, "write");
+            if (done > whole_bytes && ::ftruncate(fd_, off_t(before + whole_bytes)) != 0) {
+                spdlog::debug("flow log {}: truncate partial line: {}", opts_.path,
+                              std::strerror(errno));
+            }
+            size_ = before + whole_bytes;
+            written_ += whole - first;
+            closeLocked();  // reopen next time: the file may be gone or replaced
+            failLocked(end - whole, err, "write");
             return false;
         }
         done += size_t(n);
     }
-    size_ += line.size();
-    ++written_;
+    size_ += bytes;
+    written_ += end - first;
+    chunk_start = ends[end - 1];
     if (burst_lost_ > 0) {
         spdlog::info("flow log {}: writing again after {} lost records", opts_.path, burst_lost_);
         burst_lost_ = 0;
     }
     return true;
+}
+
+void JsonlSink::writeLocked(Lines& lines) {
+    if (lines.unrendered_ > 0) {
+        lost_ += lines.unrendered_;
+        spdlog::error("flow log {}: cannot encode {} record(s): {}", opts_.path, lines.unrendered_,
+                      lines.first_error_);
+    }
+    const std::vector<size_t>& ends = lines.ends_;
+    const size_t n = ends.size();
+    size_t first = 0, chunk_start = 0;
+    int err = 0;
+    for (size_t i = 0; i < n; ++i) {
+        if (fd_ < 0 && !openLocked(err)) {
+            failLocked(n - first, err, "open");
+            break;
+        }
+        // Rotate before a line that would take a non-empty file past max_bytes.
+        const size_t line_start = i == 0 ? 0 : ends[i - 1];
+        const uint64_t size_at_line = size_ + (line_start - chunk_start);
+        if (opts_.max_bytes > 0 && size_at_line > 0 &&
+            size_at_line + (ends[i] - line_start) > opts_.max_bytes) {
+            if (!writeChunkLocked(lines, first, i, chunk_start)) {
+                failLocked(n - i, EIO, "write");
+                break;
+            }
+            rotateLocked();  // closes the file; the fresh one opens below
+            first = i;
+            if (!openLocked(err)) {
+                failLocked(n - first, err, "open");
+                break;
+            }
+        }
+        if (i + 1 == n) {
+            writeChunkLocked(lines, first, n, chunk_start);  // counts its own losses
+        }
+    }
+    lines.clear();
+}
+
+void JsonlSink::write(Lines& lines) {
+    std::lock_guard lock(mu_);
+    writeLocked(lines);
+}
+
+bool JsonlSink::write(const FlowRecord& r) {
+    std::lock_guard lock(mu_);
+    single_.add([&](TextBuffer& out) { appendOcsfLine(r, out); });
+    const uint64_t lost_before = lost_;
+    writeLocked(single_);
+    return lost_ == lost_before;
+}
+
+bool JsonlSink::writeLine(const std::string& text) {
+    std::lock_guard lock(mu_);
+    single_.add([&](TextBuffer& out) { out.append(text); });
+    const uint64_t lost_before = lost_;
+    writeLocked(single_);
+    return lost_ == lost_before;
 }
 
 void JsonlSink::flush() {

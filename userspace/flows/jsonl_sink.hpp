@@ -2,15 +2,23 @@
 // size (path -> path.1 -> ... -> path.N, the oldest removed). Writing never
 // throws on I/O errors: a failed record is counted in lost(), logged once per
 // burst of failures, and the sink retries (reopening the file) on the next
-// write, so it recovers by itself when the disk has room again. Every write
-// goes straight to the kernel (no user-space buffer), so flush() only syncs.
+// write, so it recovers by itself when the disk has room again.
+//
+// write(record) sends one line to the kernel at once. The event pipeline
+// instead collects many lines in a Lines batch (no lock, no syscall per line)
+// and hands the batch to write(Lines&), which sends it in as few write()s as
+// rotation allows. A line counts as written once the write() carrying it
+// succeeded; a failed write counts every line it carried as lost.
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "flows/flow_record.hpp"
+#include "flows/text_buffer.hpp"
 
 namespace ztseg::flows {
 
@@ -20,6 +28,39 @@ class JsonlSink {
         std::string path;
         uint64_t max_bytes = 100ull << 20;  // rotate before a file would exceed this; 0 = never
         unsigned max_files = 5;             // rotated files kept (path.1 .. path.N)
+    };
+
+    // Lines waiting to be written, each ending in '\n'.
+    class Lines {
+      public:
+        // Appends the line that `render(TextBuffer&)` writes (without newline).
+        // Never throws: a render that throws loses the line, counted as sink
+        // loss when the batch is written.
+        template <class Render>
+        void add(Render&& render) noexcept {
+            const size_t start = text_.size();
+            try {
+                render(text_);
+                text_.push_back('\n');
+                ends_.push_back(text_.size());
+            } catch (const std::exception& e) {
+                text_.resize_down(start);
+                if (unrendered_++ == 0) {
+                    first_error_ = e.what();
+                }
+            }
+        }
+        size_t count() const { return ends_.size(); }
+        size_t bytes() const { return text_.size(); }
+        bool empty() const { return ends_.empty() && unrendered_ == 0; }
+        void clear();
+
+      private:
+        friend class JsonlSink;
+        TextBuffer text_;
+        std::vector<size_t> ends_;  // offset just past each line
+        uint64_t unrendered_ = 0;
+        std::string first_error_;
     };
 
     // Throws Error only for invalid options (empty path); an unopenable file
@@ -32,7 +73,10 @@ class JsonlSink {
     // Returns whether the record reached the file.
     bool write(const FlowRecord& r);
     bool writeLine(const std::string& line);  // a ready OCSF line, no newline
-    void flush();                             // fdatasync; never throws
+    // Writes every line of the batch and clears it. Never throws.
+    void write(Lines& lines);
+
+    void flush();  // fdatasync; never throws
     // Switches to another file (closing the current one); also the way to
     // reopen after an external logrotate.
     void setPath(std::string path);
@@ -44,8 +88,10 @@ class JsonlSink {
   private:
     bool openLocked(int& err);
     void rotateLocked();
-    void failLocked(int err, const char* what);
+    void failLocked(uint64_t lines, int err, const char* what);
     void closeLocked();
+    void writeLocked(Lines& lines);
+    bool writeChunkLocked(const Lines& lines, size_t first, size_t end, size_t& chunk_start);
 
     mutable std::mutex mu_;
     Options opts_;
@@ -54,6 +100,7 @@ class JsonlSink {
     uint64_t written_ = 0;
     uint64_t lost_ = 0;
     uint64_t burst_lost_ = 0;  // lost since the last success; > 0: in an error burst
+    Lines single_;             // write(record) / writeLine()
 };
 
 }  // namespace ztseg::flows

@@ -1,6 +1,10 @@
 #include "flows/ocsf.hpp"
 
 #include <chrono>
+#include <utility>
+
+#include "flows/json_text.hpp"
+#include "flows/ocsf_line.hpp"
 
 namespace ztseg::flows {
 namespace {
@@ -130,9 +134,100 @@ json toOcsf(const FlowRecord& r) {
     return j;
 }
 
+namespace {
+
+// Escaped copies of a record's strings, kept in one growing buffer and only
+// turned into views once every piece is in (appending may move the buffer).
+class EscapedText {
+  public:
+    using Piece = std::pair<size_t, size_t>;
+    Piece escaped(std::string_view s) {
+        size_t at = buf_.size();
+        appendJsonEscaped(buf_, s);
+        return {at, buf_.size() - at};
+    }
+    Piece labels(const policy::LabelSet& l) {
+        size_t at = buf_.size();
+        buf_.push_back('{');
+        for (const auto& [k, v] : l) {
+            if (buf_.size() > at + 1) {
+                buf_.push_back(',');
+            }
+            appendJsonString(buf_, k);
+            buf_.push_back(':');
+            appendJsonString(buf_, v);
+        }
+        buf_.push_back('}');
+        return {at, buf_.size() - at};
+    }
+    std::string_view view(Piece p) const {
+        return std::string_view(buf_).substr(p.first, p.second);
+    }
+    void clear() { buf_.clear(); }
+
+  private:
+    std::string buf_;
+};
+
+}  // namespace
+
+void appendOcsfLine(const FlowRecord& r, std::string& out) {
+    thread_local TextBuffer line;
+    line.clear();
+    appendOcsfLine(r, line);
+    out.append(line.view());
+}
+
+void appendOcsfLine(const FlowRecord& r, TextBuffer& out) {
+    thread_local EscapedText text;
+    text.clear();
+    auto host = text.escaped(r.host), verdict = text.escaped(r.verdict),
+         reason = text.escaped(r.reason), hook = text.escaped(r.hook),
+         proto = text.escaped(r.protocol_name), src_ip = text.escaped(r.src.ip),
+         src_name = text.escaped(r.src.name), src_labels = text.labels(r.src.labels),
+         dst_ip = text.escaped(r.dst.ip), dst_name = text.escaped(r.dst.name),
+         dst_labels = text.labels(r.dst.labels), rule_policy = text.escaped(r.policy),
+         rule_location = text.escaped(r.rule_location),
+         rule_description = text.escaped(r.rule_description), workload = text.escaped(r.workload);
+
+    OcsfLineParts p;
+    p.time_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(r.time.time_since_epoch()).count();
+    p.host = text.view(host);
+    p.verdict = text.view(verdict);
+    p.reason = text.view(reason);
+    p.hook = text.view(hook);
+    p.protocol_name = text.view(proto);
+    p.dropped = r.verdict == "dropped";
+    p.audit = r.verdict == "would-drop";
+    p.established = r.reason == "allow-conntrack" || r.reason == "allow-related";
+    p.inbound = r.direction == Direction::Ingress;
+    p.family = r.family;
+    p.protocol = r.protocol;
+    p.src = {text.view(src_ip), r.src.port, r.src.identity, text.view(src_name),
+             text.view(src_labels)};
+    p.dst = {text.view(dst_ip), r.dst.port, r.dst.identity, text.view(dst_name),
+             text.view(dst_labels)};
+    p.rule_id = r.rule_id;
+    p.rule_policy = text.view(rule_policy);
+    p.rule_location = text.view(rule_location);
+    p.rule_description = text.view(rule_description);
+    p.workload = text.view(workload);
+    p.cgroup_id = r.cgroup_id;
+    p.generation = r.generation;
+    p.ifindex = r.ifindex;
+    p.packets = r.packets;
+    p.bytes = r.bytes;
+    p.suppressed = r.suppressed;
+    p.icmp_type = r.icmp_type;
+    p.icmp_code = r.icmp_code;
+    appendOcsfLine(p, out);
+}
+
 std::string toOcsfLine(const FlowRecord& r) {
-    // dump() without indent is single-line; invalid UTF-8 in names is replaced.
-    return toOcsf(r).dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string line;
+    appendOcsfLine(r, line);
+    return line;
 }
 
 }  // namespace ztseg::flows

@@ -1,0 +1,108 @@
+#include "cli/flow_text.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+namespace ztseg::cli {
+
+std::string flowTime(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    std::time_t s = system_clock::to_time_t(time_point_cast<seconds>(t));
+    if (time_point_cast<seconds>(t) > t) {
+        --s;  // to_time_t may round; keep the second the event happened in
+    }
+    auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+    std::tm tm{};
+    localtime_r(&s, &tm);
+    char buf[40];
+    size_t n = std::strftime(buf, sizeof(buf), "%b %d %H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld", static_cast<long long>(ms < 0 ? 0 : ms));
+    return buf;
+}
+
+std::string endpointText(const flows::FlowEndpoint& ep) {
+    std::string addr = ep.ip;
+    if (ep.port != 0) {
+        addr = (ep.ip.find(':') != std::string::npos ? "[" + ep.ip + "]" : ep.ip) + ":" +
+               std::to_string(ep.port);
+    }
+    std::string who = ep.name.empty()
+                          ? (ep.identity == 0 ? "unlabeled" : "id " + std::to_string(ep.identity))
+                          : ep.name;
+    return addr + " (" + who + ")";
+}
+
+FlowTable::FlowTable(std::ostream& out, bool streaming) : out_(out), streaming_(streaming) {}
+
+std::vector<std::string> FlowTable::header() {
+    return {"TIME", "SOURCE", "DESTINATION", "PROTO", "VERDICT", "REASON", "HOOK", "RULE"};
+}
+
+std::vector<std::string> FlowTable::row(const flows::FlowRecord& r) {
+    std::string verdict = r.verdict;
+    std::transform(verdict.begin(), verdict.end(), verdict.begin(),
+                   [](unsigned char c) { return char(std::toupper(c)); });
+    std::string rule = "-";
+    if (r.rule_id != 0) {
+        rule = std::to_string(r.rule_id);
+        if (!r.policy.empty()) {
+            rule += " " + r.policy;
+        }
+        if (!r.rule_location.empty()) {
+            rule += " (" + r.rule_location + ")";
+        }
+    }
+    std::string proto = r.protocol_name;
+    if (r.protocol == 1 || r.protocol == 58) {
+        proto += " " + std::to_string(r.icmp_type) + "/" + std::to_string(r.icmp_code);
+    }
+    return {flowTime(r.time),
+            endpointText(r.src),
+            endpointText(r.dst),
+            proto,
+            verdict,
+            r.reason,
+            r.hook,
+            rule};
+}
+
+void FlowTable::print(const std::vector<std::string>& cells, const std::vector<size_t>& widths) {
+    std::string line;
+    for (size_t i = 0; i < cells.size(); ++i) {
+        line += cells[i];
+        if (i + 1 < cells.size()) {
+            line += std::string(std::max(widths[i], cells[i].size()) - cells[i].size() + 2, ' ');
+        }
+    }
+    out_ << line << "\n";
+}
+
+void FlowTable::add(const flows::FlowRecord& r) {
+    if (!streaming_) {
+        rows_.push_back(row(r));
+        return;
+    }
+    static const std::vector<size_t> kWidths = {19, 30, 30, 5, 10, 14, 14, 0};
+    if (!header_done_) {
+        print(header(), kWidths);
+        header_done_ = true;
+    }
+    print(row(r), kWidths);
+    out_.flush();
+}
+
+void FlowTable::finish() {
+    if (streaming_) {
+        return;
+    }
+    std::vector<size_t> widths(header().size(), 0);
+    for (size_t i = 0; i < widths.size(); ++i) {
+        widths[i] = header()[i].size();
+        for (const auto& r : rows_) widths[i] = std::max(widths[i], r[i].size());
+    }
+    print(header(), widths);
+    for (const auto& r : rows_) print(r, widths);
+    rows_.clear();
+}
+
+}  // namespace ztseg::cli

@@ -92,7 +92,8 @@ void printWhatifText(const flows::WhatifReport& rep) {
         if (rows.size() == 1) {
             continue;
         }
-        std::cout << "\n" << headline(c) << ": " << rep.count(c) << " events\n";
+        size_t n = rep.count(c);
+        std::cout << "\n" << headline(c) << ": " << n << (n == 1 ? " event\n" : " events\n");
         std::vector<size_t> w(rows[0].size(), 0);
         for (const auto& r : rows)
             for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
@@ -176,10 +177,16 @@ int runSuggest(const AnalysisArgs& a) {
             std::string first = e.diagnostics().empty() ? "" : e.diagnostics().front().str();
             throw Error("suggest: the suggested policy does not compile (a bug): " + first);
         }
-        flows::WhatifReport rep = flows::whatif(mine, recorded);
-        check = "; replayed: " + std::to_string(rep.count(flows::Change::NewlyDenied)) +
-                " newly denied, " + std::to_string(rep.count(flows::Change::NewlyWouldDrop)) +
-                " newly would-drop";
+        std::vector<flows::FlowRecord> admitted;
+        for (size_t i : s.admitted) admitted.push_back(recorded[i]);
+        flows::WhatifReport rep = flows::whatif(mine, admitted);
+        size_t broken =
+            rep.count(flows::Change::NewlyDenied) + rep.count(flows::Change::NewlyWouldDrop);
+        if (broken != 0) {
+            throw Error("suggest: replaying the admitted flows against the suggestion changes " +
+                        std::to_string(broken) + " of them (a bug); nothing written");
+        }
+        check = "; replayed, every admitted event passes";
     }
     if (a.out.empty()) {
         std::cout << s.yaml;
@@ -194,7 +201,8 @@ int runSuggest(const AnalysisArgs& a) {
     size_t not_admitted = 0;
     for (const auto& line : s.not_admitted) not_admitted += std::stoul(line);
     if (not_admitted) {
-        std::cerr << "; " << not_admitted << " events not admitted (listed in the header)";
+        std::cerr << "; " << not_admitted << " event" << (not_admitted == 1 ? "" : "s")
+                  << " not admitted (listed in the header)";
     }
     std::cerr << check << (a.out.empty() ? "" : "; written to " + a.out) << "\n";
     return kExitOk;

@@ -54,7 +54,11 @@ class FlowPrinter {
             std::cout << out << "\n" << std::flush;
         }
     }
-    void finish() { table_.finish(); }
+    void finish() {
+        if (format_ == "table") {
+            table_.finish();
+        }
+    }
 
   private:
     std::string format_;

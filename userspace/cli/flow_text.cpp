@@ -21,14 +21,17 @@ std::string flowTime(std::chrono::system_clock::time_point t) {
 }
 
 std::string endpointText(const flows::FlowEndpoint& ep) {
+    std::string who = ep.name.empty()
+                          ? (ep.identity == 0 ? "unlabeled" : "id " + std::to_string(ep.identity))
+                          : ep.name;
+    if ((ep.ip == "0.0.0.0" || ep.ip == "::") && ep.port == 0) {
+        return "(" + who + ")";  // connect() refused before the socket had an address
+    }
     std::string addr = ep.ip;
     if (ep.port != 0) {
         addr = (ep.ip.find(':') != std::string::npos ? "[" + ep.ip + "]" : ep.ip) + ":" +
                std::to_string(ep.port);
     }
-    std::string who = ep.name.empty()
-                          ? (ep.identity == 0 ? "unlabeled" : "id " + std::to_string(ep.identity))
-                          : ep.name;
     return addr + " (" + who + ")";
 }
 

@@ -53,6 +53,7 @@ Party FlowJudge::byAddress(const FlowEndpoint& ep) const {
             break;
         case Peer::Kind::Unlabeled:
             p.text = ep.ip + " (unlabeled)";
+            p.peer.name = ep.ip;  // "10.1.2.3 has no identity"
             break;
         case Peer::Kind::Cidr:
         case Peer::Kind::Host:

@@ -96,8 +96,8 @@ struct Evidence {
         }
         return std::to_string(connections.size()) + " connection" +
                (connections.size() == 1 ? "" : "s") + " seen (" + std::to_string(events) +
-               " event" + (events == 1 ? "" : "s") + ": " + v + "), " + isoTime(first) + " .. " +
-               isoTime(last);
+               " event" + (events == 1 ? "" : "s") + ": " + v + "), " + isoTime(first) +
+               (isoTime(last) == isoTime(first) ? "" : " .. " + isoTime(last));
     }
 };
 
@@ -294,7 +294,8 @@ Suggestion suggestPolicy(const std::vector<FlowRecord>& flows, const policy::Pol
         }
         return d;
     };
-    for (const FlowRecord& r : flows) {
+    for (size_t index = 0; index < flows.size(); ++index) {
+        const FlowRecord& r = flows[index];
         ++out.events;
         if (!isPolicyDecision(r) || r.verdict == "dropped") {
             continue;
@@ -331,6 +332,7 @@ Suggestion suggestPolicy(const std::vector<FlowRecord>& flows, const policy::Pol
             rule.second.add(r);
         }
         ++out.evidence;
+        out.admitted.push_back(index);
     }
     for (const auto& [sentence, n] : skipped) {
         out.not_admitted.push_back(std::to_string(n) + " event" + (n == 1 ? "" : "s") + ": " +

@@ -26,6 +26,7 @@ struct Suggestion {
     size_t evidence = 0;  // events that became rules (allowed / would-drop new flows)
     size_t policies = 0, rules = 0;
     std::vector<std::string> not_admitted;  // "3 events: 10.1.1.1 (unlabeled) -> app=db 5432/tcp"
+    std::vector<size_t> admitted;           // indices of the events that became rules
 };
 
 // inventory: where workloads, externals and hosts come from (its policies are

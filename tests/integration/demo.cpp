@@ -235,27 +235,16 @@ int run() {
     std::string pin_dir = "/sys/fs/bpf/" + lab.tag();
     std::string ifaces;
     for (const auto& i : lab.hostInterfaces()) ifaces += (ifaces.empty() ? "" : ", ") + i;
-    write(work / "ztsegd.yaml",
-          "host_name: demo-host\n"
-          "state_dir: " +
-              (work / "state").string() +
-              "\n"
-              "pin_dir: " +
-              pin_dir +
-              "\n"
-              "cgroup_root: " +
-              lab.cgroupRoot() +
-              "\n"
-              "interfaces: [" +
-              ifaces +
-              "]\n"
-              "flows: {file: " +
-              (work / "flows.jsonl").string() +
-              ", drop_event_interval_ms: 0}\n"
-              "api: {unix_socket: " +
-              socket +
-              "}\n"
-              "metrics: {listen: 127.0.0.1:9962}\n");
+    std::ostringstream cfg;
+    cfg << "host_name: demo-host\n"
+        << "state_dir: " << (work / "state").string() << "\n"
+        << "pin_dir: " << pin_dir << "\n"
+        << "cgroup_root: " << lab.cgroupRoot() << "\n"
+        << "interfaces: [" << ifaces << "]\n"
+        << "flows: {file: " << (work / "flows.jsonl").string() << ", drop_event_interval_ms: 0}\n"
+        << "api: {unix_socket: " << socket << "}\n"
+        << "metrics: {listen: 127.0.0.1:9962}\n";
+    write(work / "ztsegd.yaml", cfg.str());
     setenv("ZTSEG_SOCKET", socket.c_str(), 1);
     cleanup.actions.push_back([work] {
         runCommand({ZTSEGD_PATH, "--config", (work / "ztsegd.yaml").string(), "--uninstall",

@@ -14,39 +14,46 @@
 namespace ztseg::test {
 
 CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns,
-                         std::chrono::milliseconds timeout) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
+                         std::chrono::milliseconds timeout, bool separate_stderr) {
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
         throw std::runtime_error("runCommand: pipe: " + std::string(std::strerror(errno)));
     }
-    UniqueFd rd(fds[0]), wr(fds[1]);
-    Child c(ns, nullptr, [&argv, w = wr.get()] {
-        dup2(w, STDOUT_FILENO);
-        dup2(w, STDERR_FILENO);
+    UniqueFd out_rd(out[0]), out_wr(out[1]), err_rd(err[0]), err_wr(err[1]);
+    int o = out_wr.get(), e = separate_stderr ? err_wr.get() : out_wr.get();
+    Child c(ns, nullptr, [&argv, o, e] {
+        dup2(o, STDOUT_FILENO);
+        dup2(e, STDERR_FILENO);
         std::vector<char*> args;
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
         args.push_back(nullptr);
         execv(args[0], args.data());
         return 127;
     });
-    wr.reset();
+    out_wr.reset();
+    err_wr.reset();
     CommandResult res;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     char buf[4096];
-    while (std::chrono::steady_clock::now() < deadline) {
-        pollfd p{rd.get(), POLLIN, 0};
-        int n = poll(&p, 1, 100);
+    bool open[2] = {true, true};
+    while ((open[0] || open[1]) && std::chrono::steady_clock::now() < deadline) {
+        pollfd p[2] = {{open[0] ? out_rd.get() : -1, POLLIN, 0},
+                       {open[1] ? err_rd.get() : -1, POLLIN, 0}};
+        int n = poll(p, 2, 100);
         if (n < 0 && errno != EINTR) {
             break;
         }
-        if (n <= 0) {
-            continue;
+        for (int i = 0; i < 2 && n > 0; ++i) {
+            if (!open[i] || p[i].revents == 0) {
+                continue;
+            }
+            ssize_t got = read(p[i].fd, buf, sizeof(buf));
+            if (got <= 0) {
+                open[i] = false;  // EOF: the command closed this output
+                continue;
+            }
+            (i == 0 ? res.output : res.errors).append(buf, size_t(got));
         }
-        ssize_t got = read(rd.get(), buf, sizeof(buf));
-        if (got <= 0) {
-            break;  // EOF: the command closed its output
-        }
-        res.output.append(buf, size_t(got));
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());

@@ -15,13 +15,15 @@ namespace ztseg::test {
 
 struct CommandResult {
     int status = -1;     // exit status (128 + signal if killed)
-    std::string output;  // stdout and stderr, interleaved as written
+    std::string output;  // stdout (and stderr, interleaved as written, unless separate)
+    std::string errors;  // stderr when asked for separately
 };
 
 // Runs argv[0] (a path) with argv in `ns` (nullptr: this namespace) and waits
 // up to `timeout`. Throws if it cannot be started or does not finish.
 CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns = nullptr,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                         bool separate_stderr = false);
 
 // Polls pred every 100 ms for up to `timeout`; its last answer.
 bool waitUntil(const std::function<bool()>& pred,

@@ -1,6 +1,5 @@
 // flows: what talks to what, from the local ztsegd (history or --follow) or
 // from a flow file, as a table, OCSF JSON lines or protobuf JSON.
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
@@ -12,6 +11,7 @@
 #include "cli/daemon_client.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/flow_text.hpp"
+#include "cli/status_text.hpp"
 #include "common/error.hpp"
 #include "flows/ocsf_reader.hpp"
 
@@ -45,13 +45,7 @@ class FlowPrinter {
             std::cout << s.ocsf << "\n" << std::flush;
         } else {
             v1::FlowEvent ev = s.event ? *s.event : agent::toFlowEvent(s.record);
-            google::protobuf::util::JsonPrintOptions o;
-            o.preserve_proto_field_names = true;
-            std::string out;
-            if (!google::protobuf::util::MessageToJsonString(ev, &out, o).ok()) {
-                throw Error("flows: cannot render a flow event as JSON");
-            }
-            std::cout << out << "\n" << std::flush;
+            std::cout << protoJson(ev, false) << "\n" << std::flush;
         }
     }
     void finish() {

@@ -1,9 +1,14 @@
 #include "cli/status_text.hpp"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver_util.h>
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "common/error.hpp"
 
@@ -81,16 +86,36 @@ std::string statusText(const v1::StatusReply& st) {
     return out;
 }
 
-std::string statusJson(const v1::StatusReply& st) {
+std::string protoJson(const google::protobuf::Message& m, bool pretty) {
+    // Deterministic binary (sorted map keys), then binary -> JSON, which
+    // keeps the wire order: the printer alone follows hash-map order.
+    std::string binary;
+    {
+        google::protobuf::io::StringOutputStream raw(&binary);
+        google::protobuf::io::CodedOutputStream coded(&raw);
+        coded.SetSerializationDeterministic(true);
+        if (!m.SerializeToCodedStream(&coded)) {
+            throw Error("render " + m.GetTypeName() + " as JSON: cannot serialize it");
+        }
+    }
+    static const std::unique_ptr<google::protobuf::util::TypeResolver> resolver(
+        google::protobuf::util::NewTypeResolverForDescriptorPool(
+            "type.googleapis.com", google::protobuf::DescriptorPool::generated_pool()));
     google::protobuf::util::JsonPrintOptions o;
-    o.add_whitespace = true;
-    o.always_print_primitive_fields = true;
+    o.add_whitespace = pretty;
+    o.always_print_primitive_fields = pretty;
     o.preserve_proto_field_names = true;
     std::string out;
-    if (!google::protobuf::util::MessageToJsonString(st, &out, o).ok()) {
-        throw Error("status: cannot render as JSON");
+    auto st = google::protobuf::util::BinaryToJsonString(
+        resolver.get(), "type.googleapis.com/" + m.GetTypeName(), binary, &out, o);
+    if (!st.ok()) {
+        throw Error("render " + m.GetTypeName() + " as JSON: " + std::string(st.message()));
     }
     return out;
+}
+
+std::string statusJson(const v1::StatusReply& st) {
+    return protoJson(st, true);
 }
 
 }  // namespace ztseg::cli

@@ -236,8 +236,11 @@ policy::PolicySet inventoryFromFlows(const std::vector<FlowRecord>& flows) {
             } catch (const Error&) {
                 continue;
             }
+            if (ep->ip == "0.0.0.0" || ep->ip == "::") {
+                addr.length = 0;  // a refused connect() has no address yet: not one to claim
+            }
             Seen& s = ids.try_emplace(ep->identity, Seen{*ep, {}}).first->second;
-            if (claimed.insert(addr.str()).second) {
+            if (addr.length != 0 && claimed.insert(addr.str()).second) {
                 s.addresses.push_back(addr);
             }
         }

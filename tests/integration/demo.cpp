@@ -388,6 +388,10 @@ int main(int argc, char** argv) {
         std::cout << "\ninterrupted: daemon stopped, BPF state, lab and files removed\n";
         return 130;
     } catch (const std::exception& ex) {
+        if (g_interrupted) {  // Ctrl-C reached a child first (e.g. ztsegd while starting)
+            std::cout << "\ninterrupted: daemon stopped, BPF state, lab and files removed\n";
+            return 130;
+        }
         std::cerr << "demo failed: " << ex.what() << "\n";
         return 1;
     }

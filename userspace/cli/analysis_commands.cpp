@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/flow_text.hpp"
 #include "common/error.hpp"
 #include "flows/ocsf_reader.hpp"
 #include "flows/suggest.hpp"
@@ -27,18 +28,6 @@ struct AnalysisArgs {
     bool policies_only = false;
     std::string out;
 };
-
-std::string isoTime(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    std::time_t s = system_clock::to_time_t(time_point_cast<seconds>(t));
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char buf[40];
-    size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
-    std::snprintf(buf + n, sizeof(buf) - n, ".%03lldZ", static_cast<long long>(ms));
-    return buf;
-}
 
 std::vector<flows::FlowRecord> readAll(const std::vector<std::string>& files) {
     std::vector<flows::FlowRecord> all;

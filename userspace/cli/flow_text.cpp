@@ -7,16 +7,27 @@ namespace ztseg::cli {
 
 std::string flowTime(std::chrono::system_clock::time_point t) {
     using namespace std::chrono;
-    std::time_t s = system_clock::to_time_t(time_point_cast<seconds>(t));
-    if (time_point_cast<seconds>(t) > t) {
-        --s;  // to_time_t may round; keep the second the event happened in
-    }
-    auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+    auto secs = floor<seconds>(t);
+    std::time_t s = system_clock::to_time_t(secs);
     std::tm tm{};
     localtime_r(&s, &tm);
     char buf[40];
     size_t n = std::strftime(buf, sizeof(buf), "%b %d %H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld", static_cast<long long>(ms < 0 ? 0 : ms));
+    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld",
+                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()));
+    return buf;
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    auto secs = floor<seconds>(t);
+    std::time_t s = system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&s, &tm);
+    char buf[40];
+    size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof(buf) - n, ".%03lldZ",
+                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()));
     return buf;
 }
 

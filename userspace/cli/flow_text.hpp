@@ -13,6 +13,8 @@ namespace ztseg::cli {
 
 // Local time, "Dec 02 03:10:01.123" (TZ decides the zone).
 std::string flowTime(std::chrono::system_clock::time_point t);
+// UTC, "2026-12-02T03:10:01.123Z", for JSON.
+std::string isoTime(std::chrono::system_clock::time_point t);
 // "10.10.1.10:41000 (web)", "10.0.0.9 (unlabeled)", IPv6 as "[fd00::1]:80 (web)".
 std::string endpointText(const flows::FlowEndpoint& ep);
 

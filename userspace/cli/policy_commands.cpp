@@ -189,7 +189,7 @@ int runExplain(const ExplainArgs& a) {
     flows::Judgement side = judge.judge(r);
     if (a.format == "json") {
         json j = explanationJson(ex);
-        j["event"] = {{"time", flowTime(r.time)},
+        j["event"] = {{"time", isoTime(r.time)},
                       {"host", r.host},
                       {"hook", r.hook},
                       {"direction", r.direction == Direction::Egress ? "egress" : "ingress"},

@@ -41,13 +41,7 @@ class Ztsegctl : public ::testing::Test {
                                             << "api: {unix_socket: " << socket_ << "}\n"
                                             << "metrics: {listen: 127.0.0.1:9963}\n";
         writePolicy("5432");
-        db_server_ = std::make_unique<Child>(&lab_->host(), db_cg_.get(), [](Child::Ready& r) {
-            UniqueFd fd = tcpListen("::", kDbPort);
-            r.signal();
-            tcpEchoServe(fd.get(), 1 << 30, 60s);
-            return 0;
-        });
-        db_server_->waitReady(5s);
+        db_server_ = lab_->startServerIn(*db_cg_, kDbPort);
         daemon_ = std::make_unique<ZtsegdProcess>(ZTSEGD_PATH, lab_->host(),
                                                   (dir_ / "ztsegd.yaml").string(), socket_);
     }
@@ -80,14 +74,8 @@ class Ztsegctl : public ::testing::Test {
         argv.push_back(socket_);
         return runCommand(argv, nullptr, 60s, true);
     }
-    int webToDb() {
-        std::string dst = lab_->dbAddr(4), src = lab_->webAddr(4);
-        return lab_->inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "hi", 1s, src); });
-    }
-    int intruderToDb() {
-        std::string dst = lab_->dbAddr(4), src = lab_->intruderAddr(4);
-        return lab_->inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, src).err; });
-    }
+    int webToDb() { return lab_->webToDb(); }
+    int intruderToDb() { return lab_->intruderToDb(); }
 
     std::unique_ptr<DbLab> lab_;
     std::string tag_;

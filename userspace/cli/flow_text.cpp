@@ -5,30 +5,31 @@
 
 namespace ztseg::cli {
 
-std::string flowTime(std::chrono::system_clock::time_point t) {
+namespace {
+
+// strftime(fmt) of the second, then ".mmm" and suffix.
+std::string timeText(std::chrono::system_clock::time_point t, bool utc, const char* fmt,
+                     const char* suffix) {
     using namespace std::chrono;
     auto secs = floor<seconds>(t);
     std::time_t s = system_clock::to_time_t(secs);
     std::tm tm{};
-    localtime_r(&s, &tm);
-    char buf[40];
-    size_t n = std::strftime(buf, sizeof(buf), "%b %d %H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld",
-                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()));
+    utc ? gmtime_r(&s, &tm) : localtime_r(&s, &tm);
+    char buf[48];
+    size_t n = std::strftime(buf, sizeof(buf), fmt, &tm);
+    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld%s",
+                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()), suffix);
     return buf;
 }
 
+}  // namespace
+
+std::string flowTime(std::chrono::system_clock::time_point t) {
+    return timeText(t, false, "%b %d %H:%M:%S", "");
+}
+
 std::string isoTime(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    auto secs = floor<seconds>(t);
-    std::time_t s = system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&s, &tm);
-    char buf[40];
-    size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof(buf) - n, ".%03lldZ",
-                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()));
-    return buf;
+    return timeText(t, true, "%Y-%m-%dT%H:%M:%S", "Z");
 }
 
 std::string endpointText(const flows::FlowEndpoint& ep) {

@@ -54,6 +54,12 @@ std::string prefixYaml(const IpPrefix& p) {
     return scalar(p.length == p.maxLength() ? addressToString(p.family, p.addr.data()) : p.str());
 }
 
+std::string prefixList(const std::vector<IpPrefix>& prefixes) {
+    std::string out;
+    for (const auto& p : prefixes) out += (out.empty() ? "" : ", ") + prefixYaml(p);
+    return "[" + out + "]";
+}
+
 std::string isoTime(std::chrono::system_clock::time_point t) {
     std::time_t s = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};
@@ -170,27 +176,21 @@ void inventoryYaml(const policy::PolicySet& inv, bool rebuilt, std::string& out)
                 out += "    systemd: " + scalar(w.systemd_unit) + "\n";
             }
             if (!w.addresses.empty()) {
-                std::string a;
-                for (const auto& p : w.addresses) a += (a.empty() ? "" : ", ") + prefixYaml(p);
-                out += "    addresses: [" + a + "]\n";
+                out += "    addresses: " + prefixList(w.addresses) + "\n";
             }
         }
     }
     if (!inv.externals.empty()) {
         out += "externals:\n";
         for (const auto& e : inv.externals) {
-            std::string c;
-            for (const auto& p : e.cidrs) c += (c.empty() ? "" : ", ") + prefixYaml(p);
-            out += "  - name: " + scalar(e.name) + "\n    cidrs: [" + c + "]\n";
+            out += "  - name: " + scalar(e.name) + "\n    cidrs: " + prefixList(e.cidrs) + "\n";
             if (!e.labels.empty()) {
                 out += "    labels: " + labelsYaml(e.labels) + "\n";
             }
         }
     }
     if (!inv.hosts.empty()) {
-        std::string h;
-        for (const auto& p : inv.hosts) h += (h.empty() ? "" : ", ") + prefixYaml(p);
-        out += "hosts: [" + h + "]\n";
+        out += "hosts: " + prefixList(inv.hosts) + "\n";
     }
 }
 

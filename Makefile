@@ -38,8 +38,10 @@ bpffs:
 test: deps format-check build bpffs
 	cd $(BUILD_DIR) && $(SUDO) ctest --output-on-failure --timeout 900
 
+# Pauses between steps in a terminal; ZTSEG_DEMO_NONINTERACTIVE=1 never pauses.
 demo: deps build bpffs
-	$(SUDO) $(BUILD_DIR)/tests/integration_demo
+	$(SUDO) $(BUILD_DIR)/tests/integration_demo \
+		$(if $(filter-out 0,$(ZTSEG_DEMO_NONINTERACTIVE)),--non-interactive)
 
 bench: deps build bpffs
 	$(SUDO) bench/run.sh $(BUILD_DIR)

@@ -197,23 +197,9 @@ class Ztsegd : public ::testing::Test {
         });
         return c.wait(30s) == 0;
     }
-    void startDbServer() {
-        db_server_ = std::make_unique<Child>(&lab_->host(), db_cg_.get(), [](Child::Ready& r) {
-            UniqueFd fd = tcpListen("::", kDbPort);
-            r.signal();
-            tcpEchoServe(fd.get(), 1 << 30, 60s);
-            return 0;
-        });
-        db_server_->waitReady(5s);
-    }
-    int webToDb(uint16_t port = kDbPort) {
-        std::string dst = lab_->dbAddr(4), src = lab_->webAddr(4);
-        return lab_->inPeer([&] { return tcpEchoRoundTrip(dst, port, "hi", 1s, src); });
-    }
-    int intruderToDb() {
-        std::string dst = lab_->dbAddr(4), src = lab_->intruderAddr(4);
-        return lab_->inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, src).err; });
-    }
+    void startDbServer() { db_server_ = lab_->startServerIn(*db_cg_, kDbPort); }
+    int webToDb(uint16_t port = kDbPort) { return lab_->webToDb(port); }
+    int intruderToDb() { return lab_->intruderToDb(); }
 
     std::unique_ptr<DbLab> lab_;
     std::unique_ptr<Cgroup2> parent_, db_cg_;

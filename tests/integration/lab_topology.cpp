@@ -113,6 +113,10 @@ std::unique_ptr<Child> DbLab::startDbServer(uint16_t port, bool udp) {
     return startEchoServer(host_.get(), db_cg_.get(), port, udp);
 }
 
+std::unique_ptr<Child> DbLab::startServerIn(Cgroup2& cg, uint16_t port) {
+    return startEchoServer(host_.get(), &cg, port, false);
+}
+
 std::unique_ptr<Child> DbLab::startWebServer(uint16_t port) {
     return startEchoServer(peer_.get(), nullptr, port, false);
 }
@@ -120,6 +124,16 @@ std::unique_ptr<Child> DbLab::startWebServer(uint16_t port) {
 int DbLab::inPeer(std::function<int()> fn) {
     Child c(peer_.get(), nullptr, std::move(fn));
     return c.wait(30s);
+}
+
+int DbLab::webToDb(uint16_t port) {
+    std::string dst = dbAddr(4), src = webAddr(4);
+    return inPeer([&] { return tcpEchoRoundTrip(dst, port, "hi", 1s, src); });
+}
+
+int DbLab::intruderToDb() {
+    std::string dst = dbAddr(4), src = intruderAddr(4);
+    return inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, src).err; });
 }
 
 int DbLab::inDb(std::function<int()> fn) {

@@ -53,7 +53,13 @@ class DbLab {
 
     // Echo servers: inside the db workload, or on the web side of the peer namespace.
     std::unique_ptr<Child> startDbServer(uint16_t port, bool udp = false);
+    // A TCP echo server in the host namespace inside another cgroup (a daemon's workload).
+    std::unique_ptr<Child> startServerIn(Cgroup2& cg, uint16_t port);
     std::unique_ptr<Child> startWebServer(uint16_t port);
+    // web -> db:port (an echo round trip) and the intruder's connect to db:5432
+    // from the peer namespace: 0 or the errno.
+    int webToDb(uint16_t port = kDbPort);
+    int intruderToDb();
     // Run fn as a process in the peer namespace / inside the db workload; its result.
     int inPeer(std::function<int()> fn);
     int inDb(std::function<int()> fn);

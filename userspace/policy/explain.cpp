@@ -8,13 +8,6 @@
 namespace ztseg::policy {
 namespace {
 
-struct Party {
-    std::string text;
-    Peer peer;
-    bool is_workload = false;
-    LabelSet labels;
-};
-
 // The one label set (of a workload or external) that carries every given label.
 LabelSet uniqueLabelSet(const PolicySet& ps, const std::string& text) {
     Selector want{parseLabels(text), {}};
@@ -96,11 +89,33 @@ std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
     return {num, uint16_t(v)};
 }
 
+std::string serviceText(uint8_t protocol, uint16_t port) {
+    if (protocol == ZTSEG_PROTO_ICMP || protocol == ZTSEG_PROTO_ICMPV6) {
+        return protocolName(protocol);
+    }
+    if (protocol == ZTSEG_PROTO_TCP || protocol == ZTSEG_PROTO_UDP ||
+        protocol == ZTSEG_PROTO_SCTP) {
+        return std::to_string(port) + "/" + protocolName(protocol);
+    }
+    return protocolName(protocol);
+}
+
 Explanation explainFlow(const PolicySet& ps, const std::string& from, const std::string& to,
                         const std::string& service) {
     Evaluator ev(ps);
     auto [proto, port] = parseService(service);
     Party src = resolve(ps, ev, from), dst = resolve(ps, ev, to);
+    Explanation out = explainParties(ps, ev, src, dst, proto, port, service);
+    if (out.sides.empty()) {
+        throw Error("neither '" + from + "' nor '" + to +
+                    "' is a workload: ztseg judges flows at workloads");
+    }
+    return out;
+}
+
+Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party& src,
+                           const Party& dst, uint8_t proto, uint16_t port,
+                           const std::string& service) {
     Explanation out{src.text, dst.text, service, true, false, {}};
     auto side = [&](const Party& local, const Party& peer, Direction dir) {
         ExplainSide s{dir, local.text, ev.evaluate(local.labels, peer.peer, dir, proto, port), ""};
@@ -143,10 +158,6 @@ Explanation explainFlow(const PolicySet& ps, const std::string& from, const std:
     }
     if (dst.is_workload) {
         side(dst, src, Direction::Ingress);
-    }
-    if (out.sides.empty()) {
-        throw Error("neither '" + from + "' nor '" + to +
-                    "' is a workload: ztseg judges flows at workloads");
     }
     return out;
 }

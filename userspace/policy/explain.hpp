@@ -24,6 +24,24 @@ struct Explanation {
     std::string text() const;
 };
 
+// One end of a flow as explain sees it.
+struct Party {
+    std::string text;  // how output names it, e.g. "app=web" or "10.9.9.9 (unlabeled)"
+    Peer peer;         // as the other end's policy sees it
+    bool is_workload = false;
+    LabelSet labels;  // the workload's labels when is_workload
+};
+
+// Both sides of a new flow between resolved parties (egress at the source,
+// ingress at the destination, for each that is a workload). Throws Error if
+// neither is a workload.
+Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party& src,
+                           const Party& dst, uint8_t protocol, uint16_t port,
+                           const std::string& service);
+
+// "5432/tcp", "53/udp", "icmp", "47" (a protocol without ports: its number).
+std::string serviceText(uint8_t protocol, uint16_t port);
+
 // A party: "key=value[,key=value]" (a workload's or external's labels) or an
 // IP address. Service: "5432/tcp", "53/udp", "icmp", "icmpv6". Throws Error
 // on a malformed argument or labels that name nothing.

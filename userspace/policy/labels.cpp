@@ -37,6 +37,43 @@ LabelSet parseLabels(const std::string& text) {
     return out;
 }
 
+LabelSet minimalLabels(const LabelSet& labels, const std::vector<LabelSet>& known) {
+    std::vector<std::pair<std::string, std::string>> keys(labels.begin(), labels.end());
+    std::stable_partition(keys.begin(), keys.end(),
+                          [](const auto& kv) { return kv.first == "app"; });
+    auto identifies = [&](const LabelSet& subset) {
+        return std::none_of(known.begin(), known.end(), [&](const LabelSet& other) {
+            return other != labels &&
+                   std::all_of(subset.begin(), subset.end(), [&](const auto& kv) {
+                       auto it = other.find(kv.first);
+                       return it != other.end() && it->second == kv.second;
+                   });
+        });
+    };
+    // Subsets by size, each size in key order (bit i = keys[i]); label sets are small.
+    const size_t n = keys.size();
+    if (n == 0 || n > 16) {
+        return labels;
+    }
+    for (size_t size = 1; size <= n; ++size) {
+        for (uint32_t mask = 1; mask < (1u << n); ++mask) {
+            if (size_t(__builtin_popcount(mask)) != size) {
+                continue;
+            }
+            LabelSet subset;
+            for (size_t i = 0; i < n; ++i) {
+                if (mask & (1u << i)) {
+                    subset.insert(keys[i]);
+                }
+            }
+            if (identifies(subset)) {
+                return subset;
+            }
+        }
+    }
+    return labels;
+}
+
 bool Selector::matches(const LabelSet& labels) const {
     for (const auto& [k, v] : match_labels) {
         auto it = labels.find(k);

@@ -16,6 +16,12 @@ std::string canonical(const LabelSet& labels);
 // Parses "app=db,env=prod" (also used by the CLI); throws Error on bad syntax.
 LabelSet parseLabels(const std::string& text);
 
+// The fewest of `labels` that no other label set in `known` carries all of
+// (so matchLabels with them selects exactly this set among `known`): "app"
+// first, then keys in order. If no subset does (another set carries all of
+// `labels`), returns `labels` whole.
+LabelSet minimalLabels(const LabelSet& labels, const std::vector<LabelSet>& known);
+
 struct LabelRequirement {
     enum class Op { In, NotIn, Exists, DoesNotExist };
     std::string key;

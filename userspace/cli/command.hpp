@@ -1,0 +1,36 @@
+// ztsegctl's subcommands are registered by topic (policy, daemon, flows,
+// analysis); main() only wires the groups together and runs the chosen one.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace ztseg::cli {
+
+// Exit codes of every ztsegctl command (docs/ztsegctl.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInputErrors = 1;  // policy or flow input has errors (--strict: warnings)
+inline constexpr int kExitUsage = 2;        // bad option or argument
+inline constexpr int kExitFailed = 3;       // I/O, daemon unreachable, request refused
+inline constexpr int kExitWouldDeny = 4;    // whatif: a flow that passes today would be dropped
+
+// The subcommand that was chosen and what running it means.
+class Commands {
+  public:
+    using Run = std::function<int()>;
+    // Runs `run` if `sub` is the subcommand given on the command line.
+    void on(CLI::App* sub, Run run) {
+        sub->callback([this, run = std::move(run)] { selected_ = run; });
+    }
+    int run() const { return selected_ ? selected_() : kExitUsage; }
+
+  private:
+    Run selected_;
+};
+
+void addPolicyCommands(CLI::App& app, Commands& cmds);    // compile, check, explain
+void addDaemonCommands(CLI::App& app, Commands& cmds);    // status, apply, rollback, uninstall
+void addFlowCommands(CLI::App& app, Commands& cmds);      // flows
+void addAnalysisCommands(CLI::App& app, Commands& cmds);  // whatif, suggest
+
+}  // namespace ztseg::cli

@@ -1,0 +1,148 @@
+// status, apply, rollback, uninstall: the local ztsegd through its API socket.
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include "agent/config.hpp"
+#include "cli/command.hpp"
+#include "cli/daemon_client.hpp"
+#include "cli/status_text.hpp"
+#include "common/error.hpp"
+#include "common/file.hpp"
+#include "datapath/datapath.hpp"
+#include "policy/bundle.hpp"
+#include "policy/compiler.hpp"
+#include "policy/parser.hpp"
+
+namespace ztseg::cli {
+namespace {
+
+struct DaemonArgs {
+    std::string socket;
+    std::string format = "text";
+    // apply
+    std::string bundle;
+    std::vector<std::string> paths;
+    uint64_t generation = 0;
+    std::string fleet;
+    // uninstall
+    std::string config = "/etc/ztseg/ztsegd.yaml";
+};
+
+v1::StatusReply fetchStatus(DaemonClient& c) {
+    v1::StatusReply st;
+    c.check(c.stub().Status(DaemonClient::context().get(), v1::StatusRequest{}, &st), "status");
+    return st;
+}
+
+int runStatus(const DaemonArgs& a) {
+    DaemonClient c(a.socket);
+    v1::StatusReply st = fetchStatus(c);
+    std::cout << (a.format == "json" ? statusJson(st) : statusText(st));
+    return kExitOk;
+}
+
+int runApply(const DaemonArgs& a) {
+    if (a.bundle.empty() == a.paths.empty()) {
+        std::cerr << "ztsegctl: apply needs policy paths (compiled here) or --bundle FILE, not "
+                     "both; see ztsegctl apply --help\n";
+        return kExitUsage;
+    }
+    DaemonClient c(a.socket);
+    std::string bytes;
+    if (!a.bundle.empty()) {
+        bytes = readFile(a.bundle, "bundle");
+    } else {
+        // The next generation after what the daemon has, unless given.
+        uint64_t gen = a.generation ? a.generation : fetchStatus(c).generation() + 1;
+        policy::Diagnostics diags;
+        policy::CompiledPolicy cp;
+        try {
+            cp = policy::compile(policy::loadPolicies(a.paths, diags), gen, diags);
+        } catch (const policy::PolicyError& e) {
+            for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+            std::cerr << "nothing applied: fix the errors above\n";
+            return kExitInputErrors;
+        }
+        for (const auto& d : diags.warnings()) std::cerr << d.str() << "\n";
+        bytes = policy::serializeBundle(cp, {a.fleet, 0});
+    }
+    v1::ApplyRequest req;
+    req.set_bundle(bytes);
+    v1::ApplyReply reply;
+    c.check(c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply),
+            "apply");
+    std::cout << "applied generation " << reply.generation() << "\n";
+    return kExitOk;
+}
+
+int runRollback(const DaemonArgs& a) {
+    DaemonClient c(a.socket);
+    v1::RollbackReply reply;
+    c.check(c.stub().Rollback(DaemonClient::context(std::chrono::seconds(60)).get(),
+                              v1::RollbackRequest{}, &reply),
+            "rollback");
+    std::cout << "rolled back to generation " << reply.generation() << "\n";
+    return kExitOk;
+}
+
+int runUninstall(const DaemonArgs& a) {
+    if (geteuid() != 0) {
+        throw Error("uninstall: detaching BPF programs needs root; run ztsegctl as root (sudo)");
+    }
+    agent::AgentConfig cfg = agent::loadConfig(a.config);
+    std::string socket = a.socket == kDefaultSocket ? cfg.unix_socket : a.socket;
+    if (DaemonClient::running(socket)) {
+        throw Error("uninstall: ztsegd is running (" + socket +
+                    ") and would re-install enforcement: stop it first (systemctl stop ztsegd), "
+                    "then run ztsegctl uninstall again");
+    }
+    Datapath::uninstall(cfg.datapath.pin_dir);
+    std::cout << "ztseg removed: every program detached, every pin under " << cfg.datapath.pin_dir
+              << " deleted; nothing is enforced on this host now\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+void addDaemonCommands(CLI::App& app, Commands& cmds) {
+    auto a = std::make_shared<DaemonArgs>();
+
+    CLI::App* status = app.add_subcommand(
+        "status", "the local ztsegd: generation, XDP interfaces, workloads, counters");
+    addSocketOption(status, a->socket);
+    status->add_option("-o,--output", a->format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    cmds.on(status, [a] { return runStatus(*a); });
+
+    CLI::App* apply = app.add_subcommand(
+        "apply",
+        "compile policy files and apply them on the local ztsegd (next generation), or apply a "
+        "compiled --bundle");
+    addSocketOption(apply, a->socket);
+    apply->add_option("paths", a->paths, "policy files or directories (*.yaml)");
+    apply->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead");
+    apply
+        ->add_option("-g,--generation", a->generation,
+                     "generation for the compiled paths (default: the daemon's + 1)")
+        ->check(CLI::Range(uint64_t(1), UINT64_MAX));
+    apply->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
+    cmds.on(apply, [a] { return runApply(*a); });
+
+    CLI::App* rollback =
+        app.add_subcommand("rollback", "switch the local ztsegd back to the previous generation");
+    addSocketOption(rollback, a->socket);
+    cmds.on(rollback, [a] { return runRollback(*a); });
+
+    CLI::App* uninstall = app.add_subcommand(
+        "uninstall",
+        "remove ztseg from this host (every BPF program and pin); ztsegd must be stopped");
+    addSocketOption(uninstall, a->socket);
+    uninstall->add_option("-c,--config", a->config, "ztsegd's configuration (pin_dir, socket)")
+        ->capture_default_str();
+    cmds.on(uninstall, [a] { return runUninstall(*a); });
+}
+
+}  // namespace ztseg::cli

@@ -1,0 +1,123 @@
+#include "cli/flow_text.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+namespace ztseg::cli {
+
+namespace {
+
+// strftime(fmt) of the second, then ".mmm" and suffix.
+std::string timeText(std::chrono::system_clock::time_point t, bool utc, const char* fmt,
+                     const char* suffix) {
+    using namespace std::chrono;
+    auto secs = floor<seconds>(t);
+    std::time_t s = system_clock::to_time_t(secs);
+    std::tm tm{};
+    utc ? gmtime_r(&s, &tm) : localtime_r(&s, &tm);
+    char buf[48];
+    size_t n = std::strftime(buf, sizeof(buf), fmt, &tm);
+    std::snprintf(buf + n, sizeof(buf) - n, ".%03lld%s",
+                  static_cast<long long>(duration_cast<milliseconds>(t - secs).count()), suffix);
+    return buf;
+}
+
+}  // namespace
+
+std::string flowTime(std::chrono::system_clock::time_point t) {
+    return timeText(t, false, "%b %d %H:%M:%S", "");
+}
+
+std::string isoTime(std::chrono::system_clock::time_point t) {
+    return timeText(t, true, "%Y-%m-%dT%H:%M:%S", "Z");
+}
+
+std::string endpointText(const flows::FlowEndpoint& ep) {
+    std::string who = ep.name.empty()
+                          ? (ep.identity == 0 ? "unlabeled" : "id " + std::to_string(ep.identity))
+                          : ep.name;
+    if ((ep.ip == "0.0.0.0" || ep.ip == "::") && ep.port == 0) {
+        return "(" + who + ")";  // connect() refused before the socket had an address
+    }
+    std::string addr = ep.ip;
+    if (ep.port != 0) {
+        addr = (ep.ip.find(':') != std::string::npos ? "[" + ep.ip + "]" : ep.ip) + ":" +
+               std::to_string(ep.port);
+    }
+    return addr + " (" + who + ")";
+}
+
+FlowTable::FlowTable(std::ostream& out, bool streaming) : out_(out), streaming_(streaming) {}
+
+std::vector<std::string> FlowTable::header() {
+    return {"TIME", "SOURCE", "DESTINATION", "PROTO", "VERDICT", "REASON", "HOOK", "RULE"};
+}
+
+std::vector<std::string> FlowTable::row(const flows::FlowRecord& r) {
+    std::string verdict = r.verdict;
+    std::transform(verdict.begin(), verdict.end(), verdict.begin(),
+                   [](unsigned char c) { return char(std::toupper(c)); });
+    std::string rule = "-";
+    if (r.rule_id != 0) {
+        rule = std::to_string(r.rule_id);
+        if (!r.policy.empty()) {
+            rule += " " + r.policy;
+        }
+        if (!r.rule_location.empty()) {
+            rule += " (" + r.rule_location + ")";
+        }
+    }
+    std::string proto = r.protocol_name;
+    if (r.protocol == 1 || r.protocol == 58) {
+        proto += " " + std::to_string(r.icmp_type) + "/" + std::to_string(r.icmp_code);
+    }
+    return {flowTime(r.time),
+            endpointText(r.src),
+            endpointText(r.dst),
+            proto,
+            verdict,
+            r.reason,
+            r.hook,
+            rule};
+}
+
+void FlowTable::print(const std::vector<std::string>& cells, const std::vector<size_t>& widths) {
+    std::string line;
+    for (size_t i = 0; i < cells.size(); ++i) {
+        line += cells[i];
+        if (i + 1 < cells.size()) {
+            line += std::string(std::max(widths[i], cells[i].size()) - cells[i].size() + 2, ' ');
+        }
+    }
+    out_ << line << "\n";
+}
+
+void FlowTable::add(const flows::FlowRecord& r) {
+    if (!streaming_) {
+        rows_.push_back(row(r));
+        return;
+    }
+    static const std::vector<size_t> kWidths = {19, 30, 30, 5, 10, 14, 14, 0};
+    if (!header_done_) {
+        print(header(), kWidths);
+        header_done_ = true;
+    }
+    print(row(r), kWidths);
+    out_.flush();
+}
+
+void FlowTable::finish() {
+    if (streaming_) {
+        return;
+    }
+    std::vector<size_t> widths(header().size(), 0);
+    for (size_t i = 0; i < widths.size(); ++i) {
+        widths[i] = header()[i].size();
+        for (const auto& r : rows_) widths[i] = std::max(widths[i], r[i].size());
+    }
+    print(header(), widths);
+    for (const auto& r : rows_) print(r, widths);
+    rows_.clear();
+}
+
+}  // namespace ztseg::cli

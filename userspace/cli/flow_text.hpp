@@ -1,0 +1,40 @@
+// How ztsegctl shows flows to people: times, endpoints, and the aligned
+// table of `ztsegctl flows` (in the spirit of `hubble observe`).
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "flows/flow_record.hpp"
+
+namespace ztseg::cli {
+
+// Local time, "Dec 02 03:10:01.123" (TZ decides the zone).
+std::string flowTime(std::chrono::system_clock::time_point t);
+// UTC, "2026-12-02T03:10:01.123Z", for JSON.
+std::string isoTime(std::chrono::system_clock::time_point t);
+// "10.10.1.10:41000 (web)", "10.0.0.9 (unlabeled)", IPv6 as "[fd00::1]:80 (web)".
+std::string endpointText(const flows::FlowEndpoint& ep);
+
+// Rows of flows. Whole tables are aligned to their widest cell; streamed rows
+// (--follow) use fixed widths so they line up without knowing what comes.
+class FlowTable {
+  public:
+    explicit FlowTable(std::ostream& out, bool streaming);
+    void add(const flows::FlowRecord& r);  // streaming: printed at once
+    void finish();                         // whole table: printed now
+
+  private:
+    static std::vector<std::string> header();
+    static std::vector<std::string> row(const flows::FlowRecord& r);
+    void print(const std::vector<std::string>& cells, const std::vector<size_t>& widths);
+
+    std::ostream& out_;
+    bool streaming_;
+    bool header_done_ = false;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace ztseg::cli

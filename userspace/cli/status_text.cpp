@@ -1,0 +1,121 @@
+#include "cli/status_text.hpp"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/type_resolver_util.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "common/error.hpp"
+
+namespace ztseg::cli {
+namespace {
+
+// Left-aligned columns, two spaces apart, indented by two.
+std::string table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> w;
+    for (const auto& r : rows) {
+        w.resize(std::max(w.size(), r.size()), 0);
+        for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+    }
+    std::string out;
+    for (const auto& r : rows) {
+        std::string line = " ";
+        for (size_t i = 0; i < r.size(); ++i) {
+            line += " " + r[i] + (i + 1 < r.size() ? std::string(w[i] - r[i].size() + 1, ' ') : "");
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string statusText(const v1::StatusReply& st) {
+    std::string out = "host " + st.host() + ": ";
+    out += st.generation() == 0 ? "no policy applied"
+                                : "policy generation " + std::to_string(st.generation());
+    out += st.previous_generation() == 0
+               ? " (no previous generation to roll back to)\n"
+               : " (rollback goes to " + std::to_string(st.previous_generation()) + ")\n";
+
+    out += "\ninterfaces (XDP): " + std::to_string(st.interfaces_size()) + "\n";
+    if (st.interfaces_size() > 0) {
+        std::vector<std::vector<std::string>> rows{{"NAME", "MODE"}};
+        for (const auto& i : st.interfaces()) rows.push_back({i.name(), i.mode()});
+        out += table(rows);
+    }
+
+    out += "\nworkloads: " + std::to_string(st.endpoints_size()) + " local cgroups\n";
+    if (st.endpoints_size() > 0) {
+        std::vector<std::vector<std::string>> rows{
+            {"WORKLOAD", "IDENTITY", "MODE", "CGROUP", "CGROUP ID"}};
+        for (const auto& e : st.endpoints()) {
+            rows.push_back({e.name(), std::to_string(e.identity()), e.mode(), e.cgroup_path(),
+                            std::to_string(e.cgroup_id())});
+        }
+        out += table(rows);
+    }
+
+    out += "\ncounters (packets since the datapath was loaded):\n";
+    if (st.counters_size() == 0) {
+        out += "  none yet\n";
+    } else {
+        std::vector<std::vector<std::string>> rows{{"HOOK", "REASON", "PACKETS", "BYTES"}};
+        for (const auto& c : st.counters()) {
+            rows.push_back(
+                {c.hook(), c.reason(), std::to_string(c.packets()), std::to_string(c.bytes())});
+        }
+        out += table(rows);
+    }
+
+    std::map<std::string, uint64_t> lost(st.events_lost().begin(), st.events_lost().end());
+    uint64_t total = 0;
+    std::string stages;
+    for (const auto& [stage, n] : lost) {
+        total += n;
+        if (n)
+            stages += (stages.empty() ? "" : ", ") + stage + " " + std::to_string(n);
+    }
+    out += "\nflow events: " + std::to_string(st.events_emitted()) + " emitted, " +
+           std::to_string(total) + " lost" + (stages.empty() ? "" : " (" + stages + ")") + "\n";
+    return out;
+}
+
+std::string protoJson(const google::protobuf::Message& m, bool pretty) {
+    // Deterministic binary (sorted map keys), then binary -> JSON, which
+    // keeps the wire order: the printer alone follows hash-map order.
+    std::string binary;
+    {
+        google::protobuf::io::StringOutputStream raw(&binary);
+        google::protobuf::io::CodedOutputStream coded(&raw);
+        coded.SetSerializationDeterministic(true);
+        if (!m.SerializeToCodedStream(&coded)) {
+            throw Error("render " + m.GetTypeName() + " as JSON: cannot serialize it");
+        }
+    }
+    static const std::unique_ptr<google::protobuf::util::TypeResolver> resolver(
+        google::protobuf::util::NewTypeResolverForDescriptorPool(
+            "type.googleapis.com", google::protobuf::DescriptorPool::generated_pool()));
+    google::protobuf::util::JsonPrintOptions o;
+    o.add_whitespace = pretty;
+    o.always_print_primitive_fields = pretty;
+    o.preserve_proto_field_names = true;
+    std::string out;
+    auto st = google::protobuf::util::BinaryToJsonString(
+        resolver.get(), "type.googleapis.com/" + m.GetTypeName(), binary, &out, o);
+    if (!st.ok()) {
+        throw Error("render " + m.GetTypeName() + " as JSON: " + std::string(st.message()));
+    }
+    return out;
+}
+
+std::string statusJson(const v1::StatusReply& st) {
+    return protoJson(st, true);
+}
+
+}  // namespace ztseg::cli

@@ -1,0 +1,173 @@
+#include "flows/ocsf_reader.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "flows/ocsf.hpp"
+#include "policy/parser.hpp"
+
+namespace ztseg::flows {
+namespace {
+
+using json = nlohmann::json;
+
+// Field access that names the path on failure.
+const json& at(const json& j, const char* key, const char* where) {
+    auto it = j.find(key);
+    if (it == j.end()) {
+        throw Error(std::string("missing field ") + where + "." + key);
+    }
+    return *it;
+}
+
+template <typename T>
+T get(const json& j, const char* key, const char* where, T fallback) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return fallback;
+    }
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        throw Error(std::string("field ") + where + "." + key + " has the wrong type");
+    }
+}
+
+policy::LabelSet labelsOf(const json& z, const char* key) {
+    policy::LabelSet out;
+    auto it = z.find(key);
+    if (it == z.end() || !it->is_object()) {
+        return out;
+    }
+    for (const auto& [k, v] : it->items()) {
+        if (!v.is_string()) {
+            throw Error(std::string("field unmapped.ztseg.") + key + "." + k + " is not a string");
+        }
+        out[k] = v.get<std::string>();
+    }
+    return out;
+}
+
+FlowEndpoint endpointOf(const json& e, const char* where) {
+    FlowEndpoint ep;
+    ep.ip = get<std::string>(e, "ip", where, "");
+    ep.port = get<uint16_t>(e, "port", where, 0);
+    std::string uid = get<std::string>(e, "uid", where, "0");
+    try {
+        ep.identity = IdentityId(std::stoul(uid));
+    } catch (const std::exception&) {
+        throw Error(std::string("field ") + where + ".uid '" + uid + "' is not an identity number");
+    }
+    ep.name = get<std::string>(e, "name", where, get<std::string>(e, "hostname", where, ""));
+    return ep;
+}
+
+std::string verdictOf(const json& j, const json& z) {
+    if (auto v = get<std::string>(z, "verdict", "unmapped.ztseg", ""); !v.empty()) {
+        return v;
+    }
+    int action = get<int>(j, "action_id", "event", 0);
+    return action == 2 ? "dropped" : action == 3 ? "would-drop" : "allowed";
+}
+
+}  // namespace
+
+FlowRecord parseOcsfLine(std::string_view line) {
+    json j = json::parse(line.begin(), line.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        throw Error("not a JSON object");
+    }
+    if (get<int>(j, "class_uid", "event", 0) != kOcsfClassUid) {
+        throw Error("not an OCSF Network Activity event (class_uid must be 4001)");
+    }
+    static const json kEmpty = json::object();
+    const json& unmapped = j.contains("unmapped") ? j.at("unmapped") : kEmpty;
+    const json& z = unmapped.contains("ztseg") ? unmapped.at("ztseg") : kEmpty;
+
+    FlowRecord r;
+    r.time = std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(get<int64_t>(j, "time", "event", 0)));
+    if (j.contains("device")) {
+        r.host = get<std::string>(j.at("device"), "hostname", "device", "");
+    }
+    r.verdict = verdictOf(j, z);
+    r.reason = get<std::string>(z, "reason", "unmapped.ztseg",
+                                get<std::string>(j, "status_detail", "event", ""));
+    r.hook = get<std::string>(z, "hook", "unmapped.ztseg", "");
+    const json& ci = at(j, "connection_info", "event");
+    r.direction = get<int>(ci, "direction_id", "connection_info", 1) == 2 ? Direction::Egress
+                                                                          : Direction::Ingress;
+    r.family = get<int>(ci, "protocol_ver_id", "connection_info", 4) == 6 ? 6 : 4;
+    r.protocol = get<uint8_t>(ci, "protocol_num", "connection_info", 0);
+    r.protocol_name =
+        get<std::string>(ci, "protocol_name", "connection_info", policy::protocolName(r.protocol));
+    r.src = endpointOf(at(j, "src_endpoint", "event"), "src_endpoint");
+    r.dst = endpointOf(at(j, "dst_endpoint", "event"), "dst_endpoint");
+    r.src.labels = labelsOf(z, "src_labels");
+    r.dst.labels = labelsOf(z, "dst_labels");
+    if (auto it = j.find("firewall_rule"); it != j.end() && it->is_object()) {
+        std::string uid = get<std::string>(*it, "uid", "firewall_rule", "0");
+        try {
+            r.rule_id = uint32_t(std::stoul(uid));
+        } catch (const std::exception&) {
+            throw Error("field firewall_rule.uid '" + uid + "' is not a rule id");
+        }
+        r.policy = get<std::string>(*it, "name", "firewall_rule", "");
+        r.rule_location = get<std::string>(*it, "condition", "firewall_rule", "");
+        r.rule_description = get<std::string>(*it, "desc", "firewall_rule", "");
+    }
+    r.workload = get<std::string>(z, "workload", "unmapped.ztseg", "");
+    r.cgroup_id = get<uint64_t>(z, "cgroup_id", "unmapped.ztseg", 0);
+    r.generation = get<uint64_t>(z, "generation", "unmapped.ztseg", 0);
+    r.ifindex = get<uint32_t>(z, "ifindex", "unmapped.ztseg", 0);
+    r.suppressed = get<uint32_t>(z, "suppressed", "unmapped.ztseg", 0);
+    if (auto it = j.find("traffic"); it != j.end() && it->is_object()) {
+        r.packets = get<uint64_t>(*it, "packets", "traffic", 0);
+        r.bytes = get<uint64_t>(*it, "bytes", "traffic", 0);
+    }
+    if (auto it = z.find("icmp"); it != z.end() && it->is_object()) {
+        r.icmp_type = get<uint8_t>(*it, "type", "unmapped.ztseg.icmp", 0);
+        r.icmp_code = get<uint8_t>(*it, "code", "unmapped.ztseg.icmp", 0);
+    }
+    return r;
+}
+
+std::vector<FlowRecord> readFlowFile(const std::string& path) {
+    std::vector<FlowRecord> out;
+    forEachFlowLine(path, [&](const FlowRecord& r, const std::string&) { out.push_back(r); });
+    return out;
+}
+
+void forEachFlowLine(const std::string& path,
+                     const std::function<void(const FlowRecord&, const std::string&)>& fn) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (path != "-") {
+        file.open(path);
+        if (!file) {
+            throwErrno("read flows " + path, errno);
+        }
+        in = &file;
+    }
+    std::string line;
+    for (size_t n = 1; std::getline(*in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+            continue;
+        }
+        FlowRecord r;
+        try {
+            r = parseOcsfLine(line);
+        } catch (const Error& e) {
+            throw Error("read flows " + (path == "-" ? std::string("<stdin>") : path) + ":" +
+                        std::to_string(n) + ": " + e.what());
+        }
+        fn(r, line);
+    }
+    if (in->bad()) {
+        throwErrno("read flows " + path, errno);
+    }
+}
+
+}  // namespace ztseg::flows

@@ -18,7 +18,8 @@
 #include <vector>
 
 #include "agent.pb.h"
-#include "flows/flow_record.hpp"
+#include "agent/flow_hub.hpp"
+#include "agent/flow_stream.hpp"
 
 namespace grpc {
 class Server;
@@ -35,51 +36,12 @@ struct AgentOps {
     virtual v1::StatusReply status() = 0;
 };
 
-// Fan-out of enriched flows to Flows streams. Each subscriber has a bounded
-// queue; when it is full the oldest event is dropped and counted in lost().
-// The last `history` flows are kept for Flows without follow.
-class FlowHub {
-  public:
-    explicit FlowHub(size_t queue_capacity = 4096, size_t history = 1024);
-
-    void publish(const flows::FlowRecord& r);
-    std::vector<flows::FlowRecord> recent() const;
-
-    // One stream's queue; guarded by the hub.
-    struct Subscription {
-        std::deque<flows::FlowRecord> queue;
-    };
-    std::shared_ptr<Subscription> subscribe(bool with_history);
-    void unsubscribe(const std::shared_ptr<Subscription>& s);
-    // The subscription's next flow; nullopt after `timeout` or once closed.
-    std::optional<flows::FlowRecord> next(Subscription& s, std::chrono::milliseconds timeout);
-    void close();  // wakes every subscriber; next() returns nullopt from now on
-    bool closed() const;
-
-    uint64_t lost() const;  // events dropped from full subscriber queues
-
-  private:
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    size_t capacity_, history_size_;
-    std::deque<flows::FlowRecord> history_;
-    std::set<std::shared_ptr<Subscription>> subs_;
-    uint64_t lost_ = 0;
-    bool closed_ = false;
-};
-
-// FlowRecord -> the API's FlowEvent (with the OCSF JSON line).
-v1::FlowEvent toFlowEvent(const flows::FlowRecord& r);
-
 struct ApiOptions {
     std::string unix_socket;                // empty: no unix socket
     std::string tcp_listen;                 // host:port, empty: no TCP
     std::string tls_cert, tls_key, tls_ca;  // PEM files, required with tcp_listen
     std::string fleet;                      // names spiffe://<fleet>/...; required with TCP
 };
-
-// The SPIFFE-style URI SANs in a PEM certificate (empty if none or unparsable).
-std::vector<std::string> uriSansOf(const std::string& pem_cert);
 
 class ApiServer {
   public:

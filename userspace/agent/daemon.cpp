@@ -16,6 +16,8 @@
 
 #include "agent/bundle_gate.hpp"
 #include "agent/cgroup_watcher.hpp"
+#include "agent/controller_link.hpp"
+#include "agent/etcd_link.hpp"
 #include "agent/link_watcher.hpp"
 #include "agent/metrics.hpp"
 #include "common/cgroup.hpp"
@@ -28,6 +30,7 @@
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "policy/bundle.hpp"
+#include "policy/signing.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -40,6 +43,23 @@ std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
         }
     }
     return out;
+}
+
+std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& paths) {
+    std::vector<policy::Ed25519Key> keys;
+    std::string ids;
+    for (const auto& p : paths) {
+        keys.push_back(policy::Ed25519Key::load(p));
+        ids += (ids.empty() ? "" : ", ") + keys.back().keyId();
+    }
+    if (keys.empty()) {
+        spdlog::warn(
+            "no trusted_keys: standalone mode, bundles are applied WITHOUT signature "
+            "checks (only the generation, fleet and expiry are checked)");
+    } else {
+        spdlog::info("only bundles signed by {} are applied", ids);
+    }
+    return keys;
 }
 
 std::pair<std::string, uint16_t> splitHostPort(const std::string& s) {
@@ -61,6 +81,7 @@ struct Daemon::State {
 
     std::optional<Datapath> dp;
     GenerationStore store;
+    std::vector<policy::Ed25519Key> trusted;  // guarded by dp_mu
     std::shared_ptr<const policy::CompiledPolicy> policy;
     std::unique_ptr<LinkWatcher> links;
     std::unique_ptr<CgroupWatcher> cgroups;
@@ -84,7 +105,9 @@ struct Daemon::State {
     uint64_t apply_failures = 0;
     uint64_t generation = 0;
 
-    std::unique_ptr<ApiServer> api;  // last: stopped before everything it calls
+    std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
+    std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
+    std::unique_ptr<EtcdLink> etcd;
 };
 
 Daemon::Daemon(AgentConfig cfg, std::string config_path)
@@ -117,6 +140,7 @@ void Daemon::start(bool serve_api) {
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     s_ = std::make_unique<State>(cfg_.state_dir);
+    s_->trusted = loadTrustedKeys(cfg_.trusted_keys);
     s_->signals = UniqueFd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!s_->signals) {
         throwErrno("create signalfd", errno);
@@ -139,7 +163,9 @@ void Daemon::start(bool serve_api) {
 
     // The policy this host last applied, then a newer one from the config.
     if (auto bytes = s_->store.currentBundle()) {
-        auto cp = std::make_shared<const policy::CompiledPolicy>(policy::parseBundle(*bytes));
+        // Recorded after admission (as received, envelope included); state_dir is root's.
+        auto cp = std::make_shared<const policy::CompiledPolicy>(
+            policy::parseBundle(policy::openEnvelope(*bytes).bundle));
         applyCompiled(cp, *bytes, /*record=*/false);
     }
     if (!cfg_.bundle.empty()) {
@@ -198,6 +224,12 @@ void Daemon::start(bool serve_api) {
             std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
                                                    cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
                                         *this, s_->hub);
+        if (!cfg_.controller.address.empty()) {
+            s_->controller = std::make_unique<ControllerLink>(cfg_, *this, s_->hub);
+        }
+        if (!cfg_.etcd.endpoints.empty()) {
+            s_->etcd = std::make_unique<EtcdLink>(cfg_, *this);
+        }
     }
     spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
                  s_->endpoints.size(), s_->interfaces.size());
@@ -229,14 +261,20 @@ void Daemon::attachInterfaces() {
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
     std::lock_guard op(s_->dp_mu);
-    AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr))};
+    AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), s_->trusted};
     std::shared_ptr<const policy::CompiledPolicy> cp;
+    std::string signer;
     try {
-        cp = std::make_shared<const policy::CompiledPolicy>(admitBundle(bytes, rules, s_->store));
-    } catch (const Error&) {
+        cp = std::make_shared<const policy::CompiledPolicy>(
+            admitBundle(bytes, rules, s_->store, &signer));
+    } catch (const Error& e) {
+        spdlog::warn("bundle refused, enforcement unchanged: {}", e.what());
         std::lock_guard lock(s_->mu);
         ++s_->apply_failures;
         throw;
+    }
+    if (!signer.empty()) {
+        spdlog::info("bundle generation {} signed by {}", cp->generation, signer);
     }
     applyCompiled(cp, bytes, /*record=*/true);
     return cp->generation;
@@ -339,6 +377,7 @@ v1::StatusReply Daemon::status() {
     r.set_host(cfg_.host_name);
     r.set_generation(s_->dp->activeGeneration());
     r.set_previous_generation(s_->dp->previousGeneration());
+    r.set_highest_generation(s_->store.highest());
     Counters c = s_->dp->counters();
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
@@ -418,6 +457,11 @@ void Daemon::reload() {
     }
     try {
         AgentConfig next = loadConfig(config_path_);
+        {
+            auto keys = loadTrustedKeys(next.trusted_keys);  // key rotation without a restart
+            std::lock_guard op(s_->dp_mu);
+            s_->trusted = std::move(keys);
+        }
         if (!next.bundle.empty()) {
             applyBundle(readFile(next.bundle));
         }

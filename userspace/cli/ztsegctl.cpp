@@ -13,6 +13,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/fleet_commands.hpp"
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/explain.hpp"
@@ -199,8 +200,12 @@ int main(int argc, char** argv) {
     explain_cmd->add_option("-o,--output", explain_args.format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
 
+    cli::addFleetCommands(app);
+
     try {
         app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command that ran from its callback failed
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;  // --help is a ParseError too
     }

@@ -73,7 +73,8 @@ FleetLab::FleetLab(int n)
     pki.leaf("rogue", "URI:spiffe://lab/host/rogue", "otherca");
     for (const char* k : {"A", "B", "C"}) {
         auto [rc, out] = ztsegctl("keygen -o " + keyPath(k, ""));
-        if (rc != 0) throw std::runtime_error("ztsegctl keygen failed: " + out);
+        if (rc != 0)
+            throw std::runtime_error("ztsegctl keygen failed: " + out);
     }
     for (int i = 0; i < n; ++i) {
         Agent a;
@@ -97,9 +98,9 @@ FleetLab::~FleetLab() {
     for (size_t i = 0; i < agents.size(); ++i) {
         terminate(agents[i].proc);
         if (fs::exists(agents[i].dir / "ztsegd.yaml")) {
-            auto c = spawn(agents[i].ns.get(), agents[i].dir / "ztsegd.log",
-                           {ZTSEGD_PATH, "--config", (agents[i].dir / "ztsegd.yaml").string(),
-                            "--uninstall"});
+            auto c = spawn(
+                agents[i].ns.get(), agents[i].dir / "ztsegd.log",
+                {ZTSEGD_PATH, "--config", (agents[i].dir / "ztsegd.yaml").string(), "--uninstall"});
             try {
                 c->wait(30s);
             } catch (const std::exception&) {
@@ -217,9 +218,9 @@ void FleetLab::writeAgentConfig(int i, Mode mode) {
 
 void FleetLab::startAgent(int i) {
     Agent& a = agents[size_t(i)];
-    a.proc = spawn(a.ns.get(), a.dir / "ztsegd.log",
-                   {ZTSEGD_PATH, "--config", (a.dir / "ztsegd.yaml").string(), "--log-level",
-                    "info"});
+    a.proc =
+        spawn(a.ns.get(), a.dir / "ztsegd.log",
+              {ZTSEGD_PATH, "--config", (a.dir / "ztsegd.yaml").string(), "--log-level", "info"});
 }
 
 void FleetLab::stopAgent(int i) {
@@ -230,21 +231,21 @@ void FleetLab::startEtcd() {
     fs::path data = dir / "etcd";
     std::string client = "http://127.0.0.1:" + std::to_string(kEtcdPort);
     std::string peer = "http://127.0.0.1:" + std::to_string(kEtcdPort + 1);
-    etcd_ = spawn(&hub, dir / "etcd.log",
-                  {"/usr/bin/etcd", "--name", "ztlab", "--data-dir", data.string(),
-                   "--listen-client-urls", "http://0.0.0.0:" + std::to_string(kEtcdPort),
-                   "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                   "--initial-advertise-peer-urls", peer, "--initial-cluster", "ztlab=" + peer,
-                   "--log-level", "warn"});
+    etcd_ = spawn(
+        &hub, dir / "etcd.log",
+        {"/usr/bin/etcd", "--name", "ztlab", "--data-dir", data.string(), "--listen-client-urls",
+         "http://0.0.0.0:" + std::to_string(kEtcdPort), "--advertise-client-urls", client,
+         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster",
+         "ztlab=" + peer, "--log-level", "warn"});
     bool up = waitFor(
         [&] {
-            Child probe(&hub, nullptr, [] {
-                return tcpConnect("127.0.0.1", kEtcdPort, 200ms).err == 0 ? 0 : 1;
-            });
+            Child probe(&hub, nullptr,
+                        [] { return tcpConnect("127.0.0.1", kEtcdPort, 200ms).err == 0 ? 0 : 1; });
             return probe.wait(5s) == 0;
         },
         30s);
-    if (!up) throw std::runtime_error("etcd did not come up; see " + (dir / "etcd.log").string());
+    if (!up)
+        throw std::runtime_error("etcd did not come up; see " + (dir / "etcd.log").string());
 }
 
 void FleetLab::stopEtcd() {
@@ -277,7 +278,8 @@ uint64_t FleetLab::agentGeneration(int i) const {
 v1::ReloadReply FleetLab::reload() const {
     v1::ReloadReply r;
     grpc::Status st = controller()->Reload(withDeadline(120s).get(), {}, &r);
-    if (!st.ok()) throw std::runtime_error("Reload: " + st.error_message());
+    if (!st.ok())
+        throw std::runtime_error("Reload: " + st.error_message());
     return r;
 }
 
@@ -292,15 +294,16 @@ std::vector<nlohmann::json> FleetLab::rolloutLog() const {
     std::vector<nlohmann::json> out;
     std::ifstream f(dir / "rollout.jsonl");
     for (std::string line; std::getline(f, line);) {
-        if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+        if (!line.empty())
+            out.push_back(nlohmann::json::parse(line));
     }
     return out;
 }
 
 std::pair<int, std::string> FleetLab::ztsegctl(const std::string& args) const {
     fs::path out = dir / "ztsegctl.out";
-    int rc = std::system((std::string(ZTSEGCTL_PATH) + " " + args + " >" + out.string() +
-                          " 2>>" + (dir / "ztsegctl.err").string())
+    int rc = std::system((std::string(ZTSEGCTL_PATH) + " " + args + " >" + out.string() + " 2>>" +
+                          (dir / "ztsegctl.err").string())
                              .c_str());
     return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out)};
 }
@@ -308,7 +311,8 @@ std::pair<int, std::string> FleetLab::ztsegctl(const std::string& args) const {
 bool FleetLab::waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
     auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
+        if (pred())
+            return true;
         std::this_thread::sleep_for(50ms);
     }
     return pred();

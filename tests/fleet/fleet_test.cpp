@@ -6,8 +6,8 @@
 // mode end to end. The suite shares one fleet; tests run in order and each
 // leaves the fleet converged. Measurements (convergence time, the canary
 // timeline) are printed for the record.
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -49,17 +49,15 @@ class Fleet : public ::testing::Test {
         delete lab_;
         lab_ = nullptr;
     }
-    void SetUp() override {
-        ASSERT_NE(lab_, nullptr);
-    }
+    void SetUp() override { ASSERT_NE(lab_, nullptr); }
 
     // Every agent (but `except`) runs `generation`, by its own API.
-    static bool converged(uint64_t generation, std::chrono::milliseconds timeout,
-                          int except = -1) {
+    static bool converged(uint64_t generation, std::chrono::milliseconds timeout, int except = -1) {
         return FleetLab::waitFor(
             [&] {
                 for (int i = 0; i < kAgents; ++i) {
-                    if (i != except && lab_->agentGeneration(i) != generation) return false;
+                    if (i != except && lab_->agentGeneration(i) != generation)
+                        return false;
                 }
                 return true;
             },
@@ -105,7 +103,8 @@ std::string Fleet::first_bundle_;
 std::vector<json> eventsOf(const std::vector<json>& log, uint64_t generation) {
     std::vector<json> out;
     for (const auto& e : log) {
-        if (e.value("generation", 0ull) == generation) out.push_back(e);
+        if (e.value("generation", 0ull) == generation)
+            out.push_back(e);
     }
     return out;
 }
@@ -122,9 +121,9 @@ TEST_F(Fleet, NewGenerationConvergesOnEveryAgentInWaves) {
         [&] {
             for (int i = 0; i < kAgents; ++i) {
                 if (reached[size_t(i)] < 0 && lab_->agentGeneration(i) == g) {
-                    reached[size_t(i)] = std::chrono::duration<double>(
-                                             std::chrono::steady_clock::now() - t0)
-                                             .count();
+                    reached[size_t(i)] =
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+                            .count();
                 }
             }
             return std::none_of(reached.begin(), reached.end(), [](double t) { return t < 0; });
@@ -146,7 +145,8 @@ TEST_F(Fleet, NewGenerationConvergesOnEveryAgentInWaves) {
     // Waves: the canary (agent0, by label) first, then 50 %, then the rest.
     std::vector<std::vector<std::string>> waves;
     for (const auto& e : eventsOf(lab_->rolloutLog(), g)) {
-        if (e["event"] == "wave-start") waves.push_back(e["hosts"]);
+        if (e["event"] == "wave-start")
+            waves.push_back(e["hosts"]);
     }
     ASSERT_EQ(waves.size(), 3u);
     EXPECT_EQ(waves[0], std::vector<std::string>{"agent0"});
@@ -239,8 +239,10 @@ TEST_F(Fleet, FailingCanaryHaltsTheRolloutAndRollsBack) {
     std::cout << "[measure] failing-canary timeline (ms since rollout-start):\n";
     for (const auto& e : log) {
         uint64_t g = e.value("generation", 0ull);
-        if (g != bad && g != rollback) continue;
-        if (t0 == 0) t0 = e["time_ms"];
+        if (g != bad && g != rollback)
+            continue;
+        if (t0 == 0)
+            t0 = e["time_ms"];
         json rest = e;
         rest.erase("time_ms");
         std::cout << "  +" << (e["time_ms"].get<int64_t>() - t0) << " " << rest.dump() << "\n";
@@ -266,7 +268,8 @@ TEST_F(Fleet, TamperedUnsignedUnknownKeyAndReplayedBundlesAreRefusedEverywhere) 
         o->set_key_id(s.key_id);
         o->set_sig(s.sig);
     }
-    std::string unknown_key = policy::signBundle(forged, {policy::Ed25519Key::load(lab_->keyPath("C", ".key"))});
+    std::string unknown_key =
+        policy::signBundle(forged, {policy::Ed25519Key::load(lab_->keyPath("C", ".key"))});
     struct Case {
         const char* what;
         std::string bytes;
@@ -280,7 +283,8 @@ TEST_F(Fleet, TamperedUnsignedUnknownKeyAndReplayedBundlesAreRefusedEverywhere) 
     for (const auto& c : cases) {
         for (int i = 0; i < kAgents; ++i) {
             grpc::Status st = lab_->applyTo(i, c.bytes);
-            EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.what << " agent" << i;
+            EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+                << c.what << " agent" << i;
             EXPECT_NE(st.error_message().find(c.reason), std::string::npos)
                 << c.what << " agent" << i << ": " << st.error_message();
         }
@@ -469,8 +473,8 @@ TEST_F(Fleet, EtcdModeEndToEnd) {
     ASSERT_EQ(reply.rollout().state(), "done") << reply.rollout().reason();
     ASSERT_TRUE(converged(reply.generation(), 20s, /*except=*/2));
     lab_->startAgent(2);
-    EXPECT_TRUE(FleetLab::waitFor(
-        [&] { return lab_->agentGeneration(2) == reply.generation(); }, 30s));
+    EXPECT_TRUE(
+        FleetLab::waitFor([&] { return lab_->agentGeneration(2) == reply.generation(); }, 30s));
     lab_->stopController();
     for (int i = 0; i < kAgents; ++i) lab_->stopAgent(i);
     lab_->stopEtcd();

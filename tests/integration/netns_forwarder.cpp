@@ -29,9 +29,8 @@ NetnsForwarder::NetnsForwarder(const NetNs& ns, uint16_t to_port, std::string to
                 connect(server.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
                 continue;  // the client sees the connection close
             }
-            pumps_.emplace_back([this, c = std::move(client), s = std::move(server)] {
-                pump(c.get(), s.get());
-            });
+            pumps_.emplace_back(
+                [this, c = std::move(client), s = std::move(server)] { pump(c.get(), s.get()); });
         }
     });
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "agent/fleet_report.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/x509_names.hpp"
@@ -52,17 +53,6 @@ class ControllerLink::Session {
         return stream_.Write(m);
     }
 
-    v1::Report report(uint64_t request_id) {
-        v1::Report r;
-        r.set_request_id(request_id);
-        *r.mutable_status() = link_.ops_.status();
-        r.set_highest_generation(r.status().highest_generation());
-        r.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count());
-        return r;
-    }
-
     void serve() {
         v1::AgentMessage hello;
         v1::StatusReply st = link_.ops_.status();
@@ -79,7 +69,7 @@ class ControllerLink::Session {
                 apply(m.push());
             } else if (m.has_report_request()) {
                 v1::AgentMessage out;
-                *out.mutable_report() = report(m.report_request().id());
+                *out.mutable_report() = fleetReport(link_.ops_, m.report_request().id());
                 send(out);
             } else if (m.has_flows() && !flows_.joinable()) {
                 flows_ = std::thread([this] { forwardFlows(); });
@@ -99,8 +89,7 @@ class ControllerLink::Session {
             res.set_error(e.what());
         }
         v1::AgentMessage out;
-        *out.mutable_report() = report(0);
-        *out.mutable_report()->mutable_apply() = res;
+        *out.mutable_report() = fleetReport(link_.ops_, 0, &res);
         send(out);
     }
 
@@ -110,7 +99,7 @@ class ControllerLink::Session {
         while (!cv_.wait_for(lock, every, [&] { return done_; })) {
             lock.unlock();
             v1::AgentMessage out;
-            *out.mutable_report() = report(0);
+            *out.mutable_report() = fleetReport(link_.ops_, 0);
             bool ok = send(out);
             lock.lock();
             if (!ok) {

@@ -23,6 +23,7 @@
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/signals.hpp"
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/event_reader.hpp"
@@ -133,18 +134,10 @@ void Daemon::uninstall(const AgentConfig& cfg) {
 void Daemon::start(bool serve_api) {
     // Signals are read from a signalfd by the loop; block them before any
     // thread starts so no thread takes them the default way.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    UniqueFd signals = daemonSignals();
     s_ = std::make_unique<State>(cfg_.state_dir);
     s_->trusted = loadTrustedKeys(cfg_.trusted_keys);
-    s_->signals = UniqueFd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!s_->signals) {
-        throwErrno("create signalfd", errno);
-    }
+    s_->signals = std::move(signals);
 
     // Datapath: adopt what a previous run left (enforcement never paused), else load.
     if (Datapath::isPinned(cfg_.datapath.pin_dir)) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "agent/fleet_report.hpp"
 #include "common/error.hpp"
 #include "policy/signing.hpp"
 
@@ -125,17 +126,7 @@ void EtcdLink::sync() {
 }
 
 void EtcdLink::report(uint64_t request_id, const v1::ApplyResult* apply) {
-    v1::Report r;
-    r.set_request_id(request_id);
-    *r.mutable_status() = ops_.status();
-    r.set_highest_generation(r.status().highest_generation());
-    r.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count());
-    if (apply != nullptr) {
-        *r.mutable_apply() = *apply;
-    }
-    kv_.put(report_key_, r.SerializeAsString());
+    kv_.put(report_key_, fleetReport(ops_, request_id, apply).SerializeAsString());
 }
 
 }  // namespace ztseg::agent

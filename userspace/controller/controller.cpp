@@ -10,6 +10,7 @@
 
 #include "agent/flow_stream.hpp"
 #include "common/error.hpp"
+#include "common/signals.hpp"
 #include "controller/etcd_distributor.hpp"
 #include "controller/rollout_plan.hpp"
 #include "policy/bundle.hpp"
@@ -77,16 +78,7 @@ void Controller::wake() {
 }
 
 void Controller::start() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    signals_ = UniqueFd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!signals_) {
-        throwErrno("create signalfd", errno);
-    }
+    signals_ = daemonSignals();  // before any thread starts
 
     std::string ids;
     for (const auto& path : cfg_.signing_keys) {

@@ -10,6 +10,7 @@
 #include "bundle.pb.h"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "policy/bundle.hpp"
 
 namespace ztseg::policy {
 namespace {
@@ -163,14 +164,7 @@ std::string signBundle(const std::string& bundle_bytes, const std::vector<Ed2551
         s->set_key_id(k.keyId());
         s->set_sig(k.sign(msg));
     }
-    std::string out;
-    {
-        google::protobuf::io::StringOutputStream sos(&out);
-        google::protobuf::io::CodedOutputStream cos(&sos);
-        cos.SetSerializationDeterministic(true);
-        env.SerializeToCodedStream(&cos);
-    }
-    return out;
+    return deterministicBytes(env);
 }
 
 Envelope openEnvelope(const std::string& bytes) {

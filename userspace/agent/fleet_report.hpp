@@ -9,7 +9,6 @@
 
 namespace ztseg::agent {
 
-v1::Report fleetReport(AgentOps& ops, uint64_t request_id,
-                       const v1::ApplyResult* apply = nullptr);
+v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply = nullptr);
 
 }  // namespace ztseg::agent

@@ -33,12 +33,13 @@ class Etcd : public ::testing::Test {
         ASSERT_GE(pid_, 0);
         if (pid_ == 0) {
             int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-            if (fd >= 0) dup2(fd, 2);
+            if (fd >= 0)
+                dup2(fd, 2);
             execl("/usr/bin/etcd", "etcd", "--name", "t", "--data-dir", data.c_str(),
-                  "--listen-client-urls", client.c_str(), "--advertise-client-urls",
-                  client.c_str(), "--listen-peer-urls", peer.c_str(),
-                  "--initial-advertise-peer-urls", peer.c_str(), "--initial-cluster",
-                  ("t=" + peer).c_str(), "--log-level", "warn", static_cast<char*>(nullptr));
+                  "--listen-client-urls", client.c_str(), "--advertise-client-urls", client.c_str(),
+                  "--listen-peer-urls", peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(),
+                  "--initial-cluster", ("t=" + peer).c_str(), "--log-level", "warn",
+                  static_cast<char*>(nullptr));
             _exit(127);
         }
         client_ = std::make_unique<EtcdClient>(std::vector<std::string>{client});

@@ -85,5 +85,34 @@ TEST_F(BundleGate, GarbageAndTruncatedBundlesAreRefused) {
     EXPECT_EQ(store_->highest(), 0u) << "a refused bundle changes nothing";
 }
 
+TEST_F(BundleGate, WithTrustedKeysOnlyValidSignaturesPass) {
+    policy::Ed25519Key key = policy::Ed25519Key::generate();
+    AdmissionPolicy rules{"prod", 0, {key}};
+    std::string signer;
+    auto cp = admitBundle(policy::signBundle(bundle(2), {key}), rules, *store_, &signer);
+    EXPECT_EQ(cp.generation, 2u);
+    EXPECT_EQ(signer, key.keyId());
+    EXPECT_NE(refusal(bundle(3), rules).find("not signed"), std::string::npos);
+    EXPECT_NE(refusal(policy::signBundle(bundle(3), {policy::Ed25519Key::generate()}), rules)
+                  .find("unknown key"),
+              std::string::npos);
+    // The signature comes first, then the usual checks on the inner bundle.
+    EXPECT_NE(refusal(policy::signBundle(bundle(3, "staging"), {key}), rules).find("fleet"),
+              std::string::npos);
+    store_->recordApplied(5, "x");
+    EXPECT_NE(refusal(policy::signBundle(bundle(4), {key}), rules).find("rollback refused"),
+              std::string::npos);
+}
+
+TEST_F(BundleGate, StandaloneModeAcceptsPlainAndSignedBundles) {
+    AdmissionPolicy rules{"prod", 0, {}};
+    EXPECT_EQ(admitBundle(bundle(1), rules, *store_).generation, 1u);
+    std::string signer = "unset";
+    auto cp = admitBundle(policy::signBundle(bundle(2), {policy::Ed25519Key::generate()}), rules,
+                          *store_, &signer);
+    EXPECT_EQ(cp.generation, 2u);
+    EXPECT_EQ(signer, "") << "signatures are not checked without trusted keys";
+}
+
 }  // namespace
 }  // namespace ztseg::agent

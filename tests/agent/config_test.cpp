@@ -65,8 +65,8 @@ datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64
 TEST(AgentConfig, ErrorsNameTheLocation) {
     EXPECT_EQ(errorOf("intrefaces: [eth0]\n"),
               "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
-              "api, bundle, cgroup_root, datapath, fleet, flows, host_name, interfaces, metrics, "
-              "pin_dir, state_dir, xdp_mode)");
+              "api, bundle, cgroup_root, controller, datapath, etcd, fleet, flows, host_name, "
+              "interfaces, metrics, pin_dir, state_dir, trusted_keys, xdp_mode)");
     EXPECT_EQ(errorOf("xdp_mode: fast\n"),
               "ztsegd.yaml:1:11: xdp_mode must be auto, native or generic");
     EXPECT_EQ(errorOf("flows:\n  max_files: 0\n"),
@@ -121,6 +121,40 @@ TEST(AgentConfig, ShippedDefaultConfigMatchesTheBuiltInDefaults) {
     EXPECT_EQ(shipped.datapath.endpoint_capacity, builtin.datapath.endpoint_capacity);
     EXPECT_EQ(shipped.datapath.conntrack_capacity, builtin.datapath.conntrack_capacity);
     EXPECT_EQ(shipped.datapath.ringbuf_bytes, builtin.datapath.ringbuf_bytes);
+}
+
+TEST(AgentConfig, FleetManagementSettings) {
+    AgentConfig c = parseConfig(R"(
+fleet: lab
+trusted_keys: [/etc/ztseg/a.pub, /etc/ztseg/b.pub]
+api: {tls: {cert: c.pem, key: c.key, ca: ca.pem}}
+controller: {address: "10.0.0.1:7443", server_name: controller.lab, report_interval_ms: 500}
+)",
+                                "ztsegd.yaml");
+    EXPECT_EQ(c.trusted_keys.size(), 2u);
+    EXPECT_EQ(c.controller.address, "10.0.0.1:7443");
+    EXPECT_EQ(c.controller.server_name, "controller.lab");
+    EXPECT_EQ(c.controller.report_interval_ms, 500u);
+    EXPECT_EQ(c.etcd.prefix, "/ztseg/lab");
+    AgentConfig e = parseConfig(
+        "fleet: lab\ntrusted_keys: [k.pub]\netcd: {endpoints: [\"http://10.0.0.1:2379\"], "
+        "prefix: /zt}\n",
+        "ztsegd.yaml");
+    EXPECT_EQ(e.etcd.endpoints.size(), 1u);
+    EXPECT_EQ(e.etcd.prefix, "/zt");
+}
+
+TEST(AgentConfig, NetworkBundleSourcesNeedTrustedKeysFleetAndTls) {
+    EXPECT_EQ(errorOf("controller: {address: \"c:1\"}\n"),
+              "ztsegd.yaml:1:13: controller needs trusted_keys (bundles are verified)\n"
+              "ztsegd.yaml:1:13: controller needs fleet\n"
+              "ztsegd.yaml:1:13: controller needs api.tls.cert, key and ca (this host's identity)");
+    EXPECT_EQ(errorOf("fleet: x\netcd: {endpoints: [e]}\n"),
+              "ztsegd.yaml:2:7: etcd needs trusted_keys (bundles are verified)");
+    EXPECT_NE(errorOf("fleet: x\ntrusted_keys: [k]\napi: {tls: {cert: a, key: b, ca: c}}\n"
+                      "controller: {address: \"c:1\"}\netcd: {endpoints: [e]}\n")
+                  .find("choose controller or etcd, not both"),
+              std::string::npos);
 }
 
 }  // namespace

@@ -25,6 +25,8 @@
 #include "common/cgroup.hpp"
 #include "common/httplib_quiet.hpp"
 #include "integration/lab_topology.hpp"
+#include "integration/netns_forwarder.hpp"
+#include "integration/test_pki.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
 
@@ -260,68 +262,6 @@ bool hasVerdict(const std::vector<v1::FlowEvent>& evs, const std::string& verdic
                        [&](const v1::FlowEvent& e) { return e.verdict() == verdict; });
 }
 
-// Forwards TCP connections made to 127.0.0.1:port() here to 127.0.0.1:to_port
-// inside `ns`: a gRPC client in this process reaches a server in the lab.
-class NetnsForwarder {
-  public:
-    NetnsForwarder(const NetNs& ns, uint16_t to_port)
-        : listener_(tcpListen("127.0.0.1", 0)), port_(localPort(listener_.get())) {
-        thread_ = std::thread([this, &ns, to_port] {
-            NetnsScope in(ns);  // sockets made by this thread live in ns
-            while (!stop_) {
-                pollfd p{listener_.get(), POLLIN, 0};
-                if (poll(&p, 1, 100) != 1) {
-                    continue;
-                }
-                UniqueFd client(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-                UniqueFd server(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-                sockaddr_in a{};
-                a.sin_family = AF_INET;
-                a.sin_port = htons(to_port);
-                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                if (!client || !server ||
-                    connect(server.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-                    continue;  // the client sees the connection close
-                }
-                pumps_.emplace_back([this, c = std::move(client), s = std::move(server)] {
-                    pump(c.get(), s.get());
-                });
-            }
-        });
-    }
-    ~NetnsForwarder() {
-        stop_ = true;
-        thread_.join();
-        for (auto& t : pumps_) t.join();
-    }
-    uint16_t port() const { return port_; }
-
-  private:
-    void pump(int a, int b) {
-        char buf[16384];
-        while (!stop_) {
-            pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-            if (poll(p, 2, 100) <= 0) {
-                continue;
-            }
-            for (int i = 0; i < 2; ++i) {
-                if (p[i].revents == 0) {
-                    continue;
-                }
-                ssize_t n = read(p[i].fd, buf, sizeof(buf));
-                if (n <= 0 || write(p[1 - i].fd, buf, size_t(n)) != n) {
-                    return;
-                }
-            }
-        }
-    }
-    UniqueFd listener_;
-    uint16_t port_;
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
-    std::vector<std::thread> pumps_;
-};
-
 TEST_F(Ztsegd, EnforcesLogsFlowsServesMetricsAndSurvivesRestart) {
     startDbServer();
     daemon_ = startDaemon();
@@ -506,36 +446,13 @@ TEST_F(Ztsegd, ApiOnUnixSocketAppliesRollsBackAndStreamsFlows) {
 // Throwaway PKI: a lab CA, the daemon's server cert, the controller, another
 // fleet member, and a look-alike controller from a different CA.
 void makePki(const fs::path& d) {
-    std::string dir = d.string();
-    sh("mkdir -p " + dir);
-    auto ca = [&](const std::string& name) {
-        sh("cd " + dir + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " +
-           "-nodes -keyout " + name + ".key -out " + name + ".pem -days 1 -subj /CN=" + name +
-           " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=keyCertSign,cRLSign " +
-           ">/dev/null 2>&1");
-    };
-    auto leaf = [&](const std::string& name, const std::string& san, const std::string& ca) {
-        sh("cd " + dir + " && printf 'subjectAltName=" + san +
-           "\\nextendedKeyUsage=serverAuth,clientAuth\\n' > " + name + ".ext && " +
-           "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name +
-           ".key -out " + name + ".csr -subj /CN=" + name + " >/dev/null 2>&1 && " +
-           "openssl x509 -req -in " + name + ".csr -CA " + ca + ".pem -CAkey " + ca +
-           ".key -CAcreateserial -days 1 -extfile " + name + ".ext -out " + name +
-           ".pem >/dev/null 2>&1");
-    };
-    ca("ca");
-    ca("otherca");
-    leaf("server", "DNS:ztsegd.lab,URI:spiffe://lab/host/lab-host", "ca");
-    leaf("controller", "URI:spiffe://lab/controller", "ca");
-    leaf("other", "URI:spiffe://lab/host/other", "ca");
-    leaf("fake", "URI:spiffe://lab/controller", "otherca");
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    TestPki pki(d);
+    pki.ca("ca");
+    pki.ca("otherca");
+    pki.leaf("server", "DNS:ztsegd.lab,URI:spiffe://lab/host/lab-host", "ca");
+    pki.leaf("controller", "URI:spiffe://lab/controller", "ca");
+    pki.leaf("other", "URI:spiffe://lab/host/other", "ca");
+    pki.leaf("fake", "URI:spiffe://lab/controller", "otherca");
 }
 
 // A TLS client of the forwarded daemon; `who` empty = no client certificate.

@@ -6,9 +6,19 @@
 namespace ztseg::agent {
 
 policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPolicy& rules,
-                                   const GenerationStore& store) {
+                                   const GenerationStore& store, std::string* signer) {
+    // The signature comes first: nothing of an unverified bundle is parsed.
+    std::string inner;
+    std::string key_id;
+    if (rules.trusted_keys.empty()) {
+        inner = policy::openEnvelope(bytes).bundle;
+    } else {
+        policy::VerifiedBundle v = policy::verifyBundle(bytes, rules.trusted_keys);
+        inner = std::move(v.bundle);
+        key_id = std::move(v.key_id);
+    }
     policy::BundleMeta meta;
-    policy::CompiledPolicy cp = policy::parseBundle(bytes, &meta);
+    policy::CompiledPolicy cp = policy::parseBundle(inner, &meta);
     if (!rules.fleet.empty() && meta.fleet != rules.fleet) {
         throw Error("bundle generation " + std::to_string(cp.generation) + " is for fleet '" +
                     meta.fleet + "', this host belongs to '" + rules.fleet + "'");
@@ -18,6 +28,9 @@ policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPoli
                     std::to_string(meta.not_after_unix) + " (freeze protection)");
     }
     store.checkNewer(cp.generation);
+    if (signer != nullptr) {
+        *signer = key_id;
+    }
     return cp;
 }
 

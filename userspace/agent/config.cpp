@@ -2,137 +2,22 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-#include <charconv>
-#include <cstring>
-#include <fstream>
-#include <functional>
-#include <map>
-#include <sstream>
-
+#include "common/config_reader.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
-#include "common/yaml_doc.hpp"
 
 namespace ztseg::agent {
-namespace {
-
-// Walks the config tree; every problem is collected with its location.
-class ConfigReader {
-  public:
-    explicit ConfigReader(std::string file) : file_(std::move(file)) {}
-
-    void error(const yaml::Node& n, const std::string& msg) {
-        errors_ += (errors_.empty() ? "" : "\n") + file_ + ":" + std::to_string(n.mark().line) +
-                   ":" + std::to_string(n.mark().column) + ": " + msg;
-    }
-    const std::string& errors() const { return errors_; }
-
-    using Handler = std::function<void(const yaml::Node&)>;
-    // Dispatches each key of a mapping to its handler; unknown and repeated keys are errors.
-    void fields(const yaml::Node& n, const std::string& what,
-                const std::map<std::string, Handler>& handlers) {
-        if (!n.isMap()) {
-            error(n, "expected " + what + " to be a mapping");
-            return;
-        }
-        std::map<std::string, bool> seen;
-        for (const auto& [k, v] : n.entries()) {
-            std::string key = k.isScalar() ? k.scalar() : "?";
-            if (seen[key]) {
-                error(k, "duplicate field '" + key + "' in " + what);
-                continue;
-            }
-            seen[key] = true;
-            auto it = handlers.find(key);
-            if (it == handlers.end()) {
-                std::string list;
-                for (const auto& [name, h] : handlers) {
-                    list += (list.empty() ? "" : ", ") + name;
-                }
-                error(k, "unknown field '" + key + "' in " + what + " (expected one of: " + list +
-                             ")");
-                continue;
-            }
-            it->second(v);
-        }
-    }
-
-    Handler str(std::string& out) {
-        return [this, &out](const yaml::Node& v) {
-            if (v.isNull()) {
-                out.clear();
-            } else if (!v.isScalar()) {
-                error(v, "expected a single value");
-            } else {
-                out = v.scalar();
-            }
-        };
-    }
-
-    template <typename T>
-    Handler num(T& out, uint64_t min, uint64_t max) {
-        return [this, &out, min, max](const yaml::Node& v) {
-            uint64_t x = 0;
-            const std::string& s = v.scalar();
-            auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
-            if (!v.isScalar() || ec != std::errc() || end != s.data() + s.size() || x < min ||
-                x > max) {
-                error(v, "expected a whole number from " + std::to_string(min) + " to " +
-                             std::to_string(max));
-                return;
-            }
-            out = T(x);
-        };
-    }
-
-    Handler strList(std::vector<std::string>& out) {
-        return [this, &out](const yaml::Node& v) {
-            out.clear();
-            if (v.isNull()) {
-                return;
-            }
-            if (!v.isSequence()) {
-                error(v, "expected a list");
-                return;
-            }
-            for (const auto& item : v.items()) {
-                if (!item.isScalar() || item.scalar().empty()) {
-                    error(item, "expected a non-empty name or pattern");
-                } else {
-                    out.push_back(item.scalar());
-                }
-            }
-        };
-    }
-
-  private:
-    std::string file_;
-    std::string errors_;
-};
-
-}  // namespace
 
 AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
     AgentConfig c;
     ConfigReader r(file_name);
-    std::vector<yaml::Node> docs;
-    try {
-        docs = yaml::parseAll(text);
-    } catch (const yaml::ParseError& e) {
-        throw Error(file_name + ":" + std::to_string(e.mark.line) + ":" +
-                    std::to_string(e.mark.column) + ": invalid YAML: " + e.what());
-    }
-    if (docs.size() > 1) {
-        throw Error(file_name + ": expected one YAML document, found " +
-                    std::to_string(docs.size()));
-    }
+    yaml::Node doc = r.parse(text);
     std::string xdp_mode = "auto";
     auto& dp = c.datapath;
     uint64_t drop_interval_ms = dp.drop_event_interval_ns / 1'000'000;
-    if (!docs.empty() && !docs[0].isNull()) {
+    if (!doc.isNull()) {
         r.fields(
-            docs[0], "ztsegd config",
+            doc, "ztsegd config",
             {
                 {"host_name", r.str(c.host_name)},
                 {"fleet", r.str(c.fleet)},
@@ -142,6 +27,23 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                 {"interfaces", r.strList(c.interfaces)},
                 {"xdp_mode", r.str(xdp_mode)},
                 {"bundle", r.str(c.bundle)},
+                {"trusted_keys", r.strList(c.trusted_keys)},
+                {"controller",
+                 [&](const yaml::Node& n) {
+                     r.fields(n, "controller",
+                              {{"address", r.str(c.controller.address)},
+                               {"server_name", r.str(c.controller.server_name)},
+                               {"report_interval_ms",
+                                r.num(c.controller.report_interval_ms, 100, 3'600'000)}});
+                 }},
+                {"etcd",
+                 [&](const yaml::Node& n) {
+                     r.fields(n, "etcd",
+                              {{"endpoints", r.strList(c.etcd.endpoints)},
+                               {"prefix", r.str(c.etcd.prefix)},
+                               {"report_interval_ms",
+                                r.num(c.etcd.report_interval_ms, 100, 3'600'000)}});
+                 }},
                 {"flows",
                  [&](const yaml::Node& n) {
                      r.fields(n, "flows",
@@ -182,24 +84,48 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
             c.xdp_mode = XdpRequest::Native;
         } else if (xdp_mode == "generic") {
             c.xdp_mode = XdpRequest::Generic;
-        } else if (const yaml::Node* n = docs[0].get("xdp_mode")) {
+        } else if (const yaml::Node* n = doc.get("xdp_mode")) {
             r.error(*n, "xdp_mode must be auto, native or generic");
         }
         uint32_t rb = dp.ringbuf_bytes;
         if ((rb & (rb - 1)) != 0) {
-            if (const yaml::Node* d = docs[0].get("datapath")) {
+            if (const yaml::Node* d = doc.get("datapath")) {
                 r.error(*d, "datapath.ringbuf_bytes must be a power of two");
             }
         }
         if (!c.tcp_listen.empty() &&
             (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
-            if (const yaml::Node* a = docs[0].get("api")) {
+            if (const yaml::Node* a = doc.get("api")) {
                 r.error(*a, "api.tcp needs api.tls.cert, key and ca (mutual TLS only)");
             }
         }
+        // Bundles that arrive over the network are only ever trusted for their signature.
+        auto remote = [&](const char* field, bool set) {
+            const yaml::Node* n = doc.get(field);
+            if (!set || n == nullptr) {
+                return;
+            }
+            if (c.trusted_keys.empty()) {
+                r.error(*n, std::string(field) + " needs trusted_keys (bundles are verified)");
+            }
+            if (c.fleet.empty()) {
+                r.error(*n, std::string(field) + " needs fleet");
+            }
+        };
+        remote("controller", !c.controller.address.empty());
+        remote("etcd", !c.etcd.endpoints.empty());
+        if (!c.controller.address.empty() &&
+            (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
+            r.error(*doc.get("controller"),
+                    "controller needs api.tls.cert, key and ca (this host's identity)");
+        }
+        if (!c.controller.address.empty() && !c.etcd.endpoints.empty()) {
+            r.error(*doc.get("etcd"), "choose controller or etcd, not both");
+        }
     }
-    if (!r.errors().empty()) {
-        throw Error(r.errors());
+    r.throwIfErrors();
+    if (c.etcd.prefix.empty()) {
+        c.etcd.prefix = "/ztseg/" + c.fleet;
     }
     dp.drop_event_interval_ns = drop_interval_ms * 1'000'000;
     if (c.host_name.empty()) {

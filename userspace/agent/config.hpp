@@ -16,6 +16,21 @@ struct TlsConfig {
     std::string ca;
 };
 
+// Being managed by ztseg-controller: this agent dials it over mutual TLS
+// with api.tls (cert, key, ca) as its identity (docs/ztseg-controller.md).
+struct ControllerSettings {
+    std::string address;      // host:port, empty = not managed by a controller
+    std::string server_name;  // DNS name in the controller's certificate (default: address host)
+    uint32_t report_interval_ms = 5000;  // unsolicited status reports
+};
+
+// etcd mode: signed bundles are read from a key prefix in etcd.
+struct EtcdSettings {
+    std::vector<std::string> endpoints;  // http://host:port (JSON gateway); empty = off
+    std::string prefix;                  // default /ztseg/<fleet>
+    uint32_t report_interval_ms = 5000;
+};
+
 struct AgentConfig {
     std::string host_name;  // default: gethostname()
     std::string fleet;      // bundles for another fleet are refused
@@ -24,6 +39,11 @@ struct AgentConfig {
     std::vector<std::string> interfaces;  // XDP attach patterns (fnmatch)
     XdpRequest xdp_mode = XdpRequest::Auto;
     std::string bundle;  // applied at start if newer than the state
+    // PEM Ed25519 public keys; when any is listed, only bundles signed by one
+    // of them are applied, on every path (file, --apply, API, controller, etcd).
+    std::vector<std::string> trusted_keys;
+    ControllerSettings controller;
+    EtcdSettings etcd;
     std::string flow_file = "/var/log/ztseg/flows.jsonl";
     uint64_t flow_file_max_bytes = 100ull << 20;
     uint32_t flow_file_max_files = 5;

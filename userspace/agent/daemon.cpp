@@ -17,12 +17,15 @@
 
 #include "agent/bundle_gate.hpp"
 #include "agent/cgroup_watcher.hpp"
+#include "agent/controller_link.hpp"
+#include "agent/etcd_link.hpp"
 #include "agent/flow_pipeline.hpp"
 #include "agent/link_watcher.hpp"
 #include "agent/metrics.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/signals.hpp"
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/event_reader.hpp"
@@ -30,6 +33,7 @@
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "policy/bundle.hpp"
+#include "policy/signing.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -42,6 +46,23 @@ std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
         }
     }
     return out;
+}
+
+std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& paths) {
+    std::vector<policy::Ed25519Key> keys;
+    std::string ids;
+    for (const auto& p : paths) {
+        keys.push_back(policy::Ed25519Key::load(p));
+        ids += (ids.empty() ? "" : ", ") + keys.back().keyId();
+    }
+    if (keys.empty()) {
+        spdlog::warn(
+            "no trusted_keys: standalone mode, bundles are applied WITHOUT signature "
+            "checks (only the generation, fleet and expiry are checked)");
+    } else {
+        spdlog::info("only bundles signed by {} are applied", ids);
+    }
+    return keys;
 }
 
 std::pair<std::string, uint16_t> splitHostPort(const std::string& s) {
@@ -63,6 +84,7 @@ struct Daemon::State {
 
     std::optional<Datapath> dp;
     GenerationStore store;
+    std::vector<policy::Ed25519Key> trusted;  // guarded by dp_mu
     std::shared_ptr<const policy::CompiledPolicy> policy;
     std::unique_ptr<LinkWatcher> links;
     std::unique_ptr<CgroupWatcher> cgroups;
@@ -87,7 +109,9 @@ struct Daemon::State {
     uint64_t apply_failures = 0;
     uint64_t generation = 0;
 
-    std::unique_ptr<ApiServer> api;  // last: stopped before everything it calls
+    std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
+    std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
+    std::unique_ptr<EtcdLink> etcd;
 };
 
 Daemon::Daemon(AgentConfig cfg, std::string config_path)
@@ -113,17 +137,10 @@ void Daemon::uninstall(const AgentConfig& cfg) {
 void Daemon::start(bool serve_api) {
     // Signals are read from a signalfd by the loop; block them before any
     // thread starts so no thread takes them the default way.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    UniqueFd signals = daemonSignals();
     s_ = std::make_unique<State>(cfg_.state_dir);
-    s_->signals = UniqueFd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!s_->signals) {
-        throwErrno("create signalfd", errno);
-    }
+    s_->trusted = loadTrustedKeys(cfg_.trusted_keys);
+    s_->signals = std::move(signals);
 
     // Datapath: adopt what a previous run left (enforcement never paused), else load.
     if (Datapath::isPinned(cfg_.datapath.pin_dir)) {
@@ -142,7 +159,9 @@ void Daemon::start(bool serve_api) {
 
     // The policy this host last applied, then a newer one from the config.
     if (auto bytes = s_->store.currentBundle()) {
-        auto cp = std::make_shared<const policy::CompiledPolicy>(policy::parseBundle(*bytes));
+        // Recorded after admission (as received, envelope included); state_dir is root's.
+        auto cp = std::make_shared<const policy::CompiledPolicy>(
+            policy::parseBundle(policy::openEnvelope(*bytes).bundle));
         applyCompiled(cp, *bytes, /*record=*/false);
     }
     if (!cfg_.bundle.empty()) {
@@ -199,6 +218,12 @@ void Daemon::start(bool serve_api) {
             std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
                                                    cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
                                         *this, s_->hub);
+        if (!cfg_.controller.address.empty()) {
+            s_->controller = std::make_unique<ControllerLink>(cfg_, *this, s_->hub);
+        }
+        if (!cfg_.etcd.endpoints.empty()) {
+            s_->etcd = std::make_unique<EtcdLink>(cfg_, *this);
+        }
     }
     spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
                  s_->endpoints.size(), s_->interfaces.size());
@@ -245,14 +270,20 @@ void Daemon::attachInterfaces() {
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
     std::lock_guard op(s_->dp_mu);
-    AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr))};
+    AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), s_->trusted};
     std::shared_ptr<const policy::CompiledPolicy> cp;
+    std::string signer;
     try {
-        cp = std::make_shared<const policy::CompiledPolicy>(admitBundle(bytes, rules, s_->store));
-    } catch (const Error&) {
+        cp = std::make_shared<const policy::CompiledPolicy>(
+            admitBundle(bytes, rules, s_->store, &signer));
+    } catch (const Error& e) {
+        spdlog::warn("bundle refused, enforcement unchanged: {}", e.what());
         std::lock_guard lock(s_->mu);
         ++s_->apply_failures;
         throw;
+    }
+    if (!signer.empty()) {
+        spdlog::info("bundle generation {} signed by {}", cp->generation, signer);
     }
     applyCompiled(cp, bytes, /*record=*/true);
     return cp->generation;
@@ -359,6 +390,7 @@ v1::StatusReply Daemon::status() {
     r.set_host(cfg_.host_name);
     r.set_generation(s_->dp->activeGeneration());
     r.set_previous_generation(s_->dp->previousGeneration());
+    r.set_highest_generation(s_->store.highest());
     Counters c = s_->dp->counters();
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
@@ -438,6 +470,11 @@ void Daemon::reload() {
     }
     try {
         AgentConfig next = loadConfig(config_path_);
+        {
+            auto keys = loadTrustedKeys(next.trusted_keys);  // key rotation without a restart
+            std::lock_guard op(s_->dp_mu);
+            s_->trusted = std::move(keys);
+        }
         if (!next.bundle.empty()) {
             applyBundle(readFile(next.bundle));
         }

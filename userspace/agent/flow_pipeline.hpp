@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "agent/api_server.hpp"
+#include "agent/flow_hub.hpp"
 #include "datapath/event_reader.hpp"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"

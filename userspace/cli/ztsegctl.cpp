@@ -1,11 +1,13 @@
 // ztsegctl: the operator CLI. Policy commands (compile, check, explain) and
 // the flow analysis commands (whatif, suggest) work offline on files; status,
-// apply, rollback and flows talk to the local ztsegd (docs/ztsegctl.md).
+// apply, rollback and flows talk to the local ztsegd; keygen/sign/verify work
+// on keys and bundles; fleet talks to ztseg-controller (docs/ztsegctl.md).
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 
 #include "cli/command.hpp"
+#include "cli/fleet_commands.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg::cli;
@@ -20,8 +22,11 @@ int main(int argc, char** argv) {
     addDaemonCommands(app, cmds);
     addFlowCommands(app, cmds);
     addAnalysisCommands(app, cmds);
+    addFleetCommands(app);  // keygen, sign, verify, fleet ...: run from their callbacks
     try {
         app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command run from its callback failed
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help is a ParseError too
     }

@@ -81,6 +81,17 @@ Action action(v1::Action a, const std::string& where) {
 
 }  // namespace
 
+std::string deterministicBytes(const google::protobuf::MessageLite& m) {
+    std::string out;
+    {
+        google::protobuf::io::StringOutputStream sos(&out);
+        google::protobuf::io::CodedOutputStream cos(&sos);
+        cos.SetSerializationDeterministic(true);
+        m.SerializeToCodedStream(&cos);
+    }
+    return out;
+}
+
 std::string serializeBundle(const CompiledPolicy& cp, const BundleMeta& meta) {
     v1::Bundle b;
     b.set_generation(cp.generation);
@@ -137,14 +148,7 @@ std::string serializeBundle(const CompiledPolicy& cp, const BundleMeta& meta) {
         toProto(s.loc, o->mutable_location());
         o->set_description(s.description);
     }
-    std::string out;
-    {
-        google::protobuf::io::StringOutputStream sos(&out);
-        google::protobuf::io::CodedOutputStream cos(&sos);
-        cos.SetSerializationDeterministic(true);
-        b.SerializeToCodedStream(&cos);
-    }
-    return out;
+    return deterministicBytes(b);
 }
 
 CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {

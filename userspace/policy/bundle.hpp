@@ -7,7 +7,14 @@
 
 #include "policy/compiler.hpp"
 
+namespace google::protobuf {
+class MessageLite;
+}
+
 namespace ztseg::policy {
+
+// A message's bytes with deterministic serialization (map order fixed).
+std::string deterministicBytes(const google::protobuf::MessageLite& m);
 
 struct BundleMeta {
     std::string fleet;

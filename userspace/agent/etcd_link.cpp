@@ -1,0 +1,132 @@
+#include "agent/etcd_link.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "agent/fleet_report.hpp"
+#include "common/error.hpp"
+#include "policy/signing.hpp"
+
+namespace ztseg::agent {
+
+EtcdLink::EtcdLink(const AgentConfig& cfg, AgentOps& ops)
+    : cfg_(cfg),
+      ops_(ops),
+      fleet_key_(cfg.etcd.prefix + "/bundle"),
+      host_prefix_(cfg.etcd.prefix + "/hosts/" + cfg.host_name + "/"),
+      host_bundle_key_(host_prefix_ + "bundle"),
+      request_key_(host_prefix_ + "report-request"),
+      report_key_(cfg.etcd.prefix + "/reports/" + cfg.host_name),
+      kv_(cfg.etcd.endpoints),
+      fleet_watch_(cfg.etcd.endpoints),
+      host_watch_(cfg.etcd.endpoints) {
+    threads_.emplace_back([this] { watchLoop(fleet_watch_, fleet_key_, false); });
+    threads_.emplace_back([this] { watchLoop(host_watch_, host_prefix_, true); });
+    threads_.emplace_back([this] {
+        auto every = std::chrono::milliseconds(cfg_.etcd.report_interval_ms);
+        do {
+            try {
+                report(0);
+            } catch (const Error& e) {
+                spdlog::debug("etcd report: {}", e.what());
+            }
+        } while (sleepFor(every));
+    });
+    spdlog::info("etcd mode: watching {} and {} on {}", fleet_key_, host_prefix_,
+                 cfg_.etcd.endpoints.front());
+}
+
+EtcdLink::~EtcdLink() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    fleet_watch_.stop();
+    host_watch_.stop();
+    for (auto& t : threads_) t.join();
+}
+
+bool EtcdLink::sleepFor(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, d, [&] { return stop_; });
+}
+
+// Catch up (an agent that was offline applies the newest bundle), then watch
+// from the revision that state reflects; after any failure, start over.
+void EtcdLink::watchLoop(EtcdClient& client, const std::string& key, bool prefix) {
+    std::string last_error;
+    for (;;) {
+        try {
+            int64_t rev = 0;
+            kv_.range(key, &rev);
+            sync();
+            client.watch(key, prefix, rev + 1, [this](const EtcdKeyValue& kv) { onChange(kv); });
+            return;  // stopped
+        } catch (const Error& e) {
+            if (e.what() != last_error) {
+                spdlog::warn("etcd: {} (retrying)", e.what());
+                last_error = e.what();
+            }
+        }
+        if (!sleepFor(std::chrono::milliseconds(500)))
+            return;
+    }
+}
+
+void EtcdLink::onChange(const EtcdKeyValue& kv) {
+    if (kv.deleted) {
+        return;
+    }
+    if (kv.key == request_key_) {
+        uint64_t id = 0;
+        std::from_chars(kv.value.data(), kv.value.data() + kv.value.size(), id);
+        report(id);
+    } else if (kv.key == fleet_key_ || kv.key == host_bundle_key_) {
+        sync();
+    }
+}
+
+void EtcdLink::sync() {
+    std::lock_guard lock(sync_mu_);
+    std::vector<std::string> candidates;
+    for (const std::string& key : {fleet_key_, host_bundle_key_}) {
+        if (auto kv = kv_.get(key)) {
+            candidates.push_back(std::move(kv->value));
+        }
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+        return policy::claimedGeneration(a) > policy::claimedGeneration(b);
+    });
+    uint64_t highest = ops_.status().highest_generation();
+    for (const auto& c : candidates) {
+        uint64_t claimed = policy::claimedGeneration(c);
+        if (std::find(tried_.begin(), tried_.end(), c) != tried_.end() ||
+            (claimed != 0 && claimed <= highest)) {
+            continue;  // seen, or older than what this host has (no need to refuse it again)
+        }
+        tried_.push_back(c);
+        if (tried_.size() > 8)
+            tried_.erase(tried_.begin());
+        v1::ApplyResult res;
+        res.set_generation(claimed);
+        try {
+            ops_.apply(c);
+            res.set_applied(true);
+        } catch (const std::exception& e) {
+            res.set_error(e.what());
+        }
+        report(0, &res);
+        if (res.applied()) {
+            return;
+        }
+    }
+}
+
+void EtcdLink::report(uint64_t request_id, const v1::ApplyResult* apply) {
+    kv_.put(report_key_, fleetReport(ops_, request_id, apply).SerializeAsString());
+}
+
+}  // namespace ztseg::agent

@@ -1,0 +1,21 @@
+#include "agent/fleet_report.hpp"
+
+#include <chrono>
+
+namespace ztseg::agent {
+
+v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply) {
+    v1::Report r;
+    r.set_request_id(request_id);
+    *r.mutable_status() = ops.status();
+    r.set_highest_generation(r.status().highest_generation());
+    r.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count());
+    if (apply != nullptr) {
+        *r.mutable_apply() = *apply;
+    }
+    return r;
+}
+
+}  // namespace ztseg::agent

@@ -1,0 +1,315 @@
+#include "cli/fleet_commands.hpp"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+
+#include "common/error.hpp"
+#include "common/file.hpp"
+#include "controller.grpc.pb.h"
+#include "policy/bundle.hpp"
+#include "policy/signing.hpp"
+
+namespace ztseg::cli {
+namespace {
+
+constexpr int kExitFailed = 3;
+
+[[noreturn]] void fail(const std::string& msg) {
+    std::cerr << "ztsegctl: " << msg << "\n";
+    throw CLI::RuntimeError(kExitFailed);
+}
+
+void writeFile(const std::string& path, const std::string& data, mode_t mode) {
+    ::umask(0077);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f.write(data.data(), std::streamsize(data.size())) || !f.flush()) {
+        fail("write " + path + ": " + std::strerror(errno));
+    }
+    ::chmod(path.c_str(), mode);
+}
+
+// ---- keys and signatures ----
+
+struct KeygenArgs {
+    std::string out = "ztseg-signing";
+    bool force = false;
+};
+
+void runKeygen(const KeygenArgs& a) {
+    std::string priv = a.out + ".key", pub = a.out + ".pub";
+    struct stat st {};
+    if (!a.force && (::stat(priv.c_str(), &st) == 0 || ::stat(pub.c_str(), &st) == 0)) {
+        fail(priv + " or " + pub + " exists (use --force to overwrite)");
+    }
+    policy::Ed25519Key k = policy::Ed25519Key::generate();
+    writeFile(priv, k.privatePem(), 0600);
+    writeFile(pub, k.publicPem(), 0644);
+    std::cout << k.keyId() << "\n";
+    std::cerr << "private key " << priv << " (keep it on the controller only), public key " << pub
+              << " (list it in every agent's trusted_keys)\n";
+}
+
+struct SignArgs {
+    std::string bundle, output;
+    std::vector<std::string> keys;
+};
+
+void runSign(const SignArgs& a) {
+    std::string bytes = readFile(a.bundle, "bundle");
+    policy::Envelope env = policy::openEnvelope(bytes);
+    policy::BundleMeta meta;
+    policy::CompiledPolicy cp = policy::parseBundle(env.bundle, &meta);  // refuse to sign junk
+    std::vector<policy::Ed25519Key> keys;
+    for (const auto& k : a.keys) keys.push_back(policy::Ed25519Key::load(k));
+    std::string out = policy::signBundle(env.bundle, keys);
+    writeFile(a.output.empty() ? a.bundle : a.output, out, 0644);
+    std::cerr << "generation " << cp.generation << " (fleet '" << meta.fleet << "') signed by";
+    for (const auto& k : keys) std::cerr << " " << k.keyId();
+    std::cerr << "\n";
+}
+
+struct VerifyArgs {
+    std::string bundle;
+    std::vector<std::string> keys;
+};
+
+void runVerify(const VerifyArgs& a) {
+    std::vector<policy::Ed25519Key> keys;
+    for (const auto& k : a.keys) keys.push_back(policy::Ed25519Key::load(k));
+    policy::VerifiedBundle v;
+    try {
+        v = policy::verifyBundle(readFile(a.bundle, "bundle"), keys);
+    } catch (const Error& e) {
+        fail(a.bundle + ": " + e.what());
+    }
+    policy::BundleMeta meta;
+    policy::CompiledPolicy cp = policy::parseBundle(v.bundle, &meta);
+    std::cout << a.bundle << ": generation " << cp.generation << ", fleet '" << meta.fleet
+              << "', signed by " << v.key_id << "\n";
+}
+
+// ---- the controller client ----
+
+std::unique_ptr<v1::Controller::Stub> controllerStub(const std::string& address) {
+    return v1::Controller::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+}
+
+std::string jsonOf(const google::protobuf::Message& m) {
+    std::string out;
+    google::protobuf::util::JsonPrintOptions o;
+    o.add_whitespace = false;
+    o.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+    return out;
+}
+
+std::string ago(int64_t unix_ms) {
+    if (unix_ms == 0)
+        return "never";
+    int64_t now = int64_t(std::time(nullptr)) * 1000;
+    int64_t s = std::max<int64_t>(0, (now - unix_ms) / 1000);
+    return s < 120 ? std::to_string(s) + "s ago" : std::to_string(s / 60) + "m ago";
+}
+
+void checkCall(const grpc::Status& st, const std::string& what, const std::string& address) {
+    if (!st.ok()) {
+        fail(what + " via " + address + ": " + st.error_message() +
+             (st.error_code() == grpc::StatusCode::UNAVAILABLE ? " (is ztseg-controller running?)"
+                                                               : ""));
+    }
+}
+
+struct ControllerArgs {
+    std::string address = "unix:/run/ztseg/controller.sock";
+    std::string format = "table";
+};
+
+void printRollout(const v1::RolloutStatus& r) {
+    std::cout << "rollout: " << (r.state().empty() ? "idle" : r.state());
+    if (r.generation() != 0) {
+        std::cout << " generation " << r.generation() << ", wave " << r.wave() << "/" << r.waves();
+    }
+    if (!r.reason().empty())
+        std::cout << ", halted: " << r.reason();
+    if (r.rollback_generation() != 0) {
+        std::cout << " (rolled back as generation " << r.rollback_generation() << ")";
+    }
+    std::cout << "\n";
+}
+
+void runStatus(const ControllerArgs& a) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::FleetStatusReply r;
+    checkCall(controllerStub(a.address)->FleetStatus(&ctx, {}, &r), "fleet status", a.address);
+    if (a.format == "json") {
+        std::cout << jsonOf(r) << "\n";
+        return;
+    }
+    std::cout << "fleet " << r.fleet() << " (" << r.mode() << "), stable generation "
+              << r.stable_generation() << "\n";
+    printRollout(r.rollout());
+    std::cout << std::left << std::setw(20) << "HOST" << std::setw(8) << "STATE" << std::setw(12)
+              << "GENERATION" << std::setw(14) << "LAST-CONTACT" << std::setw(14) << "DEFAULT-DENY"
+              << std::setw(10) << "DROPS"
+              << "LAST-ERROR\n";
+    for (const auto& h : r.hosts()) {
+        std::cout << std::setw(20) << h.host() << std::setw(8) << (h.connected() ? "up" : "down")
+                  << std::setw(12) << h.generation() << std::setw(14)
+                  << ago(h.last_contact_unix_ms()) << std::setw(14) << h.default_deny_drops()
+                  << std::setw(10) << h.drops() << h.last_error() << "\n";
+    }
+}
+
+void runReload(const ControllerArgs& a) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+    v1::ReloadReply r;
+    checkCall(controllerStub(a.address)->Reload(&ctx, {}, &r), "fleet reload", a.address);
+    if (a.format == "json") {
+        std::cout << jsonOf(r) << "\n";
+        return;
+    }
+    std::cout << (r.changed() ? "policy changed" : "policy unchanged") << ", stable generation "
+              << r.generation() << "\n";
+    printRollout(r.rollout());
+    if (r.rollout().state() == "halted")
+        throw CLI::RuntimeError(kExitFailed);
+}
+
+struct FlowsArgs {
+    ControllerArgs controller;
+    std::vector<std::string> verdict, from_label, to_label, from_ip, to_ip, protocol;
+    std::vector<uint32_t> port;
+    bool follow = false;
+    size_t last = 0;
+};
+
+void printFlow(const v1::FlowEvent& e, const std::string& format) {
+    if (format == "json") {
+        std::cout << e.ocsf_json() << "\n";
+    } else if (format == "jsonpb") {
+        std::cout << jsonOf(e) << "\n";
+    } else {
+        std::time_t t = std::time_t(e.time_unix_nanos() / 1'000'000'000);
+        char when[32];
+        std::strftime(when, sizeof(when), "%H:%M:%S", std::localtime(&t));
+        std::cout << when << "  " << std::left << std::setw(16) << e.host() << std::setw(11)
+                  << e.verdict() << std::setw(14) << e.reason() << e.src().ip() << ":"
+                  << e.src().port() << " -> " << e.dst().ip() << ":" << e.dst().port() << " "
+                  << e.protocol_name() << (e.workload().empty() ? "" : " [" + e.workload() + "]")
+                  << "\n";
+    }
+    std::cout.flush();
+}
+
+void runFlows(const FlowsArgs& a) {
+    v1::FlowsRequest req;
+    for (const auto& v : a.verdict) req.add_verdict(v);
+    for (const auto& v : a.from_label) req.add_from_label(v);
+    for (const auto& v : a.to_label) req.add_to_label(v);
+    for (const auto& v : a.from_ip) req.add_from_ip(v);
+    for (const auto& v : a.to_ip) req.add_to_ip(v);
+    for (const auto& v : a.protocol) req.add_protocol(v);
+    for (uint32_t p : a.port) req.add_port(p);
+    req.set_follow(a.follow);
+    grpc::ClientContext ctx;
+    auto reader = controllerStub(a.controller.address)->FleetFlows(&ctx, req);
+    std::vector<v1::FlowEvent> history;
+    v1::FlowEvent e;
+    while (reader->Read(&e)) {
+        if (a.follow) {
+            printFlow(e, a.controller.format);
+        } else {
+            history.push_back(e);
+        }
+    }
+    checkCall(reader->Finish(), "fleet flows", a.controller.address);
+    size_t from = a.last != 0 && history.size() > a.last ? history.size() - a.last : 0;
+    for (size_t i = from; i < history.size(); ++i) printFlow(history[i], a.controller.format);
+}
+
+template <typename F>
+std::function<void()> guarded(F f) {
+    return [f] {
+        try {
+            f();
+        } catch (const CLI::Error&) {
+            throw;
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+    };
+}
+
+}  // namespace
+
+void addFleetCommands(CLI::App& app) {
+    auto keygen = std::make_shared<KeygenArgs>();
+    CLI::App* kg = app.add_subcommand("keygen", "make an Ed25519 signing key pair");
+    kg->add_option("-o,--output", keygen->out, "writes PREFIX.key (0600) and PREFIX.pub")
+        ->capture_default_str();
+    kg->add_flag("--force", keygen->force, "overwrite existing files");
+    kg->callback(guarded([keygen] { runKeygen(*keygen); }));
+
+    auto sign = std::make_shared<SignArgs>();
+    CLI::App* sg = app.add_subcommand("sign", "sign a bundle (the controller does this itself)");
+    sg->add_option("bundle", sign->bundle, "bundle file (plain or already signed)")->required();
+    sg->add_option("-k,--key", sign->keys, "private key(s); several sign with each")->required();
+    sg->add_option("-b,--bundle-out", sign->output, "output file (default: in place)");
+    sg->callback(guarded([sign] { runSign(*sign); }));
+
+    auto verify = std::make_shared<VerifyArgs>();
+    CLI::App* vf = app.add_subcommand("verify", "check a signed bundle against public keys");
+    vf->add_option("bundle", verify->bundle, "signed bundle file")->required();
+    vf->add_option("-k,--trusted-key", verify->keys, "public key(s) to trust")->required();
+    vf->callback(guarded([verify] { runVerify(*verify); }));
+
+    CLI::App* fleet = app.add_subcommand("fleet", "ask ztseg-controller about the fleet");
+    fleet->require_subcommand(1);
+    auto controllerOptions = [](CLI::App* c, ControllerArgs& a, std::vector<std::string> formats) {
+        c->add_option("--controller", a.address, "controller API (gRPC target)")
+            ->capture_default_str();
+        c->add_option("-o,--output", a.format, "output format")
+            ->check(CLI::IsMember(formats))
+            ->capture_default_str();
+    };
+    auto status = std::make_shared<ControllerArgs>();
+    CLI::App* st = fleet->add_subcommand(
+        "status", "each host's generation, last contact and drop counters; the rollout");
+    controllerOptions(st, *status, {"table", "json"});
+    st->callback(guarded([status] { runStatus(*status); }));
+
+    auto reload = std::make_shared<ControllerArgs>();
+    CLI::App* rl = fleet->add_subcommand(
+        "reload", "re-read the policy source now and wait for its rollout (exit 3 if halted)");
+    controllerOptions(rl, *reload, {"table", "json"});
+    rl->callback(guarded([reload] { runReload(*reload); }));
+
+    auto flows = std::make_shared<FlowsArgs>();
+    flows->controller.format = "table";
+    CLI::App* fl = fleet->add_subcommand("flows", "fleet-wide flows (hubble-style filters)");
+    controllerOptions(fl, flows->controller, {"table", "json", "jsonpb"});
+    fl->add_option("--verdict", flows->verdict, "allowed, dropped, would-drop");
+    fl->add_option("--from-label", flows->from_label, "source labels, e.g. app=web,env=prod");
+    fl->add_option("--to-label", flows->to_label, "destination labels");
+    fl->add_option("--from-ip", flows->from_ip, "source CIDR or address");
+    fl->add_option("--to-ip", flows->to_ip, "destination CIDR or address");
+    fl->add_option("--port", flows->port, "destination port");
+    fl->add_option("--protocol", flows->protocol, "tcp, udp, icmp, ...");
+    fl->add_option("--last", flows->last, "only the last N flows of the history");
+    fl->add_flag("-f,--follow", flows->follow, "keep streaming new flows");
+    fl->callback(guarded([flows] { runFlows(*flows); }));
+}
+
+}  // namespace ztseg::cli

@@ -1,0 +1,67 @@
+#include "controller/agent_sessions.hpp"
+
+namespace ztseg::controller {
+
+bool AgentSession::write(const v1::ControllerMessage& m) {
+    std::lock_guard lock(mu_);
+    return open_ && stream_->Write(m);
+}
+
+void AgentSession::cancel() {
+    std::lock_guard lock(mu_);
+    if (open_) {
+        ctx_->TryCancel();
+    }
+}
+
+void AgentSession::close() {
+    std::lock_guard lock(mu_);
+    open_ = false;
+}
+
+void AgentSessions::attach(const std::string& host, std::shared_ptr<AgentSession> s) {
+    std::shared_ptr<AgentSession> old;
+    {
+        std::lock_guard lock(mu_);
+        old = std::exchange(sessions_[host], std::move(s));
+    }
+    if (old) {
+        old->cancel();
+    }
+}
+
+void AgentSessions::detach(const std::string& host, const std::shared_ptr<AgentSession>& s) {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(host);
+    if (it != sessions_.end() && it->second == s) {
+        sessions_.erase(it);
+    }
+}
+
+std::shared_ptr<AgentSession> AgentSessions::find(const std::string& host) {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(host);
+    return it == sessions_.end() ? nullptr : it->second;
+}
+
+bool AgentSessions::push(const std::string& host, uint64_t generation,
+                         const std::string& signed_bundle) {
+    auto s = find(host);
+    if (!s) {
+        return false;
+    }
+    v1::ControllerMessage m;
+    m.mutable_push()->set_generation(generation);
+    m.mutable_push()->set_signed_bundle(signed_bundle);
+    return s->write(m);
+}
+
+void AgentSessions::requestReport(const std::string& host, uint64_t id) {
+    if (auto s = find(host)) {
+        v1::ControllerMessage m;
+        m.mutable_report_request()->set_id(id);
+        s->write(m);
+    }
+}
+
+}  // namespace ztseg::controller

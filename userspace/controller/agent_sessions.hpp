@@ -1,0 +1,54 @@
+// Direct mode distribution: the open Connect streams of the agents, by host.
+// A host that connects again replaces (and cancels) its older stream.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "controller.grpc.pb.h"
+#include "controller/distributor.hpp"
+
+namespace ztseg::controller {
+
+using AgentStream = grpc::ServerReaderWriter<v1::ControllerMessage, v1::AgentMessage>;
+
+// One agent's stream. Writes are serialized; after close() they are dropped
+// (the gRPC handler that owns the stream has returned or is returning).
+class AgentSession {
+  public:
+    AgentSession(grpc::ServerContext* ctx, AgentStream* stream) : ctx_(ctx), stream_(stream) {}
+    bool write(const v1::ControllerMessage& m);
+    void cancel();  // ends the handler's Read loop
+    void close();
+
+  private:
+    std::mutex mu_;
+    grpc::ServerContext* ctx_;
+    AgentStream* stream_;
+    bool open_ = true;
+};
+
+class AgentSessions : public Distributor {
+  public:
+    // Registers the host's stream; an older stream of the same host is cancelled.
+    void attach(const std::string& host, std::shared_ptr<AgentSession> s);
+    // Forgets the stream if it is still the host's current one.
+    void detach(const std::string& host, const std::shared_ptr<AgentSession>& s);
+
+    bool push(const std::string& host, uint64_t generation,
+              const std::string& signed_bundle) override;
+    void requestReport(const std::string& host, uint64_t id) override;
+    void publishStable(uint64_t, const std::string&) override {}  // pushed per host
+    void publishRollout(const v1::RolloutStatus&) override {}
+
+  private:
+    std::shared_ptr<AgentSession> find(const std::string& host);
+    std::mutex mu_;
+    std::map<std::string, std::shared_ptr<AgentSession>> sessions_;
+};
+
+}  // namespace ztseg::controller

@@ -1,0 +1,583 @@
+#include "controller/controller.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "agent/flow_stream.hpp"
+#include "common/error.hpp"
+#include "common/signals.hpp"
+#include "controller/etcd_distributor.hpp"
+#include "controller/rollout_plan.hpp"
+#include "policy/bundle.hpp"
+#include "policy/parser.hpp"
+
+namespace ztseg::controller {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+// Cheap change detection: names, sizes and modification times of the
+// policy files. Only when it changes is the source compiled again.
+std::string fingerprint(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> parts;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+        auto ext = it->path().extension();
+        if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) {
+            auto t = fs::last_write_time(it->path(), ec).time_since_epoch().count();
+            parts.push_back(it->path().string() + ":" + std::to_string(it->file_size(ec)) + ":" +
+                            std::to_string(t));
+        }
+    }
+    std::sort(parts.begin(), parts.end());
+    std::string out;
+    for (const auto& p : parts) out += p + "\n";
+    return out;
+}
+
+json hostList(const std::vector<std::string>& hosts) {
+    return json(hosts);
+}
+
+}  // namespace
+
+Controller::Controller(ControllerConfig cfg) : cfg_(std::move(cfg)) {}
+
+Controller::~Controller() {
+    stop();
+    if (engine_.joinable()) {
+        engine_.join();
+    }
+    etcd_.reset();
+    flow_hub_.close();
+}
+
+void Controller::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+}
+
+bool Controller::stopping() const {
+    std::lock_guard lock(mu_);
+    return stop_;
+}
+
+void Controller::wake() {
+    cv_.notify_all();
+}
+
+void Controller::start() {
+    signals_ = daemonSignals();  // before any thread starts
+
+    std::string ids;
+    for (const auto& path : cfg_.signing_keys) {
+        keys_.push_back(policy::Ed25519Key::load(path));
+        if (!keys_.back().hasPrivate()) {
+            throw Error("signing_keys: " + path + " is a public key; the private key is needed");
+        }
+        ids += (ids.empty() ? "" : ", ") + keys_.back().keyId();
+    }
+    store_.emplace(cfg_.state_dir);
+    if (auto bytes = store_->currentBundle(); bytes && !bytes->empty()) {
+        auto env = policy::openEnvelope(*bytes);
+        Release r;
+        r.policy = std::make_shared<const policy::CompiledPolicy>(policy::parseBundle(env.bundle));
+        r.generation = r.policy->generation;
+        r.digest = r.policy->source_digest;
+        r.signed_bundle = *bytes;
+        stable_ = std::move(r);
+    }
+    if (!cfg_.rollout_log.empty()) {
+        std::filesystem::create_directories(
+            std::filesystem::path(cfg_.rollout_log).parent_path().empty()
+                ? "."
+                : std::filesystem::path(cfg_.rollout_log).parent_path());
+        rollout_log_.open(cfg_.rollout_log, std::ios::app);
+        if (!rollout_log_) {
+            throw Error("rollout_log " + cfg_.rollout_log + ": cannot open for appending");
+        }
+    }
+    if (!cfg_.flow_file.empty()) {
+        flow_sink_ = std::make_unique<flows::JsonlSink>(flows::JsonlSink::Options{
+            cfg_.flow_file, cfg_.flow_file_max_bytes, cfg_.flow_file_max_files});
+    }
+    fleet_.onChange([this] { wake(); });
+    if (!cfg_.etcd_endpoints.empty()) {
+        etcd_ =
+            std::make_unique<EtcdDistributor>(cfg_.etcd_endpoints, cfg_.etcd_prefix, fleet_,
+                                              std::chrono::milliseconds(cfg_.etcd_host_timeout_ms));
+        dist_ = etcd_.get();
+        if (stable_) {
+            dist_->publishStable(stable_->generation, stable_->signed_bundle);
+        }
+    } else {
+        sessions_ = std::make_unique<AgentSessions>();
+        dist_ = sessions_.get();
+    }
+    spdlog::info("ztseg-controller for fleet {}: policy {}, signing with {}, stable generation {}",
+                 cfg_.fleet, cfg_.policy_dir, ids, stable_ ? stable_->generation : 0);
+    engine_ = std::thread([this] { engine(); });
+}
+
+void Controller::run() {
+    while (true) {
+        {
+            std::unique_lock lock(mu_);
+            if (cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop_; })) {
+                return;
+            }
+        }
+        signalfd_siginfo si{};
+        while (::read(signals_.get(), &si, sizeof(si)) == sizeof(si)) {
+            if (si.ssi_signo == SIGHUP) {
+                spdlog::info("SIGHUP: re-reading the policy source");
+                std::lock_guard lock(mu_);
+                reload_requested_ = true;
+                cv_.notify_all();
+            } else {
+                spdlog::info("signal {}: stopping", strsignal(int(si.ssi_signo)));
+                stop();
+            }
+        }
+    }
+}
+
+// ---- the engine thread ----
+
+void Controller::engine() {
+    auto next_check = Clock::now();
+    for (;;) {
+        bool forced = false;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait_until(lock,
+                           std::min(next_check, Clock::now() + std::chrono::milliseconds(250)),
+                           [&] { return stop_ || reload_requested_; });
+            if (stop_)
+                return;
+            forced = std::exchange(reload_requested_, false);
+        }
+        bool first = cycles_ == 0;  // the source may have changed while the controller was down
+        if (forced || ((cfg_.watch_interval_ms > 0 || first) && Clock::now() >= next_check)) {
+            {
+                std::lock_guard lock(mu_);
+                checking_ = true;
+            }
+            try {
+                checkSource(forced);
+            } catch (const std::exception& e) {
+                spdlog::error("policy source {}: {}", cfg_.policy_dir, e.what());
+                std::lock_guard lock(mu_);
+                last_reload_.set_changed(false);
+            }
+            {
+                std::lock_guard lock(mu_);
+                ++cycles_;
+                checking_ = false;
+            }
+            cv_.notify_all();
+            next_check = Clock::now() + std::chrono::milliseconds(
+                                            cfg_.watch_interval_ms ? cfg_.watch_interval_ms : 2000);
+        }
+        reconcile();
+    }
+}
+
+v1::ReloadReply Controller::reload() {
+    std::unique_lock lock(mu_);
+    // A check already running may have read the source before this request.
+    uint64_t after = cycles_ + (checking_ ? 1 : 0);
+    reload_requested_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return stop_ || cycles_ > after; });
+    v1::ReloadReply r = last_reload_;
+    *r.mutable_rollout() = rollout_status_;
+    return r;
+}
+
+std::optional<Release> Controller::compileSource(uint64_t generation) {
+    policy::Diagnostics diags;
+    policy::CompiledPolicy cp;
+    try {
+        policy::PolicySet ps = policy::loadPolicies({cfg_.policy_dir}, diags);
+        cp = policy::compile(ps, generation, diags);
+    } catch (const policy::PolicyError& e) {
+        std::string all;
+        for (const auto& d : e.diagnostics()) all += "\n  " + d.str();
+        spdlog::error("policy source {} has errors, nothing rolled out:{}", cfg_.policy_dir, all);
+        return std::nullopt;
+    }
+    for (const auto& w : diags.warnings()) {
+        spdlog::warn("{}", w.str());
+    }
+    return sign(std::move(cp));
+}
+
+Release Controller::sign(policy::CompiledPolicy cp) {
+    Release r;
+    r.generation = cp.generation;
+    r.digest = cp.source_digest;
+    std::string bytes = policy::serializeBundle(cp, {cfg_.fleet, 0});
+    r.signed_bundle = policy::signBundle(bytes, keys_);
+    r.policy = std::make_shared<const policy::CompiledPolicy>(std::move(cp));
+    return r;
+}
+
+Release Controller::reissue(const Release& content, uint64_t generation) {
+    policy::CompiledPolicy cp = *content.policy;
+    cp.generation = generation;
+    return sign(std::move(cp));
+}
+
+// Strictly above everything issued before and everything any host has seen
+// (so a controller that lost its state still issues acceptable generations).
+uint64_t Controller::nextGeneration() {
+    uint64_t g = store_->highest();
+    for (const auto& [name, h] : fleet_.snapshot()) {
+        g = std::max(g, h.highest);
+    }
+    return g + 1;
+}
+
+void Controller::checkSource(bool forced) {
+    std::string fp = fingerprint(cfg_.policy_dir);
+    if (!forced && fp == source_fingerprint_) {
+        return;
+    }
+    source_fingerprint_ = fp;
+    auto next = compileSource(nextGeneration());
+    {
+        std::lock_guard lock(mu_);
+        last_reload_ = v1::ReloadReply{};
+        last_reload_.set_generation(stable_ ? stable_->generation : 0);
+    }
+    if (!next) {
+        return;
+    }
+    if (stable_ && next->digest == stable_->digest) {
+        spdlog::info("policy source unchanged (generation {} is current)", stable_->generation);
+        return;
+    }
+    if (next->digest == failed_digest_ && !forced) {
+        return;  // halted before; waits for an edit or an explicit reload
+    }
+    // Persist the number before anything leaves: a restart never reuses it.
+    store_->recordApplied(next->generation, stable_ ? stable_->signed_bundle : "");
+    rollout(std::move(*next));
+    std::lock_guard lock(mu_);
+    last_reload_.set_changed(true);
+    last_reload_.set_generation(stable_ ? stable_->generation : 0);
+}
+
+void Controller::rollout(Release next) {
+    std::vector<std::string> online;
+    for (const auto& [name, h] : fleet_.snapshot()) {
+        if (h.connected)
+            online.push_back(name);
+    }
+    auto waves = planWaves(online, cfg_.host_labels, cfg_.rollout);
+    const uint64_t g = next.generation;
+    v1::RolloutStatus st;
+    st.set_generation(g);
+    st.set_state("rolling");
+    st.set_waves(uint32_t(waves.size()));
+    json plan = json::array();
+    for (const auto& w : waves) plan.push_back(hostList(w));
+    event("rollout-start", g, {{"digest", next.digest}, {"waves", plan}});
+    {
+        std::lock_guard lock(mu_);
+        rolling_ = next;
+        included_.clear();
+    }
+    const auto& rc = cfg_.rollout;
+    for (size_t i = 0; i < waves.size(); ++i) {
+        const auto& wave = waves[i];
+        st.set_wave(uint32_t(i));
+        setRollout(st);
+        event("wave-start", g, {{"wave", i}, {"canary", i == 0}, {"hosts", hostList(wave)}});
+        {
+            std::lock_guard lock(mu_);
+            included_.insert(wave.begin(), wave.end());
+        }
+        // 1. Every host of the wave acks (applies, or refuses with a reason).
+        auto answered = [&](const Fleet::Hosts& hs) {
+            return std::all_of(wave.begin(), wave.end(), [&](const std::string& n) {
+                auto it = hs.find(n);
+                if (it == hs.end() || !it->second.connected)
+                    return true;
+                const HostState& h = it->second;
+                return h.generation >= g ||
+                       (h.last_apply.generation() == g && !h.last_apply.applied());
+            });
+        };
+        waitHosts(answered, std::chrono::milliseconds(rc.ack_timeout_ms));
+        if (stopping())
+            return;  // an interrupted rollout resumes nothing; never a rollback
+        auto hs = fleet_.snapshot();
+        std::string failure;
+        std::map<std::string, uint64_t> baseline;
+        for (const auto& n : wave) {
+            const HostState& h = hs[n];
+            if (h.generation >= g) {
+                event("ack", g, {{"host", n}, {"wave", i}});
+                baseline[n] = h.default_deny;
+            } else {
+                std::string why =
+                    !h.connected ? "disconnected before acking"
+                    : (h.last_apply.generation() == g && !h.last_apply.applied())
+                        ? "refused: " + h.last_apply.error()
+                        : "no ack within " + std::to_string(rc.ack_timeout_ms) + " ms";
+                event("ack-failed", g, {{"host", n}, {"wave", i}, {"reason", why}});
+                if (failure.empty())
+                    failure = n + " " + why;
+            }
+        }
+        if (!failure.empty()) {
+            halt(next, failure, uint32_t(i));
+            return;
+        }
+        // 2. Soak, then a fresh report from each: default-deny growth is the health signal.
+        waitHosts([](const Fleet::Hosts&) { return false; }, std::chrono::milliseconds(rc.soak_ms));
+        uint64_t id;
+        {
+            std::lock_guard lock(mu_);
+            id = ++report_seq_;
+        }
+        for (const auto& n : wave) dist_->requestReport(n, id);
+        waitHosts(
+            [&](const Fleet::Hosts& hs2) {
+                return std::all_of(wave.begin(), wave.end(), [&](const std::string& n) {
+                    auto it = hs2.find(n);
+                    return it == hs2.end() || !it->second.connected || it->second.report_id >= id;
+                });
+            },
+            std::chrono::milliseconds(rc.ack_timeout_ms));
+        if (stopping())
+            return;
+        hs = fleet_.snapshot();
+        for (const auto& n : wave) {
+            const HostState& h = hs[n];
+            if (h.report_id < id) {
+                std::string why = h.connected ? "no health report" : "disconnected during soak";
+                event("health-failed", g, {{"host", n}, {"wave", i}, {"reason", why}});
+                if (failure.empty())
+                    failure = n + " " + why;
+                continue;
+            }
+            uint64_t delta = h.default_deny - std::min(h.default_deny, baseline[n]);
+            bool ok = delta <= rc.max_default_deny_increase;
+            event(ok ? "health-ok" : "health-failed", g,
+                  {{"host", n},
+                   {"wave", i},
+                   {"default_deny_increase", delta},
+                   {"threshold", rc.max_default_deny_increase}});
+            if (!ok && failure.empty()) {
+                failure = n + ": default-deny drops grew by " + std::to_string(delta) +
+                          " during the " + std::to_string(rc.soak_ms) + " ms soak (threshold " +
+                          std::to_string(rc.max_default_deny_increase) + ")";
+            }
+        }
+        if (!failure.empty()) {
+            halt(next, failure, uint32_t(i));
+            return;
+        }
+        event("wave-done", g, {{"wave", i}});
+    }
+    store_->recordCurrent(next.signed_bundle);
+    {
+        std::lock_guard lock(mu_);
+        stable_ = next;
+        rolling_.reset();
+        included_.clear();
+    }
+    dist_->publishStable(g, next.signed_bundle);
+    st.set_state("done");
+    setRollout(st);
+    event("rollout-done", g);
+}
+
+bool Controller::halt(const Release& failed, const std::string& reason, uint32_t wave) {
+    failed_digest_ = failed.digest;
+    v1::RolloutStatus st;
+    st.set_generation(failed.generation);
+    st.set_state("halted");
+    st.set_wave(wave);
+    st.set_reason(reason);
+    event("halt", failed.generation, {{"wave", wave}, {"reason", reason}});
+    std::set<std::string> touched;
+    std::optional<Release> back;
+    {
+        std::lock_guard lock(mu_);
+        touched = included_;
+        if (stable_) {
+            back = *stable_;
+        }
+    }
+    if (!back) {
+        // Nothing to go back to: the hosts that took it keep it, nobody else gets it.
+        std::lock_guard lock(mu_);
+        rolling_.reset();
+        included_.clear();
+        rollout_status_ = st;
+        event("rollback-impossible", failed.generation,
+              {{"reason", "no earlier stable generation"}});
+        return false;
+    }
+    // Roll back forward: the previous policy under a new, higher generation.
+    Release rb = reissue(*back, failed.generation + 1);
+    store_->recordApplied(rb.generation, rb.signed_bundle);
+    {
+        std::lock_guard lock(mu_);
+        stable_ = rb;
+        rolling_.reset();
+        included_.clear();
+    }
+    st.set_rollback_generation(rb.generation);
+    setRollout(st);
+    dist_->publishStable(rb.generation, rb.signed_bundle);
+    event("rollback-start", rb.generation,
+          {{"undoes", failed.generation},
+           {"content_of", back->generation},
+           {"hosts", json(std::vector<std::string>(touched.begin(), touched.end()))}});
+    const uint64_t g = rb.generation;
+    waitHosts(
+        [&](const Fleet::Hosts& hs) {
+            return std::all_of(touched.begin(), touched.end(), [&](const std::string& n) {
+                auto it = hs.find(n);
+                return it == hs.end() || !it->second.connected || it->second.generation >= g ||
+                       (it->second.last_apply.generation() == g &&
+                        !it->second.last_apply.applied());
+            });
+        },
+        std::chrono::milliseconds(cfg_.rollout.ack_timeout_ms));
+    auto hs = fleet_.snapshot();
+    for (const auto& n : touched) {
+        event(hs[n].generation >= g ? "rollback-ack" : "rollback-ack-missing", g, {{"host", n}});
+    }
+    event("rollback-done", g);
+    return true;
+}
+
+// ---- distribution ----
+
+const Release* Controller::desiredFor(const std::string& host) const {
+    if (rolling_ && included_.count(host)) {
+        return &*rolling_;
+    }
+    return stable_ ? &*stable_ : nullptr;
+}
+
+void Controller::reconcile() {
+    for (const auto& [name, h] : fleet_.snapshot()) {
+        if (!h.connected)
+            continue;
+        std::optional<Release> want;
+        {
+            std::lock_guard lock(mu_);
+            if (const Release* d = desiredFor(name))
+                want = *d;
+        }
+        // Behind, able to take it (highest below), and not already sent it.
+        if (!want || h.generation >= want->generation || h.highest >= want->generation ||
+            h.pushed == want->generation) {
+            continue;
+        }
+        fleet_.markPushed(name, want->generation);
+        if (dist_->push(name, want->generation, want->signed_bundle)) {
+            event("push", want->generation, {{"host", name}, {"from", h.generation}});
+        }
+    }
+}
+
+bool Controller::waitHosts(const std::function<bool(const Fleet::Hosts&)>& pred,
+                           std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    for (;;) {
+        reconcile();
+        {
+            std::lock_guard lock(mu_);
+            if (stop_)
+                return false;
+        }
+        auto step = std::min(deadline, Clock::now() + std::chrono::milliseconds(100));
+        if (fleet_.waitUntil(pred, step))
+            return true;
+        if (Clock::now() >= deadline)
+            return false;
+    }
+}
+
+void Controller::setRollout(const v1::RolloutStatus& st) {
+    {
+        std::lock_guard lock(mu_);
+        rollout_status_ = st;
+    }
+    dist_->publishRollout(st);
+}
+
+void Controller::event(const std::string& what, uint64_t generation, json detail) {
+    json line{{"time_ms", unixMillis()}, {"event", what}, {"generation", generation}};
+    if (detail.is_object()) {
+        line.update(detail);
+    }
+    spdlog::info("rollout: {}", line.dump());
+    std::lock_guard lock(log_mu_);
+    if (rollout_log_.is_open()) {
+        rollout_log_ << line.dump() << "\n" << std::flush;
+    }
+}
+
+// ---- reads ----
+
+void Controller::onFlow(const v1::FlowEvent& e) {
+    if (!flow_sink_)
+        return;
+    flow_sink_->writeLine(e.ocsf_json());
+    flow_hub_.publish(agent::fromFlowEvent(e));
+}
+
+v1::FleetStatusReply Controller::status() {
+    v1::FleetStatusReply r;
+    r.set_fleet(cfg_.fleet);
+    r.set_mode(etcd_ ? "etcd" : "direct");
+    {
+        std::lock_guard lock(mu_);
+        if (stable_) {
+            r.set_stable_generation(stable_->generation);
+            r.set_source_digest(stable_->digest);
+        }
+        *r.mutable_rollout() = rollout_status_;
+        if (r.rollout().state().empty())
+            r.mutable_rollout()->set_state("idle");
+    }
+    for (const auto& [name, h] : fleet_.snapshot()) {
+        v1::HostStatus* o = r.add_hosts();
+        o->set_host(name);
+        o->set_connected(h.connected);
+        o->set_generation(h.generation);
+        o->set_highest_generation(h.highest);
+        o->set_last_contact_unix_ms(h.last_contact_ms);
+        o->set_default_deny_drops(h.default_deny);
+        o->set_drops(h.drops);
+        o->set_last_error(h.last_error);
+        o->set_peer(h.peer);
+        auto it = cfg_.host_labels.find(name);
+        if (it != cfg_.host_labels.end()) {
+            o->mutable_labels()->insert(it->second.begin(), it->second.end());
+        }
+    }
+    return r;
+}
+
+}  // namespace ztseg::controller

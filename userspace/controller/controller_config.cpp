@@ -1,0 +1,130 @@
+#include "controller/controller_config.hpp"
+
+#include "common/config_reader.hpp"
+#include "common/error.hpp"
+#include "common/file.hpp"
+
+namespace ztseg::controller {
+
+ControllerConfig parseControllerConfig(const std::string& text, const std::string& file_name) {
+    ControllerConfig c;
+    ConfigReader r(file_name);
+    yaml::Node doc = r.parse(text);
+    auto& ro = c.rollout;
+    auto hosts = [&](const yaml::Node& n) {
+        if (!n.isMap()) {
+            r.error(n, "expected hosts to map host names to {labels: {...}}");
+            return;
+        }
+        for (const auto& [k, v] : n.entries()) {
+            auto& labels = c.host_labels[k.scalar()];
+            r.fields(v, "hosts." + k.scalar(), {{"labels", r.strMap(labels)}});
+        }
+    };
+    auto waves = [&](const yaml::Node& n) {
+        std::vector<std::string> items;
+        r.strList(items)(n);
+        ro.waves.clear();
+        uint32_t last = 0;
+        for (size_t i = 0; i < items.size(); ++i) {
+            uint32_t p = 0;
+            r.num(p, 1, 100)(n.items()[i]);
+            if (p <= last) {
+                r.error(n.items()[i], "waves must grow: cumulative percentages up to 100");
+            }
+            last = p;
+            ro.waves.push_back(p);
+        }
+        if (!ro.waves.empty() && ro.waves.back() != 100) {
+            r.error(n, "the last wave must be 100 (every host)");
+        }
+    };
+    if (!doc.isNull()) {
+        r.fields(doc, "ztseg-controller config",
+                 {
+                     {"fleet", r.str(c.fleet)},
+                     {"policy_dir", r.str(c.policy_dir)},
+                     {"watch_interval_ms", r.num(c.watch_interval_ms, 0, 3'600'000)},
+                     {"state_dir", r.str(c.state_dir)},
+                     {"signing_keys", r.strList(c.signing_keys)},
+                     {"api",
+                      [&](const yaml::Node& n) {
+                          r.fields(n, "api",
+                                   {{"unix_socket", r.str(c.unix_socket)},
+                                    {"listen", r.str(c.listen)},
+                                    {"tls", [&](const yaml::Node& t) {
+                                         r.fields(t, "api.tls",
+                                                  {{"cert", r.str(c.tls.cert)},
+                                                   {"key", r.str(c.tls.key)},
+                                                   {"ca", r.str(c.tls.ca)}});
+                                     }}});
+                      }},
+                     {"revoked",
+                      [&](const yaml::Node& n) {
+                          r.fields(n, "revoked",
+                                   {{"serials", r.strList(c.revoked_serials)},
+                                    {"hosts", r.strList(c.revoked_hosts)}});
+                      }},
+                     {"hosts", hosts},
+                     {"rollout",
+                      [&](const yaml::Node& n) {
+                          r.fields(n, "rollout",
+                                   {{"canary_labels", r.strMap(ro.canary_labels)},
+                                    {"canary_percent", r.num(ro.canary_percent, 1, 100)},
+                                    {"waves", waves},
+                                    {"ack_timeout_ms", r.num(ro.ack_timeout_ms, 100, 3'600'000)},
+                                    {"soak_ms", r.num(ro.soak_ms, 0, 3'600'000)},
+                                    {"max_default_deny_increase",
+                                     r.num(ro.max_default_deny_increase, 0, UINT64_MAX)}});
+                      }},
+                     {"flows",
+                      [&](const yaml::Node& n) {
+                          r.fields(n, "flows",
+                                   {{"file", r.str(c.flow_file)},
+                                    {"max_bytes", r.num(c.flow_file_max_bytes, 4096, 1ull << 40)},
+                                    {"max_files", r.num(c.flow_file_max_files, 1, 1000)}});
+                      }},
+                     {"rollout_log", r.str(c.rollout_log)},
+                     {"etcd",
+                      [&](const yaml::Node& n) {
+                          r.fields(
+                              n, "etcd",
+                              {{"endpoints", r.strList(c.etcd_endpoints)},
+                               {"prefix", r.str(c.etcd_prefix)},
+                               {"host_timeout_ms", r.num(c.etcd_host_timeout_ms, 500, 3'600'000)}});
+                      }},
+                 });
+        auto require = [&](const std::string& value, const char* field) {
+            if (value.empty()) {
+                r.error(doc, std::string(field) + " is required");
+            }
+        };
+        require(c.fleet, "fleet");
+        require(c.policy_dir, "policy_dir");
+        if (c.signing_keys.empty()) {
+            r.error(doc, "signing_keys is required (make one with `ztsegctl keygen`)");
+        }
+        if (c.etcd_endpoints.empty() && c.listen.empty()) {
+            r.error(doc, "api.listen (agents connect) or etcd.endpoints is required");
+        }
+        if (!c.etcd_endpoints.empty() && !c.listen.empty()) {
+            r.error(*doc.get("etcd"), "choose api.listen (direct mode) or etcd, not both");
+        }
+        if (!c.listen.empty() && (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
+            r.error(*doc.get("api"), "api.listen needs api.tls.cert, key and ca (mutual TLS only)");
+        }
+    } else {
+        r.error(doc, "empty configuration: fleet, policy_dir and signing_keys are required");
+    }
+    r.throwIfErrors();
+    if (c.etcd_prefix.empty()) {
+        c.etcd_prefix = "/ztseg/" + c.fleet;
+    }
+    return c;
+}
+
+ControllerConfig loadControllerConfig(const std::string& path) {
+    return parseControllerConfig(readFile(path, "config"), path);
+}
+
+}  // namespace ztseg::controller

@@ -1,0 +1,117 @@
+#include "controller/fleet.hpp"
+
+namespace ztseg::controller {
+
+int64_t unixMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::pair<uint64_t, uint64_t> dropCounts(const v1::StatusReply& st) {
+    static const char* const kDropReasons[] = {"unlabeled", "policy-deny", "default-deny",
+                                               "malformed", "fragment"};
+    uint64_t default_deny = 0, drops = 0;
+    for (const auto& c : st.counters()) {
+        for (const char* r : kDropReasons) {
+            if (c.reason() == r) {
+                drops += c.packets();
+            }
+        }
+        if (c.reason() == "default-deny") {
+            default_deny += c.packets();
+        }
+    }
+    return {default_deny, drops};
+}
+
+void Fleet::connected(const std::string& host, const std::string& peer, uint64_t generation,
+                      uint64_t highest) {
+    {
+        std::lock_guard lock(mu_);
+        HostState& h = hosts_[host];
+        h.host = host;
+        h.connected = true;
+        h.peer = peer;
+        h.generation = generation;
+        h.highest = highest;
+        h.last_contact_ms = unixMillis();
+        h.pushed = 0;  // whatever was pushed before may not have arrived
+    }
+    changed();
+}
+
+void Fleet::disconnected(const std::string& host) {
+    {
+        std::lock_guard lock(mu_);
+        auto it = hosts_.find(host);
+        if (it == hosts_.end())
+            return;
+        it->second.connected = false;
+    }
+    changed();
+}
+
+void Fleet::report(const std::string& host, const v1::Report& r) {
+    {
+        std::lock_guard lock(mu_);
+        HostState& h = hosts_[host];
+        h.host = host;
+        if (!h.connected) {
+            h.connected = true;  // etcd mode: a report is a sign of life
+            h.pushed = 0;
+        }
+        h.generation = r.status().generation();
+        h.highest = r.highest_generation();
+        h.last_contact_ms = unixMillis();
+        std::tie(h.default_deny, h.drops) = dropCounts(r.status());
+        h.report_id = std::max(h.report_id, r.request_id());
+        if (r.has_apply()) {
+            h.last_apply = r.apply();
+            if (!r.apply().applied()) {
+                h.last_error = r.apply().error();
+            }
+        }
+    }
+    changed();
+}
+
+void Fleet::markPushed(const std::string& host, uint64_t generation) {
+    std::lock_guard lock(mu_);
+    hosts_[host].pushed = generation;
+}
+
+void Fleet::expire(std::chrono::milliseconds timeout) {
+    bool any = false;
+    {
+        std::lock_guard lock(mu_);
+        int64_t now = unixMillis();
+        for (auto& [name, h] : hosts_) {
+            if (h.connected && now - h.last_contact_ms > timeout.count()) {
+                h.connected = false;
+                any = true;
+            }
+        }
+    }
+    if (any)
+        changed();
+}
+
+Fleet::Hosts Fleet::snapshot() const {
+    std::lock_guard lock(mu_);
+    return hosts_;
+}
+
+bool Fleet::waitUntil(const std::function<bool(const Hosts&)>& pred,
+                      std::chrono::steady_clock::time_point deadline) const {
+    std::unique_lock lock(mu_);
+    return cv_.wait_until(lock, deadline, [&] { return pred(hosts_); });
+}
+
+void Fleet::changed() {
+    cv_.notify_all();
+    if (on_change_)
+        on_change_();
+}
+
+}  // namespace ztseg::controller

@@ -9,7 +9,8 @@ DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake mak
         libspdlog-dev libgtest-dev libgmock-dev googletest iproute2 clang-format \
         libyaml-dev libcli11-dev libprotobuf-dev protobuf-compiler libssl-dev \
         nlohmann-json3-dev libclang-rt-14-dev libmnl-dev libcpp-httplib-dev \
-        libgrpc++-dev protobuf-compiler-grpc openssl
+        libgrpc++-dev protobuf-compiler-grpc openssl \
+        iperf3 nftables iptables xdp-tools gnuplot-nox
 
 .PHONY: all deps build test demo bench bench-smoke fuzz format format-check bpffs clean
 

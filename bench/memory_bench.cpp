@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include "common/lab.hpp"
 #include "common/packet_builder.hpp"
 #include "datapath/datapath.hpp"
+#include "interrupt.hpp"
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
@@ -235,6 +237,7 @@ int run(const Config& c) {
     auto t1 = std::chrono::steady_clock::now();
     std::optional<Datapath> dp;
     for (int i = 0; i < 1200 && !(dp && dp->activeGeneration() == 1); ++i) {
+        checkInterrupted();
         if (!daemon.running()) {
             throw Error("ztsegd exited during start (see its log above)");
         }
@@ -322,22 +325,21 @@ int run(const Config& c) {
 
 int main(int argc, char** argv) {
     Config c;
+    bool smoke = false;
+    CLI::App app{
+        "Memory of the real ztsegd and of the ztseg BPF maps at N rules and M "
+        "conntrack entries; prints Markdown"};
+    app.add_flag("--smoke", smoke, "1000 rules, 10000 entries: proves the harness works");
+    app.add_option("--rules", c.rules, "rules in the bundle")->check(CLI::PositiveNumber);
+    app.add_option("--conntrack", c.conntrack, "conntrack entries to create");
+    CLI11_PARSE(app, argc, argv);
+    if (smoke) {
+        c.smoke = true;
+        c.rules = 1000;
+        c.conntrack = 10'000;
+    }
     try {
-        for (int i = 1; i < argc; ++i) {
-            std::string a = argv[i];
-            if (a == "--smoke") {
-                c.smoke = true;
-                c.rules = 1000;
-                c.conntrack = 10'000;
-            } else if (a == "--rules" && i + 1 < argc) {
-                c.rules = uint32_t(std::stoul(argv[++i]));
-            } else if (a == "--conntrack" && i + 1 < argc) {
-                c.conntrack = uint32_t(std::stoul(argv[++i]));
-            } else {
-                std::cerr << "usage: ztseg_bench_memory [--smoke] [--rules N] [--conntrack N]\n";
-                return 2;
-            }
-        }
+        watchInterrupts();
         return run(c);
     } catch (const std::exception& e) {
         std::cerr << "ztseg_bench_memory: " << e.what() << "\n";

@@ -45,12 +45,25 @@ std::string macText(const std::array<uint8_t, 6>& m) {
     return buf;
 }
 
-std::string tempFile(const std::string& what, const std::string& content) {
-    std::string path = std::filesystem::temp_directory_path() /
-                       ("ztseg-bench-" + what + "-" + std::to_string(getpid()));
-    std::ofstream(path) << content;
-    return path;
-}
+// A file for a command to read (rules, neighbour batches), removed afterwards.
+class TempFile {
+  public:
+    TempFile(const std::string& what, const std::string& content)
+        : path_(std::filesystem::temp_directory_path() /
+                ("ztseg-bench-" + what + "-" + std::to_string(getpid()))) {
+        std::ofstream(path_) << content;
+    }
+    ~TempFile() {
+        std::error_code ec;
+        std::filesystem::remove(path_, ec);
+    }
+    TempFile(const TempFile&) = delete;
+    TempFile& operator=(const TempFile&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
 
 uint64_t sumMatches(const std::string& text, const std::regex& re) {
     uint64_t sum = 0;
@@ -123,14 +136,8 @@ class IptablesFilter : public InstalledFilter {
         std::string from = "-A ZTBENCH -j DROP\n";
         rules.replace(rules.find(from), from.size(), "-A ZTBENCH -j ZTDROP\n-A ZTDROP -j DROP\n");
         rules.insert(rules.find(":ZTBENCH"), ":ZTDROP - [0:0]\n");
-        std::string file = tempFile("iptables", rules);
-        try {
-            lab.server().exec("iptables-restore < " + file);
-        } catch (...) {
-            std::filesystem::remove(file);
-            throw;
-        }
-        std::filesystem::remove(file);
+        TempFile file("iptables", rules);
+        lab.server().exec("iptables-restore < " + file.path());
     }
     uint64_t dropped() const override {
         std::string out = lab_.server().execOut("iptables -L ZTDROP -v -x -n");
@@ -150,14 +157,8 @@ class IptablesFilter : public InstalledFilter {
 class NftablesFilter : public InstalledFilter {
   public:
     NftablesFilter(NetLab& lab, const BenchPolicy& p) : lab_(lab) {
-        std::string file = tempFile("nft", p.toNftables("ztbench"));
-        try {
-            lab.server().exec("nft -f " + file);
-        } catch (...) {
-            std::filesystem::remove(file);
-            throw;
-        }
-        std::filesystem::remove(file);
+        TempFile file("nft", p.toNftables("ztbench"));
+        lab.server().exec("nft -f " + file.path());
     }
     uint64_t dropped() const override {
         std::string out = lab_.server().execOut("nft list counters table inet ztbench");
@@ -214,11 +215,9 @@ NetLab::NetLab(const std::vector<std::string>& sources) : sources_(sources) {
     }
     cli << "neigh replace " << BenchPolicy::serverV4() << " lladdr " << macText(server_mac_)
         << " dev " << clientIf() << " nud permanent\n";
-    std::string f1 = tempFile("neigh-s", srv.str()), f2 = tempFile("neigh-c", cli.str());
-    server_->exec("ip -batch " + f1);
-    client_->exec("ip -batch " + f2);
-    std::filesystem::remove(f1);
-    std::filesystem::remove(f2);
+    TempFile f1("neigh-s", srv.str()), f2("neigh-c", cli.str());
+    server_->exec("ip -batch " + f1.path());
+    client_->exec("ip -batch " + f2.path());
 }
 
 uint64_t NetLab::udpNoPorts() const {

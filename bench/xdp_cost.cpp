@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -27,6 +28,7 @@
 #include "common/lab.hpp"
 #include "common/packet_builder.hpp"
 #include "datapath/datapath.hpp"
+#include "interrupt.hpp"
 #include "xdp_filter.hpp"
 #include "xdp_pass.skel.h"
 
@@ -65,6 +67,7 @@ double measure(int prog_fd, const std::vector<uint8_t>& frame, const Config& c,
                uint32_t expect_retval) {
     std::vector<double> ns;
     for (int r = 0; r < c.runs; ++r) {
+        checkInterrupted();
         LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(),
                     .data_size_in = uint32_t(frame.size()), .repeat = int(c.repeat));
         if (bpf_prog_test_run_opts(prog_fd, &o) != 0) {
@@ -234,7 +237,7 @@ std::string fmt(const char* f, double v) {
 }
 
 void printTables(const Config& c, const std::vector<Shape>& shapes, const Report& rep,
-                 uint32_t xf_cap) {
+                 uint32_t xf_cap, const std::string& xf_prog) {
     std::cout << "| rules | identity prefixes | path | ztseg ns/pkt | xdp-filter ns/pkt | XDP_PASS "
                  "ns/pkt | ztseg / XDP_PASS | ztseg / xdp-filter |\n"
               << "|---:|---:|---|---:|---:|---:|---:|---:|\n";
@@ -244,7 +247,8 @@ void printTables(const Config& c, const std::vector<Shape>& shapes, const Report
                 continue;
             }
             auto xf = rep.find("xdp-filter", s, r.path);
-            bool xf_applicable = r.path != kDeny && r.path != kDistinct;
+            // No xdp-filter row: paths it has no counterpart for, and identity prefixes.
+            bool xf_applicable = r.path != kDeny && r.path != kDistinct && s.extra == 0;
             std::string xf_text = xf                 ? fmt("%.1f", *xf)
                                   : !xf_applicable   ? "—"
                                   : s.rules > xf_cap ? "cannot load"
@@ -261,8 +265,9 @@ void printTables(const Config& c, const std::vector<Shape>& shapes, const Report
                  "XDP_PASS column is measured the same way). Identity prefixes beyond the rules' "
                  "own sources are further /32 addresses of the same identities.\n";
     if (xf_cap) {
-        std::cout << "\nxdp-filter: `xdp-filter load --policy deny` (program `xdpfilt_dny_all`, "
-                     "default drop), the rule sources allowed with `--mode src` (the first through "
+        std::cout << "\nxdp-filter: `xdp-filter load --policy deny` (program `" << xf_prog
+                  << "` as attached and measured, default drop), the rule sources allowed with "
+                     "`--mode src` (the first through "
                      "its CLI, the rest written to its map in the identical format). It matches "
                      "addresses exactly and ORs address and port rules, so it cannot pair a "
                      "source with a port: it admits the labeled sources on every port and "
@@ -396,6 +401,7 @@ int run(const Config& c) {
         measureZtseg(c, s, pass_fd, rep, timings);
     }
     uint32_t xf_cap = 0;
+    std::string xf_prog;
     if (c.xdp_filter) {
         test::NetNs ns(test::uniqueName("zbxf"));
         test::VethPair veth(test::uniqueName("zbxa"), &ns, test::uniqueName("zbxb"), &ns);
@@ -405,13 +411,14 @@ int run(const Config& c) {
             }
             XdpFilter xf(ns, veth.nameA(), true);
             xf_cap = xf.capacity(4);
+            xf_prog = xf.programName();
             if (s.rules > xf_cap) {
                 continue;
             }
             measureXdpFilter(c, s, pass_fd, rep, xf);
         }
     }
-    printTables(c, shapes, rep, xf_cap);
+    printTables(c, shapes, rep, xf_cap, xf_prog);
     printTargets(c, shapes, rep);
     std::cout << "\n## Load and apply latency\n\n"
               << "Load = open, verify, load and pin all programs and maps. Apply = build and\n"
@@ -427,58 +434,33 @@ int run(const Config& c) {
     return 0;
 }
 
-std::vector<uint32_t> parseList(const std::string& s) {
-    std::vector<uint32_t> out;
-    std::stringstream ss(s);
-    for (std::string item; std::getline(ss, item, ',');) {
-        if (!item.empty()) {
-            out.push_back(uint32_t(std::stoul(item)));
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
     Config c;
-    const char* usage =
-        "usage: ztseg_bench_xdp [--smoke] [--repeat N] [--runs N] [--sizes a,b,..] "
-        "[--prefixes a,b,..] [--distinct N] [--no-xdp-filter] [--csv FILE]\n";
+    bool smoke = false, no_xdp_filter = false;
+    CLI::App app{
+        "Per-packet cost of ztseg's XDP program next to XDP_PASS and xdp-filter "
+        "(BPF_PROG_TEST_RUN); prints Markdown"};
+    app.add_flag("--smoke", smoke, "tiny sizes and counts: proves the harness works");
+    app.add_option("--repeat", c.repeat, "packets per kernel measurement");
+    app.add_option("--runs", c.runs, "measurements per median")->check(CLI::PositiveNumber);
+    app.add_option("--sizes", c.sizes, "policy sizes in rules")->delimiter(',');
+    app.add_option("--prefixes", c.prefixes, "identity prefixes, at 10 rules")->delimiter(',');
+    app.add_option("--distinct", c.distinct_flows, "different SYNs for the distinct-flow row");
+    app.add_flag("--no-xdp-filter", no_xdp_filter, "leave xdp-filter out");
+    app.add_option("--csv", c.csv, "also write the numbers to this CSV file (for the plot)");
+    CLI11_PARSE(app, argc, argv);
+    if (smoke) {
+        c.repeat = 1000;
+        c.runs = 1;
+        c.sizes = {10, 1000};
+        c.prefixes = {5000};
+        c.distinct_flows = 1000;
+    }
+    c.xdp_filter = !no_xdp_filter;
     try {
-        for (int i = 1; i < argc; ++i) {
-            std::string a = argv[i];
-            auto next = [&]() -> std::string {
-                if (i + 1 >= argc) {
-                    throw Error(a + " needs a value");
-                }
-                return argv[++i];
-            };
-            if (a == "--smoke") {
-                c.repeat = 1000;
-                c.runs = 1;
-                c.sizes = {10, 1000};
-                c.prefixes = {5000};
-                c.distinct_flows = 1000;
-            } else if (a == "--repeat") {
-                c.repeat = uint32_t(std::stoul(next()));
-            } else if (a == "--runs") {
-                c.runs = std::max(1, std::stoi(next()));
-            } else if (a == "--sizes") {
-                c.sizes = parseList(next());
-            } else if (a == "--prefixes") {
-                c.prefixes = parseList(next());
-            } else if (a == "--distinct") {
-                c.distinct_flows = uint32_t(std::stoul(next()));
-            } else if (a == "--no-xdp-filter") {
-                c.xdp_filter = false;
-            } else if (a == "--csv") {
-                c.csv = next();
-            } else {
-                std::cerr << usage;
-                return 2;
-            }
-        }
+        watchInterrupts();
         return run(c);
     } catch (const std::exception& e) {
         std::cerr << "ztseg_bench_xdp: " << e.what() << "\n";

@@ -20,6 +20,8 @@ namespace {
 // Where xdp-filter pins its maps (fixed in xdp-tools), and the flags its CLI
 // stores per CPU for "--mode src" (MAP_FLAG_SRC in xdp-filter/common_kern_user.h).
 constexpr const char* kPinDir = "/sys/fs/bpf/xdp-filter";
+// libxdp's own directory (its multi-program dispatcher); created on first use.
+constexpr const char* kLibxdpDir = "/sys/fs/bpf/xdp";
 constexpr uint64_t kFlagSrc = 1;
 
 UniqueFd openPin(const std::string& name) {
@@ -53,6 +55,7 @@ XdpFilter::XdpFilter(const test::NetNs& ns, std::string ifname, bool native)
                     "run left it); unload it (xdp-filter unload --all in its namespace) or remove "
                     "the directory, the benchmark will not share its maps");
     }
+    made_libxdp_dir_ = !std::filesystem::exists(kLibxdpDir);
     // nsenter keeps the mount namespace (ip netns exec would hide bpffs).
     cli(std::string("load --policy deny --mode ") + (native ? "native " : "skb ") + ifname_);
     try {
@@ -89,6 +92,10 @@ XdpFilter::~XdpFilter() {
     if (!test::trySh("nsenter --net=/run/netns/" + ns_ + " xdp-filter unload " + ifname_ +
                      " >/dev/null 2>&1")) {
         spdlog::warn("xdp-filter: unload from {} failed; remove {} by hand", ifname_, kPinDir);
+    }
+    std::error_code ec;
+    if (made_libxdp_dir_ && std::filesystem::is_empty(kLibxdpDir, ec)) {
+        std::filesystem::remove(kLibxdpDir, ec);
     }
 }
 

@@ -46,6 +46,7 @@ class XdpFilter {
     bool native_;
     UniqueFd prog_, ipv4_, ipv6_, stats_;
     bool checked_format_ = false;
+    bool made_libxdp_dir_ = false;
 };
 
 }  // namespace ztseg::bench

@@ -61,21 +61,19 @@ class FastPath : public FamilyTest {
     bool pinned_ = false;
 };
 
-constexpr Rule kWebToDb{kWeb, kDb, Direction::Egress, ZTSEG_PROTO_TCP, {5432, 5432}, Action::Allow,
-                        8};
-constexpr Rule kDbFromExt{kDb, kExt, Direction::Ingress, ZTSEG_PROTO_TCP, {22, 22}, Action::Allow,
-                          9};
+constexpr Rule kWebToDb{kWeb,          kDb, Direction::Egress, ZTSEG_PROTO_TCP, {5432, 5432},
+                        Action::Allow, 8};
+constexpr Rule kDbFromExt{kDb,           kExt, Direction::Ingress, ZTSEG_PROTO_TCP, {22, 22},
+                          Action::Allow, 9};
 
 TEST_P(FastPath, HostAddressWinsOverCoveringPrefix) {
     addIdentity(prefix(), kExt);  // the rest of the subnet is "ext"
     addRules({kDbFromExt});
     applyGen();
     // a host of the subnet that has its own identity: judged as web (no rule)
-    expectXdp(pkt(n_.web, n_.db).tcp(40000, 22).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(pkt(n_.web, n_.db).tcp(40000, 22).build(), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
     // any other address of the subnet: ext, admitted
-    expectXdp(pkt(inPrefix(), n_.db).tcp(40000, 22).build(), kXdpPass,
-              ZTSEG_REASON_ALLOW_POLICY);
+    expectXdp(pkt(inPrefix(), n_.db).tcp(40000, 22).build(), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);
     // outside the subnet: nobody
     expectXdp(pkt(n_.stranger, n_.db).tcp(40000, 22).build(), kXdpDrop,
               ZTSEG_REASON_DROP_UNLABELED);
@@ -84,10 +82,8 @@ TEST_P(FastPath, HostAddressWinsOverCoveringPrefix) {
 TEST_P(FastPath, WithoutPrefixesOnlyHostAddressesHaveIdentities) {
     addRules({kDbFromExt});
     applyGen();
-    expectXdp(pkt(inPrefix(), n_.db).tcp(40000, 22).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_UNLABELED);
-    expectXdp(pkt(n_.web, n_.db).tcp(40000, 22).build(), kXdpDrop,
-              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(pkt(inPrefix(), n_.db).tcp(40000, 22).build(), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
+    expectXdp(pkt(n_.web, n_.db).tcp(40000, 22).build(), kXdpDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
 // The proof the cache is used: with conntrack forgotten behind its back, the
@@ -141,8 +137,7 @@ TEST_P(FastPath, UnlabeledSourceDroppedWithoutConntrackButRelatedErrorsPass) {
     expectXdp(unreachable(n_.stranger, n_.web, other), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, FastPath, ::testing::Values(Family::V4, Family::V6),
-                         familyName);
+INSTANTIATE_TEST_SUITE_P(Families, FastPath, ::testing::Values(Family::V4, Family::V6), familyName);
 
 }  // namespace
 }  // namespace ztseg::test

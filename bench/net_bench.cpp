@@ -427,11 +427,9 @@ class Printer {
                       << " (" << fmt("%.2f", z->bulk_bps / 1e9) << " vs "
                       << fmt("%.2f", base->bulk_bps / 1e9) << " Gbit/s)."
                       << (a >= 0.95 ? ""
-                                    : " Next: native XDP on a veth turns off GSO on its peer, so "
-                                      "the sender segments every 1500-byte packet; see the "
-                                      "ztseg-skb row (generic XDP keeps GSO) and consider "
-                                      "judging veth-backed workloads at cgroup_skb/tc only, "
-                                      "keeping XDP for physical NICs.")
+                                    : " Next: profile the cgroup_skb hooks on the bulk path (each "
+                                      "GSO super-packet is judged there) and the generic XDP pass "
+                                      "on the veth.")
                       << "\n";
             std::cout << "- ztseg at " << big << " rules ≥ 90% of no filter on new connections: "
                       << (b >= 0.90 ? "**met**" : "**missed**") << " — " << fmt("%.0f%%", 100 * b)
@@ -617,7 +615,7 @@ int main(int argc, char** argv) {
     app.add_flag("--smoke", smoke, "10 rules, one short run each: proves the harness works");
     app.add_option("--sizes", c.sizes, "policy sizes in rules")->delimiter(',');
     app.add_option("--filters", filters,
-                   "none,ztseg,ztseg-skb,iptables,iptables-ct,nftables,xdp-filter")
+                   "none,ztseg,ztseg-native,iptables,iptables-ct,nftables,xdp-filter")
         ->delimiter(',');
     app.add_option("--runs", c.runs, "measurements per median")->check(CLI::PositiveNumber);
     app.add_option("--bulk-seconds", c.bulk_s, "iperf3 duration");

@@ -244,8 +244,8 @@ std::string_view filterName(Filter f) {
             return "none";
         case Filter::Ztseg:
             return "ztseg";
-        case Filter::ZtsegSkb:
-            return "ztseg-skb";
+        case Filter::ZtsegNative:
+            return "ztseg-native";
         case Filter::Iptables:
             return "iptables";
         case Filter::IptablesCt:
@@ -259,7 +259,7 @@ std::string_view filterName(Filter f) {
 }
 
 std::vector<Filter> allFilters() {
-    return {Filter::None,       Filter::Ztseg,    Filter::ZtsegSkb, Filter::Iptables,
+    return {Filter::None,       Filter::Ztseg,    Filter::ZtsegNative, Filter::Iptables,
             Filter::IptablesCt, Filter::Nftables, Filter::XdpFilter};
 }
 
@@ -278,10 +278,10 @@ std::unique_ptr<InstalledFilter> installFilter(Filter f, NetLab& lab, const Benc
     switch (f) {
         case Filter::None:
             return std::make_unique<NoFilter>(lab);
-        case Filter::Ztseg:
+        case Filter::Ztseg:  // what ztsegd does by default (xdp_mode: auto): generic on a veth
+            return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Auto);
+        case Filter::ZtsegNative:
             return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Native);
-        case Filter::ZtsegSkb:
-            return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Generic);
         case Filter::Iptables:
             return std::make_unique<IptablesFilter>(lab, policy, false);
         case Filter::IptablesCt:

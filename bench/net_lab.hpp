@@ -45,7 +45,7 @@ class NetLab {
     std::vector<std::string> sources_;
 };
 
-enum class Filter { None, Ztseg, ZtsegSkb, Iptables, IptablesCt, Nftables, XdpFilter };
+enum class Filter { None, Ztseg, ZtsegNative, Iptables, IptablesCt, Nftables, XdpFilter };
 std::string_view filterName(Filter f);
 Filter parseFilter(std::string_view name);  // throws Error listing the names
 std::vector<Filter> allFilters();

@@ -90,7 +90,10 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
     return ZTSEG_PASS;
 }
 
-SEC("xdp")
+/* Multi-buffer aware ("xdp.frags"): on a veth, a program without it makes the
+ * kernel turn off segmentation offload on the peer, and every TCP sender
+ * behind that veth then segments in software (half the bulk throughput). */
+SEC("xdp.frags")
 int ztseg_xdp(struct xdp_md* ctx) {
     struct ztseg_judgement j = {};
     struct ztseg_flowcache_entry* cached = 0;
@@ -100,9 +103,9 @@ int ztseg_xdp(struct xdp_md* ctx) {
     j.hook = ZTSEG_HOOK_XDP;
     j.direction = ZTSEG_DIR_INGRESS;
     j.ifindex = ctx->ingress_ifindex;
-    j.len = ctx->data_end - ctx->data;
+    j.len = bpf_xdp_get_buff_len(ctx);
 
-    rc = ztseg_parse_xdp(ctx, &j.pkt);
+    rc = ztseg_parse_xdp(ctx, j.len, &j.pkt);
     if (rc == ZTSEG_PARSE_NOT_SUBJECT) {
         ztseg_count(j.hook, ZTSEG_REASON_PASS_NOT_SUBJECT, j.len);
         return XDP_PASS;

@@ -322,13 +322,15 @@ static __always_inline int ztseg_parse_skb(struct __sk_buff* skb, struct ztseg_p
     return ZTSEG_PARSE_NOT_SUBJECT;
 }
 
-/* XDP: Ethernet, up to two VLAN tags, then IP. */
-static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, struct ztseg_pkt* pkt) {
+/* XDP: Ethernet, up to two VLAN tags, then IP. pkt_len is the whole frame
+ * (with fragments of a multi-buffer frame: a GSO packet over veth); headers
+ * must be in the linear part, as every driver puts them. */
+static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
+                                           struct ztseg_pkt* pkt) {
     void* ctx = xctx;
     void* data = (void*)(long)xctx->data;
     void* data_end = (void*)(long)xctx->data_end;
     const int xdp = 1;
-    __u32 pkt_len = data_end - data;
     __u32 off = sizeof(struct ethhdr);
     struct ethhdr* eth = ZTSEG_PULL(0, struct ethhdr, 0);
     __u16 proto;

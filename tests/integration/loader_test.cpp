@@ -71,10 +71,14 @@ TEST_F(Loader, EnforcementSurvivesLoaderExitAndIsAdopted) {
     // A new process (this one) adopts what is pinned and keeps managing it.
     Datapath dp = Datapath::adopt(opts_);
     EXPECT_EQ(dp.activeGeneration(), 1u);
-    auto xdp = dp.xdpAttachments();
+    std::vector<XdpAttachment> xdp;
+    {
+        NetnsScope in(lab_->host());  // interface indexes are per namespace
+        xdp = dp.xdpAttachments();
+    }
     ASSERT_EQ(xdp.size(), 1u);
     EXPECT_EQ(xdp[0].ifname, host_ns_if);
-    EXPECT_EQ(xdp[0].mode, XdpMode::Native);
+    EXPECT_EQ(xdp[0].mode, XdpMode::Generic) << "auto on a veth is generic";
     EXPECT_EQ(dp.attachedCgroups(), std::vector<uint64_t>{lab_->dbCgroup().id()});
     EXPECT_GT(dp.counters().at(ZTSEG_HOOK_XDP, ZTSEG_REASON_DROP_UNLABELED).packets, 0u);
     dp.apply(policy(2, WorkloadMode::Enforce));
@@ -116,6 +120,30 @@ TEST_F(Loader, GenericXdpOnRequestIsReportedAsGeneric) {
     auto a = dp_->xdpAttachments();
     ASSERT_EQ(a.size(), 1u);
     EXPECT_EQ(a[0].mode, XdpMode::Generic);
+}
+
+// Auto picks generic XDP for a veth (native would turn off segmentation
+// offload on its peer); native on request is native, and enforces the same.
+TEST_F(Loader, AutoOnVethIsGenericAndNativeOnRequestEnforcesTheSame) {
+    apply(1);
+    auto server = startDbServer(kDbPort);
+    std::string dst = dbAddr(4), web = webAddr(4), intruder = intruderAddr(4);
+    for (XdpRequest req : {XdpRequest::Auto, XdpRequest::Native}) {
+        {
+            NetnsScope in(lab_->host());
+            XdpMode want = req == XdpRequest::Auto ? XdpMode::Generic : XdpMode::Native;
+            EXPECT_EQ(dp_->attachXdp(lab_->veth().nameA(), req), want);
+            LIBBPF_OPTS(bpf_xdp_query_opts, q);
+            ASSERT_EQ(bpf_xdp_query(lab_->veth().ifindexA(), 0, &q), 0);
+            EXPECT_EQ(q.attach_mode, want == XdpMode::Native ? XDP_ATTACHED_DRV : XDP_ATTACHED_SKB);
+        }
+        uint64_t before = counters().at(ZTSEG_HOOK_XDP, ZTSEG_REASON_DROP_UNLABELED).packets;
+        EXPECT_EQ(inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, intruder).err; }), ETIMEDOUT);
+        EXPECT_GT(counters().at(ZTSEG_HOOK_XDP, ZTSEG_REASON_DROP_UNLABELED).packets, before);
+        EXPECT_EQ(inPeer([&] { return tcpEchoRoundTrip(dst, kDbPort, "hi", 2s, web); }), 0);
+        NetnsScope in(lab_->host());
+        dp_->detachXdp(lab_->veth().nameA());
+    }
 }
 
 TEST_F(Loader, CreateRefusesAlreadyPinnedState) {

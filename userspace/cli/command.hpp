@@ -23,6 +23,8 @@ class Commands {
         sub->callback([this, run = std::move(run)] { selected_ = run; });
     }
     int run() const { return selected_ ? selected_() : kExitUsage; }
+    // False for commands that ran from their own CLI11 callback (fleet ...).
+    bool selected() const { return bool(selected_); }
 
   private:
     Run selected_;

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help is a ParseError too
     }
+    if (!cmds.selected()) {
+        return kExitOk;  // a callback-run command finished (failures throw above)
+    }
     try {
         return cmds.run();
     } catch (const std::exception& e) {

@@ -470,8 +470,8 @@ class Printer {
                       << " on (a) and (b) at every size: " << (met ? "**met**" : "**missed**")
                       << " — " << detail << "."
                       << (met ? ""
-                              : " Next: see the bulk TCP note above (veth GSO under native "
-                                "XDP) and the new-flow path cost.")
+                              : " Next: see the bulk TCP note above and the new-flow path "
+                                "cost.")
                       << "\n";
         }
         bool any = false, met = true;
@@ -493,10 +493,11 @@ class Printer {
             std::cout << "- Flood: ztseg drops ≥ 3× the packets per CPU-second of nftables: "
                       << (met ? "**met**" : "**missed**") << " — " << detail << "."
                       << (met ? ""
-                              : " Next: on veth the XDP program runs after the skb was built "
-                                "by the sender, so XDP's advantage is smaller than on a NIC; "
-                                "drop unlabeled sources before the flow-event path (events "
-                                "are rate-limited per flow, but the lookup still costs).")
+                              : " Next: on veth the XDP program runs after the sender built "
+                                "the skb, so most of the cost of a dropped packet is the skb "
+                                "itself, the same for every filter; the XDP advantage shows on "
+                                "a physical NIC (drop before any allocation), which this "
+                                "machine does not have.")
                       << "\n";
         }
         for (const auto& [k, cell] : cells_) {

@@ -372,7 +372,8 @@ Flood::~Flood() {
 }
 
 LatencySamples runLatencyProbe(test::NetNs& ns, const std::string& src, const std::string& dst,
-                               uint16_t port, uint32_t probes, milliseconds gap) {
+                               uint16_t port, uint32_t probes, milliseconds gap,
+                               milliseconds budget) {
     constexpr uint32_t kMax = 16384;
     struct Result {
         uint32_t n = 0, failed = 0;
@@ -387,7 +388,8 @@ LatencySamples runLatencyProbe(test::NetNs& ns, const std::string& src, const st
         auto us = [](Clock::duration d) {
             return float(std::chrono::duration<double, std::micro>(d).count());
         };
-        for (uint32_t i = 0; i < probes; ++i) {
+        auto deadline = Clock::now() + budget;
+        for (uint32_t i = 0; i < probes && Clock::now() < deadline; ++i) {
             auto t0 = Clock::now();
             int fd = startConnect(from, to);
             pollfd pfd{fd, POLLOUT, 0};
@@ -416,7 +418,7 @@ LatencySamples runLatencyProbe(test::NetNs& ns, const std::string& src, const st
         }
         return 0;
     });
-    c.wait(std::chrono::milliseconds(probes * (gap.count() + 2000) + 10'000));
+    c.wait(budget + milliseconds(probes * gap.count()) + milliseconds(15'000));
     LatencySamples s;
     s.connect_us.assign(r->connect_us, r->connect_us + r->n);
     s.echo_us.assign(r->echo_us, r->echo_us + r->n);

@@ -83,8 +83,11 @@ struct LatencySamples {
     std::vector<double> connect_us, echo_us;
     uint32_t failed = 0;
 };
+// Up to `probes` probes, `gap` apart, for at most `budget` (a starved flow's
+// probes time out after 2 s each: the budget bounds the run).
 LatencySamples runLatencyProbe(test::NetNs& ns, const std::string& src, const std::string& dst,
-                               uint16_t port, uint32_t probes, milliseconds gap);
+                               uint16_t port, uint32_t probes, milliseconds gap,
+                               milliseconds budget = milliseconds(30'000));
 
 double percentile(std::vector<double> v, double p);  // p in [0, 100]; 0 if empty
 double median(std::vector<double> v);

@@ -296,9 +296,10 @@ void printTargets(const Config& c, const std::vector<Shape>& shapes, const Repor
               << " — worst " << fmt("%.2f", worst) << "× (" << worst_s.rules << " rules, "
               << worst_s.prefixes << " prefixes)."
               << (worst <= 2.5 ? ""
-                               : " Next: look up conntrack first with the tuple parsed once, no "
-                                 "helper calls (coarse time only when the entry is stale), "
-                                 "per-CPU scratch instead of stack copies.")
+                               : " (Established flows are served by XDP's per-CPU flow cache: "
+                                 "parse, one array access, a tuple compare, one counter.) Next: "
+                                 "skip zeroing the whole judgement on the cached path and the "
+                                 "multi-buffer length helper for linear frames.")
               << "\n";
     // New flow <= xdp-filter, where xdp-filter could be loaded.
     bool any = false, all_met = true;
@@ -318,8 +319,10 @@ void printTargets(const Config& c, const std::vector<Shape>& shapes, const Repor
         std::cout << "- New-flow path ≤ xdp-filter: " << (all_met ? "**met**" : "**missed**")
                   << " — " << detail << "."
                   << (all_met ? ""
-                              : " Next: exact /32 and /128 identity hash before the LPM trie, "
-                                "one policy lookup with wildcards resolved at compile time.")
+                              : " (ztseg's new flow resolves two identities and probes the "
+                                "policy; xdp-filter only looks up addresses and ports.) Next: a "
+                                "compact IPv4 conntrack key (20 instead of 48 bytes to hash) for "
+                                "non-SYN first packets, and one hash for both identities.")
                   << "\n";
     } else {
         std::cout << "- New-flow path ≤ xdp-filter: not measured (xdp-filter not run).\n";
@@ -349,9 +352,9 @@ void printTargets(const Config& c, const std::vector<Shape>& shapes, const Repor
                   << "-rule cost): " << (worst_ratio <= 1.2 ? "**met**" : "**missed**")
                   << " — worst " << fmt("%.2f", worst_ratio) << "× (" << worst_path << ")."
                   << (worst_ratio <= 1.2 ? ""
-                                         : " Next: keep hot maps small (exact-match hash for host "
-                                           "prefixes, LPM only for ranges) so lookups stay in "
-                                           "cache.")
+                                         : " Next: the working set outgrows the CPU cache "
+                                           "(larger hash tables); a smaller conntrack key and "
+                                           "value would keep more of it there.")
                   << "\n";
     }
 }

@@ -78,9 +78,12 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
      * workload (such flows are refused both ways), so an unlabeled source is
      * dropped before the conntrack probe: the cheapest verdict for a flood.
      * ICMP errors are the exception: one about a tracked connection may come
-     * from any router on the path and is judged in full. */
+     * from any router on the path and is judged in full.
+     * A SYN opens a connection: judged by policy alone (XDP tracks nothing; a
+     * retransmitted SYN of an admitted connection is admitted by the same
+     * policy, and in a simultaneous open the SYN-ACK still finds the entry). */
     if ((dst.flags & ZTSEG_IDF_ENFORCE) && (j->peer_id != ZTSEG_ID_UNLABELED || j->pkt.icmp_error))
-        return ztseg_judge(j, ZTSEG_J_CONNTRACK);
+        return ztseg_judge(j, ztseg_is_tcp_syn(&j->pkt) ? 0 : ZTSEG_J_CONNTRACK);
     if (j->peer_id == ZTSEG_ID_UNLABELED) {
         ztseg_count(j->hook, ZTSEG_REASON_DROP_UNLABELED, j->len);
         ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNLABELED);
@@ -90,9 +93,9 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
     return ZTSEG_PASS;
 }
 
-/* Multi-buffer aware ("xdp.frags"): on a veth, a program without it makes the
- * kernel turn off segmentation offload on the peer, and every TCP sender
- * behind that veth then segments in software (half the bulk throughput). */
+/* Multi-buffer aware ("xdp.frags"): jumbo frames and GSO packets that a NIC
+ * (or a veth) delivers in fragments are judged by their headers, which are in
+ * the first buffer, with their whole length. */
 SEC("xdp.frags")
 int ztseg_xdp(struct xdp_md* ctx) {
     struct ztseg_judgement j = {};

@@ -52,6 +52,7 @@ struct ztseg_pkt {
     __u8 icmp_type;
     __u8 icmp_code;
     __u8 icmp_error; /* inner is valid */
+    __u8 tcp_flags;  /* TCP: the flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10) */
 };
 
 /* Minimal header views (the uapi ones carry bitfields we do not need). */
@@ -198,6 +199,7 @@ static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end,
         /* the whole header, options included, must be inside the IP packet */
         if (!t || (t->doff_res >> 4) < 5 || off + (t->doff_res >> 4) * 4 > end)
             return ZTSEG_PARSE_MALFORMED;
+        pkt->tcp_flags = t->flags;
     }
     if (proto == IPPROTO_SCTP) {
         struct ztseg_l4h ss;
@@ -379,6 +381,11 @@ static __always_inline int ztseg_tuple_equal(const void* entry, const struct zts
     return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
            a[5] == b[5] && a[6] == b[6] && a[7] == b[7] && a[8] == b[8] &&
            (a[9] & 0xffff) == (b[9] & 0xffff); /* proto, family; not what follows */
+}
+
+/* A connection's first packet: SYN without ACK. */
+static __always_inline int ztseg_is_tcp_syn(const struct ztseg_pkt* p) {
+    return p->t.proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
 }
 
 /* The port policy is written against: the destination port; none for ICMP,

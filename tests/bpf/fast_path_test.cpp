@@ -137,6 +137,19 @@ TEST_P(FastPath, UnlabeledSourceDroppedWithoutConntrackButRelatedErrorsPass) {
     expectXdp(unreachable(n_.stranger, n_.web, other), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
 }
 
+// XDP judges a SYN (a connection's first packet) by policy alone; packets of
+// tracked connections are found in conntrack. On the same tuple as a tracked
+// connection, a SYN from the peer is therefore judged as the new inbound
+// connection it asks for, the SYN-ACK as the reply it is.
+TEST_P(FastPath, SynJudgedByPolicyRepliesByConntrack) {
+    addRules({kWebToDb});
+    applyGen();
+    establishWebToDb();
+    expectXdp(pkt(n_.db, n_.web).tcp(5432, 40000, kTcpSyn).build(), kXdpDrop,
+              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectXdp(dbReply(), kXdpPass, ZTSEG_REASON_ALLOW_CONNTRACK);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, FastPath, ::testing::Values(Family::V4, Family::V6), familyName);
 
 }  // namespace

@@ -63,6 +63,7 @@ class FlowPipelineTest : public ::testing::Test {
 };
 
 TEST_F(FlowPipelineTest, DrainedBatchReachesFileAndHubAsEnrichWouldWriteIt) {
+    const EventClock clock_before;
     FlowPipeline pipe(*enricher_, *sink_, hub_);
     for (uint16_t port = 1; port <= 20; ++port) {
         pipe.onEvent(event(port));
@@ -77,13 +78,21 @@ TEST_F(FlowPipelineTest, DrainedBatchReachesFileAndHubAsEnrichWouldWriteIt) {
     EXPECT_EQ(sink_->lost(), 0u);
     auto recent = hub_.recent();
     ASSERT_EQ(recent.size(), 8u);
+    std::vector<flows::FlowRecord> records;
     for (size_t i = 0; i < got.size(); ++i) {
-        flows::FlowRecord r = enricher_->enrich(event(uint16_t(i + 1)));
-        // Same bytes as the record path, except the clock offset read at a
-        // different moment may move "time" by a millisecond.
+        records.push_back(enricher_->enrich(event(uint16_t(i + 1))));
+    }
+    // Same bytes as the record path, except "time": the two paths read the
+    // wall clock at different moments, so they may differ by rounding plus
+    // however far the wall clock moved against the monotonic one meanwhile
+    // (NTP steps on a fresh VM).
+    const int64_t clock_moved_ms =
+        std::abs(EventClock().wallNanos(0) - clock_before.wallNanos(0)) / 1'000'000;
+    for (size_t i = 0; i < got.size(); ++i) {
         auto j = nlohmann::json::parse(got[i]);
-        auto want = flows::toOcsf(r);
-        EXPECT_LE(std::abs(j["time"].get<int64_t>() - want["time"].get<int64_t>()), 1);
+        auto want = flows::toOcsf(records[i]);
+        EXPECT_LE(std::abs(j["time"].get<int64_t>() - want["time"].get<int64_t>()),
+                  1 + clock_moved_ms);
         j.erase("time");
         want.erase("time");
         EXPECT_EQ(j, want);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 
@@ -67,13 +68,28 @@ int EventReader::epollFd() const {
     return ring_buffer__epoll_fd(rb_.get());
 }
 
+namespace {
+int64_t nanos(clockid_t clock) {
+    timespec ts{};
+    clock_gettime(clock, &ts);
+    return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
 EventClock::EventClock() {
-    timespec mono{}, real{};
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    clock_gettime(CLOCK_REALTIME, &real);
-    int64_t mono_ns = int64_t(mono.tv_sec) * 1'000'000'000 + mono.tv_nsec;
-    int64_t real_ns = int64_t(real.tv_sec) * 1'000'000'000 + real.tv_nsec;
-    offset_ns_ = real_ns - mono_ns;
+    // A preempted read between the two clocks would skew every timestamp by
+    // the preemption time; bracket the realtime read with monotonic reads and
+    // keep the tightest of a few samples.
+    int64_t best_window = INT64_MAX;
+    for (int i = 0; i < 5; ++i) {
+        int64_t before = nanos(CLOCK_MONOTONIC);
+        int64_t real = nanos(CLOCK_REALTIME);
+        int64_t after = nanos(CLOCK_MONOTONIC);
+        if (after - before < best_window) {
+            best_window = after - before;
+            offset_ns_ = real - (before + (after - before) / 2);
+        }
+    }
 }
 
 std::chrono::system_clock::time_point EventClock::wallTime(uint64_t ts_ns) const {

@@ -365,6 +365,60 @@ TEST(ParserErrorsAll, ErrorsInTwoFilesAreBothReported) {
     }
 }
 
+// Files are checked and parsed in parallel; what is reported must not depend
+// on which thread finished first: every error, in file order, every time.
+TEST(ParserErrorsAll, ManyFilesReportEveryErrorInFileOrder) {
+    std::vector<SourceText> sources;
+    std::vector<std::string> want;
+    for (int i = 0; i < 48; ++i) {
+        char name[32];
+        std::snprintf(name, sizeof(name), "f%02d.yaml", i);
+        std::string n = std::to_string(i);
+        switch (i % 4) {
+            case 0:  // fine
+                sources.push_back(
+                    {name, "workloads:\n  - name: w" + n + "\n    labels: {app: w" + n + "}\n"});
+                break;
+            case 1:
+                sources.push_back({name, "workloads: [{name: a" + n + "}\n"});
+                want.push_back(std::string(name) + ":2:1: error: invalid YAML");
+                break;
+            case 2:
+                sources.push_back({name, "workloads:\n  - name: \x01" + n + "\n"});
+                want.push_back(std::string(name) + ":2:11: error: control character 0x01");
+                break;
+            default:
+                sources.push_back({name, "workloads:\n  - name: u" + n + "\n    labels: {app: u" +
+                                             n + "}\n    x: 1\n"});
+                want.push_back(std::string(name) + ":4:5: error: unknown field 'x' in workload");
+                break;
+        }
+    }
+    std::string first_what;
+    for (int round = 0; round < 5; ++round) {
+        Diagnostics diags;
+        try {
+            parsePolicies(sources, diags);
+            FAIL() << "no PolicyError";
+        } catch (const PolicyError& e) {
+            std::vector<std::string> got;
+            for (const Diagnostic& d : e.diagnostics()) {
+                if (d.severity == Diagnostic::Severity::Error) {
+                    got.push_back(d.str());
+                }
+            }
+            ASSERT_EQ(got.size(), want.size()) << e.what();
+            for (size_t i = 0; i < want.size(); ++i) {
+                EXPECT_EQ(got[i].rfind(want[i], 0), 0u) << got[i] << " vs " << want[i];
+            }
+            if (round == 0) {
+                first_what = e.what();
+            }
+            EXPECT_EQ(first_what, e.what());
+        }
+    }
+}
+
 TEST(ParserErrorsAll, DuplicatesAcrossFilesNameTheOtherFile) {
     Diagnostics diags;
     try {

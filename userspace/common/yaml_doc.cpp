@@ -55,6 +55,8 @@ class Builder {
                 break;
             case YAML_SEQUENCE_NODE:
                 out.kind_ = Node::Kind::Sequence;
+                out.items_.reserve(
+                    size_t(n->data.sequence.items.top - n->data.sequence.items.start));
                 for (yaml_node_item_t* it = n->data.sequence.items.start;
                      it < n->data.sequence.items.top; ++it) {
                     out.items_.push_back(build(*it, depth + 1));
@@ -62,6 +64,8 @@ class Builder {
                 break;
             case YAML_MAPPING_NODE:
                 out.kind_ = Node::Kind::Map;
+                out.entries_.reserve(
+                    size_t(n->data.mapping.pairs.top - n->data.mapping.pairs.start));
                 for (yaml_node_pair_t* p = n->data.mapping.pairs.start;
                      p < n->data.mapping.pairs.top; ++p) {
                     Node k = build(p->key, depth + 1);

@@ -3,16 +3,19 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/file.hpp"
 #include "common/yaml_doc.hpp"
@@ -620,6 +623,65 @@ bool checkText(const SourceText& s, Diagnostics& diags) {
     return true;
 }
 
+template <typename T>
+void appendMoved(std::vector<T>& to, std::vector<T>& from) {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+// One file's share of the policy set, read on its own: documents only
+// append to the set, so files can be read in any order and merged in file
+// order afterwards.
+struct ParsedFile {
+    Diagnostics diags;
+    PolicySet part;
+    std::exception_ptr fatal;  // not about the input (out of memory)
+};
+
+ParsedFile parseFile(const SourceText& s) {
+    ParsedFile f;
+    try {
+        if (!checkText(s, f.diags)) {
+            return f;
+        }
+        try {
+            for (const yaml::Node& doc : yaml::parseAll(s.text)) {
+                DocReader(s.name, f.diags).read(doc, f.part);
+            }
+        } catch (const yaml::ParseError& e) {
+            f.diags.error({s.name, e.mark.line, e.mark.column},
+                          std::string("invalid YAML: ") + e.what());
+        }
+    } catch (...) {
+        f.fatal = std::current_exception();
+    }
+    return f;
+}
+
+std::vector<ParsedFile> parseFiles(const std::vector<SourceText>& sources) {
+    std::vector<ParsedFile> out(sources.size());
+    size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+    if (sources.size() < 2 || workers < 2) {
+        for (size_t i = 0; i < sources.size(); ++i) {
+            out[i] = parseFile(sources[i]);
+        }
+        return out;
+    }
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < sources.size();) {
+            out[i] = parseFile(sources[i]);
+        }
+    };
+    {
+        std::vector<std::jthread> pool;
+        for (size_t w = 1; w < std::min(workers, sources.size()); ++w) {
+            pool.emplace_back(work);
+        }
+        work();
+    }
+    return out;
+}
+
 // Checks that need every document: unique names, overlapping declarations.
 void validate(PolicySet& ps, Diagnostics& diags) {
     std::map<std::string, const WorkloadSpec*> wnames;
@@ -689,20 +751,29 @@ std::string protocolName(uint8_t proto) {
 PolicySet parsePolicies(std::vector<SourceText> sources, Diagnostics& diags) {
     std::sort(sources.begin(), sources.end(),
               [](const SourceText& a, const SourceText& b) { return a.name < b.name; });
+    // Text checks, YAML parsing and reading are per file and take most of
+    // the time for large policy trees: do them in parallel, then merge in
+    // file order so ids and diagnostics do not depend on scheduling.
+    std::vector<ParsedFile> parsed = parseFiles(sources);
     PolicySet ps;
-    for (const auto& s : sources) {
-        ps.files.push_back(s.name);
-        if (!checkText(s, diags)) {
-            continue;
+    for (size_t i = 0; i < sources.size(); ++i) {
+        ParsedFile& f = parsed[i];
+        if (f.fatal) {
+            std::rethrow_exception(f.fatal);
         }
-        try {
-            for (const yaml::Node& doc : yaml::parseAll(s.text)) {
-                DocReader(s.name, diags).read(doc, ps);
+        ps.files.push_back(sources[i].name);
+        for (const Diagnostic& d : f.diags.all()) {
+            if (d.severity == Diagnostic::Severity::Error) {
+                diags.error(d.loc, d.message);
+            } else {
+                diags.warning(d.loc, d.message);
             }
-        } catch (const yaml::ParseError& e) {
-            diags.error({s.name, e.mark.line, e.mark.column},
-                        std::string("invalid YAML: ") + e.what());
         }
+        appendMoved(ps.workloads, f.part.workloads);
+        appendMoved(ps.externals, f.part.externals);
+        appendMoved(ps.hosts, f.part.hosts);
+        appendMoved(ps.host_locations, f.part.host_locations);
+        appendMoved(ps.policies, f.part.policies);
     }
     validate(ps, diags);
     if (diags.hasErrors()) {

@@ -430,9 +430,10 @@ class Printer {
                       << " (" << fmt("%.2f", z->bulk_bps / 1e9) << " vs "
                       << fmt("%.2f", base->bulk_bps / 1e9) << " Gbit/s)."
                       << (a >= 0.95 ? ""
-                                    : " Next: profile the cgroup_skb hooks on the bulk path (each "
-                                      "GSO super-packet is judged there) and the generic XDP pass "
-                                      "on the veth.")
+                                    : " Next: generic XDP hands the program a private copy of "
+                                      "every cloned or non-linear skb (each TCP GSO super-packet "
+                                      "on a veth); on virtual interfaces a tc ingress program "
+                                      "would judge the same packet without that copy.")
                       << "\n";
             std::cout << "- ztseg at " << big << " rules ≥ 90% of no filter on new connections: "
                       << (b >= 0.90 ? "**met**" : "**missed**") << " — " << fmt("%.0f%%", 100 * b)

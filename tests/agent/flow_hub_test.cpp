@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "agent/api_server.hpp"
+#include "agent/flow_stream.hpp"
 #include "flows/flow_fixture.hpp"
+#include "flows/ocsf.hpp"
 
 using namespace std::chrono_literals;
 
@@ -100,6 +102,30 @@ TEST(FlowHub, EventConvertsWithOcsfLine) {
     EXPECT_EQ(e.src().labels().at("app"), "web");
     EXPECT_EQ(e.dst().port(), 5432u);
     EXPECT_NE(e.ocsf_json().find("\"class_uid\":4001"), std::string::npos);
+}
+
+// ztsegctl and the controller read flows back from the API with the same
+// conversion; a record survives the round trip.
+TEST(FlowHub, EventConvertsBackToTheSameRecord) {
+    flows::FlowRecord r = flow(7);
+    r.family = 6;
+    r.src.ip = "fd00::1";
+    r.src.labels = {{"app", "web"}};
+    r.dst.port = 5432;
+    r.rule_location = "three-tier.yaml:29";
+    flows::FlowRecord back = fromFlowEvent(toFlowEvent(r));
+    EXPECT_EQ(back.family, 6);
+    EXPECT_EQ(back.src.ip, "fd00::1");
+    EXPECT_EQ(back.src.labels, r.src.labels);
+    EXPECT_EQ(back.dst.port, 5432);
+    EXPECT_EQ(back.packets, 7u);
+    EXPECT_EQ(back.rule_location, "three-tier.yaml:29");
+    EXPECT_EQ(back.time, r.time);
+    EXPECT_EQ(flows::toOcsfLine(back), flows::toOcsfLine(r));
+
+    v1::FlowEvent no_family = toFlowEvent(r);
+    no_family.clear_family();  // FlowRecord only holds 4 or 6
+    EXPECT_EQ(fromFlowEvent(no_family).family, 4);
 }
 
 }  // namespace

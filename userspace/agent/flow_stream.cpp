@@ -75,7 +75,7 @@ flows::FlowRecord fromFlowEvent(const v1::FlowEvent& e) {
     r.reason = e.reason();
     r.hook = e.hook();
     r.direction = e.direction() == "egress" ? Direction::Egress : Direction::Ingress;
-    r.family = int(e.family());
+    r.family = e.family() == 6 ? 6 : 4;  // FlowRecord holds 4 or 6
     r.protocol = uint8_t(e.protocol());
     r.protocol_name = e.protocol_name();
     r.src = endpointOf(e.src());

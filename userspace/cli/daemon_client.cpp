@@ -95,44 +95,4 @@ void DaemonClient::check(const grpc::Status& st, const std::string& what) const 
     }
 }
 
-flows::FlowRecord fromFlowEvent(const v1::FlowEvent& e) {
-    auto endpoint = [](const v1::FlowEndpoint& p) {
-        flows::FlowEndpoint ep;
-        ep.ip = p.ip();
-        ep.port = uint16_t(p.port());
-        ep.identity = p.identity();
-        ep.labels = {p.labels().begin(), p.labels().end()};
-        ep.name = p.name();
-        return ep;
-    };
-    flows::FlowRecord r;
-    r.time = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::nanoseconds(e.time_unix_nanos())));
-    r.host = e.host();
-    r.verdict = e.verdict();
-    r.reason = e.reason();
-    r.hook = e.hook();
-    r.direction = e.direction() == "egress" ? Direction::Egress : Direction::Ingress;
-    r.family = e.family() == 6 ? 6 : 4;
-    r.protocol = uint8_t(e.protocol());
-    r.protocol_name = e.protocol_name();
-    r.src = endpoint(e.src());
-    r.dst = endpoint(e.dst());
-    r.rule_id = e.rule_id();
-    r.policy = e.policy();
-    r.rule_location = e.rule_location();
-    r.rule_description = e.rule_description();
-    r.workload = e.workload();
-    r.cgroup_id = e.cgroup_id();
-    r.generation = e.generation();
-    r.ifindex = e.ifindex();
-    r.packets = e.packets();
-    r.bytes = e.bytes();
-    r.suppressed = e.suppressed();
-    r.icmp_type = uint8_t(e.icmp_type());
-    r.icmp_code = uint8_t(e.icmp_code());
-    return r;
-}
-
 }  // namespace ztseg::cli

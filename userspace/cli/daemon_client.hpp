@@ -9,7 +9,6 @@
 #include <string>
 
 #include "agent.grpc.pb.h"
-#include "flows/flow_record.hpp"
 
 namespace grpc {
 class Status;
@@ -43,7 +42,5 @@ class DaemonClient {
     std::string socket_;
     std::unique_ptr<v1::Agent::Stub> stub_;
 };
-
-flows::FlowRecord fromFlowEvent(const v1::FlowEvent& e);
 
 }  // namespace ztseg::cli

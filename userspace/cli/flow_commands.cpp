@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "agent/api_server.hpp"
+#include "agent/flow_stream.hpp"
 #include "cli/command.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_query.hpp"
@@ -106,7 +107,7 @@ int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
         v1::FlowEvent e;
         while (reader->Read(&e)) {
             seen_until = std::max(seen_until, e.time_unix_nanos());
-            flows::FlowRecord r = fromFlowEvent(e);
+            flows::FlowRecord r = agent::fromFlowEvent(e);
             if (q.matches(r)) {
                 kept.add({r, e.ocsf_json(), e});
             }
@@ -129,7 +130,7 @@ int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
         if (e.time_unix_nanos() <= seen_until) {
             continue;  // history already shown
         }
-        flows::FlowRecord r = fromFlowEvent(e);
+        flows::FlowRecord r = agent::fromFlowEvent(e);
         if (q.matches(r)) {
             out.print({r, e.ocsf_json(), e});
         }

@@ -23,10 +23,10 @@
 
 #include "agent.grpc.pb.h"
 #include "common/cgroup.hpp"
-#include "common/httplib_quiet.hpp"
 #include "integration/lab_topology.hpp"
 #include "integration/netns_forwarder.hpp"
 #include "integration/test_pki.hpp"
+#include "integration/ztseg_process.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
 
@@ -97,12 +97,7 @@ class Ztsegd : public ::testing::Test {
         std::ofstream(dir_ / file, std::ios::binary)
             << policy::serializeBundle(cp, policy::BundleMeta{fleet_, 0});
     }
-    std::string readBundle(const std::string& file) {
-        std::ifstream f(dir_ / file, std::ios::binary);
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
+    std::string readBundle(const std::string& file) { return slurp(dir_ / file); }
 
     // ztsegd in the lab's host namespace.
     std::unique_ptr<Child> startDaemon() {
@@ -140,31 +135,10 @@ class Ztsegd : public ::testing::Test {
         }
         ASSERT_TRUE(pred()) << "timed out waiting";
     }
-    std::string logText() {
-        std::ifstream f(dir_ / "ztsegd.log");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
+    std::string logText() { return slurp(dir_ / "ztsegd.log"); }
     // GET /metrics from inside the host namespace ("" if it failed).
     std::string metricsText() {
-        fs::path out = dir_ / "metrics.txt";
-        Child c(&lab_->host(), nullptr, [out] {
-            httplib::Client cli("127.0.0.1", 9962);
-            auto res = cli.Get("/metrics");
-            if (!res || res->status != 200) {
-                return 1;
-            }
-            std::ofstream(out) << res->body;
-            return 0;
-        });
-        if (c.wait(30s) != 0) {
-            return "";
-        }
-        std::ifstream f(out);
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
+        return httpGetIn(lab_->host(), 9962, "/metrics", dir_ / "metrics.txt");
     }
     // The value of one metric line (exact name and labels), or -1 if absent.
     double metric(const std::string& name_and_labels) {
@@ -176,28 +150,13 @@ class Ztsegd : public ::testing::Test {
         }
         return -1;
     }
-    std::string flowsText() {
-        std::ifstream f(dir_ / "flows.jsonl");
-        std::stringstream ss;
-        ss << f.rdbuf();
-        return ss.str();
-    }
+    std::string flowsText() { return slurp(dir_ / "flows.jsonl"); }
     // GET /metrics from inside the host namespace; true if it shows generation `gen`.
     bool metricsShowGeneration(int gen) {
-        Child c(&lab_->host(), nullptr, [gen] {
-            httplib::Client cli("127.0.0.1", 9962);
-            auto res = cli.Get("/metrics");
-            if (!res || res->status != 200) {
-                return 1;
-            }
-            const std::string& b = res->body;
-            bool ok =
-                b.find("ztseg_policy_generation " + std::to_string(gen)) != std::string::npos &&
-                b.find("ztseg_drop_count_total{reason=\"unlabeled\"") != std::string::npos &&
-                b.find("ztseg_workloads 1") != std::string::npos;
-            return ok ? 0 : 2;
-        });
-        return c.wait(30s) == 0;
+        const std::string b = metricsText();
+        return b.find("ztseg_policy_generation " + std::to_string(gen)) != std::string::npos &&
+               b.find("ztseg_drop_count_total{reason=\"unlabeled\"") != std::string::npos &&
+               b.find("ztseg_workloads 1") != std::string::npos;
     }
     void startDbServer() { db_server_ = lab_->startServerIn(*db_cg_, kDbPort); }
     int webToDb(uint16_t port = kDbPort) { return lab_->webToDb(port); }
@@ -594,10 +553,7 @@ TEST_F(Ztsegd, FullDiskLosesFlowRecordsCountedEnforcementUnaffected) {
     std::string flows = (mnt / "flows.jsonl").string();
     std::string cfg = (dir_ / "ztsegd.yaml").string();
     {
-        std::ifstream in(cfg);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string text = ss.str();
+        std::string text = slurp(cfg);
         std::string old = (dir_ / "flows.jsonl").string();
         text.replace(text.find(old), old.size(), flows);
         std::ofstream(cfg) << text;
@@ -626,10 +582,7 @@ TEST_F(Ztsegd, MissingInterfaceIsReportedThenAttachedWhenItAppears) {
     std::string late = uniqueName("ztl");
     std::string cfg = (dir_ / "ztsegd.yaml").string();
     {
-        std::ifstream in(cfg);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        std::string text = ss.str();
+        std::string text = slurp(cfg);
         std::string old = "interfaces: [" + lab_->veth().nameA() + "]";
         text.replace(text.find(old), old.size(),
                      "interfaces: [" + lab_->veth().nameA() + ", " + late + "]");

@@ -12,12 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "agent.grpc.pb.h"
-#include "common/httplib_quiet.hpp"
 #include "integration/demo_lab.hpp"
+#include "integration/test_pki.hpp"
 #include "integration/ztseg_process.hpp"
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
@@ -28,13 +27,6 @@ namespace fs = std::filesystem;
 
 namespace ztseg::test {
 namespace {
-
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 class ThreeTier : public ::testing::Test {
   protected:
@@ -102,17 +94,7 @@ class ThreeTier : public ::testing::Test {
         return out;
     }
     std::string metrics() {
-        fs::path out = work_ / "metrics.txt";
-        Child c(&lab_->host(), nullptr, [out] {
-            httplib::Client cli("127.0.0.1", 9962);
-            auto res = cli.Get("/metrics");
-            if (!res || res->status != 200) {
-                return 1;
-            }
-            std::ofstream(out) << res->body;
-            return 0;
-        });
-        return c.wait(30s) == 0 ? slurp(out) : "";
+        return httpGetIn(lab_->host(), 9962, "/metrics", work_ / "metrics.txt");
     }
 
     std::unique_ptr<DemoLab> lab_;

@@ -8,8 +8,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "common/httplib_quiet.hpp"
 
 namespace ztseg::test {
 
@@ -59,6 +63,26 @@ CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns,
         deadline - std::chrono::steady_clock::now());
     res.status = c.wait(std::max(left, std::chrono::milliseconds(1000)));
     return res;
+}
+
+std::string httpGetIn(NetNs& ns, uint16_t port, const std::string& path,
+                      const std::filesystem::path& scratch) {
+    Child c(&ns, nullptr, [&] {
+        httplib::Client cli("127.0.0.1", port);
+        auto res = cli.Get(path);
+        if (!res || res->status != 200) {
+            return 1;
+        }
+        std::ofstream(scratch) << res->body;
+        return 0;
+    });
+    if (c.wait(std::chrono::seconds(30)) != 0) {
+        return "";
+    }
+    std::ifstream f(scratch);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
 }
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +30,12 @@ CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns = nullp
 // Polls pred every 100 ms for up to `timeout`; its last answer.
 bool waitUntil(const std::function<bool()>& pred,
                std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// The body of GET http://127.0.0.1:PORT/PATH made from inside `ns` ("" if the
+// request failed or did not answer 200). The child process hands the body
+// over through `scratch`, a file it overwrites.
+std::string httpGetIn(NetNs& ns, uint16_t port, const std::string& path,
+                      const std::filesystem::path& scratch);
 
 // `ztsegd --config CONFIG` in `ns`, started and ready (its API socket
 // answers) when the constructor returns. The destructor stops it (SIGTERM;

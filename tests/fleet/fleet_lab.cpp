@@ -290,14 +290,20 @@ grpc::Status FleetLab::applyTo(int i, const std::string& bundle) const {
     return agentApi(i)->Apply(withDeadline(10s).get(), req, &reply);
 }
 
-std::vector<nlohmann::json> FleetLab::rolloutLog() const {
+std::vector<nlohmann::json> FleetLab::jsonLines(const fs::path& file) {
+    std::string text = slurp(file);
+    text.resize(text.rfind('\n') + 1);  // npos + 1 == 0: nothing complete yet
     std::vector<nlohmann::json> out;
-    std::ifstream f(dir / "rollout.jsonl");
-    for (std::string line; std::getline(f, line);) {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
         if (!line.empty())
             out.push_back(nlohmann::json::parse(line));
     }
     return out;
+}
+
+std::vector<nlohmann::json> FleetLab::rolloutLog() const {
+    return jsonLines(dir / "rollout.jsonl");
 }
 
 std::pair<int, std::string> FleetLab::ztsegctl(const std::string& args) const {

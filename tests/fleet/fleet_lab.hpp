@@ -62,6 +62,9 @@ class FleetLab {
     v1::ReloadReply reload() const;            // blocks for the rollout
     grpc::Status applyTo(int i, const std::string& bundle) const;
     std::vector<nlohmann::json> rolloutLog() const;
+    // The JSON lines of a log the controller is still appending to: only
+    // complete lines (a last line without its newline is not written yet).
+    static std::vector<nlohmann::json> jsonLines(const std::filesystem::path& file);
     // `ztsegctl ARGS` (exit status, stdout).
     std::pair<int, std::string> ztsegctl(const std::string& args) const;
 

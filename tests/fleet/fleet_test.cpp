@@ -177,11 +177,9 @@ TEST_F(Fleet, FlowsOfEveryHostLandInOneFleetLog) {
     // Both hosts' allowed and dropped connects, one OCSF line each, naming the host.
     auto linesOf = [&](const std::string& host, int disposition) {
         int n = 0;
-        std::ifstream f(lab_->flowFile());
-        for (std::string line; std::getline(f, line);) {
-            json j = json::parse(line);
+        for (const json& j : FleetLab::jsonLines(lab_->flowFile())) {
             EXPECT_EQ(j["class_uid"], 4001);
-            n += line.find(host) != std::string::npos && j["disposition_id"] == disposition;
+            n += j.dump().find(host) != std::string::npos && j["disposition_id"] == disposition;
         }
         return n;
     };

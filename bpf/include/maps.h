@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 2
+#define ZTSEG_ABI_VERSION 3
 
 /* ---- identities (DESIGN section 2) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -26,6 +26,7 @@
 #define ZTSEG_IDF_ENFORCE 0x1u /* selected by policy: default deny applies */
 #define ZTSEG_IDF_AUDIT 0x2u   /* selected, audit mode: would-drop instead of drop */
 #define ZTSEG_IDF_MANAGED (ZTSEG_IDF_ENFORCE | ZTSEG_IDF_AUDIT)
+#define ZTSEG_IDF_RAW_SOCKETS 0x4u /* policy lets it create AF_PACKET / raw IP sockets */
 
 /* ---- directions, as OCSF direction_id ---- */
 #define ZTSEG_DIR_INGRESS 1
@@ -36,8 +37,10 @@
 #define ZTSEG_PROTO_ICMP 1
 #define ZTSEG_PROTO_TCP 6
 #define ZTSEG_PROTO_UDP 17
+#define ZTSEG_PROTO_DCCP 33
 #define ZTSEG_PROTO_ICMPV6 58
 #define ZTSEG_PROTO_SCTP 132
+#define ZTSEG_PROTO_UDPLITE 136
 
 /* ---- policy actions ---- */
 #define ZTSEG_ACTION_ALLOW 1
@@ -50,7 +53,8 @@ enum ztseg_hook {
     ZTSEG_HOOK_CGROUP_EGRESS = 2,
     ZTSEG_HOOK_SOCK_CONNECT = 3,
     ZTSEG_HOOK_SOCK_SENDMSG = 4,
-    ZTSEG_HOOK_MAX = 5,
+    ZTSEG_HOOK_SOCK_CREATE = 5, /* BPF LSM socket_create: raw and packet sockets */
+    ZTSEG_HOOK_MAX = 6,
 };
 
 /* ---- why: every pass and drop is counted under exactly one reason ---- */
@@ -69,6 +73,10 @@ enum ztseg_reason {
     ZTSEG_REASON_DROP_DEFAULT_DENY, /* no allow rule matched */
     ZTSEG_REASON_DROP_MALFORMED,    /* truncated or invalid headers */
     ZTSEG_REASON_DROP_FRAGMENT,     /* non-first fragment whose first was not admitted */
+    ZTSEG_REASON_DROP_RAW_SOCKET,   /* raw/packet socket refused to an enforced workload */
+    ZTSEG_REASON_DROP_UNCLASSIFIED, /* cgroup not classified yet (new, or made while ztsegd was
+                                       down) */
+    ZTSEG_REASON_DROP_MARTIAN,      /* loopback address on a non-loopback device */
     ZTSEG_REASON_MAX,
 };
 #define ZTSEG_REASON_FIRST_DROP ZTSEG_REASON_DROP_UNLABELED

@@ -8,16 +8,16 @@ namespace ztseg {
 
 std::string_view reasonName(uint32_t reason) {
     static constexpr std::array<std::string_view, ZTSEG_REASON_MAX> kNames = {
-        "allow-policy", "allow-conntrack", "allow-related", "pass-to-stack",
-        "not-subject",  "no-endpoint",     "audit",         "unlabeled",
-        "policy-deny",  "default-deny",    "malformed",     "fragment",
+        "allow-policy", "allow-conntrack", "allow-related", "pass-to-stack", "not-subject",
+        "no-endpoint",  "audit",           "unlabeled",     "policy-deny",   "default-deny",
+        "malformed",    "fragment",        "raw-socket",    "unclassified",  "martian",
     };
     return reason < kNames.size() ? kNames[reason] : "unknown";
 }
 
 std::string_view hookName(uint32_t hook) {
     static constexpr std::array<std::string_view, ZTSEG_HOOK_MAX> kNames = {
-        "xdp", "cgroup-ingress", "cgroup-egress", "sock-connect", "sock-sendmsg"};
+        "xdp", "cgroup-ingress", "cgroup-egress", "sock-connect", "sock-sendmsg", "sock-create"};
     return hook < kNames.size() ? kNames[hook] : "unknown";
 }
 

@@ -9,8 +9,8 @@
 
 static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int v6) {
     struct ztseg_judgement j = {};
-    struct ztseg_identity_info* ep;
     struct bpf_sock* sk = ctx->sk;
+    __u64 wl;
     __u32 opts = 0;
 
     j.hook = hook;
@@ -42,20 +42,25 @@ static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int 
             j.pkt.t.saddr[3] = sk->src_ip6[3];
         }
     }
-    if (ztseg_is_loopback(&j.pkt.t)) {
+    /* a loopback destination is always delivered over the loopback device;
+     * a loopback source towards anything else is judged (and the egress hook
+     * drops it as martian if it leaves through a real device) */
+    if (ztseg_is_loopback_addr(j.pkt.t.family, j.pkt.t.daddr)) {
         ztseg_count(hook, ZTSEG_REASON_PASS_NOT_SUBJECT, 0);
         return ZTSEG_PASS;
     }
 
     j.cgroup_id = bpf_get_current_cgroup_id();
     ztseg_load_active(&j.active);
-    ep = ztseg_endpoint_of(&j.active, j.cgroup_id);
-    if (!ep) {
+    wl = ztseg_workload_of_current(&j.active);
+    if (!wl) {
         ztseg_count(hook, ZTSEG_REASON_PASS_NO_ENDPOINT, 0);
         return ZTSEG_PASS;
     }
-    j.local_id = ep->identity;
-    j.local_flags = ep->flags;
+    if (wl == ZTSEG_WL_QUARANTINE)
+        return ztseg_quarantine(&j);
+    j.local_id = (__u32)wl;
+    j.local_flags = wl >> 32;
 
     if (hook == ZTSEG_HOOK_SOCK_SENDMSG && j.pkt.t.sport) {
         /* A bound socket may be answering a tracked flow (a UDP server's

@@ -130,6 +130,43 @@ ZTSEG_MAP struct {
 
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CT_NEW_CAPACITY);
+    __type(key, struct ztseg_ct_key);
+    __type(value, struct ztseg_ct_value);
+} ztseg_ct_new SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_CTSTAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_ctstats SEC(".maps");
+
+/* Workload cgroups not classified yet (see maps.h). Shared by every slot:
+ * written by the cgroup_mkdir tracepoint program at creation, synchronously. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_PENDING_CAPACITY);
+    __type(key, __u64);
+    __type(value, struct ztseg_pending_cgroup);
+} ztseg_cg_pending SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CG_NAMES_CAPACITY);
+    __type(key, struct ztseg_cg_name_key);
+    __type(value, struct ztseg_identity_info);
+} ztseg_cg_names SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CG_NAMES_CAPACITY);
+    __type(key, __u64);
+    __type(value, struct ztseg_cg_guard);
+} ztseg_cg_guards SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, ZTSEG_DEFAULT_FRAG_CAPACITY);
     __type(key, struct ztseg_frag_key);
     __type(value, struct ztseg_frag_value);

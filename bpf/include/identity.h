@@ -95,23 +95,68 @@ static __always_inline struct ztseg_identity_info ztseg_identity_of(const struct
     return info;
 }
 
-/* The managed workload a cgroup belongs to, or NULL. */
-static __always_inline struct ztseg_identity_info* ztseg_endpoint_of(const struct ztseg_active* a,
-                                                                     __u64 cgroup_id) {
-    struct ztseg_endpoint_key k = {.cgroup_id = cgroup_id};
-    __u32 slot = a->slot;
-    struct ztseg_identity_info* ep;
-    void* inner;
-
-    if (a->slot < 0)
-        return 0;
-    inner = bpf_map_lookup_elem(&ztseg_endpoints, &slot);
-    if (!inner)
-        return 0;
-    ep = bpf_map_lookup_elem(inner, &k);
-    if (!ep || !(ep->flags & ZTSEG_IDF_MANAGED))
-        return 0;
-    return ep;
+static __always_inline __u64 ztseg_config_get(__u32 index) {
+    __u64* v = bpf_map_lookup_elem(&ztseg_config, &index);
+    return v ? *v : 0;
 }
+
+/* The workload a cgroup belongs to: the nearest of its ancestors (itself
+ * included) that is a classified workload cgroup or a pending one, looked up
+ * only at the levels where such cgroups exist, deepest first. skb: the
+ * socket's cgroup of a packet; NULL: the current task's cgroup (sock_addr and
+ * LSM hooks). Packed like ztseg_identity_find(): identity in the low 32 bits,
+ * flags in the high 32; 0 when that is no managed workload;
+ * ZTSEG_WL_QUARANTINE when pending with no known workload (callers drop as
+ * ZTSEG_REASON_DROP_UNCLASSIFIED). Callers wrap it in a global function so
+ * the verifier walks the loop once. */
+#define ZTSEG_WL_QUARANTINE (1ull << 63)
+static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
+                                                 struct __sk_buff* skb) {
+    __u64 levels =
+        ztseg_config_get(ZTSEG_CFG_WORKLOAD_LEVELS) | ztseg_config_get(ZTSEG_CFG_PENDING_LEVELS);
+    void* endpoints = 0;
+    __u32 slot;
+
+    if (!a || !levels)
+        return 0;
+    if (a->slot >= 0) {
+        slot = a->slot;
+        endpoints = bpf_map_lookup_elem(&ztseg_endpoints, &slot);
+    }
+    for (int i = ZTSEG_CG_MAX_LEVEL - 1; i >= 0; i--) {
+        struct ztseg_identity_info* ep;
+        struct ztseg_pending_cgroup* p;
+        __u64 id;
+
+        if (!(levels & (1ull << i)))
+            continue;
+        id = skb ? bpf_skb_ancestor_cgroup_id(skb, i) : bpf_get_current_ancestor_cgroup_id(i);
+        if (!id)
+            continue; /* the cgroup is shallower than this level */
+        if (endpoints) {
+            ep = bpf_map_lookup_elem(endpoints, &id);
+            if (ep)
+                return (ep->flags & ZTSEG_IDF_MANAGED) ? ((__u64)ep->flags << 32) | ep->identity
+                                                       : 0;
+        }
+        p = bpf_map_lookup_elem(&ztseg_cg_pending, &id);
+        if (p) {
+            if (p->info.identity == ZTSEG_ID_UNLABELED)
+                return ZTSEG_WL_QUARANTINE;
+            return (p->info.flags & ZTSEG_IDF_MANAGED)
+                       ? ((__u64)p->info.flags << 32) | p->info.identity
+                       : 0;
+        }
+    }
+    return 0;
+}
+
+/* The current task's workload (see ztseg_workload_walk). */
+ZTSEG_LOOKUP __u64 ztseg_workload_of_current(const struct ztseg_active* a);
+#ifdef ZTSEG_DEFINE_LOOKUPS
+ZTSEG_LOOKUP __u64 ztseg_workload_of_current(const struct ztseg_active* a) {
+    return ztseg_workload_walk(a, 0);
+}
+#endif
 
 #endif /* ZTSEG_IDENTITY_H */

@@ -101,7 +101,9 @@ enum ztseg_config_index {
     ZTSEG_CFG_ACTIVE_SLOT = 0,            /* 0 = no policy loaded, else slot + 1 */
     ZTSEG_CFG_DROP_EVENT_INTERVAL_NS = 1, /* min gap between drop events of one flow */
     ZTSEG_CFG_ABI_VERSION = 2,            /* ZTSEG_ABI_VERSION of the loaded programs */
-    ZTSEG_CFG_MAX = 4,
+    ZTSEG_CFG_WORKLOAD_LEVELS = 3,        /* bit L: some workload cgroup sits at cgroup level L */
+    ZTSEG_CFG_PENDING_LEVELS = 4, /* bit L: a pending (unclassified) cgroup sits at level L */
+    ZTSEG_CFG_MAX = 8,
 };
 
 /* Bundle-derived maps exist twice (slot 0 and 1) as inner maps of
@@ -161,6 +163,40 @@ struct ztseg_endpoint_key {
 };
 /* value: struct ztseg_identity_info */
 
+/* ---- workload cgroups: a workload is its cgroup and every descendant ----
+ * The hooks look up the socket's (or task's) cgroup ancestors at the levels
+ * named by ZTSEG_CFG_WORKLOAD_LEVELS | ZTSEG_CFG_PENDING_LEVELS, deepest first;
+ * the nearest classified or pending cgroup decides. Levels count from the
+ * cgroup2 root (level 0). */
+#define ZTSEG_CG_MAX_LEVEL 32
+
+/* A cgroup created since ztsegd last looked (written by the cgroup_mkdir
+ * tracepoint program, deleted by ztsegd once it has classified the cgroup).
+ * info.identity is the workload its name says it will be (ZTSEG_ID_UNLABELED:
+ * not known, the cgroup is quarantined: everything it sends or receives is
+ * dropped as `unclassified`). */
+struct ztseg_pending_cgroup {
+    struct ztseg_identity_info info;
+    __u64 created_ns;
+};
+/* Leaf names that workload patterns give literally ("db", "web.service"):
+ * a new cgroup with that name is pending as that workload (identity 0 when two
+ * workloads share the name). */
+#define ZTSEG_CG_NAME_LEN 64
+struct ztseg_cg_name_key {
+    char name[ZTSEG_CG_NAME_LEN];
+};
+/* Guards: directories whose new children are pending because a pattern's
+ * last component is a glob ("ztlab/web-*" guards ztlab). Key: cgroup id;
+ * value: the workload a new child becomes (0: several or unknown). */
+#define ZTSEG_CG_PREFIX_LEN 32
+struct ztseg_cg_guard {
+    struct ztseg_identity_info info;
+    char prefix[ZTSEG_CG_PREFIX_LEN]; /* the glob's literal start: only such names match */
+};
+#define ZTSEG_DEFAULT_PENDING_CAPACITY 16384
+#define ZTSEG_DEFAULT_CG_NAMES_CAPACITY 4096
+
 /* ---- policy ----
  * Lookup order (first hit decides): peer exact then ZTSEG_ID_ANY; protocol
  * exact then ANY; port prefix longest first. Userspace guarantees deny
@@ -195,7 +231,8 @@ struct ztseg_ct_key {
     __u8 pad[2];
     __u32 local_id;
 };
-#define ZTSEG_CTF_AUDIT 0x1u /* admitted only because the workload was in audit mode */
+#define ZTSEG_CTF_AUDIT 0x1u      /* admitted only because the workload was in audit mode */
+#define ZTSEG_CTF_SEEN_REPLY 0x2u /* a packet in the reply direction was seen */
 struct ztseg_ct_value {
     __u64 created_ns;
     __u64 last_seen_ns;
@@ -207,6 +244,20 @@ struct ztseg_ct_value {
     __u8 direction; /* original direction relative to the local workload */
     __u8 flags;     /* ZTSEG_CTF_* */
     __u8 pad[3];
+    __u32 reply_isn; /* TCP: sequence number of the reply's SYN-ACK */
+    __u32 pad2;
+};
+/* New flows live in a table of their own (ztseg_ct_new) until they are
+ * assured: a reply was seen and then another packet of the original
+ * direction (for TCP: the handshake's ACK acknowledging the reply's ISN, which
+ * a blind spoofer cannot produce). Only then does a flow move to ztseg_ct. So
+ * a flood of new, unanswered flows evicts only other new flows (netfilter's
+ * early drop of unassured entries), never an established connection. */
+enum ztseg_ct_stat {
+    ZTSEG_CTSTAT_CREATED = 0,   /* new flows entered into ztseg_ct_new */
+    ZTSEG_CTSTAT_ASSURED = 1,   /* flows moved to ztseg_ct */
+    ZTSEG_CTSTAT_UNTRACKED = 2, /* audit would-drops of unlabeled peers: never tracked */
+    ZTSEG_CTSTAT_MAX = 3,
 };
 
 /* Idle lifetimes after which a tracked connection is judged anew. */
@@ -302,6 +353,7 @@ struct ztseg_flow_event {
 #define ZTSEG_DEFAULT_POLICY_CAPACITY 1048576
 #define ZTSEG_DEFAULT_ENDPOINT_CAPACITY 65536
 #define ZTSEG_DEFAULT_CT_CAPACITY 262144
+#define ZTSEG_DEFAULT_CT_NEW_CAPACITY 65536
 #define ZTSEG_DEFAULT_FRAG_CAPACITY 8192
 #define ZTSEG_DEFAULT_RINGBUF_BYTES (8u << 20)
 

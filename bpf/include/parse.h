@@ -53,6 +53,9 @@ struct ztseg_pkt {
     __u8 icmp_code;
     __u8 icmp_error; /* inner is valid */
     __u8 tcp_flags;  /* TCP: the flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10) */
+    __u8 pad[2];
+    __u32 tcp_seq; /* TCP, host order: conntrack assures a flow by the handshake */
+    __u32 tcp_ack;
 };
 
 /* Minimal header views (the uapi ones carry bitfields we do not need). */
@@ -87,11 +90,11 @@ struct ztseg_l4h { /* first 8 bytes of TCP/UDP/SCTP/ICMP */
     __be16 dport;
     __be32 word;
 };
-struct ztseg_tcp_tail { /* TCP bytes 12..19 */
+struct ztseg_tcp_tail { /* TCP bytes 8..15 */
+    __be32 ack;
     __u8 doff_res;
     __u8 flags;
     __be16 window;
-    __be32 csum_urg;
 };
 
 /* Bytes [off, off+len) of the packet, or NULL if the packet is shorter. */
@@ -132,6 +135,13 @@ static __always_inline int ztseg_is_icmp6_not_subject(__u8 type) {
     return (type >= 130 && type <= 137) || type == 143;
 }
 
+/* Protocols whose first four L4 bytes are source and destination port. Every
+ * other protocol has no ports: a port-restricted rule never matches it. */
+static __always_inline int ztseg_has_ports(__u8 proto) {
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == ZTSEG_PROTO_UDPLITE ||
+           proto == IPPROTO_SCTP || proto == ZTSEG_PROTO_DCCP;
+}
+
 /* The IP header + first 8 bytes of L4 quoted inside an ICMP error. */
 static __always_inline int ztseg_parse_inner(void* ctx, void* data, void* data_end, const int xdp,
                                              __u32 off, int v6, struct ztseg_tuple* in) {
@@ -161,8 +171,7 @@ static __always_inline int ztseg_parse_inner(void* ctx, void* data, void* data_e
         off += sizeof(struct ztseg_ip6h);
     }
     in->proto = proto;
-    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP &&
-        proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
+    if (!ztseg_has_ports(proto) && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
         return ZTSEG_PARSE_OK;
     l4 = ZTSEG_PULL(off, struct ztseg_l4h, &l4s);
     if (!l4)
@@ -185,9 +194,8 @@ static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end,
 
     if (pkt->frag == ZTSEG_FRAG_LATER)
         return ZTSEG_PARSE_OK; /* no L4 header here; ports come from the first fragment */
-    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP &&
-        proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
-        return ZTSEG_PARSE_OK; /* judged by protocol alone */
+    if (!ztseg_has_ports(proto) && proto != IPPROTO_ICMP && proto != IPPROTO_ICMPV6)
+        return ZTSEG_PARSE_OK; /* judged by protocol alone, never by a port rule */
 
     l4 = ZTSEG_PULL(off, struct ztseg_l4h, &l4s);
     if (!l4)
@@ -195,15 +203,17 @@ static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end,
 
     if (proto == IPPROTO_TCP) {
         struct ztseg_tcp_tail ts;
-        struct ztseg_tcp_tail* t = ZTSEG_PULL(off + 12, struct ztseg_tcp_tail, &ts);
+        struct ztseg_tcp_tail* t = ZTSEG_PULL(off + 8, struct ztseg_tcp_tail, &ts);
         /* the whole header, options included, must be inside the IP packet */
         if (!t || (t->doff_res >> 4) < 5 || off + (t->doff_res >> 4) * 4 > end)
             return ZTSEG_PARSE_MALFORMED;
         pkt->tcp_flags = t->flags;
+        pkt->tcp_seq = bpf_ntohl(l4->word);
+        pkt->tcp_ack = bpf_ntohl(t->ack);
     }
-    if (proto == IPPROTO_SCTP) {
+    if (proto == IPPROTO_SCTP || proto == ZTSEG_PROTO_DCCP) {
         struct ztseg_l4h ss;
-        if (!ZTSEG_PULL(off + 4, struct ztseg_l4h, &ss)) /* 12-byte common header */
+        if (!ZTSEG_PULL(off + 4, struct ztseg_l4h, &ss)) /* 12-byte common/generic header */
             return ZTSEG_PARSE_MALFORMED;
     }
     if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
@@ -391,16 +401,26 @@ static __always_inline int ztseg_is_tcp_syn(const struct ztseg_pkt* p) {
 /* The port policy is written against: the destination port; none for ICMP,
  * whose echo identifier only keeps flows apart in conntrack. */
 static __always_inline __u16 ztseg_service_port(const struct ztseg_tuple* t) {
-    return (t->proto == IPPROTO_ICMP || t->proto == IPPROTO_ICMPV6) ? 0 : t->dport;
+    return ztseg_has_ports(t->proto) ? t->dport : 0;
+}
+
+/* 127.0.0.0/8 or ::1 (also as IPv4-mapped ::ffff:127.x): an address that
+ * only the loopback device may carry. */
+static __always_inline int ztseg_is_loopback_addr(__u8 family, const __u32* a) {
+    if (family == 4)
+        return (bpf_ntohl(a[0]) >> 24) == 127;
+    if (a[0] != 0 || a[1] != 0)
+        return 0;
+    return (a[2] == 0 && a[3] == bpf_htonl(1)) ||
+           (a[2] == bpf_htonl(0xffff) && (bpf_ntohl(a[3]) >> 24) == 127);
 }
 
 static __always_inline int ztseg_is_loopback(const struct ztseg_tuple* t) {
-    if (t->family == 4)
-        return (bpf_ntohl(t->saddr[0]) >> 24) == 127 || (bpf_ntohl(t->daddr[0]) >> 24) == 127;
-    return (t->saddr[0] == 0 && t->saddr[1] == 0 && t->saddr[2] == 0 &&
-            t->saddr[3] == bpf_htonl(1)) ||
-           (t->daddr[0] == 0 && t->daddr[1] == 0 && t->daddr[2] == 0 &&
-            t->daddr[3] == bpf_htonl(1));
+    return ztseg_is_loopback_addr(t->family, t->saddr) ||
+           ztseg_is_loopback_addr(t->family, t->daddr);
 }
+
+/* Every network namespace's loopback device has this ifindex. */
+#define ZTSEG_LOOPBACK_IFINDEX 1
 
 #endif /* ZTSEG_PARSE_H */

@@ -4,10 +4,13 @@
 #define ZTSEG_POLICY_H
 
 #include "identity.h"
+#include "parse.h"
 
 /* What a policy lookup is about, packed into one argument. */
+#define ZTSEG_Q_PORTS (1u << 30) /* the protocol has ports: port rules may match */
 static __always_inline __u32 ztseg_policy_query(__u8 dir, __u8 proto, __u16 port) {
-    return ((__u32)dir << 24) | ((__u32)proto << 16) | port;
+    return (ztseg_has_ports(proto) ? ZTSEG_Q_PORTS : 0) | ((__u32)(dir & 0x3) << 24) |
+           ((__u32)proto << 16) | port;
 }
 
 /* The first policy entry that matches, in the order documented in maps.h
@@ -20,7 +23,7 @@ ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_i
 #ifdef ZTSEG_DEFINE_LOOKUPS
 ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_id, __u32 peer_id,
                                      __u32 query) {
-    struct ztseg_policy_key k = {.local_id = local_id, .direction = query >> 24};
+    struct ztseg_policy_key k = {.local_id = local_id, .direction = (query >> 24) & 0x3};
     __u8 proto = (query >> 16) & 0xff;
     __u16 port = query & 0xffff;
     __u32 slot;
@@ -43,8 +46,8 @@ ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_i
         k.proto = (i & 1) ? ZTSEG_PROTO_ANY : proto;
         for (int plen = 16; plen >= 0; plen--) {
             struct ztseg_policy_value* v;
-            if (!(mask & (1u << plen)))
-                continue;
+            if (!(mask & (1u << plen)) || (plen && !(query & ZTSEG_Q_PORTS)))
+                continue; /* a protocol without ports never matches a port rule */
             k.port_plen = plen;
             k.port = plen ? (port & (__u16)(0xffff0000u >> plen)) : 0;
             v = bpf_map_lookup_elem(policy, &k);

@@ -25,8 +25,12 @@ static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, 
     if (j->local_flags & ZTSEG_IDF_AUDIT) {
         ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
         if (opts & ZTSEG_J_TRACK) {
-            ztseg_ct_create(&j->active, &j->pkt.t, j->local_id, j->peer_id, j->direction,
-                            j->rule_id, ZTSEG_CTF_AUDIT);
+            /* a peer without identity never gets conntrack state, not even in
+             * audit mode: it could otherwise fill the table at will */
+            if (reason != ZTSEG_REASON_DROP_UNLABELED)
+                ztseg_ct_create(j, j->rule_id, ZTSEG_CTF_AUDIT);
+            else
+                ztseg_ctstat(ZTSEG_CTSTAT_UNTRACKED);
             ztseg_emit(j, ZTSEG_VERDICT_WOULD_DROP, reason);
         }
         return ZTSEG_PASS;
@@ -36,27 +40,39 @@ static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, 
     return ZTSEG_DROP;
 }
 
+/* ICMP errors that may come from a router without identity: path MTU
+ * discovery (and traceroute's time exceeded) must keep working. Every other
+ * error about a tracked flow must come from an identified peer: a forged
+ * port-unreachable would otherwise tear down a workload's connections. */
+static __always_inline int ztseg_icmp_error_from_router(const struct ztseg_pkt* p) {
+    if (p->t.family == 4)
+        return (p->icmp_type == 3 && p->icmp_code == 4) || p->icmp_type == 11;
+    return p->icmp_type == 2 || p->icmp_type == 3;
+}
+
 static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
     __u64 p;
     __u32 action;
 
     if (opts & ZTSEG_J_CONNTRACK) {
         /* most packets belong to tracked connections: no peer lookup for them */
-        int ct =
-            ztseg_ct_lookup(&j->active, &j->pkt.t, j->local_id, j->local_flags, ztseg_peer_addr(j));
-        if (ct == ZTSEG_CT_HIT) {
-            j->ct_hit = 1;
+        int ct = ztseg_ct_lookup(j, &j->pkt.t, (opts & ZTSEG_J_TRACK) ? ZTSEG_CTL_TRACK : 0);
+        if ((ct & ZTSEG_CT_VERDICT) == ZTSEG_CT_HIT) {
+            j->ct_hit = (ct & ZTSEG_CT_ASSURED) != 0;
             ztseg_count(j->hook, ZTSEG_REASON_ALLOW_CONNTRACK, j->len);
             return ZTSEG_PASS;
         }
-        if (ct == ZTSEG_CT_HIT_AUDIT) {
+        if ((ct & ZTSEG_CT_VERDICT) == ZTSEG_CT_HIT_AUDIT) {
             ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
             return ZTSEG_PASS;
         }
-        if (j->pkt.icmp_error && ztseg_ct_lookup(&j->active, &j->pkt.inner, j->local_id,
-                                                 j->local_flags, 0) != ZTSEG_CT_MISS) {
-            ztseg_count(j->hook, ZTSEG_REASON_ALLOW_RELATED, j->len);
-            return ZTSEG_PASS;
+        if (j->pkt.icmp_error) {
+            ztseg_resolve_peer(j);
+            if ((j->peer_id != ZTSEG_ID_UNLABELED || ztseg_icmp_error_from_router(&j->pkt)) &&
+                ztseg_ct_lookup(j, &j->pkt.inner, ZTSEG_CTL_RELATED) != ZTSEG_CT_MISS) {
+                ztseg_count(j->hook, ZTSEG_REASON_ALLOW_RELATED, j->len);
+                return ZTSEG_PASS;
+            }
         }
     }
     ztseg_resolve_peer(j);
@@ -71,14 +87,21 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
     if (action == ZTSEG_ACTION_ALLOW) {
         ztseg_count(j->hook, ZTSEG_REASON_ALLOW_POLICY, j->len);
         if (opts & ZTSEG_J_TRACK) {
-            ztseg_ct_create(&j->active, &j->pkt.t, j->local_id, j->peer_id, j->direction,
-                            j->rule_id, 0);
+            ztseg_ct_create(j, j->rule_id, 0);
             ztseg_emit(j, ZTSEG_VERDICT_ALLOWED, ZTSEG_REASON_ALLOW_POLICY);
         }
         return ZTSEG_PASS;
     }
     return ztseg_refuse(j, action ? ZTSEG_REASON_DROP_POLICY_DENY : ZTSEG_REASON_DROP_DEFAULT_DENY,
                         opts);
+}
+
+/* A packet of a cgroup that is pending with no known workload: nothing in or
+ * out until ztsegd has classified it (loopback excepted, judged before). */
+static __always_inline int ztseg_quarantine(struct ztseg_judgement* j) {
+    ztseg_count(j->hook, ZTSEG_REASON_DROP_UNCLASSIFIED, j->len);
+    ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNCLASSIFIED);
+    return ZTSEG_DROP;
 }
 
 #endif /* ZTSEG_VERDICT_H */

@@ -152,8 +152,10 @@ TEST_P(CgroupVerdict, IcmpEchoAllowedAndReplyTracked) {
     expectIn(pkt(n_.api, n_.web).icmpEcho(777).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
     expectOut(pkt(n_.web, n_.api).icmpEcho(777, true).build(), kSkbPass,
               ZTSEG_REASON_ALLOW_CONNTRACK);
-    // a reply with another identifier belongs to no tracked echo
-    expectOut(pkt(n_.web, n_.api).icmpEcho(778, true).build(), kSkbDrop,
+    // an echo reply is judged as the request it answers (the kernel answers
+    // pings without a socket): api may ping web, db may not
+    expectOut(pkt(n_.web, n_.api).icmpEcho(778, true).build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(pkt(n_.web, n_.db).icmpEcho(779, true).build(), kSkbDrop,
               ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
@@ -187,11 +189,22 @@ TEST_P(CgroupVerdict, SctpAllowedAndTracked) {
 
 // ---- ICMP errors
 
-TEST_P(CgroupVerdict, IcmpErrorAboutTrackedFlowAllowedRelated) {
+TEST_P(CgroupVerdict, PathMtuErrorFromUnlabeledRouterAboutTrackedFlowAllowedRelated) {
     setup(WorkloadMode::Enforce, {kWebToDb5432});
     auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
     expectOut(out.build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
-    expectIn(unreachable(n_.router, n_.web, out), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectIn(pathMtu(n_.router, n_.web, out), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
+}
+
+// A forged "port unreachable" from an address without identity would tear
+// down a workload's connection: only path-MTU and time-exceeded pass.
+TEST_P(CgroupVerdict, UnreachableFromUnlabeledSourceAboutTrackedFlowDropped) {
+    setup(WorkloadMode::Enforce, {kWebToDb5432});
+    auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
+    expectOut(out.build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
+    expectIn(unreachable(n_.stranger, n_.web, out), kSkbDrop, ZTSEG_REASON_DROP_UNLABELED);
+    // from the labeled peer of the flow it is related
+    expectIn(unreachable(n_.db, n_.web, out), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
 }
 
 TEST_P(CgroupVerdict, UnrelatedIcmpErrorFromUnlabeledRouterDropped) {
@@ -213,7 +226,7 @@ TEST_P(CgroupVerdict, IcmpErrorAboutTrackedEchoAllowedRelated) {
           {{kWeb, kDb, Direction::Egress, icmpProto(), {}, Action::Allow, 35}});
     auto ping = pkt(n_.web, n_.db).icmpEcho(4242);
     expectOut(ping.build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
-    expectIn(unreachable(n_.router, n_.web, ping), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectIn(pathMtu(n_.router, n_.web, ping), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
 }
 
 TEST_P(CgroupVerdict, OutgoingIcmpErrorAboutTrackedFlowAllowedRelated) {
@@ -221,9 +234,28 @@ TEST_P(CgroupVerdict, OutgoingIcmpErrorAboutTrackedFlowAllowedRelated) {
           {{kWeb, kApi, Direction::Ingress, ZTSEG_PROTO_UDP, {53, 53}, Action::Allow, 36}});
     auto query = pkt(n_.api, n_.web).udp(40000, 53);
     expectIn(query.build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
-    // web's stack answers "port unreachable": no egress ICMP rule, but related
+    // web's stack answers "port unreachable": no egress ICMP rule; judged as
+    // the query it answers, a tracked flow
     auto err = pkt(n_.web, n_.api).icmpError(n_.v6 ? 1 : 3, n_.v6 ? 4 : 3, query.icmpQuote());
-    expectOut(err.build(), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectOut(err.build(), kSkbPass, ZTSEG_REASON_ALLOW_CONNTRACK);
+    // an answer to a query db may not send is dropped
+    auto other = pkt(n_.db, n_.web).udp(40000, 53);
+    auto err2 = pkt(n_.web, n_.db).icmpError(n_.v6 ? 1 : 3, n_.v6 ? 4 : 3, other.icmpQuote());
+    expectOut(err2.build(), kSkbDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
+}
+
+// The kernel's RST for a closed port leaves from the workload's address: it is
+// judged as the peer's packet it answers, so open and closed ports look alike
+// to a peer that may not connect.
+TEST_P(CgroupVerdict, KernelRstJudgedAsTheConnectionAttemptItAnswers) {
+    setup(WorkloadMode::Enforce,
+          {{kWeb, kApi, Direction::Ingress, ZTSEG_PROTO_TCP, {8080, 8080}, Action::Allow, 37}});
+    expectOut(pkt(n_.web, n_.api).tcp(8080, 40000, kTcpRst | kTcpAck).build(), kSkbPass,
+              ZTSEG_REASON_ALLOW_POLICY);
+    expectOut(pkt(n_.web, n_.api).tcp(22, 40000, kTcpRst | kTcpAck).build(), kSkbDrop,
+              ZTSEG_REASON_DROP_DEFAULT_DENY);
+    expectOut(pkt(n_.web, n_.stranger).tcp(8080, 40000, kTcpRst | kTcpAck).build(), kSkbDrop,
+              ZTSEG_REASON_DROP_UNLABELED);
 }
 
 // A generation change must not turn a related ICMP error (here from a router
@@ -234,7 +266,7 @@ TEST_P(CgroupVerdict, IcmpErrorAfterGenerationChangeKeepsAllowedConnection) {
     auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
     expectOut(out.build(), kSkbPass, ZTSEG_REASON_ALLOW_POLICY);
     applyGen();  // generation 2, same rules
-    expectIn(unreachable(n_.router, n_.web, out), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectIn(pathMtu(n_.router, n_.web, out), kSkbPass, ZTSEG_REASON_ALLOW_RELATED);
     expectIn(pkt(n_.db, n_.web).tcp(5432, 40000, kTcpSyn | kTcpAck).build(), kSkbPass,
              ZTSEG_REASON_ALLOW_CONNTRACK);
 }
@@ -427,11 +459,23 @@ TEST_P(CgroupVerdict, IcmpEventCarriesTypeAndCode) {
 TEST_P(CgroupVerdict, NoEndpointPasses) {
     setup(WorkloadMode::Enforce, {});
     dp().removeEndpoint(selfCgroupId());
-    expectIn(pkt(n_.stranger, n_.web).tcp(40000, 22).build(), kSkbPass,
+    // neither the socket's cgroup nor the local address is a managed workload's
+    expectIn(pkt(n_.stranger, n_.router).tcp(40000, 22).build(), kSkbPass,
              ZTSEG_REASON_PASS_NO_ENDPOINT);
-    expectOut(pkt(n_.web, n_.stranger).tcp(40000, 22).build(), kSkbPass,
+    expectOut(pkt(n_.router, n_.stranger).tcp(40000, 22).build(), kSkbPass,
               ZTSEG_REASON_PASS_NO_ENDPOINT);
     EXPECT_TRUE(takeEvents().empty());
+}
+
+// A socket created outside the workload (socket activation, a passed fd, the
+// kernel's reply sockets) still carries the workload's traffic: judged by the
+// local address.
+TEST_P(CgroupVerdict, SocketOutsideWorkloadJudgedAsTheWorkloadOwningItsAddress) {
+    setup(WorkloadMode::Enforce, {});
+    dp().removeEndpoint(selfCgroupId());
+    expectIn(pkt(n_.stranger, n_.web).tcp(40000, 22).build(), kSkbDrop,
+             ZTSEG_REASON_DROP_UNLABELED);
+    expectOut(pkt(n_.web, n_.api).tcp(40000, 22).build(), kSkbDrop, ZTSEG_REASON_DROP_DEFAULT_DENY);
 }
 
 TEST_P(CgroupVerdict, UnmanagedWorkloadPassesNoEndpoint) {

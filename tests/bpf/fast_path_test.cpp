@@ -27,11 +27,13 @@ class FastPath : public FamilyTest {
     std::string prefix() const { return n_.v6 ? "fd00:1::/64" : "10.1.0.0/24"; }
     // Conntrack alone, without the flow cache (what an LRU eviction does).
     void forgetConntrackOnly() {
-        UniqueFd ct(bpf_obj_get((options().pin_dir + "/maps/ztseg_ct").c_str()));
-        ASSERT_TRUE(ct.valid());
-        ztseg_ct_key k{};
-        while (bpf_map_get_next_key(ct.get(), nullptr, &k) == 0) {
-            ASSERT_EQ(bpf_map_delete_elem(ct.get(), &k), 0);
+        for (const char* table : {"/maps/ztseg_ct", "/maps/ztseg_ct_new"}) {
+            UniqueFd ct(bpf_obj_get((options().pin_dir + table).c_str()));
+            ASSERT_TRUE(ct.valid());
+            ztseg_ct_key k{};
+            while (bpf_map_get_next_key(ct.get(), nullptr, &k) == 0) {
+                ASSERT_EQ(bpf_map_delete_elem(ct.get(), &k), 0);
+            }
         }
     }
     // The flow cache is per CPU: keep this thread on one for the test.
@@ -52,8 +54,14 @@ class FastPath : public FamilyTest {
     std::vector<uint8_t> dbReply() const {
         return pkt(n_.db, n_.web).tcp(5432, 40000, kTcpSyn | kTcpAck).build();
     }
+    // A whole handshake: the flow is assured (only those are cached by XDP).
     void establishWebToDb() {
         ASSERT_EQ(runCgroupEgress(pkt(n_.web, n_.db).tcp(40000, 5432).build()).retval, kSkbPass);
+        ASSERT_EQ(runCgroupIngress(dbReply()).retval, kSkbPass);
+        ASSERT_EQ(runCgroupEgress(pkt(n_.web, n_.db).tcp(40000, 5432, kTcpAck).seqAck(2, 2).build())
+                      .retval,
+                  kSkbPass);
+        ASSERT_EQ(dp().conntrackUsage().assured, 1u);
     }
 
   private:
@@ -130,11 +138,13 @@ TEST_P(FastPath, UnlabeledSourceDroppedWithoutConntrackButRelatedErrorsPass) {
     // A stranger sending to web: dropped as unlabeled (no conntrack probe needed).
     expectXdp(pkt(n_.stranger, n_.web).tcp(5432, 40000).build(), kXdpDrop,
               ZTSEG_REASON_DROP_UNLABELED);
-    // A stranger's ICMP error about web's tracked connection: related, passes.
-    expectXdp(unreachable(n_.stranger, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
-    // ... but not about a connection nobody tracks.
+    // A stranger's path-MTU error about web's tracked connection: related, passes.
+    expectXdp(pathMtu(n_.stranger, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
+    // ... any other error from it is refused (a forged port-unreachable) ...
+    expectXdp(unreachable(n_.stranger, n_.web, out), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
+    // ... and so is one about a connection nobody tracks.
     auto other = pkt(n_.web, n_.db).tcp(40001, 5432);
-    expectXdp(unreachable(n_.stranger, n_.web, other), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
+    expectXdp(pathMtu(n_.stranger, n_.web, other), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
 }
 
 // XDP judges a SYN (a connection's first packet) by policy alone; packets of

@@ -43,4 +43,9 @@ std::vector<uint8_t> FamilyTest::unreachable(const std::string& src, const std::
     return pkt(src, dst).icmpError(n_.v6 ? 1 : 3, n_.v6 ? 3 : 1, about.icmpQuote()).build();
 }
 
+std::vector<uint8_t> FamilyTest::pathMtu(const std::string& src, const std::string& dst,
+                                         const PacketBuilder& about) const {
+    return pkt(src, dst).icmpError(n_.v6 ? 2 : 3, n_.v6 ? 0 : 4, about.icmpQuote()).build();
+}
+
 }  // namespace ztseg::test

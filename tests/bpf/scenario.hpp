@@ -49,6 +49,9 @@ class FamilyTest : public DatapathTest, public ::testing::WithParamInterface<Fam
     // Destination unreachable (v4 3/1 host, v6 1/3 address) from src to dst quoting `about`.
     std::vector<uint8_t> unreachable(const std::string& src, const std::string& dst,
                                      const PacketBuilder& about) const;
+    // "Fragmentation needed" (IPv4) / "packet too big" (IPv6): path MTU discovery.
+    std::vector<uint8_t> pathMtu(const std::string& src, const std::string& dst,
+                                 const PacketBuilder& about) const;
 
     Net n_;
 };

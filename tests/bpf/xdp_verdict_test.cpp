@@ -143,8 +143,8 @@ TEST_P(XdpVerdict, IcmpErrorAboutTrackedFlowPassesRelated) {
     apply({kWebToDb5432});
     auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
     ASSERT_EQ(runCgroupEgress(out.build()).retval, kSkbPass);
-    // from a router without identity: related errors pass before the unlabeled check
-    expectXdp(unreachable(n_.router, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
+    // path MTU from a router without identity: related errors pass before the unlabeled check
+    expectXdp(pathMtu(n_.router, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
 }
 
 // After a generation change the tracked flow is re-judged on its next packet;
@@ -155,7 +155,7 @@ TEST_P(XdpVerdict, IcmpErrorAfterGenerationChangeKeepsAllowedConnection) {
     auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
     ASSERT_EQ(runCgroupEgress(out.build()).retval, kSkbPass);
     applyGen();  // generation 2, same rules
-    expectXdp(unreachable(n_.router, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectXdp(pathMtu(n_.router, n_.web, out), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
     expectXdp(pkt(n_.db, n_.web).tcp(5432, 40000, kTcpSyn | kTcpAck).build(), kXdpPass,
               ZTSEG_REASON_ALLOW_CONNTRACK);
 }

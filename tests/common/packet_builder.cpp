@@ -140,6 +140,12 @@ PacketBuilder& PacketBuilder::tcp(uint16_t sport, uint16_t dport, uint8_t flags)
     return *this;
 }
 
+PacketBuilder& PacketBuilder::seqAck(uint32_t seq, uint32_t ack) {
+    tcp_seq_ = seq;
+    tcp_ack_ = ack;
+    return *this;
+}
+
 PacketBuilder& PacketBuilder::udp(uint16_t sport, uint16_t dport) {
     l4_ = L4::kUdp;
     proto_ = kProtoUdp;
@@ -284,9 +290,9 @@ std::vector<uint8_t> PacketBuilder::buildL4() const {
         case L4::kTcp:
             put16(l4, sport_);
             put16(l4, dport_);
-            put32(l4, 1);                               // seq
-            put32(l4, (tcp_flags_ & kTcpAck) ? 1 : 0);  // ack_seq
-            l4.push_back(5 << 4);                       // doff = 5 words
+            put32(l4, tcp_seq_);
+            put32(l4, tcp_ack_ >= 0 ? uint32_t(tcp_ack_) : (tcp_flags_ & kTcpAck) ? 1 : 0);
+            l4.push_back(5 << 4);  // doff = 5 words
             l4.push_back(tcp_flags_);
             put16(l4, 65535);  // window
             csum_off = l4.size();

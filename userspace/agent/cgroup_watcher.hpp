@@ -63,6 +63,14 @@ class CgroupWatcher {
     // Replaces the patterns; the resulting differences are reported by the next process().
     void setPatterns(std::vector<WorkloadPattern> patterns);
 
+    // The workload a path (relative, as in CgroupMatch::path) would be classified as, "" if none.
+    std::string workloadOf(const std::string& rel) const {
+        const WorkloadPattern* p = classify(rel);
+        return p ? p->workload : std::string();
+    }
+    // Paths are relative to this directory (the cgroup2 mount point, normally).
+    const std::string& base() const { return base_; }
+
     // Current matches by relative path.
     const std::map<std::string, CgroupMatch>& matches() const { return known_; }
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "agent/bundle_gate.hpp"
+#include "agent/cgroup_preclassify.hpp"
 #include "agent/cgroup_watcher.hpp"
 #include "agent/controller_link.hpp"
 #include "agent/etcd_link.hpp"
@@ -44,6 +45,14 @@ std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
         if (!w.cgroup.empty() || !w.systemd_unit.empty()) {
             out.push_back({w.name, w.cgroup, w.systemd_unit});
         }
+    }
+    return out;
+}
+
+std::map<std::string, WorkloadClass> classesOf(const policy::CompiledPolicy& cp) {
+    std::map<std::string, WorkloadClass> out;
+    for (const auto& w : cp.workloads) {
+        out[w.name] = WorkloadClass{w.identity, w.mode};
     }
     return out;
 }
@@ -347,10 +356,24 @@ void Daemon::usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
         names[id] = m.workload;
     }
     s_->enricher->setWorkloadNames(std::move(names));
-    std::lock_guard lock(s_->mu);
-    s_->policy = cp;
-    s_->endpoints = std::move(endpoints);
-    s_->generation = cp->generation;
+    {
+        std::lock_guard lock(s_->mu);
+        s_->policy = cp;
+        s_->endpoints = std::move(endpoints);
+        s_->generation = cp->generation;
+    }
+    // New cgroups are judged from mkdir on, by name, until classified here.
+    installPreclassifier(*s_->dp, *s_->cgroups, patternsOf(*cp), classesOf(*cp));
+    settleCgroups();
+}
+
+void Daemon::settleCgroups() {
+    std::map<uint64_t, CgroupMatch> classified;
+    {
+        std::lock_guard lock(s_->mu);
+        classified = s_->endpoints;
+    }
+    settlePending(*s_->dp, *s_->cgroups, classified);
 }
 
 uint64_t Daemon::rollback() {
@@ -462,6 +485,9 @@ void Daemon::syncEndpoints() {
         }
         s_->enricher->setWorkloadNames(std::move(names));
     });
+    if (s_->policy) {
+        settleCgroups();
+    }
 }
 
 void Daemon::reload() {
@@ -555,6 +581,10 @@ void Daemon::run() {
             }
         }
         s_->reader->drain();
+        if (n == 0 && s_->policy) {  // idle: pending cgroups whose events were missed
+            std::lock_guard op(s_->dp_mu);
+            settleCgroups();
+        }
     }
     s_->sink->flush();
 }

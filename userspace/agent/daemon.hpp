@@ -64,6 +64,8 @@ class Daemon : public AgentOps {
     void usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
                    std::map<uint64_t, CgroupMatch> endpoints);
     void syncEndpoints();
+    // Forget pending cgroups that are classified now (caller holds dp_mu).
+    void settleCgroups();
     void attachInterfaces();
 
     AgentConfig cfg_;

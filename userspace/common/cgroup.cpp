@@ -1,6 +1,8 @@
 #include "common/cgroup.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -67,6 +69,57 @@ uint64_t cgroupIdOf(const std::string& cgroup_path) {
     uint64_t id = 0;
     std::memcpy(&id, fh->f_handle, sizeof(id));
     return id;
+}
+
+std::optional<std::string> cgroupPathOfId(uint64_t id) {
+    static const std::string mount = cgroup2MountPoint();
+    int mfd = ::open(mount.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (mfd < 0) {
+        throwErrno("open cgroup2 mount " + mount, errno);
+    }
+    alignas(file_handle) unsigned char storage[sizeof(file_handle) + sizeof(uint64_t)] = {};
+    auto* fh = reinterpret_cast<file_handle*>(storage);
+    fh->handle_bytes = sizeof(uint64_t);
+    fh->handle_type = 0xfe;  // FILEID_KERNFS
+    std::memcpy(fh->f_handle, &id, sizeof(id));
+    int fd = open_by_handle_at(mfd, fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = errno;
+    ::close(mfd);
+    if (fd < 0) {
+        if (err == ESTALE || err == ENOENT) {
+            return std::nullopt;
+        }
+        throwErrno("find cgroup with id " + std::to_string(id), err);
+    }
+    char buf[PATH_MAX];
+    std::string link = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof(buf) - 1);
+    err = errno;
+    ::close(fd);
+    if (n < 0) {
+        throwErrno("resolve cgroup with id " + std::to_string(id), err);
+    }
+    std::string path(buf, size_t(n));
+    if (path.rfind(mount, 0) != 0) {  // "/" + relative path inside the mount namespace's view
+        path = mount + (path == "/" ? "" : path);
+    }
+    return path;
+}
+
+std::optional<int> cgroupLevelOfId(uint64_t id) {
+    static const std::string mount = cgroup2MountPoint();
+    auto path = cgroupPathOfId(id);
+    if (!path) {
+        return std::nullopt;
+    }
+    std::string rel = path->substr(std::min(path->size(), mount.size()));
+    int level = 0;
+    for (size_t i = 0; i < rel.size(); ++i) {
+        if (rel[i] == '/' && i + 1 < rel.size() && rel[i + 1] != '/') {
+            ++level;
+        }
+    }
+    return level;
 }
 
 std::string selfCgroupPath() {

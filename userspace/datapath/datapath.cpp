@@ -55,6 +55,16 @@ constexpr std::array<CgroupHook, 6> kCgroupHooks = {{
 }};
 constexpr const char* kXdpProg = "ztseg_xdp";
 
+// Programs attached once per host (not per cgroup or interface).
+struct GlobalProgram {
+    const char* prog;
+    const char* link_pin;  // under links/
+    const char* what;      // for errors
+};
+constexpr std::array<GlobalProgram, 1> kGlobalPrograms = {{
+    {"ztseg_cg_mkdir", "global-cgroup-mkdir", "the cgroup_mkdir tracepoint (pending cgroups)"},
+}};
+
 // libbpf's messages go to spdlog; the last ones are kept so a failed load can
 // quote the verifier.
 std::mutex g_log_mu;
@@ -133,7 +143,10 @@ void detachPinnedLink(const std::string& path) {
     int fd = bpf_obj_get(path.c_str());
     if (fd >= 0) {
         UniqueFd link(fd);
-        if (bpf_link_detach(link.get()) != 0 && errno != ENOLINK && errno != EINVAL) {
+        // Tracing links cannot be detached (EOPNOTSUPP): removing the pin
+        // drops the last reference, which detaches them.
+        if (bpf_link_detach(link.get()) != 0 && errno != ENOLINK && errno != EINVAL &&
+            errno != EOPNOTSUPP) {
             throwErrno("detach link " + path, errno);
         }
     }
@@ -146,8 +159,8 @@ void detachPinnedLink(const std::string& path) {
 
 // The pointer-to-member table needs the private members (friend of Datapath).
 struct DatapathMaps {
-    static const std::array<MapSpec, 15>& specs() {
-        static const std::array<MapSpec, 15> k = {{
+    static const std::array<MapSpec, 20>& specs() {
+        static const std::array<MapSpec, 20> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ident4", &Datapath::ident4_},
@@ -163,13 +176,18 @@ struct DatapathMaps {
             {"ztseg_evstats", &Datapath::evstats_},
             {"ztseg_ratelimit", &Datapath::ratelimit_},
             {"ztseg_events", &Datapath::events_},
+            {"ztseg_ct_new", &Datapath::ct_new_},
+            {"ztseg_ctstats", &Datapath::ctstats_},
+            {"ztseg_cg_pending", &Datapath::cg_pending_},
+            {"ztseg_cg_names", &Datapath::cg_names_},
+            {"ztseg_cg_guards", &Datapath::cg_guards_},
         }};
         return k;
     }
 };
 
 namespace {
-const std::array<MapSpec, 15>& mapSpecs() {
+const std::array<MapSpec, 20>& mapSpecs() {
     return DatapathMaps::specs();
 }
 }  // namespace
@@ -211,6 +229,7 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         }
     };
     setMax(skel->maps.ztseg_ct, opts.conntrack_capacity);
+    setMax(skel->maps.ztseg_ct_new, opts.conntrack_new_capacity);
     setMax(skel->maps.ztseg_events, opts.ringbuf_bytes);
     takeLibbpfLog();
     if (int err = ztseg_bpf__load(skel.get()); err != 0) {
@@ -258,6 +277,23 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         pinProg(dp.xdp_prog_, kXdpProg);
         for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
             pinProg(dp.cgroup_progs_[i], kCgroupHooks[i].prog);
+        }
+        // Host-wide programs: attached once, for as long as the pins exist.
+        for (const GlobalProgram& g : kGlobalPrograms) {
+            bpf_program* p = bpf_object__find_program_by_name(skel->obj, g.prog);
+            if (p == nullptr) {
+                throw Error(std::string("BPF object lacks program ") + g.prog);
+            }
+            bpf_link* link = bpf_program__attach(p);
+            if (link == nullptr) {
+                throwErrno(std::string("attach ") + g.what, errno);
+            }
+            std::string pin = linksDir(opts.pin_dir) + "/" + g.link_pin;
+            int err = bpf_link__pin(link, pin.c_str());
+            bpf_link__destroy(link);  // the pin keeps it attached
+            if (err != 0) {
+                throwErrno(std::string("pin link of ") + g.what + " at " + pin, -err);
+            }
         }
     } catch (...) {
         uninstall(opts.pin_dir);
@@ -738,6 +774,7 @@ void Datapath::apply(const Generation& gen) {
         }
     }
     auto t0 = Clock::now();
+    raiseWorkloadLevels(gen.endpoints);
     uint32_t raw = activeSlotRaw();
     uint32_t slot = raw == 1 ? 1 : 0;  // the inactive slot
     std::shared_ptr<const SlotContent> active_owner, target_owner = mirror_[slot].content;
@@ -827,6 +864,7 @@ void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode) {
     if (raw == 0) {
         throw Error("add endpoint: no policy generation loaded yet");
     }
+    raiseWorkloadLevels({ep});
     UniqueFd inner = innerMapFd(endpoints_, raw - 1);
     BpfMap m(std::move(inner), "ztseg_endpoints(active)");
     EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode)}};
@@ -895,13 +933,15 @@ int Datapath::programFd(std::string_view name) const {
 }
 
 uint32_t Datapath::conntrackEntries() const {
-    return ct_.countEntries(sizeof(ztseg_ct_key));
+    return ct_.countEntries(sizeof(ztseg_ct_key)) + ct_new_.countEntries(sizeof(ztseg_ct_key));
 }
 
 void Datapath::flushConntrack() {
-    ztseg_ct_key k{};
-    while (bpf_map_get_next_key(ct_.fd(), nullptr, &k) == 0) {
-        ct_.erase(&k);
+    for (const BpfMap* m : {&ct_, &ct_new_}) {
+        ztseg_ct_key k{};
+        while (bpf_map_get_next_key(m->fd(), nullptr, &k) == 0) {
+            m->erase(&k);
+        }
     }
     std::vector<ztseg_flowcache_entry> empty(static_cast<size_t>(possibleCpus()));
     for (uint32_t slot = 0; slot < ZTSEG_FLOWCACHE_SLOTS; ++slot) {

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +30,8 @@ struct DatapathOptions {
     uint32_t identity_capacity = ZTSEG_DEFAULT_IDENT_CAPACITY;  // per address family
     uint32_t endpoint_capacity = ZTSEG_DEFAULT_ENDPOINT_CAPACITY;
     // Shared maps, sized at load.
-    uint32_t conntrack_capacity = ZTSEG_DEFAULT_CT_CAPACITY;
+    uint32_t conntrack_capacity = ZTSEG_DEFAULT_CT_CAPACITY;          // assured (established) flows
+    uint32_t conntrack_new_capacity = ZTSEG_DEFAULT_CT_NEW_CAPACITY;  // new, not yet assured
     uint32_t ringbuf_bytes = ZTSEG_DEFAULT_RINGBUF_BYTES;
     uint64_t drop_event_interval_ns = 1'000'000'000;  // per flow; 0 = no rate limit
 };
@@ -56,6 +58,41 @@ struct ApplyStats {
     size_t policy_entries = 0;
     double build_ms = 0;  // computing entries and the diff
     double write_ms = 0;  // map writes until the new generation was live
+};
+
+// A cgroup created since ztsegd last looked: the cgroup_mkdir tracepoint
+// entered it at mkdir(2), before any process could join it.
+struct PendingCgroup {
+    uint64_t cgroup_id = 0;
+    IdentityId identity = kUnlabeled;  // the workload its name says; kUnlabeled: quarantined
+    uint64_t created_ns = 0;           // CLOCK_MONOTONIC
+};
+
+// The workload a new cgroup will be, as far as its name or parent tells.
+struct WorkloadClass {
+    IdentityId identity = kUnlabeled;  // kUnlabeled: several workloads fit, quarantine
+    WorkloadMode mode = WorkloadMode::Unmanaged;
+    bool operator==(const WorkloadClass&) const = default;
+};
+// How the kernel classifies new cgroups at mkdir, until ztsegd has looked.
+struct CgroupPreclassifier {
+    std::map<std::string, WorkloadClass> names;  // a leaf name patterns give literally
+    // A parent whose new children a glob matches: only names starting with
+    // prefix (the glob's literal start) are pre-classified.
+    struct Guard {
+        WorkloadClass workload;
+        std::string prefix;
+    };
+    std::map<uint64_t, Guard> guards;  // by parent cgroup id
+};
+
+// Connection tracking occupancy and pressure (map entries, counters since load).
+struct ConntrackUsage {
+    uint32_t assured = 0;  // entries in ztseg_ct
+    uint32_t fresh = 0;    // entries in ztseg_ct_new (not yet assured)
+    uint64_t created = 0;  // flows entered into ztseg_ct_new
+    uint64_t assured_total = 0;
+    uint64_t untracked = 0;  // audit would-drops of unlabeled peers, never tracked
 };
 
 struct SlotContent;
@@ -111,8 +148,15 @@ class Datapath {
     void upsertEndpoint(const Endpoint& ep, WorkloadMode mode);
     void removeEndpoint(uint64_t cgroup_id);
 
+    // New cgroups: what the kernel pre-classifies (replaces the previous set),
+    // what it has entered since, and forgetting an entry once classified.
+    void setCgroupPreclassifier(const CgroupPreclassifier& pre);
+    std::vector<PendingCgroup> pendingCgroups() const;
+    void clearPending(uint64_t cgroup_id);
+
     Counters counters() const;
-    uint32_t conntrackEntries() const;
+    uint32_t conntrackEntries() const;  // assured + new
+    ConntrackUsage conntrackUsage() const;
     // Forget every tracked connection (and XDP's cache of established flows).
     void flushConntrack();
     void setDropEventInterval(uint64_t ns);
@@ -134,11 +178,15 @@ class Datapath {
                        uint32_t flags) const;
     std::array<uint32_t, 6> slotMapIds(uint32_t slot) const;
     void buildSlot(uint32_t slot, const SlotContent& content);
+    // Lets the hooks find these endpoints' descendants (ZTSEG_CFG_WORKLOAD_LEVELS).
+    void raiseWorkloadLevels(const std::vector<Endpoint>& eps);
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
 
     DatapathOptions opts_;
     BpfMap config_, slots_, ident4_, ident6_, host4_, host6_, endpoints_, policy_;
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
+    BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
+    std::map<uint64_t, int> endpoint_levels_;  // cgroup id -> level, as found
     UniqueFd xdp_prog_;
     std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
 

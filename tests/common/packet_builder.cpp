@@ -191,6 +191,15 @@ PacketBuilder& PacketBuilder::protocol(uint8_t ipproto) {
     return *this;
 }
 
+PacketBuilder& PacketBuilder::portedProtocol(uint8_t ipproto, uint16_t sport, uint16_t dport) {
+    protocol(ipproto);
+    raw_l4_.clear();
+    put16(raw_l4_, sport);
+    put16(raw_l4_, dport);
+    raw_l4_.resize(16);
+    return *this;
+}
+
 PacketBuilder& PacketBuilder::payload(size_t n) {
     payload_ = n;
     return *this;
@@ -321,6 +330,7 @@ std::vector<uint8_t> PacketBuilder::buildL4() const {
             append(l4, icmp_body_);
             break;
         case L4::kNone:
+            append(l4, raw_l4_);
             break;
     }
     l4.resize(l4.size() + payload_);

@@ -52,6 +52,9 @@ class PacketBuilder {
     PacketBuilder& icmpError(uint8_t type, uint8_t code, std::vector<uint8_t> inner_l3);
     // Raw L4 protocol number with no L4 header (e.g. 47 GRE). Default is 255 (v4) / 59 (v6).
     PacketBuilder& protocol(uint8_t ipproto);
+    // Another protocol whose header starts with ports (UDP-Lite, DCCP): a
+    // 16-byte header of sport, dport and zeros (checksums not computed).
+    PacketBuilder& portedProtocol(uint8_t ipproto, uint16_t sport, uint16_t dport);
     // n zero bytes after the L4 header.
     PacketBuilder& payload(size_t n);
     // IPv6 only: 0 hop-by-hop / 60 destination options (Pad1/PadN, plus skippable experimental
@@ -113,6 +116,7 @@ class PacketBuilder {
     uint32_t icmp_rest_ = 0;  // bytes 4..7 of the ICMP header
     std::vector<uint8_t> icmp_body_;
     size_t payload_ = 0;
+    std::vector<uint8_t> raw_l4_;  // portedProtocol()
     std::vector<ExtHeader> ext_;
     std::optional<Ipv4Fragment> frag4_;
     std::optional<uint16_t> vlan_;

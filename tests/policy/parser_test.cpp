@@ -226,7 +226,7 @@ const std::vector<ErrorCase> kErrorCases = {
     {"PortWithIcmpv6InList", kPorts + "          - {port: 8, protocol: [tcp, icmpv6]}\n",
      "test.yaml:10:20", "ports do not apply to icmpv6"},
     {"UnknownProtocol", kPorts + "          - {port: 80, protocol: http}\n", "test.yaml:10:34",
-     "unknown protocol 'http' (expected tcp, udp, icmp, icmpv6, sctp, any)"},
+     "unknown protocol 'http' (expected tcp, udp, icmp, icmpv6, sctp, udplite, dccp, any)"},
     {"UnknownProtocolInList", kPorts + "          - {port: 80, protocol: [tcp, TCP]}\n",
      "test.yaml:10:40", "unknown protocol 'TCP'"},
     {"PortEntryNotAMapping", kPorts + "          - 80\n", "test.yaml:10:13",

@@ -26,6 +26,13 @@ enum class WorkloadMode : uint8_t { Unmanaged = 0, Enforce, Audit };
 
 inline constexpr uint8_t kAnyProtocol = ZTSEG_PROTO_ANY;
 
+// Protocols whose first four L4 bytes are ports (bpf/include/parse.h
+// ztseg_has_ports): TCP, UDP, UDP-Lite, SCTP, DCCP.
+constexpr bool protocolHasPorts(uint8_t p) {
+    return p == ZTSEG_PROTO_TCP || p == ZTSEG_PROTO_UDP || p == ZTSEG_PROTO_UDPLITE ||
+           p == ZTSEG_PROTO_SCTP || p == ZTSEG_PROTO_DCCP;
+}
+
 struct PortRange {
     uint16_t first = 0;
     uint16_t last = 65535;

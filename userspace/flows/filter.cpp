@@ -129,12 +129,13 @@ std::string FlowFilter::parseProtocol(std::string_view text) {
         }
         return policy::protocolName(uint8_t(n));
     }
-    for (const char* known : {"tcp", "udp", "icmp", "icmpv6", "sctp"}) {
+    for (const char* known : {"tcp", "udp", "icmp", "icmpv6", "sctp", "udplite", "dccp"}) {
         if (p == known) {
             return p;
         }
     }
-    bad("--protocol", text, "expected tcp, udp, icmp, icmpv6, sctp or a protocol number");
+    bad("--protocol", text,
+        "expected tcp, udp, icmp, icmpv6, sctp, udplite, dccp or a protocol number");
 }
 
 Direction FlowFilter::parseDirection(std::string_view text) {

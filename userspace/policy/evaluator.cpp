@@ -40,8 +40,8 @@ bool portMatches(const PortSpec& spec, uint8_t protocol, uint16_t port) {
     if (spec.protocol != ZTSEG_PROTO_ANY && spec.protocol != protocol) {
         return false;
     }
-    if (protocol == ZTSEG_PROTO_ICMP || protocol == ZTSEG_PROTO_ICMPV6) {
-        port = 0;  // ICMP has no ports
+    if (!protocolHasPorts(protocol)) {
+        return spec.ports.isAny();  // no ports: a port-restricted rule never matches
     }
     return port >= spec.ports.first && port <= spec.ports.last;
 }

@@ -78,13 +78,15 @@ std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
     std::string port = text.substr(0, slash);
     unsigned v = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    uint8_t num = proto == "tcp"    ? ZTSEG_PROTO_TCP
-                  : proto == "udp"  ? ZTSEG_PROTO_UDP
-                  : proto == "sctp" ? ZTSEG_PROTO_SCTP
-                                    : 0;
+    uint8_t num = proto == "tcp"       ? ZTSEG_PROTO_TCP
+                  : proto == "udp"     ? ZTSEG_PROTO_UDP
+                  : proto == "sctp"    ? ZTSEG_PROTO_SCTP
+                  : proto == "udplite" ? ZTSEG_PROTO_UDPLITE
+                  : proto == "dccp"    ? ZTSEG_PROTO_DCCP
+                                       : 0;
     if (ec != std::errc() || end != port.data() + port.size() || v < 1 || v > 65535 || !num) {
         throw Error("invalid service '" + text +
-                    "': expected PORT/PROTOCOL (tcp, udp, sctp), icmp or icmpv6");
+                    "': expected PORT/PROTOCOL (tcp, udp, sctp, udplite, dccp), icmp or icmpv6");
     }
     return {num, uint16_t(v)};
 }

@@ -26,8 +26,9 @@ namespace ztseg::policy {
 namespace {
 
 const std::map<std::string, uint8_t> kProtocols = {
-    {"tcp", ZTSEG_PROTO_TCP},       {"udp", ZTSEG_PROTO_UDP},   {"icmp", ZTSEG_PROTO_ICMP},
-    {"icmpv6", ZTSEG_PROTO_ICMPV6}, {"sctp", ZTSEG_PROTO_SCTP}, {"any", ZTSEG_PROTO_ANY},
+    {"tcp", ZTSEG_PROTO_TCP},         {"udp", ZTSEG_PROTO_UDP},   {"icmp", ZTSEG_PROTO_ICMP},
+    {"icmpv6", ZTSEG_PROTO_ICMPV6},   {"sctp", ZTSEG_PROTO_SCTP}, {"any", ZTSEG_PROTO_ANY},
+    {"udplite", ZTSEG_PROTO_UDPLITE}, {"dccp", ZTSEG_PROTO_DCCP},
 };
 
 // Label keys and values: what Kubernetes users can write, minus our reserved prefix.
@@ -552,7 +553,7 @@ class DocReader {
                 auto it = kProtocols.find(*s);
                 if (it == kProtocols.end()) {
                     error(x, "unknown protocol '" + *s +
-                                 "' (expected tcp, udp, icmp, icmpv6, sctp, any)");
+                                 "' (expected tcp, udp, icmp, icmpv6, sctp, udplite, dccp, any)");
                     continue;
                 }
                 protos.emplace_back(it->second, &x);

@@ -75,6 +75,8 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                                {"identity_capacity", r.num(dp.identity_capacity, 16, 1u << 26)},
                                {"endpoint_capacity", r.num(dp.endpoint_capacity, 16, 1u << 22)},
                                {"conntrack_capacity", r.num(dp.conntrack_capacity, 1024, 1u << 26)},
+                               {"conntrack_new_capacity",
+                                r.num(dp.conntrack_new_capacity, 256, 1u << 26)},
                                {"ringbuf_bytes", r.num(dp.ringbuf_bytes, 4096, 1u << 30)}});
                  }},
             });

@@ -212,8 +212,12 @@ void Daemon::start(bool serve_api) {
                 m.datapath.events[ZTSEG_EVSTAT_RATE_LIMITED];
             m.flow_events_lost_by_stage["sink_file"] = s_->sink->lost();
             m.flow_events_lost_by_stage["grpc_stream"] = s_->hub.lost();
-            m.map_entries["ztseg_ct"] = s_->dp->conntrackEntries();
+            m.conntrack = s_->dp->conntrackUsage();
+            m.map_entries["ztseg_ct"] = m.conntrack.assured;
+            m.map_entries["ztseg_ct_new"] = m.conntrack.fresh;
             m.map_capacity["ztseg_ct"] = cfg_.datapath.conntrack_capacity;
+            m.map_capacity["ztseg_ct_new"] = cfg_.datapath.conntrack_new_capacity;
+            m.pending_cgroups = s_->dp->pendingCgroups().size();
             m.map_capacity["ztseg_policy"] = cfg_.datapath.policy_capacity;
             m.map_capacity["ztseg_endpoints"] = cfg_.datapath.endpoint_capacity;
             if (s_->policy) {

@@ -215,6 +215,15 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
 
     w.family("ztseg_workloads", "gauge", "Local workloads managed by the agent.");
     w.sample("ztseg_workloads", {}, snap.workloads);
+    w.family("ztseg_pending_cgroups", "gauge",
+             "New cgroups judged by their name until the agent has classified them.");
+    w.sample("ztseg_pending_cgroups", {}, snap.pending_cgroups);
+    w.family("ztseg_conntrack_flows_total", "counter",
+             "Flows by conntrack stage: created (new table), assured (moved to the established "
+             "table), untracked (peers without identity, never tracked).");
+    w.sample("ztseg_conntrack_flows_total", {{"stage", "created"}}, snap.conntrack.created);
+    w.sample("ztseg_conntrack_flows_total", {{"stage", "assured"}}, snap.conntrack.assured_total);
+    w.sample("ztseg_conntrack_flows_total", {{"stage", "untracked"}}, snap.conntrack.untracked);
     return w.take();
 }
 

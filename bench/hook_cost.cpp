@@ -273,9 +273,8 @@ Result floorRepeated(const Config& c, int fd, const char* key, const char* hook,
     return r;
 }
 
-Result floorDistinct(const Config& c, int fd, const char* key, const char* hook,
-                     const char* label, const std::vector<std::vector<uint8_t>>& frames,
-                     uint32_t verdict) {
+Result floorDistinct(const Config& c, int fd, const char* key, const char* hook, const char* label,
+                     const std::vector<std::vector<uint8_t>>& frames, uint32_t verdict) {
     Result r{key, hook, label, "distinct", {}};
     for (int i = 0; i < c.runs; ++i) {
         checkInterrupted();
@@ -366,7 +365,8 @@ int run(const Config& c) {
 
     // The handshaked flow: peer:40000 -> server:5201. ISNs 1000 (peer), 5000 (server).
     auto syn = withSeqAck(tcp(peer, server, ephemeral, kBulkPort, kTcpSyn), 1000, 0);
-    auto synack = withSeqAck(tcp(server, peer, kBulkPort, ephemeral, kTcpSyn | kTcpAck), 5000, 1001);
+    auto synack =
+        withSeqAck(tcp(server, peer, kBulkPort, ephemeral, kTcpSyn | kTcpAck), 5000, 1001);
     auto ack_in = withSeqAck(tcp(peer, server, ephemeral, kBulkPort, kTcpAck), 1001, 5001);
     auto ack_out = withSeqAck(tcp(server, peer, kBulkPort, ephemeral, kTcpAck), 5001, 1001);
     // A flow whose first packet was an ACK (xdp_cost's "established" setup):
@@ -402,18 +402,17 @@ int run(const Config& c) {
 
         out.push_back(b.repeated("xdp_syn", ZTSEG_HOOK_XDP, "XDP: allowed SYN (policy)", syn,
                                  kXdpPass, ZTSEG_REASON_ALLOW_POLICY));
-        out.push_back(b.repeated("xdp_unlabeled", ZTSEG_HOOK_XDP,
-                                 "XDP: unlabeled source dropped", unlabeled, kXdpDrop,
-                                 ZTSEG_REASON_DROP_UNLABELED));
+        out.push_back(b.repeated("xdp_unlabeled", ZTSEG_HOOK_XDP, "XDP: unlabeled source dropped",
+                                 unlabeled, kXdpDrop, ZTSEG_REASON_DROP_UNLABELED));
         out.push_back(b.repeated("cg_out_deny", ZTSEG_HOOK_CGROUP_EGRESS,
-                                 "cgroup egress: default deny (labeled peer)", denied_out,
-                                 kSkbDrop, ZTSEG_REASON_DROP_DEFAULT_DENY));
+                                 "cgroup egress: default deny (labeled peer)", denied_out, kSkbDrop,
+                                 ZTSEG_REASON_DROP_DEFAULT_DENY));
         out.push_back(b.distinct("cg_in_syn", ZTSEG_HOOK_CGROUP_INGRESS,
                                  "cgroup ingress: new allowed SYN (distinct flows)", distinct_syns,
                                  kSkbPass, ZTSEG_REASON_ALLOW_POLICY));
         out.push_back(floorDistinct(c, skb_floor.get(), "cg_floor_distinct", "cgroup",
-                                    "floor: cgroup_skb returning 1 (distinct flows)",
-                                    distinct_syns, kSkbPass));
+                                    "floor: cgroup_skb returning 1 (distinct flows)", distinct_syns,
+                                    kSkbPass));
 
         // A real handshake through the cgroup programs, then the established cases.
         b.dp().flushConntrack();
@@ -427,8 +426,8 @@ int run(const Config& c) {
                                  "XDP: established TCP (after a handshake)", ack_in, kXdpPass,
                                  ZTSEG_REASON_ALLOW_CONNTRACK));
         out.push_back(b.repeated("xdp_ack_unassured", ZTSEG_HOOK_XDP,
-                                 "XDP: ACK of a flow tracked without handshake", ack_only,
-                                 kXdpPass, ZTSEG_REASON_ALLOW_CONNTRACK));
+                                 "XDP: ACK of a flow tracked without handshake", ack_only, kXdpPass,
+                                 ZTSEG_REASON_ALLOW_CONNTRACK));
         out.push_back(b.repeated("cg_in_est", ZTSEG_HOOK_CGROUP_INGRESS,
                                  "cgroup ingress: established ACK", ack_in, kSkbPass,
                                  ZTSEG_REASON_ALLOW_CONNTRACK));
@@ -439,8 +438,8 @@ int run(const Config& c) {
         b.send(ZTSEG_HOOK_CGROUP_INGRESS, new_syn, kSkbPass, ZTSEG_REASON_ALLOW_POLICY,
                "first SYN in");
         out.push_back(b.repeated("cg_in_syn_again", ZTSEG_HOOK_CGROUP_INGRESS,
-                                 "cgroup ingress: SYN retransmit (tracked and unanswered)",
-                                 new_syn, kSkbPass, ZTSEG_REASON_ALLOW_CONNTRACK));
+                                 "cgroup ingress: SYN retransmit (tracked and unanswered)", new_syn,
+                                 kSkbPass, ZTSEG_REASON_ALLOW_CONNTRACK));
     }
     {
         // No endpoint: the server is a workload in cgroup workload/, the
@@ -463,14 +462,25 @@ int run(const Config& c) {
         cg.leave();
     }
 
+    // Measured in the order state allows; shown hook by hook.
+    const std::vector<std::string> shown = {
+        "xdp_floor",         "cg_floor",    "xdp_syn",     "xdp_unlabeled",     "xdp_est",
+        "xdp_ack_unassured", "cg_in_est",   "cg_in_syn",   "cg_floor_distinct", "cg_in_syn_again",
+        "cg_out_est",        "cg_out_deny", "cg_out_noep", "cg_in_noep"};
+    auto rank = [&](const Result& r) {
+        return std::find(shown.begin(), shown.end(), r.key) - shown.begin();
+    };
+    std::stable_sort(out.begin(), out.end(),
+                     [&](const Result& a, const Result& b) { return rank(a) < rank(b); });
     std::cout << "| case | ns/packet (median) | min–max |\n|---|---:|---:|\n";
     for (const Result& r : out) {
         std::cout << "| " << r.label << " | " << fmt(r.median()) << " | " << fmt(r.min()) << "–"
                   << fmt(r.max()) << " |\n";
     }
-    std::cout << "\n" << c.rules << " allow rules; server endpoint = this process's cgroup ("
-              << cg.home() << "); repeated cases: median of " << c.runs << " kernel runs of "
-              << c.repeat << " packets (whole ns); distinct-flow cases: mean of " << c.distinct
+    std::cout << "\n"
+              << c.rules << " allow rules; server endpoint = this process's cgroup (" << cg.home()
+              << "); repeated cases: median of " << c.runs << " kernel runs of " << c.repeat
+              << " packets (whole ns); distinct-flow cases: mean of " << c.distinct
               << " packets run once each (incl. the kernel's timer reads), median of " << c.runs
               << " runs.\n";
     if (!c.csv.empty()) {

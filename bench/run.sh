@@ -46,6 +46,13 @@ else
 fi
 
 version() { "$@" 2>&1 | head -1 || echo "not installed"; }
+# Sections that bench/compare_revisions.sh results were written into by hand
+# (a "## " heading containing "before/after") are not measured here: carry
+# them over from the previous RESULTS.md.
+kept=""
+if [ "$smoke" != "--smoke" ] && [ -f "$out" ]; then
+  kept=$(awk '/^## /{keep = ($0 ~ /before\/after/)} keep' "$out")
+fi
 started=$(date +%s)
 {
   echo "# ztseg benchmark results"
@@ -119,6 +126,9 @@ started=$(date +%s)
   echo "---"
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); run took $(( $(date +%s) - started )) s."
 } > "$out"
+if [ -n "$kept" ]; then
+  printf '\n%s\n' "$kept" >> "$out"
+fi
 cat "$out"
 if [ "$smoke" = "--smoke" ] && [ -f "$data/net.csv" ] && [ "$(head -c 4 "$png" 2>/dev/null | tail -c 3)" != "PNG" ]; then
   echo "bench smoke: no plot was produced" >&2

@@ -24,24 +24,34 @@ static __always_inline void ztseg_evstat(__u32 which) {
 /* Drop events repeat for every packet of a blocked flow; emit at most one per
  * flow and interval and report how many were suppressed in between. */
 #ifdef ZTSEG_DEFINE_LOOKUPS
+/* both_ways: one key for the flow in either direction at any hook (audit
+ * would-drops of peers without identity, which are never tracked). */
 static __always_inline int ztseg_drop_event_allowed(const struct ztseg_judgement* j, __u8 reason,
-                                                    __u32* suppressed) {
+                                                    __u32* suppressed, int both_ways) {
     __u32 cfg = ZTSEG_CFG_DROP_EVENT_INTERVAL_NS;
     __u64* interval = bpf_map_lookup_elem(&ztseg_config, &cfg);
     struct ztseg_ratelimit_entry* e;
+    struct ztseg_tuple t = j->pkt.t;
+    __u8 hook = both_ways ? 0xff : j->hook;
     __u32 slot, salt;
     __u64 now;
 
     if (!interval || *interval == 0)
         return 1;
-    salt = j->local_id ^ ((__u32)j->hook << 24) ^ ((__u32)reason << 16);
-    slot = ztseg_tuple_hash(&j->pkt.t, salt) >> (32 - 14); /* ZTSEG_RATELIMIT_SLOTS */
+    if (both_ways && j->direction == ZTSEG_DIR_EGRESS) { /* orient as peer -> local */
+        __builtin_memcpy(t.saddr, j->pkt.t.daddr, 16);
+        __builtin_memcpy(t.daddr, j->pkt.t.saddr, 16);
+        t.sport = j->pkt.t.dport;
+        t.dport = j->pkt.t.sport;
+    }
+    salt = j->local_id ^ ((__u32)hook << 24) ^ ((__u32)reason << 16);
+    slot = ztseg_tuple_hash(&t, salt) >> (32 - 14); /* ZTSEG_RATELIMIT_SLOTS */
     e = bpf_map_lookup_elem(&ztseg_ratelimit, &slot);
     if (!e)
         return 1;
     /* jiffy resolution is plenty for intervals of ms to s, at a tenth of the cost */
     now = bpf_ktime_get_coarse_ns();
-    if (ztseg_tuple_equal(e, &j->pkt.t) && e->hook == j->hook && e->reason == reason &&
+    if (ztseg_tuple_equal(e, &t) && e->hook == hook && e->reason == reason &&
         e->local_id == j->local_id) {
         if (now - e->last_emit_ns < *interval) {
             __sync_fetch_and_add(&e->suppressed, 1);
@@ -51,8 +61,8 @@ static __always_inline int ztseg_drop_event_allowed(const struct ztseg_judgement
         *suppressed = e->suppressed;
     } else {
         /* a new flow, or another flow's slot: take it over */
-        __builtin_memcpy(e, &j->pkt.t, sizeof(j->pkt.t));
-        e->hook = j->hook;
+        __builtin_memcpy(e, &t, sizeof(t));
+        e->hook = hook;
         e->reason = reason;
         e->local_id = j->local_id;
     }
@@ -71,7 +81,10 @@ ZTSEG_LOOKUP int ztseg_emit(const struct ztseg_judgement* j, __u32 verdict, __u3
 
     if (!j)
         return 0;
-    if (verdict == ZTSEG_VERDICT_DROPPED && !ztseg_drop_event_allowed(j, reason, &suppressed))
+    if (verdict == ZTSEG_VERDICT_DROPPED && !ztseg_drop_event_allowed(j, reason, &suppressed, 0))
+        return 0;
+    if (verdict == ZTSEG_VERDICT_WOULD_DROP && reason == ZTSEG_REASON_DROP_UNLABELED &&
+        !ztseg_drop_event_allowed(j, reason, &suppressed, 1))
         return 0;
     e = bpf_ringbuf_reserve(&ztseg_events, sizeof(*e), 0);
     if (!e) {

@@ -112,8 +112,8 @@ static __always_inline __u64 ztseg_config_get(__u32 index) {
 #define ZTSEG_WL_QUARANTINE (1ull << 63)
 static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
                                                  struct __sk_buff* skb) {
-    __u64 levels =
-        ztseg_config_get(ZTSEG_CFG_WORKLOAD_LEVELS) | ztseg_config_get(ZTSEG_CFG_PENDING_LEVELS);
+    __u64 pending_levels = ztseg_config_get(ZTSEG_CFG_PENDING_LEVELS);
+    __u64 levels = ztseg_config_get(ZTSEG_CFG_WORKLOAD_LEVELS) | pending_levels;
     void* endpoints = 0;
     __u32 slot;
 
@@ -139,6 +139,8 @@ static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
                 return (ep->flags & ZTSEG_IDF_MANAGED) ? ((__u64)ep->flags << 32) | ep->identity
                                                        : 0;
         }
+        if (!(pending_levels & (1ull << i)))
+            continue; /* no cgroup was ever pending at this level */
         p = bpf_map_lookup_elem(&ztseg_cg_pending, &id);
         if (p) {
             if (p->info.identity == ZTSEG_ID_UNLABELED)

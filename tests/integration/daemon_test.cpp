@@ -23,10 +23,10 @@
 
 #include "agent.grpc.pb.h"
 #include "common/cgroup.hpp"
+#include "integration/daemon_fixture.hpp"
 #include "integration/lab_topology.hpp"
 #include "integration/netns_forwarder.hpp"
 #include "integration/test_pki.hpp"
-#include "integration/daemon_fixture.hpp"
 #include "integration/ztseg_process.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"

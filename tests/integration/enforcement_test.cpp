@@ -131,6 +131,9 @@ INSTANTIATE_TEST_SUITE_P(Families, Enforcement, ::testing::Values(4, 6),
 class Audit : public LabTest {};
 
 TEST_F(Audit, AuditModePassesEverythingAndReportsWouldDrop) {
+    // A peer without identity is never tracked, so its would-drops are
+    // rate-limited per flow (both directions, every hook) like drops.
+    dp_->setDropEventInterval(1'000'000'000);
     apply(1, WorkloadMode::Audit);
     attachAll();
     auto server = startDbServer(kDbPort);

@@ -68,6 +68,10 @@ MetricsSnapshot sampleSnapshot() {
     s.map_capacity = {{"ztseg_ct", 65536}, {"ztseg_policy", 16384}};
     s.flow_events_by_sink = {{"file", 40}, {"stdout", 38}};
     s.flow_events_lost_by_stage = {{"sink_file", 4}};
+    s.conntrack.created = 900;
+    s.conntrack.assured_total = 12;
+    s.conntrack.untracked = 77;
+    s.pending_cgroups = 2;
     s.apply_durations_seconds = {0.0005, 0.003, 0.2, 0.2, 20};
     s.apply_failures = 2;
     s.attached_interfaces = {{"eth0", "native"}, {"veth1", "generic"}};
@@ -116,6 +120,10 @@ TEST(MetricsRender, GaugesAndEventCounters) {
     EXPECT_TRUE(hasLine(t, "# TYPE ztseg_policy_generation gauge"));
     EXPECT_TRUE(hasLine(t, "ztseg_policy_generation 42"));
     EXPECT_TRUE(hasLine(t, "ztseg_workloads 3"));
+    EXPECT_TRUE(hasLine(t, "ztseg_pending_cgroups 2"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="created"} 900)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="assured"} 12)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="untracked"} 77)"));
     EXPECT_TRUE(hasLine(t, "ztseg_policy_apply_failures_total 2"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_entries{map="ztseg_ct"} 120)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_capacity{map="ztseg_policy"} 16384)"));
@@ -179,6 +187,8 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_bpf_map_capacity",
         "ztseg_xdp_attached",
         "ztseg_workloads",
+        "ztseg_pending_cgroups",
+        "ztseg_conntrack_flows_total",
     };
     EXPECT_EQ(help.size(), expected.size());
     EXPECT_EQ(type.size(), expected.size());

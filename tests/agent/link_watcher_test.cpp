@@ -94,6 +94,40 @@ TEST(LinkWatcherTest, DumpSeesLoopbackInFreshNamespace) {
     EXPECT_TRUE(links[0].up);
 }
 
+// `interfaces: ["*"]` must never put XDP on loopback (it would judge, and
+// drop, the host's traffic to itself, its own /metrics included).
+TEST(LinkWatcherTest, GlobsNeverMatchLoopback) {
+    NetNs ns;
+    auto w = watcherIn(ns, {"*", "l?", "[l]o", "lo*"});
+    EXPECT_TRUE(w->dump().empty()) << "lo matched a glob";
+    EXPECT_FALSE(w->matches("lo", /*loopback=*/true));
+    EXPECT_TRUE(w->matches("lo", /*loopback=*/false)) << "a device that only has the name";
+    ip(ns, "link add ztvg0 type veth peer name ztvg1");
+    ip(ns, "link set lo down");
+    ip(ns, "link set lo up");
+    auto evs = collect(*w, atLeast(2));
+    EXPECT_EQ(names(evs, LinkEvent::Added), (std::set<std::string>{"ztvg0", "ztvg1"}));
+    EXPECT_TRUE(drain(*w).empty());
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 2u);
+    for (const auto& l : links) {
+        EXPECT_NE(l.name, "lo");
+        EXPECT_FALSE(l.loopback);
+        EXPECT_EQ(l.type, 1) << "veths are ARPHRD_ETHER";
+    }
+}
+
+// An exact name still matches what it names; ztsegd's config refuses "lo"
+// and the datapath refuses to attach to loopback.
+TEST(LinkWatcherTest, ExactNameReportsLoopbackAsSuch) {
+    NetNs ns;
+    auto w = watcherIn(ns, {"lo"});
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 1u);
+    EXPECT_TRUE(links[0].loopback);
+    EXPECT_EQ(links[0].type, 772) << "ARPHRD_LOOPBACK";
+}
+
 TEST(LinkWatcherTest, DumpFiltersByGlob) {
     NetNs ns;
     ip(ns, "link add ztva0 type veth peer name other0");

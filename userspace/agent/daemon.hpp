@@ -64,7 +64,6 @@ class Daemon : public AgentOps {
     void usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
                    std::map<uint64_t, CgroupMatch> endpoints);
     void syncEndpoints();
-    void attachInterfaces();
 
     AgentConfig cfg_;
     std::string config_path_;

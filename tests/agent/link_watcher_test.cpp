@@ -2,6 +2,8 @@
 #include "agent/link_watcher.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <sched.h>
 
@@ -12,10 +14,12 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "common/lab.hpp"
+#include "common/tun.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -126,6 +130,30 @@ TEST(LinkWatcherTest, ExactNameReportsLoopbackAsSuch) {
     ASSERT_EQ(links.size(), 1u);
     EXPECT_TRUE(links[0].loopback);
     EXPECT_EQ(links[0].type, 772) << "ARPHRD_LOOPBACK";
+}
+
+// A link whose type changes (where its frames start, so which XDP program it
+// needs) is reported as leaving and arriving again.
+TEST(LinkWatcherTest, LinkTypeChangeIsReportedAsRemovedAndAdded) {
+    NetNs ns;
+    std::optional<test::TunDevice> dev;
+    {
+        test::NetnsScope in(ns);
+        dev.emplace("ztvtap0", IFF_TAP | IFF_NO_PI);
+    }
+    auto w = watcherIn(ns, {"ztv*"});
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 1u);
+    EXPECT_EQ(links[0].type, ARPHRD_ETHER);
+    dev->setLinkType(ARPHRD_NONE);
+    auto evs = collect(*w, atLeast(2));
+    ASSERT_EQ(evs.size(), 2u);
+    EXPECT_EQ(evs[0].kind, LinkEvent::Removed);
+    EXPECT_EQ(evs[0].link.type, ARPHRD_ETHER);
+    EXPECT_EQ(evs[1].kind, LinkEvent::Added);
+    EXPECT_EQ(evs[1].link.type, ARPHRD_NONE);
+    EXPECT_EQ(evs[1].link.ifindex, links[0].ifindex);
+    EXPECT_TRUE(drain(*w).empty());
 }
 
 TEST(LinkWatcherTest, DumpFiltersByGlob) {

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
 #include <sstream>
 
 #include "common/error.hpp"
@@ -167,6 +168,32 @@ TEST_F(XdpInterfacesTest, WrongProgramReplaced) {
     EXPECT_EQ(programOn(dev.name()), "ztseg_xdp_l3");
     EXPECT_NE(log.text().find("pinned XDP link runs ztseg_xdp, replacing it"), std::string::npos)
         << log.text();
+}
+
+// A running ztsegd follows a link type change: the program the new type
+// needs, or none (logged) when the new type is refused.
+TEST_F(XdpInterfacesTest, LinkTypeChangeFollowed) {
+    TunDevice dev(uniqueName("ztap"), IFF_TAP | IFF_NO_PI);
+    XdpInterfaces x(*dp_, {"zta*"}, XdpRequest::Generic);
+    x.start();
+    ASSERT_EQ(programOn(dev.name()), "ztseg_xdp");
+    auto processUntil = [&](const std::function<bool()>& done) {
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{x.fd(), POLLIN, 0};
+            if (poll(&p, 1, 100) > 0) {
+                x.process();
+            }
+        }
+    };
+    dev.setLinkType(ARPHRD_NONE);
+    processUntil([&] { return programOn(dev.name()) == "ztseg_xdp_l3"; });
+    EXPECT_EQ(programOn(dev.name()), "ztseg_xdp_l3");
+
+    dev.setLinkType(ARPHRD_INFINIBAND);
+    processUntil([&] { return !anyXdpOn(dev.ifindex()); });
+    EXPECT_FALSE(anyXdpOn(dev.ifindex()));
+    EXPECT_TRUE(x.attached().empty());
 }
 
 }  // namespace

@@ -123,7 +123,7 @@ class XdpOnTun : public DatapathTest {
 
 struct TunCase {
     bool v6;
-    XdpRequest mode;  // Generic, or Auto (native: tun implements XDP)
+    XdpRequest mode;  // Generic, or Auto (what ztsegd asks for by default)
 };
 
 class XdpOnTunTraffic : public XdpOnTun, public ::testing::WithParamInterface<TunCase> {};

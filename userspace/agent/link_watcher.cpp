@@ -207,7 +207,9 @@ void LinkWatcher::handle(const nlmsghdr* nlh, std::vector<LinkEvent>& out) {
         }
         return;
     }
-    if (it->second.name != info.name) {  // renamed: report as the old link leaving
+    // Renamed, or a new link type (where its frames start, so which XDP
+    // program it needs): report as the old link leaving and the new arriving.
+    if (it->second.name != info.name || it->second.type != info.type) {
         out.push_back({LinkEvent::Removed, it->second});
         known_.erase(it);
         if (match) {
@@ -216,21 +218,20 @@ void LinkWatcher::handle(const nlmsghdr* nlh, std::vector<LinkEvent>& out) {
         }
         return;
     }
-    it->second.up = info.up;  // flag and type changes are not events
-    it->second.type = info.type;
+    it->second.up = info.up;  // flag changes are not events
 }
 
 void LinkWatcher::resync(std::vector<LinkEvent>& out) {
     std::map<int, LinkInfo> now = dumpAll();
     for (const auto& [idx, old] : known_) {
         auto it = now.find(idx);
-        if (it == now.end() || it->second.name != old.name) {
+        if (it == now.end() || it->second.name != old.name || it->second.type != old.type) {
             out.push_back({LinkEvent::Removed, old});
         }
     }
     for (const auto& [idx, cur] : now) {
         auto it = known_.find(idx);
-        if (it == known_.end() || it->second.name != cur.name) {
+        if (it == known_.end() || it->second.name != cur.name || it->second.type != cur.type) {
             out.push_back({LinkEvent::Added, cur});
         }
     }

@@ -53,7 +53,8 @@ class LinkWatcher {
     int fd() const;
 
     // Reads all pending notifications without blocking and reports matching links that
-    // appeared or disappeared (also through renames). On a netlink overrun (ENOBUFS) re-dumps
+    // appeared or disappeared (also through renames; a link whose type changes is reported as
+    // removed and added again). On a netlink overrun (ENOBUFS) re-dumps
     // and reports the differences. Callbacks run after parsing; an exception from cb propagates
     // (events not yet delivered from that batch are lost).
     void process(const std::function<void(const LinkEvent&)>& cb);

@@ -222,7 +222,7 @@ int run(const Config& c) {
         << "state_dir: " << (dir / "state").string() << "\n"
         << "pin_dir: " << opts.pin_dir << "\n"
         << "cgroup_root: " << root.path() << "\n"
-        << "interfaces: []\n"
+        << "cgroup_only: true\n"  // memory of the daemon and maps: no XDP needed
         << "bundle: " << (dir / "bundle.pb").string() << "\n"
         << "flows: {file: " << (dir / "flows.jsonl").string() << "}\n"
         << "api: {unix_socket: " << (dir / "api.sock").string() << "}\n"

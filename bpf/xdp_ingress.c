@@ -2,8 +2,10 @@
 /*
  * XDP on host interfaces: the earliest, cheapest verdict. Drops what it can
  * know from the wire before the stack allocates anything: malformed packets,
- * sources without identity, and flows the destination workload's policy does
- * not admit. Everything it admits is judged exactly again by cgroup_skb.
+ * forged loopback addresses, sources without identity, and flows the
+ * destination workload's policy does not admit. Everything it admits is
+ * judged exactly again by cgroup_skb. Two entry points share one body: one
+ * for Ethernet devices, one for devices whose frames start at the IP header.
  */
 #include "verdict.h"
 
@@ -93,11 +95,10 @@ static __always_inline int ztseg_xdp_verdict(struct ztseg_judgement* j) {
     return ZTSEG_PASS;
 }
 
-/* Multi-buffer aware ("xdp.frags"): jumbo frames and GSO packets that a NIC
- * (or a veth) delivers in fragments are judged by their headers, which are in
- * the first buffer, with their whole length. */
-SEC("xdp.frags")
-int ztseg_xdp(struct xdp_md* ctx) {
+/* The whole XDP stage for one packet; `l3` (a constant per program) says
+ * where the frame starts: at an Ethernet header, or at the IP header on
+ * devices without a link-layer header. Everything after parsing is shared. */
+static __always_inline int ztseg_xdp_run(struct xdp_md* ctx, const int l3) {
     struct ztseg_judgement j = {};
     struct ztseg_flowcache_entry* cached = 0;
     __u32 cache_slot;
@@ -108,21 +109,36 @@ int ztseg_xdp(struct xdp_md* ctx) {
     j.ifindex = ctx->ingress_ifindex;
     j.len = bpf_xdp_get_buff_len(ctx);
 
-    rc = ztseg_parse_xdp(ctx, j.len, &j.pkt);
-    if (rc == ZTSEG_PARSE_NOT_SUBJECT) {
-        ztseg_count(j.hook, ZTSEG_REASON_PASS_NOT_SUBJECT, j.len);
-        return XDP_PASS;
-    }
-    if (rc != ZTSEG_PARSE_OK) {
+    rc = l3 ? ztseg_parse_xdp_l3(ctx, j.len, &j.pkt) : ztseg_parse_xdp(ctx, j.len, &j.pkt);
+    if (rc == ZTSEG_PARSE_MALFORMED) {
         ztseg_count(j.hook, ZTSEG_REASON_DROP_MALFORMED, j.len);
         ztseg_emit(&j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_MALFORMED);
         return XDP_DROP;
     }
+    ztseg_load_active(&j.active);
+    /* XDP never runs on loopback: a loopback address here is forged (an
+     * attack on route_localnet). Dropped before any identity lookup, with or
+     * without a policy, ND/MLD included. */
+    if (j.pkt.t.family && ztseg_is_martian(&j.pkt.t)) {
+        ztseg_count(j.hook, ZTSEG_REASON_DROP_MARTIAN, j.len);
+        ztseg_emit(&j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_MARTIAN);
+        return XDP_DROP;
+    }
+    if (rc == ZTSEG_PARSE_NOT_SUBJECT) {
+        ztseg_count(j.hook, ZTSEG_REASON_PASS_NOT_SUBJECT, j.len);
+        return XDP_PASS;
+    }
+    /* No policy loaded yet: there are no identities, so every source would be
+     * "unlabeled" and a freshly started ztsegd would cut the host off. Until
+     * the first generation is active, XDP passes to the stack. */
+    if (j.active.slot < 0) {
+        ztseg_count(j.hook, ZTSEG_REASON_PASS_TO_STACK, j.len);
+        return XDP_PASS;
+    }
     if (j.pkt.frag == ZTSEG_FRAG_LATER)
         return ztseg_later_fragment(&j);
 
-    ztseg_load_active(&j.active);
-    if (j.active.slot >= 0 && j.pkt.frag == ZTSEG_FRAG_NONE) {
+    if (j.pkt.frag == ZTSEG_FRAG_NONE) {
         cache_slot = ztseg_flowcache_slot(&j.pkt.t);
         cached = bpf_map_lookup_elem(&ztseg_flowcache, &cache_slot);
         if (cached && ztseg_flowcache_match(cached, &j.pkt.t, j.active.generation)) {
@@ -136,4 +152,21 @@ int ztseg_xdp(struct xdp_md* ctx) {
     if (j.pkt.frag == ZTSEG_FRAG_FIRST)
         ztseg_remember_first_fragment(&j.pkt, verdict == ZTSEG_PASS);
     return verdict == ZTSEG_PASS ? XDP_PASS : XDP_DROP;
+}
+
+/* Multi-buffer aware ("xdp.frags"): jumbo frames and GSO packets that a NIC
+ * (or a veth) delivers in fragments are judged by their headers, which are in
+ * the first buffer, with their whole length. */
+
+/* Ethernet devices (ARPHRD_ETHER): Ethernet, up to two VLAN tags, then IP. */
+SEC("xdp.frags")
+int ztseg_xdp(struct xdp_md* ctx) {
+    return ztseg_xdp_run(ctx, 0);
+}
+
+/* Devices without a link-layer header (tun, ipip, sit, ip6tnl, gre, raw IP):
+ * the frame starts at the IP header. Userspace picks the program by link type. */
+SEC("xdp.frags")
+int ztseg_xdp_l3(struct xdp_md* ctx) {
+    return ztseg_xdp_run(ctx, 1);
 }

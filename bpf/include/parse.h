@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Packet parsing shared by XDP (direct packet access, Ethernet first) and
- * cgroup_skb (bpf_skb_load_bytes, IP first). One parser, two ways to fetch
+ * Packet parsing shared by XDP (direct packet access, Ethernet first or, on
+ * devices without a link-layer header, IP first) and cgroup_skb
+ * (bpf_skb_load_bytes, IP first). One parser, two ways to fetch
  * bytes: ztseg_pull() is inlined with a constant `xdp`, so each program keeps
  * only its own access path. Anything the parser cannot prove well-formed is
  * ZTSEG_PARSE_MALFORMED: the callers drop it (fail closed).
@@ -370,6 +371,27 @@ static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
     return ZTSEG_PARSE_NOT_SUBJECT;   /* ARP and other non-IP */
 }
 
+/* XDP on a device without a link-layer header (tun in IFF_TUN mode, ipip,
+ * sit, ip6tnl, point-to-point gre, raw IP): the frame starts at the IP header
+ * and its version nibble names the family. Such a device carries nothing but
+ * IP to XDP, so anything else is malformed (fail closed). */
+static __always_inline int ztseg_parse_xdp_l3(struct xdp_md* xctx, __u32 pkt_len,
+                                              struct ztseg_pkt* pkt) {
+    void* ctx = xctx;
+    void* data = (void*)(long)xctx->data;
+    void* data_end = (void*)(long)xctx->data_end;
+    const int xdp = 1;
+    __u8* first = ZTSEG_PULL(0, __u8, 0);
+
+    if (!first)
+        return ZTSEG_PARSE_MALFORMED;
+    if ((*first >> 4) == 4)
+        return ztseg_parse_ip4(ctx, data, data_end, xdp, 0, pkt_len, pkt);
+    if ((*first >> 4) == 6)
+        return ztseg_parse_ip6(ctx, data, data_end, xdp, 0, pkt_len, pkt);
+    return ZTSEG_PARSE_MALFORMED;
+}
+
 /* A cheap hash of a tuple for direct-mapped per-flow arrays (the flow cache,
  * drop-event rate limiting): Fibonacci hashing of the folded words, top bits. */
 static __always_inline __u32 ztseg_tuple_hash(const struct ztseg_tuple* t, __u32 salt) {
@@ -422,5 +444,11 @@ static __always_inline int ztseg_is_loopback(const struct ztseg_tuple* t) {
 
 /* Every network namespace's loopback device has this ifindex. */
 #define ZTSEG_LOOPBACK_IFINDEX 1
+
+/* At XDP (never attached to lo) a loopback address, as source or destination,
+ * can only come from an attacker counting on route_localnet. */
+static __always_inline int ztseg_is_martian(const struct ztseg_tuple* t) {
+    return ztseg_is_loopback(t);
+}
 
 #endif /* ZTSEG_PARSE_H */

@@ -22,7 +22,8 @@ TEST(AgentConfig, EmptyFileGivesDefaults) {
     EXPECT_EQ(c.state_dir, "/var/lib/ztseg");
     EXPECT_EQ(c.datapath.pin_dir, "/sys/fs/bpf/ztseg");
     EXPECT_EQ(c.xdp_mode, XdpRequest::Auto);
-    EXPECT_TRUE(c.interfaces.empty());
+    EXPECT_EQ(c.interfaces, (std::vector<std::string>{"*"})) << "every interface but lo";
+    EXPECT_FALSE(c.cgroup_only);
     EXPECT_FALSE(c.host_name.empty()) << "defaults to gethostname()";
     EXPECT_EQ(c.datapath.drop_event_interval_ns, 1'000'000'000u);
 }
@@ -65,8 +66,8 @@ datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64
 TEST(AgentConfig, ErrorsNameTheLocation) {
     EXPECT_EQ(errorOf("intrefaces: [eth0]\n"),
               "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
-              "api, bundle, cgroup_root, controller, datapath, etcd, fleet, flows, host_name, "
-              "interfaces, metrics, pin_dir, state_dir, trusted_keys, xdp_mode)");
+              "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, fleet, flows, "
+              "host_name, interfaces, metrics, pin_dir, state_dir, trusted_keys, xdp_mode)");
     EXPECT_EQ(errorOf("xdp_mode: fast\n"),
               "ztsegd.yaml:1:11: xdp_mode must be auto, native or generic");
     EXPECT_EQ(errorOf("flows:\n  max_files: 0\n"),
@@ -121,6 +122,40 @@ TEST(AgentConfig, ShippedDefaultConfigMatchesTheBuiltInDefaults) {
     EXPECT_EQ(shipped.datapath.endpoint_capacity, builtin.datapath.endpoint_capacity);
     EXPECT_EQ(shipped.datapath.conntrack_capacity, builtin.datapath.conntrack_capacity);
     EXPECT_EQ(shipped.datapath.ringbuf_bytes, builtin.datapath.ringbuf_bytes);
+    EXPECT_EQ(shipped.interfaces, builtin.interfaces);
+    EXPECT_EQ(shipped.cgroup_only, builtin.cgroup_only);
+}
+
+// No XDP means nothing judges what the kernel answers itself on an interface:
+// only an explicit cgroup_only: true turns it off.
+TEST(AgentConfig, EmptyInterfacesRefusedWithoutCgroupOnly) {
+    EXPECT_EQ(errorOf("fleet: a\ninterfaces: []\n"),
+              "ztsegd.yaml:2:13: interfaces is empty: XDP would judge no interface, and traffic "
+              "the kernel answers itself (host services, ICMP) would never be judged; list "
+              "interfaces (default [\"*\"]: every interface but lo), or set cgroup_only: true to "
+              "run with cgroup hooks only");
+    EXPECT_NE(errorOf("interfaces:\n").find("interfaces is empty"), std::string::npos);
+    EXPECT_NE(errorOf("interfaces: []\ncgroup_only: false\n").find("1:13: interfaces is empty"),
+              std::string::npos);
+}
+
+TEST(AgentConfig, CgroupOnlyIsTheExplicitOptOut) {
+    AgentConfig c = parseConfig("interfaces: []\ncgroup_only: true\n", "ztsegd.yaml");
+    EXPECT_TRUE(c.cgroup_only);
+    EXPECT_TRUE(c.interfaces.empty());
+    AgentConfig d = parseConfig("cgroup_only: true\n", "ztsegd.yaml");
+    EXPECT_TRUE(d.interfaces.empty()) << "no default [\"*\"] under cgroup_only";
+    EXPECT_EQ(errorOf("interfaces: [eth0]\ncgroup_only: true\n"),
+              "ztsegd.yaml:2:14: cgroup_only: true contradicts the interfaces listed (remove one)");
+    EXPECT_EQ(errorOf("cgroup_only: yes\n"), "ztsegd.yaml:1:14: expected true or false");
+}
+
+TEST(AgentConfig, LoopbackIsNeverAnXdpInterface) {
+    EXPECT_EQ(errorOf("interfaces: [eth0, lo]\n"),
+              "ztsegd.yaml:1:20: interfaces: 'lo' is the loopback device; XDP is never attached "
+              "to loopback (patterns such as '*' skip it)");
+    AgentConfig c = parseConfig("interfaces: [\"*\", \"l*\"]\n", "ztsegd.yaml");
+    EXPECT_EQ(c.interfaces.size(), 2u) << "patterns are fine: they skip loopback";
 }
 
 TEST(AgentConfig, FleetManagementSettings) {

@@ -2,6 +2,8 @@
 #include "agent/link_watcher.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/if_tun.h>
+#include <net/if_arp.h>
 #include <poll.h>
 #include <sched.h>
 
@@ -12,10 +14,12 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "common/lab.hpp"
+#include "common/tun.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -92,6 +96,64 @@ TEST(LinkWatcherTest, DumpSeesLoopbackInFreshNamespace) {
     links = w->dump();
     ASSERT_EQ(links.size(), 1u);
     EXPECT_TRUE(links[0].up);
+}
+
+// `interfaces: ["*"]` must never put XDP on loopback (it would judge, and
+// drop, the host's traffic to itself, its own /metrics included).
+TEST(LinkWatcherTest, GlobsNeverMatchLoopback) {
+    NetNs ns;
+    auto w = watcherIn(ns, {"*", "l?", "[l]o", "lo*"});
+    EXPECT_TRUE(w->dump().empty()) << "lo matched a glob";
+    EXPECT_FALSE(w->matches("lo", /*loopback=*/true));
+    EXPECT_TRUE(w->matches("lo", /*loopback=*/false)) << "a device that only has the name";
+    ip(ns, "link add ztvg0 type veth peer name ztvg1");
+    ip(ns, "link set lo down");
+    ip(ns, "link set lo up");
+    auto evs = collect(*w, atLeast(2));
+    EXPECT_EQ(names(evs, LinkEvent::Added), (std::set<std::string>{"ztvg0", "ztvg1"}));
+    EXPECT_TRUE(drain(*w).empty());
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 2u);
+    for (const auto& l : links) {
+        EXPECT_NE(l.name, "lo");
+        EXPECT_FALSE(l.loopback);
+        EXPECT_EQ(l.type, 1) << "veths are ARPHRD_ETHER";
+    }
+}
+
+// An exact name still matches what it names; ztsegd's config refuses "lo"
+// and the datapath refuses to attach to loopback.
+TEST(LinkWatcherTest, ExactNameReportsLoopbackAsSuch) {
+    NetNs ns;
+    auto w = watcherIn(ns, {"lo"});
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 1u);
+    EXPECT_TRUE(links[0].loopback);
+    EXPECT_EQ(links[0].type, 772) << "ARPHRD_LOOPBACK";
+}
+
+// A link whose type changes (where its frames start, so which XDP program it
+// needs) is reported as leaving and arriving again.
+TEST(LinkWatcherTest, LinkTypeChangeIsReportedAsRemovedAndAdded) {
+    NetNs ns;
+    std::optional<test::TunDevice> dev;
+    {
+        test::NetnsScope in(ns);
+        dev.emplace("ztvtap0", IFF_TAP | IFF_NO_PI);
+    }
+    auto w = watcherIn(ns, {"ztv*"});
+    auto links = w->dump();
+    ASSERT_EQ(links.size(), 1u);
+    EXPECT_EQ(links[0].type, ARPHRD_ETHER);
+    dev->setLinkType(ARPHRD_NONE);
+    auto evs = collect(*w, atLeast(2));
+    ASSERT_EQ(evs.size(), 2u);
+    EXPECT_EQ(evs[0].kind, LinkEvent::Removed);
+    EXPECT_EQ(evs[0].link.type, ARPHRD_ETHER);
+    EXPECT_EQ(evs[1].kind, LinkEvent::Added);
+    EXPECT_EQ(evs[1].link.type, ARPHRD_NONE);
+    EXPECT_EQ(evs[1].link.ifindex, links[0].ifindex);
+    EXPECT_TRUE(drain(*w).empty());
 }
 
 TEST(LinkWatcherTest, DumpFiltersByGlob) {

@@ -81,6 +81,9 @@ RunResult DatapathTest::runProgram(const char* prog, const std::vector<uint8_t>&
 RunResult DatapathTest::runXdp(const std::vector<uint8_t>& frame, uint32_t repeat) {
     return runProgram("ztseg_xdp", frame, repeat);
 }
+RunResult DatapathTest::runXdpL3(const std::vector<uint8_t>& packet, uint32_t repeat) {
+    return runProgram("ztseg_xdp_l3", packet, repeat);
+}
 RunResult DatapathTest::runCgroupIngress(const std::vector<uint8_t>& frame) {
     return runProgram("ztseg_cg_ingress", frame);
 }
@@ -136,6 +139,14 @@ void DatapathTest::expectAt(uint32_t hook, const std::vector<uint8_t>& frame, ui
 }
 void DatapathTest::expectXdp(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
     expectAt(ZTSEG_HOOK_XDP, frame, retval, reason);
+}
+void DatapathTest::expectXdpL3(const std::vector<uint8_t>& packet, uint32_t retval,
+                               uint32_t reason) {
+    snapshotCounters();
+    EXPECT_EQ(runXdpL3(packet).retval, retval) << "ztseg_xdp_l3";
+    EXPECT_EQ(counted(ZTSEG_HOOK_XDP, reason), 1u)
+        << "ztseg_xdp_l3: expected " << reasonName(reason) << ", counted " << moved(ZTSEG_HOOK_XDP);
+    EXPECT_EQ(countedAll(ZTSEG_HOOK_XDP), 1u) << "ztseg_xdp_l3: " << moved(ZTSEG_HOOK_XDP);
 }
 void DatapathTest::expectIn(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
     expectAt(ZTSEG_HOOK_CGROUP_INGRESS, frame, retval, reason);

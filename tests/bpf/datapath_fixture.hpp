@@ -45,6 +45,8 @@ class DatapathTest : public ::testing::Test {
     void applyGen();  // applies gen_ with the next generation number
 
     RunResult runXdp(const std::vector<uint8_t>& frame, uint32_t repeat = 1);
+    // ztseg_xdp_l3, for devices without an Ethernet header: `packet` starts at IP.
+    RunResult runXdpL3(const std::vector<uint8_t>& packet, uint32_t repeat = 1);
     RunResult runCgroupIngress(const std::vector<uint8_t>& frame);
     RunResult runCgroupEgress(const std::vector<uint8_t>& frame);
     RunResult runProgram(const char* prog, const std::vector<uint8_t>& frame, uint32_t repeat = 1);
@@ -63,6 +65,7 @@ class DatapathTest : public ::testing::Test {
     void expectAt(uint32_t hook, const std::vector<uint8_t>& frame, uint32_t retval,
                   uint32_t reason);
     void expectXdp(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);
+    void expectXdpL3(const std::vector<uint8_t>& packet, uint32_t retval, uint32_t reason);
     void expectIn(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);   // cgroup
     void expectOut(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason);  // cgroup
 

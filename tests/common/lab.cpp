@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -409,6 +410,20 @@ NetNs::NetNs(std::string name) : name_(std::move(name)) {
         trySh("ip netns del " + name_);
         errno = err;
         throwErrno("netns " + name_, "open " + path);
+    }
+}
+
+NetnsScope::NetnsScope(const NetNs& ns) {
+    saved_.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!saved_ || setns(ns.fd(), CLONE_NEWNET) != 0) {
+        throwErrno("netns " + ns.name(), "enter");
+    }
+}
+
+NetnsScope::~NetnsScope() {
+    if (setns(saved_.get(), CLONE_NEWNET) != 0) {
+        std::perror("setns back to the previous network namespace");
+        std::abort();  // everything after would run in the wrong namespace
     }
 }
 

@@ -50,6 +50,20 @@ class NetNs {
     UniqueFd fd_;
 };
 
+// The calling thread in a network namespace until destruction, then back
+// where it was. Sockets, tun devices and ifindex lookups made meanwhile
+// belong to `ns`.
+class NetnsScope {
+  public:
+    explicit NetnsScope(const NetNs& ns);
+    ~NetnsScope();
+    NetnsScope(const NetnsScope&) = delete;
+    NetnsScope& operator=(const NetnsScope&) = delete;
+
+  private:
+    UniqueFd saved_;
+};
+
 // A veth pair with end a in ns_a and end b in ns_b (nullptr = root netns). Both ends and each
 // namespace's lo are up when the constructor returns. Deleted on destruction.
 class VethPair {

@@ -198,7 +198,7 @@ void FleetLab::writeAgentConfig(int i, Mode mode) {
       << "state_dir: " << (a.dir / "state").string() << "\n"
       << "pin_dir: " << a.pin_dir << "\n"
       << "cgroup_root: " << a.root->path() << "\n"
-      << "interfaces: []\n"
+      << "cgroup_only: true\n"  // agents judge at cgroup hooks only: no XDP in the lab
       << "flows: {file: " << (a.dir / "flows.jsonl").string() << ", drop_event_interval_ms: 0}\n"
       << "api:\n"
       << "  unix_socket: " << (a.dir / "sock").string() << "\n"

@@ -14,20 +14,6 @@ using namespace std::chrono_literals;
 
 namespace ztseg::test {
 
-NetnsScope::NetnsScope(const NetNs& ns) {
-    saved_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (saved_ < 0 || setns(ns.fd(), CLONE_NEWNET) != 0) {
-        throwErrno("enter netns " + ns.name(), errno);
-    }
-}
-
-NetnsScope::~NetnsScope() {
-    if (saved_ >= 0) {
-        setns(saved_, CLONE_NEWNET);
-        ::close(saved_);
-    }
-}
-
 DbLab::DbLab() {
     static std::atomic<int> seq{0};
     subnet_ = 100 + (getpid() + seq++) % 100;

@@ -18,18 +18,6 @@
 
 namespace ztseg::test {
 
-// Enters a network namespace for the calling thread; restores the old one on exit.
-class NetnsScope {
-  public:
-    explicit NetnsScope(const NetNs& ns);
-    ~NetnsScope();
-    NetnsScope(const NetnsScope&) = delete;
-    NetnsScope& operator=(const NetnsScope&) = delete;
-
-  private:
-    int saved_ = -1;
-};
-
 inline constexpr IdentityId kDbId = 300;
 inline constexpr IdentityId kWebId = 301;
 inline constexpr uint16_t kDbPort = 5432;     // web -> db allowed (tcp, udp)

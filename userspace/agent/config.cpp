@@ -7,6 +7,39 @@
 #include "common/file.hpp"
 
 namespace ztseg::agent {
+namespace {
+
+// XDP is the only stage that judges what the kernel answers itself (host
+// services, ICMP) on an interface: running without it must be asked for.
+void checkInterfaces(ConfigReader& r, const yaml::Node& doc, AgentConfig& c) {
+    const yaml::Node* list = doc.get("interfaces");
+    const yaml::Node* opt_out = doc.get("cgroup_only");
+    if (list != nullptr && list->isSequence()) {
+        for (const yaml::Node& item : list->items()) {
+            if (item.isScalar() && item.scalar() == "lo") {
+                r.error(item,
+                        "interfaces: 'lo' is the loopback device; XDP is never attached to "
+                        "loopback (patterns such as '*' skip it)");
+            }
+        }
+    }
+    if (c.cgroup_only) {
+        if (list != nullptr && !c.interfaces.empty()) {
+            r.error(*opt_out, "cgroup_only: true contradicts the interfaces listed (remove one)");
+        }
+        c.interfaces.clear();
+        return;
+    }
+    if (list != nullptr && (list->isSequence() || list->isNull()) && c.interfaces.empty()) {
+        r.error(*list,
+                "interfaces is empty: XDP would judge no interface, and traffic the kernel answers "
+                "itself (host services, ICMP) would never be judged; list interfaces (default "
+                "[\"*\"]: every interface but lo), or set cgroup_only: true to run with cgroup "
+                "hooks only");
+    }
+}
+
+}  // namespace
 
 AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
     AgentConfig c;
@@ -25,6 +58,7 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                 {"pin_dir", r.str(dp.pin_dir)},
                 {"cgroup_root", r.str(c.cgroup_root)},
                 {"interfaces", r.strList(c.interfaces)},
+                {"cgroup_only", r.flag(c.cgroup_only)},
                 {"xdp_mode", r.str(xdp_mode)},
                 {"bundle", r.str(c.bundle)},
                 {"trusted_keys", r.strList(c.trusted_keys)},
@@ -89,6 +123,7 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
         } else if (const yaml::Node* n = doc.get("xdp_mode")) {
             r.error(*n, "xdp_mode must be auto, native or generic");
         }
+        checkInterfaces(r, doc, c);
         uint32_t rb = dp.ringbuf_bytes;
         if ((rb & (rb - 1)) != 0) {
             if (const yaml::Node* d = doc.get("datapath")) {

@@ -35,8 +35,12 @@ struct AgentConfig {
     std::string host_name;  // default: gethostname()
     std::string fleet;      // bundles for another fleet are refused
     std::string state_dir = "/var/lib/ztseg";
-    std::string cgroup_root;              // default: the cgroup2 mount point
-    std::vector<std::string> interfaces;  // XDP attach patterns (fnmatch)
+    std::string cgroup_root;  // default: the cgroup2 mount point
+    // XDP attach patterns (fnmatch) or exact names. A glob never matches the
+    // loopback device; naming it ("lo") is an error. Empty only with cgroup_only.
+    std::vector<std::string> interfaces{"*"};
+    // Explicit opt-out of XDP: cgroup hooks only (a warning at every start).
+    bool cgroup_only = false;
     XdpRequest xdp_mode = XdpRequest::Auto;
     std::string bundle;  // applied at start if newer than the state
     // PEM Ed25519 public keys; when any is listed, only bundles signed by one

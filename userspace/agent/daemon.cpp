@@ -1,6 +1,5 @@
 #include "agent/daemon.hpp"
 
-#include <fnmatch.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -21,8 +20,8 @@
 #include "agent/controller_link.hpp"
 #include "agent/etcd_link.hpp"
 #include "agent/flow_pipeline.hpp"
-#include "agent/link_watcher.hpp"
 #include "agent/metrics.hpp"
+#include "agent/xdp_interfaces.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
@@ -95,7 +94,7 @@ struct Daemon::State {
     GenerationStore store;
     std::vector<policy::Ed25519Key> trusted;  // guarded by dp_mu
     std::shared_ptr<const policy::CompiledPolicy> policy;
-    std::unique_ptr<LinkWatcher> links;
+    std::unique_ptr<XdpInterfaces> xdp;  // XDP on the configured interfaces
     std::unique_ptr<CgroupWatcher> cgroups;
     std::unique_ptr<flows::Enricher> enricher;
     std::unique_ptr<flows::JsonlSink> sink;
@@ -113,7 +112,6 @@ struct Daemon::State {
     std::string current_bytes, previous_bytes;
 
     std::mutex mu;  // guards what the metrics and API threads read below
-    std::map<std::string, std::string> interfaces;
     std::vector<double> apply_seconds;
     uint64_t apply_failures = 0;
     uint64_t generation = 0;
@@ -187,8 +185,13 @@ void Daemon::start(bool serve_api) {
     if (std::find(attached.begin(), attached.end(), root_id) == attached.end()) {
         s_->dp->attachCgroup(cg_root);
     }
-    s_->links = std::make_unique<LinkWatcher>(cfg_.interfaces);
-    attachInterfaces();
+    if (cfg_.cgroup_only) {
+        spdlog::warn(
+            "cgroup_only: XDP is not attached; traffic the kernel answers itself on this host's "
+            "interfaces (host services, ICMP, anything outside workload cgroups) is not judged");
+    }
+    s_->xdp = std::make_unique<XdpInterfaces>(*s_->dp, cfg_.interfaces, cfg_.xdp_mode);
+    s_->xdp->start();
 
     s_->flow_pipeline = std::make_unique<FlowPipeline>(*s_->enricher, *s_->sink, s_->hub);
     s_->reader = std::make_unique<EventReader>(
@@ -204,7 +207,7 @@ void Daemon::start(bool serve_api) {
             m.policy_generation = s_->generation;
             m.apply_durations_seconds = s_->apply_seconds;
             m.apply_failures = s_->apply_failures;
-            m.attached_interfaces = s_->interfaces;
+            m.attached_interfaces = s_->xdp->attached();
             m.workloads = s_->endpoints.size();
             m.flow_events_by_sink["file"] = s_->sink->written();
             m.flow_events_lost_by_stage["ringbuf"] = m.datapath.events[ZTSEG_EVSTAT_LOST_RINGBUF];
@@ -239,46 +242,7 @@ void Daemon::start(bool serve_api) {
         }
     }
     spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
-                 s_->endpoints.size(), s_->interfaces.size());
-}
-
-void Daemon::attachInterfaces() {
-    auto current = s_->dp->xdpAttachments();
-    std::vector<LinkInfo> links = s_->links->dump();
-    // A typo in an exact name would otherwise leave an interface silently
-    // unprotected: say which configured names match nothing (yet).
-    for (const std::string& pattern : cfg_.interfaces) {
-        bool glob = pattern.find_first_of("*?[") != std::string::npos;
-        bool found = std::any_of(links.begin(), links.end(), [&](const LinkInfo& l) {
-            return glob ? fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0 : l.name == pattern;
-        });
-        if (!found) {
-            spdlog::warn(
-                "interfaces: no interface {} '{}' exists now; XDP is attached as soon as one "
-                "appears",
-                glob ? "matches" : "named", pattern);
-        }
-    }
-    for (const LinkInfo& l : links) {
-        bool have = std::any_of(current.begin(), current.end(),
-                                [&](const XdpAttachment& a) { return a.ifindex == l.ifindex; });
-        XdpMode mode = XdpMode::Native;
-        if (have) {
-            for (const auto& a : current) {
-                if (a.ifindex == l.ifindex)
-                    mode = a.mode;
-            }
-        } else {
-            try {
-                mode = s_->dp->attachXdp(l.name, cfg_.xdp_mode);
-            } catch (const Error& e) {
-                spdlog::error("interface {}: {}", l.name, e.what());
-                continue;
-            }
-        }
-        std::lock_guard lock(s_->mu);
-        s_->interfaces[l.name] = std::string(xdpModeName(mode));
-    }
+                 s_->endpoints.size(), s_->xdp->attached().size());
 }
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
@@ -437,12 +401,12 @@ v1::StatusReply Daemon::status() {
     lost["rate_limited"] = c.events[ZTSEG_EVSTAT_RATE_LIMITED];
     lost["sink_file"] = s_->sink->lost();
     lost["grpc_stream"] = s_->hub.lost();
-    std::lock_guard lock(s_->mu);
-    for (const auto& [name, mode] : s_->interfaces) {
+    for (const auto& [name, mode] : s_->xdp->attached()) {
         v1::Interface* i = r.add_interfaces();
         i->set_name(name);
         i->set_mode(mode);
     }
+    std::lock_guard lock(s_->mu);
     for (const auto& [id, m] : s_->endpoints) {
         v1::WorkloadEndpoint* e = r.add_endpoints();
         e->set_name(m.workload);
@@ -531,7 +495,7 @@ void Daemon::run() {
     enum : uint32_t { kSignal, kEvents, kLinks, kCgroups };
     add(s_->signals.get(), kSignal);
     add(s_->reader->epollFd(), kEvents);
-    add(s_->links->fd(), kLinks);
+    add(s_->xdp->fd(), kLinks);
     add(s_->cgroups->fd(), kCgroups);
     while (!stop_) {
         epoll_event evs[8];
@@ -557,28 +521,11 @@ void Daemon::run() {
                 case kEvents:
                     s_->reader->drain();
                     break;
-                case kLinks:
-                    s_->links->process([this](const LinkEvent& ev) {
-                        std::lock_guard op(s_->dp_mu);
-                        if (ev.kind == LinkEvent::Added) {
-                            try {
-                                XdpMode m = s_->dp->attachXdp(ev.link.name, cfg_.xdp_mode);
-                                std::lock_guard lock(s_->mu);
-                                s_->interfaces[ev.link.name] = std::string(xdpModeName(m));
-                            } catch (const Error& e) {
-                                spdlog::error("interface {}: {}", ev.link.name, e.what());
-                            }
-                        } else {
-                            try {
-                                s_->dp->detachXdp(ev.link.name);
-                            } catch (const Error& e) {
-                                spdlog::debug("interface {} gone: {}", ev.link.name, e.what());
-                            }
-                            std::lock_guard lock(s_->mu);
-                            s_->interfaces.erase(ev.link.name);
-                        }
-                    });
+                case kLinks: {
+                    std::lock_guard op(s_->dp_mu);
+                    s_->xdp->process();
                     break;
+                }
                 case kCgroups:
                     syncEndpoints();
                     break;

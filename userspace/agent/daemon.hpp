@@ -66,7 +66,6 @@ class Daemon : public AgentOps {
     void syncEndpoints();
     // Forget pending cgroups that are classified now (caller holds dp_mu).
     void settleCgroups();
-    void attachInterfaces();
 
     AgentConfig cfg_;
     std::string config_path_;

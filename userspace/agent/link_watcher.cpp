@@ -21,9 +21,7 @@ constexpr size_t kBufSize = 32768;  // what the kernel uses at most per dump skb
 constexpr int kDumpRetries = 5;
 
 struct ParsedLink {
-    int ifindex = 0;
-    std::string name;
-    bool up = false;
+    LinkInfo info;
     uint16_t type = 0;  // RTM_NEWLINK / RTM_DELLINK
 };
 
@@ -41,8 +39,10 @@ std::optional<ParsedLink> parseLink(const nlmsghdr* nlh) {
         return std::nullopt;
     }
     ParsedLink link;
-    link.ifindex = ifm->ifi_index;
-    link.up = (ifm->ifi_flags & IFF_UP) != 0;
+    link.info.ifindex = ifm->ifi_index;
+    link.info.up = (ifm->ifi_flags & IFF_UP) != 0;
+    link.info.type = ifm->ifi_type;
+    link.info.loopback = (ifm->ifi_flags & IFF_LOOPBACK) != 0;
     link.type = nlh->nlmsg_type;
     const auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
     for (auto* attr =
@@ -51,10 +51,10 @@ std::optional<ParsedLink> parseLink(const nlmsghdr* nlh) {
          attr = mnl_attr_next(attr)) {
         if (mnl_attr_get_type(attr) == IFLA_IFNAME &&
             mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0) {
-            link.name = mnl_attr_get_str(attr);
+            link.info.name = mnl_attr_get_str(attr);
         }
     }
-    if (link.name.empty()) {
+    if (link.info.name.empty()) {
         return std::nullopt;
     }
     return link;
@@ -69,6 +69,10 @@ std::string describe(const std::vector<std::string>& patterns) {
 }
 
 }  // namespace
+
+bool isGlob(const std::string& pattern) {
+    return pattern.find_first_of("*?[") != std::string::npos;
+}
 
 LinkWatcher::LinkWatcher(std::vector<std::string> patterns) : patterns_(std::move(patterns)) {
     const std::string who = describe(patterns_);
@@ -98,9 +102,9 @@ int LinkWatcher::fd() const {
     return mnl_socket_get_fd(events_.get());
 }
 
-bool LinkWatcher::matches(const std::string& name) const {
+bool LinkWatcher::matches(const std::string& name, bool loopback) const {
     for (const auto& p : patterns_) {
-        if (fnmatch(p.c_str(), name.c_str(), 0) == 0) {
+        if (isGlob(p) ? !loopback && fnmatch(p.c_str(), name.c_str(), 0) == 0 : p == name) {
             return true;
         }
     }
@@ -155,8 +159,8 @@ std::map<int, LinkInfo> LinkWatcher::dumpAll() {
                     break;
                 }
                 if (auto link = parseLink(nlh); link && link->type == RTM_NEWLINK) {
-                    if (matches(link->name)) {
-                        links[link->ifindex] = LinkInfo{link->ifindex, link->name, link->up};
+                    if (matches(link->info.name, link->info.loopback)) {
+                        links[link->info.ifindex] = link->info;
                     }
                 }
             }
@@ -186,7 +190,8 @@ void LinkWatcher::handle(const nlmsghdr* nlh, std::vector<LinkEvent>& out) {
     if (!link) {
         return;
     }
-    auto it = known_.find(link->ifindex);
+    const LinkInfo& info = link->info;
+    auto it = known_.find(info.ifindex);
     if (link->type == RTM_DELLINK) {
         if (it != known_.end()) {
             out.push_back({LinkEvent::Removed, it->second});
@@ -194,8 +199,7 @@ void LinkWatcher::handle(const nlmsghdr* nlh, std::vector<LinkEvent>& out) {
         }
         return;
     }
-    const bool match = matches(link->name);
-    LinkInfo info{link->ifindex, link->name, link->up};
+    const bool match = matches(info.name, info.loopback);
     if (it == known_.end()) {
         if (match) {
             known_.emplace(info.ifindex, info);
@@ -203,7 +207,9 @@ void LinkWatcher::handle(const nlmsghdr* nlh, std::vector<LinkEvent>& out) {
         }
         return;
     }
-    if (it->second.name != info.name) {  // renamed: report as the old link leaving
+    // Renamed, or a new link type (where its frames start, so which XDP
+    // program it needs): report as the old link leaving and the new arriving.
+    if (it->second.name != info.name || it->second.type != info.type) {
         out.push_back({LinkEvent::Removed, it->second});
         known_.erase(it);
         if (match) {
@@ -219,13 +225,13 @@ void LinkWatcher::resync(std::vector<LinkEvent>& out) {
     std::map<int, LinkInfo> now = dumpAll();
     for (const auto& [idx, old] : known_) {
         auto it = now.find(idx);
-        if (it == now.end() || it->second.name != old.name) {
+        if (it == now.end() || it->second.name != old.name || it->second.type != old.type) {
             out.push_back({LinkEvent::Removed, old});
         }
     }
     for (const auto& [idx, cur] : now) {
         auto it = known_.find(idx);
-        if (it == known_.end() || it->second.name != cur.name) {
+        if (it == known_.end() || it->second.name != cur.name || it->second.type != cur.type) {
             out.push_back({LinkEvent::Added, cur});
         }
     }

@@ -1,10 +1,13 @@
 // Watches network interfaces (rtnetlink RTMGRP_LINK via libmnl) whose names match a set of fnmatch
-// globs ("eth*", "veth*", "lo"). The watcher lives in the network namespace of the thread that
-// constructs it: both netlink sockets are opened in the constructor.
+// globs ("eth*", "veth*", "*") or exact names ("eth0"). A glob never matches the loopback device
+// (IFF_LOOPBACK): `interfaces: ["*"]` means every interface but lo. The watcher lives in the
+// network namespace of the thread that constructs it: both netlink sockets are opened in the
+// constructor.
 #pragma once
 
 #include <libmnl/libmnl.h>
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,10 +16,15 @@
 
 namespace ztseg::agent {
 
+// A pattern with fnmatch wildcards ('*', '?', '['), as opposed to an exact interface name.
+bool isGlob(const std::string& pattern);
+
 struct LinkInfo {
     int ifindex = 0;
     std::string name;
-    bool up = false;  // IFF_UP
+    bool up = false;        // IFF_UP
+    uint16_t type = 0;      // link type, ARPHRD_*
+    bool loopback = false;  // IFF_LOOPBACK
 
     bool operator==(const LinkInfo&) const = default;
 };
@@ -45,12 +53,15 @@ class LinkWatcher {
     int fd() const;
 
     // Reads all pending notifications without blocking and reports matching links that
-    // appeared or disappeared (also through renames). On a netlink overrun (ENOBUFS) re-dumps
+    // appeared or disappeared (also through renames; a link whose type changes is reported as
+    // removed and added again). On a netlink overrun (ENOBUFS) re-dumps
     // and reports the differences. Callbacks run after parsing; an exception from cb propagates
     // (events not yet delivered from that batch are lost).
     void process(const std::function<void(const LinkEvent&)>& cb);
 
-    bool matches(const std::string& name) const;
+    // Whether a link of this name (and kind) is watched: an exact name matches only itself; a
+    // glob never matches a loopback link.
+    bool matches(const std::string& name, bool loopback = false) const;
     const std::vector<std::string>& patterns() const { return patterns_; }
 
   private:

@@ -15,6 +15,7 @@
 
 #include "common/unique_fd.hpp"
 #include "datapath/bpf_map.hpp"
+#include "datapath/link_type.hpp"
 #include "datapath/policy_entries.hpp"
 #include "datapath/types.hpp"
 #include "maps.h"
@@ -44,6 +45,7 @@ struct XdpAttachment {
     std::string ifname;
     int ifindex = 0;
     XdpMode mode = XdpMode::Native;
+    std::string program;  // kXdpEthernetProg or kXdpL3Prog; "" if not one of this datapath's
 };
 
 struct CounterValue {
@@ -120,6 +122,9 @@ class Datapath {
     ~Datapath();
 
     // XDP on a host interface; Auto tries native first and says when it falls back.
+    // The program follows the link type (ztseg_xdp for Ethernet devices,
+    // ztseg_xdp_l3 for devices whose frames start at the IP header); other
+    // link types and loopback are refused with an Error naming both.
     XdpMode attachXdp(const std::string& ifname, XdpRequest req = XdpRequest::Auto);
     void detachXdp(const std::string& ifname);
     std::vector<XdpAttachment> xdpAttachments() const;
@@ -162,7 +167,7 @@ class Datapath {
     void setDropEventInterval(uint64_t ns);
 
     int eventsFd() const { return events_.fd(); }
-    // A loaded program by name ("ztseg_xdp", "ztseg_cg_ingress", ...): for
+    // A loaded program by name ("ztseg_xdp", "ztseg_xdp_l3", "ztseg_cg_ingress", ...): for
     // BPF_PROG_TEST_RUN and benchmarks. -1 if there is no such program.
     int programFd(std::string_view name) const;
     const std::string& pinDir() const { return opts_.pin_dir; }
@@ -171,6 +176,7 @@ class Datapath {
     friend struct DatapathMaps;
     Datapath();
     void openPinned();
+    const UniqueFd& xdpProgram(XdpProgram p) const;
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
     void flipTo(uint32_t slot);
@@ -187,7 +193,7 @@ class Datapath {
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     std::map<uint64_t, int> endpoint_levels_;  // cgroup id -> level, as found
-    UniqueFd xdp_prog_;
+    UniqueFd xdp_prog_, xdp_l3_prog_;          // Ethernet first, IP first
     std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
 
     // What this process last wrote into each slot, and the inner maps it was

@@ -57,11 +57,13 @@ TEST_P(XdpL3, TrackedReplyPasses) {
                 ZTSEG_REASON_ALLOW_CONNTRACK);
 }
 
-TEST_P(XdpL3, RelatedIcmpErrorFromUnlabeledRouterPasses) {
+TEST_P(XdpL3, PathMtuErrorFromUnlabeledRouterPassesOthersDropped) {
     auto out = pkt(n_.web, n_.db).tcp(40000, 5432);
     ASSERT_EQ(runCgroupEgress(out.build()).retval, kSkbPass);
+    auto mtu = pkt(n_.router, n_.web).icmpError(n_.v6 ? 2 : 3, n_.v6 ? 0 : 4, out.icmpQuote());
+    expectXdpL3(mtu.buildL3(), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
     auto err = pkt(n_.router, n_.web).icmpError(n_.v6 ? 1 : 3, n_.v6 ? 3 : 1, out.icmpQuote());
-    expectXdpL3(err.buildL3(), kXdpPass, ZTSEG_REASON_ALLOW_RELATED);
+    expectXdpL3(err.buildL3(), kXdpDrop, ZTSEG_REASON_DROP_UNLABELED);
 }
 
 TEST_P(XdpL3, FragmentsFollowTheirFirst) {

@@ -81,6 +81,7 @@ Daemon::Daemon(NetNs& ns, const std::string& cgroup_root, const std::string& db_
         << "pin_dir: " << pin_dir_ << "\n"
         << "cgroup_root: " << cgroup_root << "\n"
         << "interfaces: " << interfaces << "\n"
+        << (interfaces == "[]" ? "cgroup_only: true\n" : "")
         << "bundle: " << (dir_ / "bundle.pb").string() << "\n"
         << "flows: {file: " << (dir_ / "flows.jsonl").string() << "}\n"
         << "api: {unix_socket: " << (dir_ / "api.sock").string() << "}\n"

@@ -194,7 +194,7 @@ class Datapath {
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     std::map<uint64_t, int> endpoint_levels_;  // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;          // Ethernet first, IP first
-    std::array<UniqueFd, 6> cgroup_progs_;  // order: kCgroupHooks in datapath.cpp
+    std::array<UniqueFd, 6> cgroup_progs_;     // order: kCgroupHooks in datapath.cpp
 
     // What this process last wrote into each slot, and the inner maps it was
     // written to (a slot rewritten by anyone else no longer matches).

@@ -114,4 +114,11 @@ static __always_inline struct ztseg_identity_info* ztseg_endpoint_of(const struc
     return ep;
 }
 
+/* The managed workload the current task belongs to, or NULL: for hooks that
+ * run in a task's context (BPF LSM) rather than on a socket or packet. */
+static __always_inline struct ztseg_identity_info* ztseg_workload_of_current(
+    const struct ztseg_active* a) {
+    return ztseg_endpoint_of(a, bpf_get_current_cgroup_id());
+}
+
 #endif /* ZTSEG_IDENTITY_H */

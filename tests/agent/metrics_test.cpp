@@ -72,6 +72,7 @@ MetricsSnapshot sampleSnapshot() {
     s.apply_failures = 2;
     s.attached_interfaces = {{"eth0", "native"}, {"veth1", "generic"}};
     s.workloads = 3;
+    s.raw_socket_guard = true;
     return s;
 }
 
@@ -116,6 +117,10 @@ TEST(MetricsRender, GaugesAndEventCounters) {
     EXPECT_TRUE(hasLine(t, "# TYPE ztseg_policy_generation gauge"));
     EXPECT_TRUE(hasLine(t, "ztseg_policy_generation 42"));
     EXPECT_TRUE(hasLine(t, "ztseg_workloads 3"));
+    EXPECT_TRUE(hasLine(t, "ztseg_raw_socket_guard 1"));
+    MetricsSnapshot unconfined = sampleSnapshot();
+    unconfined.raw_socket_guard = false;
+    EXPECT_TRUE(hasLine(renderPrometheus(unconfined), "ztseg_raw_socket_guard 0"));
     EXPECT_TRUE(hasLine(t, "ztseg_policy_apply_failures_total 2"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_entries{map="ztseg_ct"} 120)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_capacity{map="ztseg_policy"} 16384)"));
@@ -179,6 +184,7 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_bpf_map_capacity",
         "ztseg_xdp_attached",
         "ztseg_workloads",
+        "ztseg_raw_socket_guard",
     };
     EXPECT_EQ(help.size(), expected.size());
     EXPECT_EQ(type.size(), expected.size());

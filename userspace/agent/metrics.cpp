@@ -215,6 +215,11 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
 
     w.family("ztseg_workloads", "gauge", "Local workloads managed by the agent.");
     w.sample("ztseg_workloads", {}, snap.workloads);
+
+    w.family("ztseg_raw_socket_guard", "gauge",
+             "1 if raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are refused "
+             "(BPF LSM), 0 if they are not confined.");
+    w.sample("ztseg_raw_socket_guard", {}, uint64_t{snap.raw_socket_guard ? 1u : 0u});
     return w.take();
 }
 

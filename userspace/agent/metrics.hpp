@@ -27,6 +27,7 @@ struct MetricsSnapshot {
     uint64_t apply_failures = 0;
     std::map<std::string, std::string> attached_interfaces;  // ifname -> "native"/"generic"
     uint64_t workloads = 0;
+    bool raw_socket_guard = false;  // Datapath::rawSocketGuard()
 };
 
 // Upper bounds of ztseg_policy_apply_duration_seconds (+Inf is implicit).

@@ -27,6 +27,7 @@
 #include "common/error.hpp"
 #include "datapath/grace_period.hpp"
 #include "datapath/policy_entries.hpp"
+#include "datapath/raw_socket_guard.hpp"
 #include "datapath/slot_content.hpp"
 #include "ztseg.skel.h"
 
@@ -128,12 +129,15 @@ UniqueFd dupFd(int fd, const std::string& what) {
     return UniqueFd(d);
 }
 
-// Detach a pinned link whoever holds it, then remove the pin.
+// Detach a pinned link whoever holds it, then remove the pin. Links that
+// cannot be detached explicitly (BPF LSM: EOPNOTSUPP) go with their last
+// reference, the pin: ztseg never keeps their fds open.
 void detachPinnedLink(const std::string& path) {
     int fd = bpf_obj_get(path.c_str());
     if (fd >= 0) {
         UniqueFd link(fd);
-        if (bpf_link_detach(link.get()) != 0 && errno != ENOLINK && errno != EINVAL) {
+        if (bpf_link_detach(link.get()) != 0 && errno != ENOLINK && errno != EINVAL &&
+            errno != EOPNOTSUPP) {
             throwErrno("detach link " + path, errno);
         }
     }
@@ -212,6 +216,11 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     };
     setMax(skel->maps.ztseg_ct, opts.conntrack_capacity);
     setMax(skel->maps.ztseg_events, opts.ringbuf_bytes);
+    // Without BPF LSM the program could not run (or even load): leave it out.
+    const std::string lsm_missing = rawSocketGuardMissing(opts);
+    if (!lsm_missing.empty()) {
+        bpf_program__set_autoload(skel->progs.ztseg_sock_create, false);
+    }
     takeLibbpfLog();
     if (int err = ztseg_bpf__load(skel.get()); err != 0) {
         std::string log = takeLibbpfLog();
@@ -237,6 +246,10 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         }
         dp.cgroup_progs_[i] = dupFd(bpf_program__fd(p), kCgroupHooks[i].prog);
     }
+    if (lsm_missing.empty()) {
+        dp.lsm_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_sock_create), kSockCreateProg);
+    }
+    dp.raw_guard_problem_ = lsm_missing;
     dp.writeConfig(ZTSEG_CFG_ABI_VERSION, ZTSEG_ABI_VERSION);
     dp.writeConfig(ZTSEG_CFG_DROP_EVENT_INTERVAL_NS, opts.drop_event_interval_ns);
 
@@ -259,11 +272,20 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
             pinProg(dp.cgroup_progs_[i], kCgroupHooks[i].prog);
         }
+        if (dp.lsm_prog_) {
+            pinProg(dp.lsm_prog_, kSockCreateProg);
+            attachLsmPinned(dp.lsm_prog_.get(), lsmLinkPin(opts.pin_dir));
+        }
     } catch (...) {
         uninstall(opts.pin_dir);
         throw;
     }
     spdlog::info("datapath loaded and pinned at {}", opts.pin_dir);
+    if (dp.lsm_prog_) {
+        spdlog::info("raw-socket guard attached (BPF LSM socket_create)");
+    } else {
+        warnRawSocketsUnconfined(lsm_missing);
+    }
     return dp;
 }
 
@@ -281,6 +303,7 @@ Datapath Datapath::adopt(const DatapathOptions& opts) {
                     ", this build speaks " + std::to_string(ZTSEG_ABI_VERSION) +
                     " (uninstall, then start again)");
     }
+    dp.adoptRawSocketGuard();
     spdlog::info("adopted pinned datapath at {} (generation {})", opts.pin_dir,
                  dp.activeGeneration());
     return dp;
@@ -297,6 +320,11 @@ void Datapath::openPinned() {
     for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
         cgroup_progs_[i] =
             openPinnedObject(progsDir(opts_.pin_dir) + "/" + kCgroupHooks[i].prog, "program");
+    }
+    // Absent when the loader's kernel lacked BPF LSM (adoptRawSocketGuard says so).
+    std::string lsm = progsDir(opts_.pin_dir) + "/" + kSockCreateProg;
+    if (fs::exists(lsm)) {
+        lsm_prog_ = openPinnedObject(lsm, "program");
     }
 }
 
@@ -822,14 +850,14 @@ void Datapath::rollback() {
     spdlog::info("rolled back from generation {} to {}", cur, prev);
 }
 
-void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode) {
+void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode, bool raw_sockets) {
     uint32_t raw = activeSlotRaw();
     if (raw == 0) {
         throw Error("add endpoint: no policy generation loaded yet");
     }
     UniqueFd inner = innerMapFd(endpoints_, raw - 1);
     BpfMap m(std::move(inner), "ztseg_endpoints(active)");
-    EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode)}};
+    EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode, raw_sockets)}};
     m.update(&e.key, &e.value);
     if (auto& mirror = mirror_[raw - 1].content) {
         auto next = std::make_shared<SlotContent>(*mirror);
@@ -890,6 +918,9 @@ int Datapath::programFd(std::string_view name) const {
         if (name == kCgroupHooks[i].prog) {
             return cgroup_progs_[i].get();
         }
+    }
+    if (name == kSockCreateProg) {
+        return lsm_prog_.get();  // -1 without BPF LSM
     }
     return -1;
 }

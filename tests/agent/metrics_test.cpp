@@ -76,6 +76,7 @@ MetricsSnapshot sampleSnapshot() {
     s.apply_failures = 2;
     s.attached_interfaces = {{"eth0", "native"}, {"veth1", "generic"}};
     s.workloads = 3;
+    s.raw_socket_guard = true;
     return s;
 }
 
@@ -124,6 +125,10 @@ TEST(MetricsRender, GaugesAndEventCounters) {
     EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="created"} 900)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="assured"} 12)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_conntrack_flows_total{stage="untracked"} 77)"));
+    EXPECT_TRUE(hasLine(t, "ztseg_raw_socket_guard 1"));
+    MetricsSnapshot unconfined = sampleSnapshot();
+    unconfined.raw_socket_guard = false;
+    EXPECT_TRUE(hasLine(renderPrometheus(unconfined), "ztseg_raw_socket_guard 0"));
     EXPECT_TRUE(hasLine(t, "ztseg_policy_apply_failures_total 2"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_entries{map="ztseg_ct"} 120)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_bpf_map_capacity{map="ztseg_policy"} 16384)"));
@@ -189,6 +194,7 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_workloads",
         "ztseg_pending_cgroups",
         "ztseg_conntrack_flows_total",
+        "ztseg_raw_socket_guard",
     };
     EXPECT_EQ(help.size(), expected.size());
     EXPECT_EQ(type.size(), expected.size());

@@ -25,6 +25,11 @@ void DatapathTest::SetUp() {
     opts_.policy_capacity = 1 << 18;
     opts_.identity_capacity = 1 << 16;
     opts_.drop_event_interval_ns = 0;  // every drop reported; tests count events
+    // This process is the workload (BPF_PROG_TEST_RUN judges its cgroup): a
+    // host-wide BPF LSM guard would refuse raw sockets to everything sharing
+    // that cgroup while a test runs. sock_create_test runs the guard's verdict
+    // through BPF_PROG_TEST_RUN instead.
+    opts_.raw_socket_guard = false;
     customize(opts_);
     dp_.emplace(Datapath::create(opts_));
     reader_ = std::make_unique<EventReader>(

@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "common/cgroup.hpp"
-#include "common/packet_builder.hpp"  // internetChecksum
 
 extern char** environ;
 
@@ -910,37 +909,85 @@ int udpRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
     }
 }
 
+namespace {
+
+// ICMP datagram ("ping") sockets are open to the groups in
+// net.ipv4.ping_group_range of the caller's network namespace (it governs
+// ICMPv6 too); the default, "1 0", admits nobody. While this lives the range
+// admits every group; the old range comes back afterwards, so no namespace
+// (the tests' own, or the root one) is left changed. The range is checked
+// only when a socket is created. A range someone else opened meanwhile is
+// theirs to restore.
+class PingGroupRange {
+  public:
+    PingGroupRange() {
+        std::ifstream in(kPath);
+        long lo = 1, hi = 0;
+        in >> lo >> hi;
+        const long gid = static_cast<long>(getegid());
+        if (!(lo <= gid && gid <= hi) && writeFile(kPath, "0 2147483647")) {
+            old_ = std::to_string(lo) + " " + std::to_string(hi);
+        }
+    }
+    ~PingGroupRange() {
+        if (!old_.empty()) {
+            writeFile(kPath, old_);
+        }
+    }
+    PingGroupRange(const PingGroupRange&) = delete;
+    PingGroupRange& operator=(const PingGroupRange&) = delete;
+
+  private:
+    static constexpr const char* kPath = "/proc/sys/net/ipv4/ping_group_range";
+    std::string old_;
+};
+
+// A ping socket, or invalid with `err` set.
+UniqueFd pingSocket(int family, int& err) {
+    const int type = SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    const int proto = family == AF_INET6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP};
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        UniqueFd fd(socket(family, type, proto));
+        err = errno;
+        if (fd || err != EACCES) {
+            return fd;
+        }
+        PingGroupRange open;
+        fd.reset(socket(family, type, proto));
+        err = errno;
+        if (fd || err != EACCES) {
+            return fd;
+        }
+        // another ping in this namespace put the range back meanwhile: again
+    }
+    return {};
+}
+
+}  // namespace
+
 int ping(const std::string& dst, std::chrono::milliseconds timeout, const std::string& bind_src) {
     const auto deadline = Clock::now() + timeout;
     SockAddr to = makeAddr(dst, 0);
     const bool v6 = to.family() == AF_INET6;
-    UniqueFd fd(socket(to.family(), SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP}));
+    int socket_err = 0;
+    UniqueFd fd = pingSocket(to.family(), socket_err);
     if (!fd) {
-        return errno;
+        return socket_err;
     }
     if (int err = bindSource(fd.get(), to.family(), bind_src, 0)) {
         return err;
     }
-    if (v6) {
-        icmp6_filter filter;
-        ICMP6_FILTER_SETBLOCKALL(&filter);
-        ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &filter);
-        setsockopt(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, &filter, sizeof(filter));
-    }
 
+    // The kernel sets the echo identifier (the socket's "port") and, for
+    // ICMPv4, the checksum; replies come back to this socket alone.
     static std::atomic<uint16_t> sequence{0};
-    const uint16_t id = static_cast<uint16_t>(getpid());
     const uint16_t seq = ++sequence;
     std::vector<uint8_t> req(8 + 16, 'z');
     req[0] = v6 ? ICMP6_ECHO_REQUEST : ICMP_ECHO;
     req[1] = 0;
     put16(&req[2], 0);
-    put16(&req[4], id);
+    put16(&req[4], 0);
     put16(&req[6], seq);
-    if (!v6) {
-        put16(&req[2], internetChecksum(req));  // the kernel fills it in only for ICMPv6
-    }
     if (sendto(fd.get(), req.data(), req.size(), 0, to.sa(), to.len) < 0) {
         return errno;
     }
@@ -960,14 +1007,11 @@ int ping(const std::string& dst, std::chrono::milliseconds timeout, const std::s
             }
             return errno;
         }
-        // Raw IPv4 sockets deliver the IP header too; ICMPv6 ones do not.
-        size_t off = v6 ? 0 : (buf[0] & 0x0f) * 4u;
-        if (static_cast<size_t>(n) < off + 8 || !sameHost(from, to)) {
+        // Datagram ICMP sockets deliver the ICMP message without the IP header.
+        if (static_cast<size_t>(n) < 8 || !sameHost(from, to)) {
             continue;
         }
-        const uint8_t* icmp = &buf[off];
-        if (icmp[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) && get16(&icmp[4]) == id &&
-            get16(&icmp[6]) == seq) {
+        if (buf[0] == (v6 ? ICMP6_ECHO_REPLY : ICMP_ECHOREPLY) && get16(&buf[6]) == seq) {
             return 0;
         }
     }

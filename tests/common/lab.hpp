@@ -197,7 +197,10 @@ int udpEchoServe(const std::string& addr, uint16_t port, int max_msgs,
 int udpRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
                  std::chrono::milliseconds timeout, const std::string& bind_src = "");
 
-// One ICMP / ICMPv6 echo over a raw socket: 0 on a matching reply, ETIMEDOUT, or send errno.
+// One ICMP / ICMPv6 echo over an ICMP datagram ("ping") socket, not a raw one: raw sockets are
+// refused to enforced workloads. Where net.ipv4.ping_group_range of the caller's network
+// namespace excludes it, the range admits every group just for creating the socket. 0 on a
+// matching reply, ETIMEDOUT, or the socket/send errno.
 int ping(const std::string& dst, std::chrono::milliseconds timeout,
          const std::string& bind_src = "");
 

@@ -46,16 +46,18 @@ class RandomGenerations {
         for (IdentityId id = 256; id < 260; ++id) {
             if (pick(3))
                 g.modes[id] = pick(2) ? WorkloadMode::Enforce : WorkloadMode::Audit;
+            if (pick(4) == 0)
+                g.raw_sockets.insert(id);
         }
         for (int i = 0, k = int(pick(5)); i < k; ++i)
             g.endpoints.push_back({100 + pick(6), 256 + pick(4)});
         return g;
     }
-    // A small edit of g: one rule, prefix, mode or endpoint changes.
+    // A small edit of g: one rule, prefix, mode, raw-socket grant or endpoint changes.
     Generation mutate(const Generation& g, uint64_t n) {
         Generation m = g;
         m.number = n;
-        switch (pick(6)) {
+        switch (pick(7)) {
             case 0:
                 m.rules.push_back(rule());
                 break;
@@ -73,6 +75,12 @@ class RandomGenerations {
             case 4:
                 m.modes[256 + pick(4)] = pick(2) ? WorkloadMode::Enforce : WorkloadMode::Audit;
                 break;
+            case 5: {
+                IdentityId id = 256 + pick(4);
+                if (!m.raw_sockets.erase(id))
+                    m.raw_sockets.insert(id);
+                break;
+            }
             default:
                 m.endpoints.push_back({100 + pick(6), 256 + pick(4)});
                 break;

@@ -39,7 +39,13 @@ namespace {
 
 uint32_t flagsOf(const Generation& g, IdentityId id) {
     auto m = g.modes.find(id);
-    return m == g.modes.end() ? 0u : identityFlags(m->second);
+    if (m == g.modes.end()) {
+        return 0u;
+    }
+    uint32_t mode = m->second == WorkloadMode::Enforce ? ZTSEG_IDF_ENFORCE
+                    : m->second == WorkloadMode::Audit ? ZTSEG_IDF_AUDIT
+                                                       : 0u;
+    return mode == 0u || !g.raw_sockets.count(id) ? mode : mode | ZTSEG_IDF_RAW_SOCKETS;
 }
 
 template <typename K, typename V>

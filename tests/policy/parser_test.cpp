@@ -105,7 +105,7 @@ const std::vector<ErrorCase> kErrorCases = {
     {"UnknownFieldInPolicy",
      kW + "policies:\n  - name: p\n    podSelector: {matchLabels: {app: a}}\n", "test.yaml:6:5",
      "unknown field 'podSelector' in policy (expected one of: egress, ingress, mode, name, "
-     "selector)"},
+     "raw_sockets, selector)"},
     {"UnknownFieldInIngressRule", kIngress + "      - from: [{entity: any}]\n        port: 80\n",
      "test.yaml:9:9",
      "unknown field 'port' in ingress rule (expected one of: action, description, from, ports)"},
@@ -834,6 +834,7 @@ void expectSamePolicy(const CompiledPolicy& a, const CompiledPolicy& b) {
     EXPECT_EQ(a.files, b.files);
     EXPECT_EQ(a.source_digest, b.source_digest);
     EXPECT_EQ(a.modes, b.modes);
+    EXPECT_EQ(a.raw_sockets, b.raw_sockets);
     ASSERT_EQ(a.identities.size(), b.identities.size());
     for (size_t i = 0; i < a.identities.size(); ++i) {
         const auto &x = a.identities[i], &y = b.identities[i];
@@ -878,6 +879,7 @@ void expectSamePolicy(const CompiledPolicy& a, const CompiledPolicy& b) {
         EXPECT_EQ(x.cgroup, y.cgroup);
         EXPECT_EQ(x.systemd_unit, y.systemd_unit);
         EXPECT_EQ(x.mode, y.mode);
+        EXPECT_EQ(x.raw_sockets, y.raw_sockets) << x.name;
     }
 }
 

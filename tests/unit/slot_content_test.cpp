@@ -73,6 +73,32 @@ TEST(SlotContent, IdenticalGenerationsShareContentAndNeedNoWrites) {
     EXPECT_EQ(diffSlots(ca, cb).size(), 0u);
 }
 
+// Granting raw sockets changes the identity's flags everywhere they are
+// written (address maps and endpoints): the earlier identity table is not reused.
+TEST(SlotContent, RawSocketGrantRewritesTheIdentitysFlags) {
+    Generation a;
+    a.number = 1;
+    a.identities.push_back({IpPrefix::parse("10.0.0.1/32"), 300});
+    a.modes[300] = WorkloadMode::Enforce;
+    a.endpoints.push_back({77, 300});
+    SlotContent ca = buildSlotContent(a, {});
+    Generation b = a;
+    b.number = 2;
+    b.raw_sockets.insert(300);
+    SlotContent cb = buildSlotContent(b, {&ca});
+    EXPECT_NE(cb.identities, ca.identities);
+    SlotDiff d = diffSlots(ca, cb);
+    ASSERT_EQ(d.host4.upsert_values.size(), 1u);
+    EXPECT_EQ(d.host4.upsert_values[0].flags, ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
+    ASSERT_EQ(d.endpoints.upsert_values.size(), 1u);
+    EXPECT_EQ(d.endpoints.upsert_values[0].flags, ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
+    EXPECT_EQ(d.size(), 2u);
+    // Unmanaged identities get no flags, a grant notwithstanding.
+    Generation c = b;
+    c.modes.clear();
+    EXPECT_EQ(identityFlags(c, 300), 0u);
+}
+
 // One more allow rule for one workload: only that workload's group is
 // recomputed and only its new entries are written.
 TEST(SlotContent, OneRuleChangeTouchesOneGroup) {

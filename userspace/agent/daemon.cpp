@@ -209,6 +209,7 @@ void Daemon::start(bool serve_api) {
             m.apply_failures = s_->apply_failures;
             m.attached_interfaces = s_->xdp->attached();
             m.workloads = s_->endpoints.size();
+            m.raw_socket_guard = s_->dp->rawSocketGuard();
             m.flow_events_by_sink["file"] = s_->sink->written();
             m.flow_events_lost_by_stage["ringbuf"] = m.datapath.events[ZTSEG_EVSTAT_LOST_RINGBUF];
             m.flow_events_lost_by_stage["rate_limited"] =
@@ -361,7 +362,7 @@ uint64_t Daemon::rollback() {
     for (const auto& [id, m] : endpoints) {
         for (const auto& w : cp->workloads) {
             if (w.name == m.workload) {
-                s_->dp->upsertEndpoint({id, w.identity}, w.mode);
+                s_->dp->upsertEndpoint({id, w.identity}, w.mode, w.raw_sockets);
             }
         }
     }
@@ -382,6 +383,8 @@ v1::StatusReply Daemon::status() {
     r.set_generation(s_->dp->activeGeneration());
     r.set_previous_generation(s_->dp->previousGeneration());
     r.set_highest_generation(s_->store.highest());
+    r.set_raw_sockets(
+        s_->dp->rawSocketGuard() ? "confined" : "NOT confined: " + s_->dp->rawSocketGuardProblem());
     Counters c = s_->dp->counters();
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
@@ -440,7 +443,7 @@ void Daemon::syncEndpoints() {
         }
         for (const auto& w : s_->policy->workloads) {
             if (w.name == m.workload) {
-                s_->dp->upsertEndpoint({m.cgroup_id, w.identity}, w.mode);
+                s_->dp->upsertEndpoint({m.cgroup_id, w.identity}, w.mode, w.raw_sockets);
                 std::lock_guard lock(s_->mu);
                 s_->endpoints[m.cgroup_id] = m;
                 spdlog::info("workload {} appeared: cgroup {} (id {})", m.workload, m.path,

@@ -224,6 +224,11 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
     w.sample("ztseg_conntrack_flows_total", {{"stage", "created"}}, snap.conntrack.created);
     w.sample("ztseg_conntrack_flows_total", {{"stage", "assured"}}, snap.conntrack.assured_total);
     w.sample("ztseg_conntrack_flows_total", {{"stage", "untracked"}}, snap.conntrack.untracked);
+
+    w.family("ztseg_raw_socket_guard", "gauge",
+             "1 if raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are refused "
+             "(BPF LSM), 0 if they are not confined.");
+    w.sample("ztseg_raw_socket_guard", {}, uint64_t{snap.raw_socket_guard ? 1u : 0u});
     return w.take();
 }
 

@@ -29,6 +29,7 @@ struct MetricsSnapshot {
     uint64_t workloads = 0;
     ConntrackUsage conntrack{};    // table pressure: created, assured, untracked flows
     uint64_t pending_cgroups = 0;  // cgroups judged by name until ztsegd classifies them
+    bool raw_socket_guard = false;  // Datapath::rawSocketGuard()
 };
 
 // Upper bounds of ztseg_policy_apply_duration_seconds (+Inf is implicit).

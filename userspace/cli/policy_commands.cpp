@@ -74,6 +74,12 @@ int runCompile(const CompileArgs& a, bool write) {
         return kExitInputErrors;
     }
     auto warnings = diags.warnings();
+    std::vector<std::string> raw_sockets;  // workloads a policy lets open raw sockets
+    for (const auto& w : cp.workloads) {
+        if (w.raw_sockets) {
+            raw_sockets.push_back(w.name);
+        }
+    }
     std::string bytes = serializeBundle(cp, {a.fleet, 0});
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     bool failed = a.strict && !warnings.empty();
@@ -93,12 +99,20 @@ int runCompile(const CompileArgs& a, bool write) {
                           {"entries", cp.rules.size()},
                           {"bundle_bytes", bytes.size()},
                           {"source_digest", cp.source_digest},
+                          {"raw_sockets", raw_sockets},
                           {"compile_ms", ms},
                           {"diagnostics", diagnosticsJson(warnings)}}
                          .dump(2)
                   << "\n";
     } else {
         printDiagnostics(warnings);
+        if (!raw_sockets.empty()) {
+            std::string names;
+            for (const auto& n : raw_sockets) {
+                names += (names.empty() ? "" : ", ") + n;
+            }
+            std::cerr << "raw sockets allowed (raw_sockets: allow) for: " << names << "\n";
+        }
         std::cerr << (failed ? "refused (--strict): " : "") << cp.workloads.size() << " workloads, "
                   << cp.identities.size() << " identities, " << cp.sources.size() << " rules -> "
                   << cp.rules.size() << " entries, " << warnings.size() << " warnings, " << ms

@@ -46,6 +46,9 @@ std::string statusText(const v1::StatusReply& st) {
         out += "rollback protection: bundles up to generation " +
                std::to_string(st.highest_generation()) + " are refused\n";
     }
+    if (!st.raw_sockets().empty()) {
+        out += "raw sockets of enforced workloads: " + st.raw_sockets() + "\n";
+    }
 
     out += "\ninterfaces (XDP): " + std::to_string(st.interfaces_size()) + "\n";
     if (st.interfaces_size() > 0) {

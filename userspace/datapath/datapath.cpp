@@ -20,6 +20,8 @@
 #include "datapath/grace_period.hpp"
 #include "datapath/link_type.hpp"
 #include "datapath/pins.hpp"
+#include "datapath/policy_entries.hpp"
+#include "datapath/raw_socket_guard.hpp"
 #include "datapath/slot_content.hpp"
 #include "ztseg.skel.h"
 
@@ -183,6 +185,11 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     setMax(skel->maps.ztseg_ct, opts.conntrack_capacity);
     setMax(skel->maps.ztseg_ct_new, opts.conntrack_new_capacity);
     setMax(skel->maps.ztseg_events, opts.ringbuf_bytes);
+    // Without BPF LSM the program could not run (or even load): leave it out.
+    const std::string lsm_missing = rawSocketGuardMissing(opts);
+    if (!lsm_missing.empty()) {
+        bpf_program__set_autoload(skel->progs.ztseg_sock_create, false);
+    }
     takeLibbpfLog();
     if (int err = ztseg_bpf__load(skel.get()); err != 0) {
         std::string log = takeLibbpfLog();
@@ -209,6 +216,10 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         }
         dp.cgroup_progs_[i] = dupFd(bpf_program__fd(p), kCgroupHooks[i].prog);
     }
+    if (lsm_missing.empty()) {
+        dp.lsm_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_sock_create), kSockCreateProg);
+    }
+    dp.raw_guard_problem_ = lsm_missing;
     dp.writeConfig(ZTSEG_CFG_ABI_VERSION, ZTSEG_ABI_VERSION);
     dp.writeConfig(ZTSEG_CFG_DROP_EVENT_INTERVAL_NS, opts.drop_event_interval_ns);
 
@@ -249,11 +260,20 @@ Datapath Datapath::create(const DatapathOptions& opts) {
                 throwErrno(std::string("pin link of ") + g.what + " at " + pin, -err);
             }
         }
+        if (dp.lsm_prog_) {
+            pinProg(dp.lsm_prog_, kSockCreateProg);
+            attachLsmPinned(dp.lsm_prog_.get(), lsmLinkPin(opts.pin_dir));
+        }
     } catch (...) {
         uninstall(opts.pin_dir);
         throw;
     }
     spdlog::info("datapath loaded and pinned at {}", opts.pin_dir);
+    if (dp.lsm_prog_) {
+        spdlog::info("raw-socket guard attached (BPF LSM socket_create)");
+    } else {
+        warnRawSocketsUnconfined(lsm_missing);
+    }
     return dp;
 }
 
@@ -271,6 +291,7 @@ Datapath Datapath::adopt(const DatapathOptions& opts) {
                     ", this build speaks " + std::to_string(ZTSEG_ABI_VERSION) +
                     " (uninstall, then start again)");
     }
+    dp.adoptRawSocketGuard();
     spdlog::info("adopted pinned datapath at {} (generation {})", opts.pin_dir,
                  dp.activeGeneration());
     return dp;
@@ -295,6 +316,11 @@ void Datapath::openPinned() {
     for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
         cgroup_progs_[i] =
             openPinnedObject(progsDir(opts_.pin_dir) + "/" + kCgroupHooks[i].prog, "program");
+    }
+    // Absent when the loader's kernel lacked BPF LSM (adoptRawSocketGuard says so).
+    std::string lsm = progsDir(opts_.pin_dir) + "/" + kSockCreateProg;
+    if (fs::exists(lsm)) {
+        lsm_prog_ = openPinnedObject(lsm, "program");
     }
 }
 
@@ -430,6 +456,9 @@ int Datapath::programFd(std::string_view name) const {
         if (name == kCgroupHooks[i].prog) {
             return cgroup_progs_[i].get();
         }
+    }
+    if (name == kSockCreateProg) {
+        return lsm_prog_.get();  // -1 without BPF LSM
     }
     return -1;
 }

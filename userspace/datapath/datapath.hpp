@@ -35,6 +35,12 @@ struct DatapathOptions {
     uint32_t conntrack_new_capacity = ZTSEG_DEFAULT_CT_NEW_CAPACITY;  // new, not yet assured
     uint32_t ringbuf_bytes = ZTSEG_DEFAULT_RINGBUF_BYTES;
     uint64_t drop_event_interval_ns = 1'000'000'000;  // per flow; 0 = no rate limit
+    // The raw-socket guard (datapath/raw_socket_guard.hpp): a BPF LSM program
+    // for the whole host. It needs "bpf" in the kernel's active LSM list at
+    // lsm_list (tests point it elsewhere). Off only for tests that make their
+    // own process (and so its whole cgroup) a workload.
+    bool raw_socket_guard = true;
+    std::string lsm_list = "/sys/kernel/security/lsm";
 };
 
 enum class XdpMode { Native, Generic };
@@ -109,9 +115,11 @@ struct Counters {
 class Datapath {
   public:
     // Load programs and maps and pin them under opts.pin_dir (which must not
-    // hold ztseg state yet). Verifier output is part of the error on failure.
+    // hold ztseg state yet), and attach the raw-socket guard (BPF LSM) once for
+    // the host. Verifier output is part of the error on failure. A kernel
+    // without BPF LSM is not an error: see rawSocketGuard().
     static Datapath create(const DatapathOptions& opts);
-    // Re-open pinned state left by an earlier process.
+    // Re-open pinned state left by an earlier process (the guard's link too).
     static Datapath adopt(const DatapathOptions& opts);
     static bool isPinned(const std::string& pin_dir);
     // Detach every link pinned under pin_dir and remove every pin: no trace left.
@@ -150,7 +158,8 @@ class Datapath {
     uint64_t previousGeneration() const;
 
     // Local workloads appearing/disappearing between applies (active generation).
-    void upsertEndpoint(const Endpoint& ep, WorkloadMode mode);
+    // raw_sockets: a policy lets the workload open raw/packet sockets.
+    void upsertEndpoint(const Endpoint& ep, WorkloadMode mode, bool raw_sockets = false);
     void removeEndpoint(uint64_t cgroup_id);
 
     // New cgroups: what the kernel pre-classifies (replaces the previous set),
@@ -166,6 +175,12 @@ class Datapath {
     void flushConntrack();
     void setDropEventInterval(uint64_t ns);
 
+    // Whether raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are
+    // refused (the BPF LSM socket_create program is attached). False when the
+    // kernel lacks BPF LSM; the warning logged then is rawSocketGuardProblem().
+    bool rawSocketGuard() const { return raw_guard_problem_.empty(); }
+    const std::string& rawSocketGuardProblem() const { return raw_guard_problem_; }
+
     int eventsFd() const { return events_.fd(); }
     // A loaded program by name ("ztseg_xdp", "ztseg_xdp_l3", "ztseg_cg_ingress", ...): for
     // BPF_PROG_TEST_RUN and benchmarks. -1 if there is no such program.
@@ -177,6 +192,7 @@ class Datapath {
     Datapath();
     void openPinned();
     const UniqueFd& xdpProgram(XdpProgram p) const;
+    void adoptRawSocketGuard();  // raw_socket_guard.cpp
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
     void flipTo(uint32_t slot);
@@ -195,6 +211,8 @@ class Datapath {
     std::map<uint64_t, int> endpoint_levels_;  // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;          // Ethernet first, IP first
     std::array<UniqueFd, 6> cgroup_progs_;     // order: kCgroupHooks in datapath.cpp
+    UniqueFd lsm_prog_;                        // invalid when the kernel lacks BPF LSM
+    std::string raw_guard_problem_;            // "" = raw sockets are confined
 
     // What this process last wrote into each slot, and the inner maps it was
     // written to (a slot rewritten by anyone else no longer matches).

@@ -339,7 +339,7 @@ void Datapath::rollback() {
     spdlog::info("rolled back from generation {} to {}", cur, prev);
 }
 
-void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode) {
+void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode, bool raw_sockets) {
     uint32_t raw = activeSlotRaw();
     if (raw == 0) {
         throw Error("add endpoint: no policy generation loaded yet");
@@ -347,7 +347,7 @@ void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode) {
     raiseWorkloadLevels({ep});
     UniqueFd inner = innerMapFd(endpoints_, raw - 1);
     BpfMap m(std::move(inner), "ztseg_endpoints(active)");
-    EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode)}};
+    EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode, raw_sockets)}};
     m.update(&e.key, &e.value);
     if (auto& mirror = mirror_[raw - 1].content) {
         auto next = std::make_shared<SlotContent>(*mirror);

@@ -83,10 +83,9 @@ std::shared_ptr<const IdentityTable> buildIdentities(const Generation& gen) {
     auto t = std::make_shared<IdentityTable>();
     t->input = gen.identities;
     t->modes = gen.modes;
+    t->raw_sockets = gen.raw_sockets;
     for (const IdentityPrefix& ip : gen.identities) {
-        auto mode = gen.modes.find(ip.identity);
-        ztseg_identity_info info{ip.identity,
-                                 mode == gen.modes.end() ? 0u : identityFlags(mode->second)};
+        ztseg_identity_info info{ip.identity, identityFlags(gen, ip.identity)};
         if (ip.prefix.family == 4 && ip.prefix.length == 32) {
             Host4Entry e{{}, info};
             std::memcpy(e.key.addr, ip.prefix.addr.data(), 4);
@@ -118,15 +117,22 @@ uint32_t IdentityTable::slotFlags() const {
     return (v4.empty() ? 0u : ZTSEG_SLOTF_LPM4) | (v6.empty() ? 0u : ZTSEG_SLOTF_LPM6);
 }
 
-uint32_t identityFlags(WorkloadMode m) {
+uint32_t identityFlags(WorkloadMode m, bool raw_sockets) {
+    uint32_t raw = raw_sockets ? ZTSEG_IDF_RAW_SOCKETS : 0u;
     switch (m) {
         case WorkloadMode::Enforce:
-            return ZTSEG_IDF_ENFORCE;
+            return ZTSEG_IDF_ENFORCE | raw;
         case WorkloadMode::Audit:
-            return ZTSEG_IDF_AUDIT;
+            return ZTSEG_IDF_AUDIT | raw;
         default:
-            return 0;
+            return 0;  // unmanaged: nothing to let it do
     }
+}
+
+uint32_t identityFlags(const Generation& gen, IdentityId id) {
+    auto mode = gen.modes.find(id);
+    return mode == gen.modes.end() ? 0u
+                                   : identityFlags(mode->second, gen.raw_sockets.count(id) != 0);
 }
 
 namespace {
@@ -205,6 +211,7 @@ SlotContent buildSlotContent(const Generation& gen,
 
     for (const SlotContent* s : reuse) {
         if (s != nullptr && s->identities && s->identities->modes == gen.modes &&
+            s->identities->raw_sockets == gen.raw_sockets &&
             s->identities->input == gen.identities) {
             out.identities = s->identities;
             break;
@@ -216,10 +223,7 @@ SlotContent buildSlotContent(const Generation& gen,
 
     out.endpoints.reserve(gen.endpoints.size());
     for (const Endpoint& ep : gen.endpoints) {
-        auto mode = gen.modes.find(ep.identity);
-        out.endpoints.push_back(
-            {{ep.cgroup_id},
-             {ep.identity, mode == gen.modes.end() ? 0u : identityFlags(mode->second)}});
+        out.endpoints.push_back({{ep.cgroup_id}, {ep.identity, identityFlags(gen, ep.identity)}});
     }
     bool strictly_increasing =
         std::adjacent_find(out.endpoints.begin(), out.endpoints.end(),

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,7 @@ using EndpointEntry = KeyedValue<ztseg_endpoint_key>;
 struct IdentityTable {
     std::vector<IdentityPrefix> input;
     std::map<IdentityId, WorkloadMode> modes;
+    std::set<IdentityId> raw_sockets;
     std::vector<Ident4Entry> v4;
     std::vector<Ident6Entry> v6;
     std::vector<Host4Entry> h4;
@@ -71,7 +73,10 @@ struct SlotContent {
 SlotContent buildSlotContent(const Generation& gen,
                              std::initializer_list<const SlotContent*> reuse);
 
-uint32_t identityFlags(WorkloadMode m);
+// ZTSEG_IDF_* of a workload identity; raw_sockets adds ZTSEG_IDF_RAW_SOCKETS.
+uint32_t identityFlags(WorkloadMode m, bool raw_sockets = false);
+// The flags `gen` gives identity `id` (0 for identities it does not manage).
+uint32_t identityFlags(const Generation& gen, IdentityId id);
 
 // Writes that turn one slot's maps from `from` into `to`.
 template <typename Key, typename Value>

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,9 @@ struct Generation {
     uint64_t number = 0;
     std::vector<IdentityPrefix> identities;
     std::map<IdentityId, WorkloadMode> modes;  // managed workload identities
+    // Managed workload identities a policy lets open raw IP, AF_PACKET and
+    // AF_XDP sockets (ZTSEG_IDF_RAW_SOCKETS); every other one is refused them.
+    std::set<IdentityId> raw_sockets;
     std::vector<Endpoint> endpoints;
     std::vector<Rule> rules;
 };

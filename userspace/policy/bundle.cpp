@@ -127,6 +127,7 @@ std::string serializeBundle(const CompiledPolicy& cp, const BundleMeta& meta) {
         o->set_cgroup(w.cgroup);
         o->set_systemd_unit(w.systemd_unit);
         o->set_mode(toProto(w.mode));
+        o->set_raw_sockets(w.raw_sockets);
     }
     for (const auto& r : cp.rules) {
         auto* o = b.add_rules();
@@ -215,9 +216,14 @@ CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {
     for (const auto& o : b.workloads()) {
         known(o.identity(), "workload '" + o.name() + "'");
         WorkloadMode m = fromProto(o.mode());
-        cp.workloads.push_back({o.name(), o.identity(), o.cgroup(), o.systemd_unit(), m});
+        // Raw sockets mean something only to a managed workload.
+        bool raw = o.raw_sockets() && m != WorkloadMode::Unmanaged;
+        cp.workloads.push_back({o.name(), o.identity(), o.cgroup(), o.systemd_unit(), m, raw});
         if (m != WorkloadMode::Unmanaged) {
             cp.modes[o.identity()] = m;
+        }
+        if (raw) {
+            cp.raw_sockets.insert(o.identity());
         }
     }
     for (int i = 0; i < b.rules_size(); ++i) {

@@ -208,6 +208,7 @@ Generation CompiledPolicy::toGeneration(std::vector<Endpoint> endpoints) const {
     g.number = generation;
     g.identities = inventory;
     g.modes = modes;
+    g.raw_sockets = raw_sockets;
     g.endpoints = std::move(endpoints);
     g.rules = rules;
     return g;
@@ -310,6 +311,29 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
             }
         }
     }
+    // Raw sockets: granted by any policy that selects the workload and allows them.
+    std::set<const PolicySpec*> warned_raw;
+    for (const auto& [id, policies] : selected_by) {
+        const PolicySpec* allow = nullptr;
+        for (const PolicySpec* p : policies) {
+            if (p->raw_sockets == true && !allow) {
+                allow = p;
+            }
+        }
+        if (!allow) {
+            continue;
+        }
+        out.raw_sockets.insert(id);
+        for (const PolicySpec* p : policies) {
+            if (p->raw_sockets == false && warned_raw.insert(p).second) {
+                diags.warning(p->loc, "policy '" + p->name +
+                                          "' says raw_sockets: deny, but policy '" + allow->name +
+                                          "' (" + allow->loc.str() +
+                                          ") allows raw sockets for some of its workloads: they "
+                                          "get them");
+            }
+        }
+    }
     std::map<std::string, IdentityId> workload_ids;  // canonical labels -> identity
     for (const auto& info : out.identities) {
         if (info.kind == IdentityKind::Workload) {
@@ -320,7 +344,8 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
         IdentityId id = workload_ids.at(canonical(w.labels));
         auto m = out.modes.find(id);
         out.workloads.push_back({w.name, id, w.cgroup, w.systemd_unit,
-                                 m == out.modes.end() ? WorkloadMode::Unmanaged : m->second});
+                                 m == out.modes.end() ? WorkloadMode::Unmanaged : m->second,
+                                 out.raw_sockets.count(id) != 0});
     }
     std::sort(out.workloads.begin(), out.workloads.end(),
               [](const CompiledWorkload& a, const CompiledWorkload& b) { return a.name < b.name; });

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,7 @@ struct CompiledWorkload {
     std::string cgroup;
     std::string systemd_unit;
     WorkloadMode mode = WorkloadMode::Unmanaged;
+    bool raw_sockets = false;  // a policy selecting it says raw_sockets: allow
 };
 
 // Where a rule id comes from: for explain, events and the flow log.
@@ -52,6 +54,7 @@ struct CompiledPolicy {
     std::vector<IdentityInfo> identities;      // sorted by id
     std::vector<IdentityPrefix> inventory;     // sorted by prefix
     std::map<IdentityId, WorkloadMode> modes;  // managed workload identities
+    std::set<IdentityId> raw_sockets;          // managed identities allowed raw sockets
     std::vector<CompiledWorkload> workloads;   // sorted by name
     std::vector<Rule> rules;                   // sorted
     std::vector<RuleSource> sources;           // sorted by rule id
@@ -65,7 +68,8 @@ struct CompiledPolicy {
 };
 
 // Compiles a validated PolicySet; warnings (selectors matching nothing,
-// allow rules that a deny always overrides, mixed modes) go to `diags`.
+// allow rules that a deny always overrides, mixed modes, raw_sockets: deny
+// overridden by another policy's allow) go to `diags`.
 CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& diags);
 
 // Identity number for a canonical label string, before collision probing.

@@ -69,6 +69,9 @@ struct PolicySpec {
     std::string name;
     Selector selector;  // the local workloads it applies to
     WorkloadMode mode = WorkloadMode::Enforce;
+    // `raw_sockets: allow` lets the selected workloads open raw IP, AF_PACKET
+    // and AF_XDP sockets; refused by default. nullopt: not written (deny).
+    std::optional<bool> raw_sockets;
     std::vector<RuleSpec> rules;
     SourceLocation loc;
 };

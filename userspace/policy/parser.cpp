@@ -362,7 +362,7 @@ class DocReader {
         if (!mapping(n, "a policy")) {
             return;
         }
-        keys(n, "policy", {"name", "selector", "mode", "ingress", "egress"});
+        keys(n, "policy", {"name", "selector", "mode", "raw_sockets", "ingress", "egress"});
         PolicySpec p;
         p.loc = loc(n);
         auto name = requiredString(n, "name", "a policy");
@@ -381,6 +381,15 @@ class DocReader {
                 p.mode = WorkloadMode::Audit;
             } else if (s) {
                 error(m, "unknown mode '" + *s + "' (expected enforce or audit)");
+            }
+        }
+        if (const yaml::Node* r_ptr = n.get("raw_sockets")) {
+            const yaml::Node& r = *r_ptr;
+            auto s = scalar(r, "'raw_sockets'");
+            if (s == "allow" || s == "deny") {
+                p.raw_sockets = *s == "allow";
+            } else if (s) {
+                error(r, "unknown raw_sockets value '" + *s + "' (expected allow or deny)");
             }
         }
         for (auto [key, dir, peer_key] : {std::tuple{"ingress", Direction::Ingress, "from"},

@@ -27,8 +27,8 @@ struct MetricsSnapshot {
     uint64_t apply_failures = 0;
     std::map<std::string, std::string> attached_interfaces;  // ifname -> "native"/"generic"
     uint64_t workloads = 0;
-    ConntrackUsage conntrack{};    // table pressure: created, assured, untracked flows
-    uint64_t pending_cgroups = 0;  // cgroups judged by name until ztsegd classifies them
+    ConntrackUsage conntrack{};     // table pressure: created, assured, untracked flows
+    uint64_t pending_cgroups = 0;   // cgroups judged by name until ztsegd classifies them
     bool raw_socket_guard = false;  // Datapath::rawSocketGuard()
 };
 

@@ -12,7 +12,8 @@
  * cgroup hooks judge like any other: they are not raw and stay allowed.
  *
  * Attached once, globally (not per cgroup): the task's cgroup names the
- * workload. Ordinary sockets return at the first test, uncounted.
+ * workload. Ordinary sockets return at the first test, uncounted. Kernels
+ * without BPF LSM get the fallback at the end of this file.
  *
  * Flow event of a refused (or, in audit mode, would-be refused) socket:
  * direction egress, local identity as source, peer 0, cgroup id of the task,
@@ -24,6 +25,7 @@
  */
 #include "events.h"
 
+#include <asm/ptrace.h>      /* struct pt_regs, for the fallback's kprobe */
 #include <bpf/bpf_tracing.h> /* after events.h: it needs the kernel types */
 
 /* <sys/socket.h> is not usable from BPF C: the few values needed here. */
@@ -121,27 +123,14 @@ static __always_inline void ztseg_sock_emit(const struct ztseg_sock_verdict* v, 
     ztseg_evstat(ZTSEG_EVSTAT_EMITTED);
 }
 
-/* Tests build this file a second time with ZTSEG_SOCK_CREATE_TWIN: the same
- * verdict as a raw tracepoint program, which BPF_PROG_TEST_RUN can run with
- * the hook's arguments (LSM programs cannot be test-run, and some kernels
- * refuse to load them at all). Never part of the datapath object. */
-#ifdef ZTSEG_SOCK_CREATE_TWIN
-#define ZTSEG_SOCK_CREATE_SEC "raw_tp"
-#else
-#define ZTSEG_SOCK_CREATE_SEC "lsm/socket_create"
-#endif
-
-SEC(ZTSEG_SOCK_CREATE_SEC)
-int BPF_PROG(ztseg_sock_create, int family, int type, int protocol, int kern, int ret) {
+/* The verdict of every variant below: 1 to refuse socket(family, type,
+ * protocol) to the current task, 0 to let it through (counted, and in audit
+ * mode reported as a would-drop). */
+static __always_inline int ztseg_sock_refused(int family, int type, int protocol) {
     struct ztseg_sock_verdict v = {};
     struct ztseg_active active;
     __u32 flags;
     __u64 wl;
-
-    if (ret != 0)
-        return ret; /* an earlier LSM program refused it already */
-    if (kern || !ztseg_is_raw(family, type))
-        return 0;
 
     ztseg_load_active(&active);
     wl = ztseg_workload_of_current(&active);
@@ -174,5 +163,94 @@ int BPF_PROG(ztseg_sock_create, int family, int type, int protocol, int kern, in
     }
     ztseg_count(ZTSEG_HOOK_SOCK_CREATE, ZTSEG_REASON_DROP_RAW_SOCKET, 0);
     ztseg_sock_emit(&v, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_RAW_SOCKET);
-    return -ZTSEG_EPERM;
+    return 1;
 }
+
+/* Tests build this file a second time with ZTSEG_SOCK_CREATE_TWIN: the same
+ * verdict as a raw tracepoint program, which BPF_PROG_TEST_RUN can run with
+ * the hook's arguments (LSM programs cannot be test-run, and some kernels
+ * refuse to load them at all). Never part of the datapath object. */
+#ifdef ZTSEG_SOCK_CREATE_TWIN
+#define ZTSEG_SOCK_CREATE_SEC "raw_tp"
+#else
+#define ZTSEG_SOCK_CREATE_SEC "lsm/socket_create"
+#endif
+
+SEC(ZTSEG_SOCK_CREATE_SEC)
+int BPF_PROG(ztseg_sock_create, int family, int type, int protocol, int kern, int ret) {
+    if (ret != 0)
+        return ret; /* an earlier LSM program refused it already */
+    if (kern || !ztseg_is_raw(family, type))
+        return 0;
+    return ztseg_sock_refused(family, type, protocol) ? -ZTSEG_EPERM : 0;
+}
+
+#ifndef ZTSEG_SOCK_CREATE_TWIN
+/*
+ * The guard on kernels that do not run BPF LSM programs (no "bpf" in the
+ * active LSMs, or no BPF trampolines). Loaded and attached only there: with
+ * BPF LSM, ztseg_sock_create above refuses everything with EPERM.
+ *
+ * Raw IP sockets: cgroup/sock_create (BPF_CGROUP_INET_SOCK_CREATE, attached at
+ * the cgroup2 root) runs in inet_create/inet6_create for every user socket;
+ * returning 0 makes socket() fail with EPERM, exactly like the LSM program.
+ */
+SEC("cgroup/sock_create")
+int ztseg_sock_create_inet(struct bpf_sock* sk) {
+    int family = sk->family, type = sk->type, protocol = sk->protocol;
+
+    if (!ztseg_is_raw(family, type))
+        return 1;
+    return ztseg_sock_refused(family, type, protocol) ? 0 : 1;
+}
+
+/*
+ * AF_PACKET and AF_XDP sockets are created by their own families, which no
+ * cgroup hook sees, and a kprobe cannot change a return value (no
+ * CONFIG_BPF_KPROBE_OVERRIDE on such kernels either). So the task that asks
+ * for one is killed: SIGKILL from security_socket_create's entry, before the
+ * socket exists. The signal is taken on the way back to user space, so the
+ * caller never returns from socket() and never holds the fd; the rest of its
+ * thread group is killed with it. Tetragon's enforcement takes the same
+ * route where it cannot override. Harsh on purpose: an enforced workload that
+ * needs packet sockets says so in policy (`raw_sockets: allow`), and audit mode
+ * shows who would be hit before enforcing.
+ */
+#define ZTSEG_SIGKILL 9
+
+SEC("kprobe/security_socket_create")
+int BPF_KPROBE(ztseg_sock_create_kill, int family, int type, int protocol, int kern) {
+    if (kern || (family != ZTSEG_AF_PACKET && family != ZTSEG_AF_XDP))
+        return 0; /* raw IP sockets: ztseg_sock_create_inet refuses them with EPERM */
+    if (ztseg_sock_refused(family, type, protocol))
+        bpf_send_signal(ZTSEG_SIGKILL);
+    return 0;
+}
+
+/*
+ * The same kill from the socket(2) syscall's entry tracepoint, for kernels
+ * built without kprobes (no CONFIG_KPROBES; seen on this project's CI VM).
+ * Only one of the two is loaded (the kprobe where the kernel has one). This
+ * one sees socket(2) only, not sockets io_uring creates (IORING_OP_SOCKET):
+ * docs/datapath.md lists that residual. Layout: the tracepoint's format file,
+ * events/syscalls/sys_enter_socket/format (arguments as 8-byte slots).
+ */
+struct ztseg_sys_enter_socket {
+    __u64 common;     /* common_type, flags, preempt_count, pid */
+    __s64 syscall_nr; /* int, padded to 8 */
+    __u64 family;
+    __u64 type;
+    __u64 protocol;
+};
+
+SEC("tracepoint/syscalls/sys_enter_socket")
+int ztseg_sock_create_kill_tp(struct ztseg_sys_enter_socket* ctx) {
+    int family = (int)ctx->family;
+
+    if (family != ZTSEG_AF_PACKET && family != ZTSEG_AF_XDP)
+        return 0;
+    if (ztseg_sock_refused(family, (int)ctx->type, (int)ctx->protocol))
+        bpf_send_signal(ZTSEG_SIGKILL);
+    return 0;
+}
+#endif

@@ -45,7 +45,7 @@ api:
   tls: {cert: a.pem, key: a.key, ca: ca.pem}
 metrics: {listen: 127.0.0.1:9999}
 datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64,
-           conntrack_capacity: 8192, ringbuf_bytes: 65536}
+           conntrack_capacity: 8192, ringbuf_bytes: 65536, raw_socket_fallback: false}
 )",
                                 "ztsegd.yaml");
     EXPECT_EQ(c.host_name, "node-7");
@@ -61,6 +61,7 @@ datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64
     EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
     EXPECT_EQ(c.datapath.policy_capacity, 4096u);
     EXPECT_EQ(c.datapath.ringbuf_bytes, 65536u);
+    EXPECT_FALSE(c.datapath.raw_socket_fallback);
 }
 
 TEST(AgentConfig, ErrorsNameTheLocation) {
@@ -122,6 +123,8 @@ TEST(AgentConfig, ShippedDefaultConfigMatchesTheBuiltInDefaults) {
     EXPECT_EQ(shipped.datapath.endpoint_capacity, builtin.datapath.endpoint_capacity);
     EXPECT_EQ(shipped.datapath.conntrack_capacity, builtin.datapath.conntrack_capacity);
     EXPECT_EQ(shipped.datapath.ringbuf_bytes, builtin.datapath.ringbuf_bytes);
+    EXPECT_EQ(shipped.datapath.raw_socket_fallback, builtin.datapath.raw_socket_fallback);
+    EXPECT_TRUE(builtin.datapath.raw_socket_fallback);
     EXPECT_EQ(shipped.interfaces, builtin.interfaces);
     EXPECT_EQ(shipped.cgroup_only, builtin.cgroup_only);
 }

@@ -3,11 +3,13 @@
 // Needs root. Setup failures throw std::runtime_error; network outcomes are returned as errno.
 #pragma once
 
+#include <sys/mman.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <optional>
 #include <string>
 
@@ -117,6 +119,28 @@ class Cgroup2 {
     void destroy() noexcept;
     std::string path_;
     UniqueFd fd_;
+};
+
+// A value in memory shared with forked children (MAP_SHARED, set up before the fork).
+template <class T>
+class Shared {
+  public:
+    Shared() {
+        void* p =
+            mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            throw std::bad_alloc();
+        }
+        v_ = new (p) T{};
+    }
+    ~Shared() { munmap(v_, sizeof(T)); }
+    Shared(const Shared&) = delete;
+    Shared& operator=(const Shared&) = delete;
+    T& operator*() { return *v_; }
+    T* operator->() { return v_; }
+
+  private:
+    T* v_;
 };
 
 // A forked child that optionally enters a netns and a cgroup before running fn; its return

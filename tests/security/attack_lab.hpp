@@ -44,28 +44,6 @@ PacketBuilder packetFor(int family, const std::string& src, const std::string& d
 
 // ---- process coordination ----
 
-// A value in memory shared with forked children (MAP_SHARED, set up before the fork).
-template <class T>
-class Shared {
-  public:
-    Shared() {
-        void* p =
-            mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) {
-            throw std::bad_alloc();
-        }
-        v_ = new (p) T{};
-    }
-    ~Shared() { munmap(v_, sizeof(T)); }
-    Shared(const Shared&) = delete;
-    Shared& operator=(const Shared&) = delete;
-    T& operator*() { return *v_; }
-    T* operator->() { return v_; }
-
-  private:
-    T* v_;
-};
-
 // Parent -> child: a child forked after construction blocks in wait() until open().
 class Gate {
   public:

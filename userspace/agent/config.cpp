@@ -111,7 +111,8 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                                {"conntrack_capacity", r.num(dp.conntrack_capacity, 1024, 1u << 26)},
                                {"conntrack_new_capacity",
                                 r.num(dp.conntrack_new_capacity, 256, 1u << 26)},
-                               {"ringbuf_bytes", r.num(dp.ringbuf_bytes, 4096, 1u << 30)}});
+                               {"ringbuf_bytes", r.num(dp.ringbuf_bytes, 4096, 1u << 30)},
+                               {"raw_socket_fallback", r.flag(dp.raw_socket_fallback)}});
                  }},
             });
         if (xdp_mode == "auto") {

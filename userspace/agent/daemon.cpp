@@ -383,8 +383,9 @@ v1::StatusReply Daemon::status() {
     r.set_generation(s_->dp->activeGeneration());
     r.set_previous_generation(s_->dp->previousGeneration());
     r.set_highest_generation(s_->store.highest());
-    r.set_raw_sockets(
-        s_->dp->rawSocketGuard() ? "confined" : "NOT confined: " + s_->dp->rawSocketGuardProblem());
+    r.set_raw_sockets(s_->dp->rawSocketGuard()
+                          ? "confined (" + s_->dp->rawSocketGuardMode() + ")"
+                          : "NOT confined: " + s_->dp->rawSocketGuardProblem());
     Counters c = s_->dp->counters();
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {

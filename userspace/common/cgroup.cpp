@@ -30,7 +30,7 @@ std::string unescapeMountinfo(const std::string& s) {
 
 }  // namespace
 
-std::string cgroup2MountPoint() {
+std::string mountPointOfType(const std::string& fstype) {
     std::ifstream f("/proc/self/mountinfo");
     std::string line;
     while (std::getline(f, line)) {
@@ -40,9 +40,9 @@ std::string cgroup2MountPoint() {
             continue;
         }
         std::istringstream tail(line.substr(dash + 3));
-        std::string fstype;
-        tail >> fstype;
-        if (fstype != "cgroup2") {
+        std::string type;
+        tail >> type;
+        if (type != fstype) {
             continue;
         }
         std::istringstream head(line.substr(0, dash));
@@ -50,7 +50,15 @@ std::string cgroup2MountPoint() {
         head >> id >> parent >> dev >> root >> mount;
         return unescapeMountinfo(mount);
     }
-    throw Error("no cgroup2 filesystem mounted (see /proc/self/mountinfo)");
+    return "";
+}
+
+std::string cgroup2MountPoint() {
+    std::string mount = mountPointOfType("cgroup2");
+    if (mount.empty()) {
+        throw Error("no cgroup2 filesystem mounted (see /proc/self/mountinfo)");
+    }
+    return mount;
 }
 
 uint64_t cgroupIdOf(const std::string& cgroup_path) {

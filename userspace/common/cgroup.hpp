@@ -12,6 +12,10 @@ namespace ztseg {
 // /sys/fs/cgroup/unified on hybrid hosts). Throws if none is mounted.
 std::string cgroup2MountPoint();
 
+// Mount point of the first mounted filesystem of this type ("tracefs",
+// "bpf", ...) in /proc/self/mountinfo, "" if there is none.
+std::string mountPointOfType(const std::string& fstype);
+
 // Cgroup id of a cgroup directory: what bpf_get_current_cgroup_id() returns.
 uint64_t cgroupIdOf(const std::string& cgroup_path);
 

@@ -185,10 +185,21 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     setMax(skel->maps.ztseg_ct, opts.conntrack_capacity);
     setMax(skel->maps.ztseg_ct_new, opts.conntrack_new_capacity);
     setMax(skel->maps.ztseg_events, opts.ringbuf_bytes);
-    // Without BPF LSM the program could not run (or even load): leave it out.
-    const std::string lsm_missing = rawSocketGuardMissing(opts);
-    if (!lsm_missing.empty()) {
+    // One raw-socket guard: BPF LSM where the kernel runs it (elsewhere it
+    // could not even load), else the fallback, else none.
+    const RawGuardPlan raw_guard = planRawSocketGuard(opts);
+    if (raw_guard.kind != RawGuardKind::Lsm) {
         bpf_program__set_autoload(skel->progs.ztseg_sock_create, false);
+    }
+    // The fallback's kill: the kprobe or the tracepoint program, never both.
+    bpf_program* kill_prog = raw_guard.kill_hook == RawKillHook::Kprobe
+                                 ? skel->progs.ztseg_sock_create_kill
+                                 : skel->progs.ztseg_sock_create_kill_tp;
+    for (bpf_program* p : {skel->progs.ztseg_sock_create_inet, skel->progs.ztseg_sock_create_kill,
+                           skel->progs.ztseg_sock_create_kill_tp}) {
+        const bool used = raw_guard.kind == RawGuardKind::Fallback &&
+                          (p == skel->progs.ztseg_sock_create_inet || p == kill_prog);
+        bpf_program__set_autoload(p, used);
     }
     takeLibbpfLog();
     if (int err = ztseg_bpf__load(skel.get()); err != 0) {
@@ -216,10 +227,16 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         }
         dp.cgroup_progs_[i] = dupFd(bpf_program__fd(p), kCgroupHooks[i].prog);
     }
-    if (lsm_missing.empty()) {
+    if (raw_guard.kind == RawGuardKind::Lsm) {
         dp.lsm_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_sock_create), kSockCreateProg);
+    } else if (raw_guard.kind == RawGuardKind::Fallback) {
+        dp.raw_inet_prog_ =
+            dupFd(bpf_program__fd(skel->progs.ztseg_sock_create_inet), kSockCreateInetProg);
+        dp.raw_kill_prog_ = dupFd(bpf_program__fd(kill_prog), kSockCreateKillProg);
+        dp.raw_kill_hook_ = raw_guard.kill_hook;
     }
-    dp.raw_guard_problem_ = lsm_missing;
+    dp.raw_guard_kind_ = raw_guard.kind;
+    dp.raw_guard_problem_ = raw_guard.problem;
     dp.writeConfig(ZTSEG_CFG_ABI_VERSION, ZTSEG_ABI_VERSION);
     dp.writeConfig(ZTSEG_CFG_DROP_EVENT_INTERVAL_NS, opts.drop_event_interval_ns);
 
@@ -264,15 +281,25 @@ Datapath Datapath::create(const DatapathOptions& opts) {
             pinProg(dp.lsm_prog_, kSockCreateProg);
             attachLsmPinned(dp.lsm_prog_.get(), lsmLinkPin(opts.pin_dir));
         }
+        if (dp.raw_inet_prog_) {
+            pinProg(dp.raw_inet_prog_, kSockCreateInetProg);
+            pinProg(dp.raw_kill_prog_, kSockCreateKillProg);
+            attachFallbackInetPinned(dp.raw_inet_prog_.get(), fallbackInetLinkPin(opts.pin_dir));
+            attachFallbackKillPinned(dp.raw_kill_prog_.get(), fallbackKillLinkPin(opts.pin_dir));
+        }
     } catch (...) {
         uninstall(opts.pin_dir);
         throw;
     }
     spdlog::info("datapath loaded and pinned at {}", opts.pin_dir);
-    if (dp.lsm_prog_) {
-        spdlog::info("raw-socket guard attached (BPF LSM socket_create)");
+    if (raw_guard.kind == RawGuardKind::None) {
+        warnRawSocketsUnconfined(raw_guard.problem);
     } else {
-        warnRawSocketsUnconfined(lsm_missing);
+        if (raw_guard.kind == RawGuardKind::Fallback) {
+            spdlog::warn("BPF LSM is not usable ({}): raw-socket guard falls back",
+                         raw_guard.lsm_missing);
+        }
+        spdlog::info("raw-socket guard attached ({})", dp.rawSocketGuardMode());
     }
     return dp;
 }
@@ -317,11 +344,17 @@ void Datapath::openPinned() {
         cgroup_progs_[i] =
             openPinnedObject(progsDir(opts_.pin_dir) + "/" + kCgroupHooks[i].prog, "program");
     }
-    // Absent when the loader's kernel lacked BPF LSM (adoptRawSocketGuard says so).
-    std::string lsm = progsDir(opts_.pin_dir) + "/" + kSockCreateProg;
-    if (fs::exists(lsm)) {
-        lsm_prog_ = openPinnedObject(lsm, "program");
-    }
+    // Each guard's programs are pinned only where that guard was chosen
+    // (adoptRawSocketGuard says which, or that there is none).
+    auto openIfPinned = [&](UniqueFd& fd, const char* name) {
+        std::string path = progsDir(opts_.pin_dir) + "/" + name;
+        if (fs::exists(path)) {
+            fd = openPinnedObject(path, "program");
+        }
+    };
+    openIfPinned(lsm_prog_, kSockCreateProg);
+    openIfPinned(raw_inet_prog_, kSockCreateInetProg);
+    openIfPinned(raw_kill_prog_, kSockCreateKillProg);
 }
 
 void Datapath::uninstall(const std::string& pin_dir) {
@@ -459,6 +492,12 @@ int Datapath::programFd(std::string_view name) const {
     }
     if (name == kSockCreateProg) {
         return lsm_prog_.get();  // -1 without BPF LSM
+    }
+    if (name == kSockCreateInetProg) {
+        return raw_inet_prog_.get();  // -1 unless the fallback guards raw sockets
+    }
+    if (name == kSockCreateKillProg) {
+        return raw_kill_prog_.get();
     }
     return -1;
 }

@@ -17,6 +17,7 @@
 #include "datapath/bpf_map.hpp"
 #include "datapath/link_type.hpp"
 #include "datapath/policy_entries.hpp"
+#include "datapath/raw_socket_guard.hpp"
 #include "datapath/types.hpp"
 #include "maps.h"
 
@@ -40,6 +41,12 @@ struct DatapathOptions {
     // lsm_list (tests point it elsewhere). Off only for tests that make their
     // own process (and so its whole cgroup) a workload.
     bool raw_socket_guard = true;
+    // Where the kernel does not run BPF LSM programs: confine raw sockets with
+    // cgroup/sock_create (raw IP: EPERM) and a kprobe that kills a workload
+    // task asking for a packet or XDP socket. Off: such hosts stay unconfined.
+    bool raw_socket_fallback = true;
+    // The fallback's kill hook (tests force one; Auto picks for the kernel).
+    RawKillHook raw_socket_kill_hook = RawKillHook::Auto;
     std::string lsm_list = "/sys/kernel/security/lsm";
 };
 
@@ -176,10 +183,16 @@ class Datapath {
     void setDropEventInterval(uint64_t ns);
 
     // Whether raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are
-    // refused (the BPF LSM socket_create program is attached). False when the
-    // kernel lacks BPF LSM; the warning logged then is rawSocketGuardProblem().
+    // confined: by the BPF LSM program, or without BPF LSM by the fallback
+    // (rawSocketGuardMode() says which). False when the guard is turned off;
+    // the warning logged then is rawSocketGuardProblem().
     bool rawSocketGuard() const { return raw_guard_problem_.empty(); }
     const std::string& rawSocketGuardProblem() const { return raw_guard_problem_; }
+    RawGuardKind rawSocketGuardKind() const { return raw_guard_kind_; }
+    RawKillHook rawSocketKillHook() const { return raw_kill_hook_; }
+    std::string rawSocketGuardMode() const {
+        return rawGuardModeText(raw_guard_kind_, raw_kill_hook_);
+    }
 
     int eventsFd() const { return events_.fd(); }
     // A loaded program by name ("ztseg_xdp", "ztseg_xdp_l3", "ztseg_cg_ingress", ...): for
@@ -212,7 +225,10 @@ class Datapath {
     UniqueFd xdp_prog_, xdp_l3_prog_;          // Ethernet first, IP first
     std::array<UniqueFd, 6> cgroup_progs_;     // order: kCgroupHooks in datapath.cpp
     UniqueFd lsm_prog_;                        // invalid when the kernel lacks BPF LSM
-    std::string raw_guard_problem_;            // "" = raw sockets are confined
+    UniqueFd raw_inet_prog_, raw_kill_prog_;   // the fallback without BPF LSM
+    RawGuardKind raw_guard_kind_ = RawGuardKind::None;
+    RawKillHook raw_kill_hook_ = RawKillHook::Auto;  // Fallback: the hook of raw_kill_prog_
+    std::string raw_guard_problem_;                  // "" = raw sockets are confined
 
     // What this process last wrote into each slot, and the inner maps it was
     // written to (a slot rewritten by anyone else no longer matches).

@@ -12,7 +12,7 @@ DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake mak
         libgrpc++-dev protobuf-compiler-grpc openssl \
         etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox
 
-.PHONY: all deps build test demo bench bench-smoke fuzz format format-check bpffs clean
+.PHONY: all deps build test test-unit sanitize demo bench bench-smoke fuzz format format-check bpffs clean
 
 all: build
 
@@ -38,6 +38,20 @@ bpffs:
 
 test: deps format-check build bpffs
 	cd $(BUILD_DIR) && $(SUDO) ctest --output-on-failure --timeout 900
+
+# The unit tier: no root, no BPF; builds only what it runs.
+UNIT_TESTS := unit_tests policy_tests flows_tests controller_tests
+test-unit: $(BUILD_DIR)/Makefile
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(UNIT_TESTS)
+	cd $(BUILD_DIR) && ctest -L unit --output-on-failure
+
+# The unit tier under ASan+UBSan and under TSan (the daemon and controller are
+# multi-threaded), each in its own build tree. `make test` runs the ASan tier.
+sanitize: sanitize-address sanitize-thread
+sanitize-%: $(BUILD_DIR)/Makefile
+	cmake -S . -B $(BUILD_DIR)-$* -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZTSEG_SANITIZE=$*
+	cmake --build $(BUILD_DIR)-$* -j $(JOBS) --target $(UNIT_TESTS)
+	cd $(BUILD_DIR)-$* && ctest -L unit --output-on-failure
 
 # Pauses between steps in a terminal; ZTSEG_DEMO_NONINTERACTIVE=1 never pauses.
 demo: deps build bpffs

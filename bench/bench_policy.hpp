@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "datapath/types.hpp"
+#include "model/types.hpp"
 
 namespace ztseg::bench {
 

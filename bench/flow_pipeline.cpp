@@ -155,7 +155,7 @@ struct Sinks {
           pipeline(enricher, sink, hub) {}
     flows::Enricher enricher;
     flows::JsonlSink sink;
-    agent::FlowHub hub;
+    FlowHub hub;
     agent::FlowPipeline pipeline;
 };
 
@@ -205,7 +205,7 @@ struct StageCosts {
 StageCosts oldPath(const ztseg_flow_event& ev, const fs::path& dir, uint64_t n,
                    std::shared_ptr<const policy::CompiledPolicy> policy) {
     flows::Enricher enricher(std::move(policy), "bench-host", {{4242, "db"}});
-    agent::FlowHub hub;
+    FlowHub hub;
     StageCosts c{};
     flows::FlowRecord r = enricher.enrich(ev);
     c.enrich = nsPerEvent(n, [&](uint64_t) { r = enricher.enrich(ev); });

@@ -13,7 +13,7 @@
  * pinned state whose ABI differs. */
 #define ZTSEG_ABI_VERSION 3
 
-/* ---- identities (DESIGN section 2) ---- */
+/* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
 #define ZTSEG_ID_HOST 1u
 #define ZTSEG_ID_WORLD 2u
@@ -356,5 +356,8 @@ struct ztseg_flow_event {
 #define ZTSEG_DEFAULT_CT_NEW_CAPACITY 65536
 #define ZTSEG_DEFAULT_FRAG_CAPACITY 8192
 #define ZTSEG_DEFAULT_RINGBUF_BYTES (8u << 20)
+
+/* Layout asserts for every struct above, on both sides of the ABI. */
+#include "abi_layout.h"
 
 #endif /* ZTSEG_MAPS_H */

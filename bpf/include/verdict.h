@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * DESIGN section 3 for one packet of a managed local workload. Every program
+ * docs/design.md#policy-model for one packet of a managed local workload. Every program
  * calls this one function so XDP, cgroup_skb and cgroup sock hooks agree:
  *   tracked connection -> pass; unlabeled peer -> drop; deny -> drop;
  *   allow -> pass (+ track); otherwise default deny. Audit mode turns every
  *   drop into a pass with a would-drop event.
  * (Conntrack is consulted first: only allowed or audited flows are ever
  * tracked, and a generation change re-judges the entry, so the order is
- * equivalent to DESIGN's and keeps established packets on the short path.)
+ * equivalent to docs/design.md's and keeps established packets on the short path.)
  */
 #ifndef ZTSEG_VERDICT_H
 #define ZTSEG_VERDICT_H

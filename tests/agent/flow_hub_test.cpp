@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "agent/api_server.hpp"
-#include "agent/flow_stream.hpp"
 #include "flows/flow_fixture.hpp"
 #include "flows/ocsf.hpp"
+#include "shared/flow_stream.hpp"
 
 using namespace std::chrono_literals;
 

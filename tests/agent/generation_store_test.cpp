@@ -1,5 +1,5 @@
 // Rollback protection persists across restarts and fails closed.
-#include "agent/generation_store.hpp"
+#include "shared/generation_store.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// DESIGN section 3 at cgroup_skb ingress and egress, IPv4 and IPv6: the exact
+// docs/design.md#policy-model at cgroup_skb ingress and egress, IPv4 and IPv6: the exact
 // per-workload verdict, connection tracking in both directions, audit mode,
 // generation changes and the flow events that report them. The local workload
 // is this process's cgroup (identity web, address web).

@@ -7,7 +7,7 @@
 
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 
 namespace ztseg::test {
 

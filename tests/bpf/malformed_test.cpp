@@ -1,6 +1,6 @@
 // Fail closed: truncated or invalid headers are dropped as `malformed` (never
 // passed), valid IPv6 extension chains are walked to the ports, and IP
-// fragments follow DESIGN section 3 (first judged by ports, the rest follow it
+// fragments follow docs/design.md#policy-model (first judged by ports, the rest follow it
 // at XDP, non-first fragments refused at cgroup_skb).
 #include <bpf/bpf.h>
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bpf/scenario.hpp"
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 
 namespace ztseg::test {
 namespace {
@@ -234,7 +234,7 @@ TEST_F(Malformed, TcpDataOffsetBelowFive) {
 }
 
 // The TCP header claims 60 bytes (options) but the segment ends after 20:
-// a truncated header, which DESIGN section 3 says is dropped, never passed.
+// a truncated header, which docs/design.md#policy-model says is dropped, never passed.
 TEST_F(Malformed, TcpDataOffsetBeyondSegment) {
     auto f = v4().tcp(40000, 5432).build();
     f[kEth + 20 + 12] = 0xf0;

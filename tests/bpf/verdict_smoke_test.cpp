@@ -1,4 +1,4 @@
-// First end-to-end packet checks of DESIGN section 3 through the real programs.
+// First end-to-end packet checks of docs/design.md#policy-model through the real programs.
 #include "bpf/datapath_fixture.hpp"
 #include "common/packet_builder.hpp"
 

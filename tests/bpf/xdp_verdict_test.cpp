@@ -1,4 +1,4 @@
-// DESIGN section 3 at the XDP hook, every row for IPv4 and IPv6: what XDP can
+// docs/design.md#policy-model at the XDP hook, every row for IPv4 and IPv6: what XDP can
 // judge from the wire (destination workload's policy, unlabeled sources,
 // conntrack replies, related ICMP errors) and what it defers to the stack.
 #include <vector>

@@ -5,7 +5,7 @@
 #include <random>
 #include <string>
 
-#include "datapath/types.hpp"
+#include "model/types.hpp"
 
 namespace ztseg::test {
 

@@ -1,4 +1,4 @@
-// Real traffic through a namespace lab: what DESIGN section 3 promises,
+// Real traffic through a namespace lab: what docs/design.md#policy-model promises,
 // observed on the wire, with counters showing which hook decided.
 #include <arpa/inet.h>
 #include <netinet/in.h>

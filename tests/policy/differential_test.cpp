@@ -1,5 +1,5 @@
 // Differential test: the BPF datapath against the reference evaluator
-// (DESIGN section 3) on random policies and random new flows.
+// (docs/design.md#policy-model) on random policies and random new flows.
 //
 // For every seed: a random PolicySet (tests/policy/random_policy.hpp) is
 // compiled and applied to a real datapath, with this process's cgroup as the
@@ -9,7 +9,7 @@
 // must be what Evaluator::evaluate says. Conntrack is flushed before every
 // flow, so each one is judged as new.
 //
-// Reproduce one seed: ZTSEG_DIFF_SEED=<seed> ZTSEG_DIFF_POLICIES=1 policy_tests
+// Reproduce one seed: ZTSEG_DIFF_SEED=<seed> ZTSEG_DIFF_POLICIES=1 differential_tests
 //   --gtest_filter=Differential.KernelAgreesWithReferenceEvaluator (ZTSEG_DIFF_FLOWS sets
 //   flows per policy; KernelAgreesOnLargerPolicies uses seeds ZTSEG_DIFF_SEED + 1000000 + i).
 // Differential.* also holds hand-written corners the generator does not reach.
@@ -30,7 +30,7 @@
 
 #include "bpf/datapath_fixture.hpp"
 #include "common/packet_builder.hpp"
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 #include "policy/compiler.hpp"
 #include "policy/evaluator.hpp"
 #include "policy/parser.hpp"

@@ -1,5 +1,5 @@
 // The reference evaluator on small hand-written policies: one table per
-// semantic corner of DESIGN section 3. The differential test holds the kernel
+// semantic corner of docs/design.md#policy-model. The differential test holds the kernel
 // to this evaluator, so every rule of the semantics is pinned down here.
 #include "policy/evaluator.hpp"
 

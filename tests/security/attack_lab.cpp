@@ -19,7 +19,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 
 namespace ztseg::test {
 

@@ -16,7 +16,7 @@
 #include <atomic>
 #include <cstring>
 
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 #include "security/attack_lab.hpp"
 
 namespace ztseg::test {

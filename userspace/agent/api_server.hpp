@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "agent.pb.h"
-#include "agent/flow_hub.hpp"
-#include "agent/flow_stream.hpp"
+#include "shared/flow_hub.hpp"
+#include "shared/flow_stream.hpp"
 
 namespace grpc {
 class Server;

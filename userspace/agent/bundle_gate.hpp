@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/generation_store.hpp"
 #include "policy/compiler.hpp"
 #include "policy/signing.hpp"
+#include "shared/generation_store.hpp"
 
 namespace ztseg::agent {
 

@@ -6,15 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "common/tls_config.hpp"
 #include "datapath/datapath.hpp"
 
 namespace ztseg::agent {
-
-struct TlsConfig {
-    std::string cert;  // PEM files
-    std::string key;
-    std::string ca;
-};
 
 // Being managed by ztseg-controller: this agent dials it over mutual TLS
 // with api.tls (cert, key, ca) as its identity (docs/ztseg-controller.md).

@@ -29,9 +29,9 @@
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/event_reader.hpp"
-#include "datapath/names.hpp"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
+#include "model/names.hpp"
 #include "policy/bundle.hpp"
 #include "policy/signing.hpp"
 

@@ -18,8 +18,8 @@
 #include "agent/api_server.hpp"
 #include "agent/cgroup_watcher.hpp"
 #include "agent/config.hpp"
-#include "agent/generation_store.hpp"
 #include "policy/compiler.hpp"
+#include "shared/generation_store.hpp"
 
 namespace ztseg::agent {
 

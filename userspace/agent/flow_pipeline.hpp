@@ -13,11 +13,11 @@
 #include <memory>
 #include <vector>
 
-#include "agent/flow_hub.hpp"
-#include "datapath/event_reader.hpp"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "maps.h"
+#include "model/event_clock.hpp"
+#include "shared/flow_hub.hpp"
 
 namespace ztseg::agent {
 

@@ -15,8 +15,8 @@
 
 #include "common/error.hpp"
 #include "common/httplib_quiet.hpp"
-#include "datapath/names.hpp"
 #include "maps.h"
+#include "model/names.hpp"
 
 namespace ztseg::agent {
 

@@ -1,6 +1,6 @@
 // Agent metrics: a snapshot of what the agent and datapath know, rendered in
 // the Prometheus text exposition format 0.0.4 and served over HTTP.
-// Metric names mirror Cilium's with a ztseg_ prefix (DESIGN.md section 8).
+// Metric names mirror Cilium's with a ztseg_ prefix (docs/design.md#flow-events).
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,6 @@
 #include <memory>
 
 #include "agent/api_server.hpp"
-#include "agent/flow_stream.hpp"
 #include "cli/command.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_query.hpp"
@@ -15,6 +14,7 @@
 #include "cli/status_text.hpp"
 #include "common/error.hpp"
 #include "flows/ocsf_reader.hpp"
+#include "shared/flow_stream.hpp"
 
 namespace ztseg::cli {
 namespace {
@@ -45,7 +45,7 @@ class FlowPrinter {
         } else if (format_ == "json") {
             std::cout << s.ocsf << "\n" << std::flush;
         } else {
-            v1::FlowEvent ev = s.event ? *s.event : agent::toFlowEvent(s.record);
+            v1::FlowEvent ev = s.event ? *s.event : toFlowEvent(s.record);
             std::cout << protoJson(ev, false) << "\n" << std::flush;
         }
     }
@@ -107,7 +107,7 @@ int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
         v1::FlowEvent e;
         while (reader->Read(&e)) {
             seen_until = std::max(seen_until, e.time_unix_nanos());
-            flows::FlowRecord r = agent::fromFlowEvent(e);
+            flows::FlowRecord r = fromFlowEvent(e);
             if (q.matches(r)) {
                 kept.add({r, e.ocsf_json(), e});
             }
@@ -130,7 +130,7 @@ int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
         if (e.time_unix_nanos() <= seen_until) {
             continue;  // history already shown
         }
-        flows::FlowRecord r = agent::fromFlowEvent(e);
+        flows::FlowRecord r = fromFlowEvent(e);
         if (q.matches(r)) {
             out.print({r, e.ocsf_json(), e});
         }

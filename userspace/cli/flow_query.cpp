@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "common/error.hpp"
-#include "datapath/ip_prefix.hpp"
+#include "model/ip_prefix.hpp"
 
 namespace ztseg::cli {
 namespace {

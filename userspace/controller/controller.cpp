@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "agent/flow_stream.hpp"
 #include "common/error.hpp"
 #include "common/signals.hpp"
 #include "controller/etcd_distributor.hpp"
 #include "controller/rollout_plan.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
+#include "shared/flow_stream.hpp"
 
 namespace ztseg::controller {
 namespace {
@@ -544,7 +544,7 @@ void Controller::onFlow(const v1::FlowEvent& e) {
     if (!flow_sink_)
         return;
     flow_sink_->writeLine(e.ocsf_json());
-    flow_hub_.publish(agent::fromFlowEvent(e));
+    flow_hub_.publish(fromFlowEvent(e));
 }
 
 v1::FleetStatusReply Controller::status() {

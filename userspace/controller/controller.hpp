@@ -20,8 +20,6 @@
 #include <string>
 #include <thread>
 
-#include "agent/flow_hub.hpp"
-#include "agent/generation_store.hpp"
 #include "common/unique_fd.hpp"
 #include "controller.pb.h"
 #include "controller/agent_sessions.hpp"
@@ -30,6 +28,8 @@
 #include "flows/jsonl_sink.hpp"
 #include "policy/compiler.hpp"
 #include "policy/signing.hpp"
+#include "shared/flow_hub.hpp"
+#include "shared/generation_store.hpp"
 
 namespace ztseg::controller {
 
@@ -67,7 +67,7 @@ class Controller {
     AgentSessions* sessions() { return sessions_.get(); }
     bool collectsFlows() const { return flow_sink_ != nullptr; }
     void onFlow(const v1::FlowEvent& e);
-    agent::FlowHub& flowHub() { return flow_hub_; }
+    FlowHub& flowHub() { return flow_hub_; }
     void wake();
 
   private:
@@ -90,13 +90,13 @@ class Controller {
 
     ControllerConfig cfg_;
     std::vector<policy::Ed25519Key> keys_;
-    std::optional<agent::GenerationStore> store_;
+    std::optional<GenerationStore> store_;
     Fleet fleet_;
     std::unique_ptr<AgentSessions> sessions_;  // direct mode
     std::unique_ptr<Distributor> etcd_;        // etcd mode
     Distributor* dist_ = nullptr;
     std::unique_ptr<flows::JsonlSink> flow_sink_;
-    agent::FlowHub flow_hub_;
+    FlowHub flow_hub_;
     std::ofstream rollout_log_;
     std::mutex log_mu_;
 

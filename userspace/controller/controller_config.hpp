@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/config.hpp"
+#include "common/tls_config.hpp"
 
 namespace ztseg::controller {
 
@@ -34,7 +34,7 @@ struct ControllerConfig {
     std::vector<std::string> signing_keys;  // PEM Ed25519 private keys; every bundle gets all
     std::string unix_socket = "/run/ztseg/controller.sock";  // operators (root only)
     std::string listen;  // host:port for agents, mutual TLS (direct mode)
-    agent::TlsConfig tls;
+    TlsConfig tls;
     std::vector<std::string> revoked_serials;  // agent certificates refused (hex serials)
     std::vector<std::string> revoked_hosts;    // host names refused
     std::map<std::string, std::map<std::string, std::string>> host_labels;  // `hosts`

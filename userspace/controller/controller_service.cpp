@@ -6,12 +6,12 @@
 
 #include <algorithm>
 
-#include "agent/flow_stream.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/unix_socket.hpp"
 #include "common/x509_names.hpp"
 #include "controller.grpc.pb.h"
+#include "shared/flow_stream.hpp"
 
 namespace ztseg::controller {
 
@@ -93,7 +93,7 @@ class ControllerServer::Service final : public v1::Controller::Service {
             return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                 "flow collection is off (set flows.file in the controller config)");
         }
-        return agent::serveFlows(ctx, *req, writer, c_.flowHub());
+        return serveFlows(ctx, *req, writer, c_.flowHub());
     }
 
   private:

@@ -144,7 +144,35 @@ namespace {
 const std::array<MapSpec, 20>& mapSpecs() {
     return DatapathMaps::specs();
 }
+
+std::vector<std::string> mapNamesOf(const bpf_object* obj) {
+    std::vector<std::string> names;
+    const bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, obj) {
+        names.emplace_back(bpf_map__name(m));
+    }
+    return names;
+}
 }  // namespace
+
+std::vector<std::string> Datapath::mapsMissingFromPinTable(
+    const std::vector<std::string>& object_maps) {
+    std::vector<std::string> missing;
+    for (const std::string& name : object_maps) {
+        // libbpf's own: .rodata/.bss/.data/.kconfig and map-in-map inner templates.
+        if (name.find('.') != std::string::npos) {
+            continue;
+        }
+        bool listed = false;
+        for (const MapSpec& s : mapSpecs()) {
+            listed = listed || name == s.name;
+        }
+        if (!listed) {
+            missing.push_back(name);
+        }
+    }
+    return missing;
+}
 
 Datapath::Datapath(Datapath&&) noexcept = default;
 Datapath& Datapath::operator=(Datapath&&) noexcept = default;
@@ -211,6 +239,12 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     Datapath dp;
     dp.opts_ = opts;
     dp.grace_ = std::make_unique<GracePeriod>();
+    // A map the pin table does not list would be recreated empty by every
+    // restart (and read by nobody): refuse to load such an object.
+    if (auto missing = mapsMissingFromPinTable(mapNamesOf(skel->obj)); !missing.empty()) {
+        throw Error("BPF object map " + missing.front() +
+                    " is not in the datapath's pin table (DatapathMaps in datapath.cpp)");
+    }
     for (const MapSpec& s : mapSpecs()) {
         bpf_map* m = bpf_object__find_map_by_name(skel->obj, s.name);
         if (m == nullptr) {

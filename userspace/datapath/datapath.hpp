@@ -18,8 +18,8 @@
 #include "datapath/link_type.hpp"
 #include "datapath/policy_entries.hpp"
 #include "datapath/raw_socket_guard.hpp"
-#include "datapath/types.hpp"
 #include "maps.h"
+#include "model/types.hpp"
 
 namespace ztseg {
 
@@ -129,6 +129,11 @@ class Datapath {
     // Re-open pinned state left by an earlier process (the guard's link too).
     static Datapath adopt(const DatapathOptions& opts);
     static bool isPinned(const std::string& pin_dir);
+    // Maps of `object_maps` (names of a BPF object's maps) that the pin table
+    // lacks; libbpf's internal maps (names with a '.') are not counted.
+    // create() refuses an object for which this is not empty.
+    static std::vector<std::string> mapsMissingFromPinTable(
+        const std::vector<std::string>& object_maps);
     // Detach every link pinned under pin_dir and remove every pin: no trace left.
     static void uninstall(const std::string& pin_dir);
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "maps.h"
+#include "model/event_clock.hpp"
 
 struct ring_buffer;
 
@@ -39,20 +40,5 @@ class EventReader {
     std::unique_ptr<ring_buffer, Deleter> rb_;
     uint64_t malformed_ = 0;
 };
-
-// Event timestamps are CLOCK_MONOTONIC; this maps them to wall-clock time.
-// The offset between the clocks is read when the EventClock is made, so a
-// batch of events shares one pair of clock reads.
-class EventClock {
-  public:
-    EventClock();
-    int64_t wallNanos(uint64_t ts_ns) const { return int64_t(ts_ns) + offset_ns_; }
-    std::chrono::system_clock::time_point wallTime(uint64_t ts_ns) const;
-
-  private:
-    int64_t offset_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC
-};
-
-std::chrono::system_clock::time_point eventWallTime(uint64_t ts_ns);  // EventClock().wallTime
 
 }  // namespace ztseg

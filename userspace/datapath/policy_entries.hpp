@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "datapath/types.hpp"
 #include "maps.h"
+#include "model/types.hpp"
 
 namespace ztseg {
 

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "datapath/policy_entries.hpp"
-#include "datapath/types.hpp"
 #include "maps.h"
+#include "model/types.hpp"
 
 namespace ztseg {
 

@@ -6,10 +6,10 @@
 #include <utility>
 
 #include "common/error.hpp"
-#include "datapath/ip_prefix.hpp"
-#include "datapath/names.hpp"
 #include "flows/json_text.hpp"
 #include "flows/ocsf_line.hpp"
+#include "model/ip_prefix.hpp"
+#include "model/names.hpp"
 #include "policy/parser.hpp"
 
 namespace ztseg::flows {

@@ -10,10 +10,10 @@
 #include <string>
 #include <unordered_map>
 
-#include "datapath/event_reader.hpp"
 #include "flows/flow_record.hpp"
 #include "flows/text_buffer.hpp"
 #include "maps.h"
+#include "model/event_clock.hpp"
 #include "policy/compiler.hpp"
 
 namespace ztseg::flows {

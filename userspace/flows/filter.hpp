@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "datapath/ip_prefix.hpp"
-#include "datapath/types.hpp"
 #include "flows/flow_record.hpp"
+#include "model/ip_prefix.hpp"
+#include "model/types.hpp"
 #include "policy/labels.hpp"
 
 namespace ztseg::flows {

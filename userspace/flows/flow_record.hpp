@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "datapath/types.hpp"
+#include "model/types.hpp"
 #include "policy/labels.hpp"
 
 namespace ztseg::flows {

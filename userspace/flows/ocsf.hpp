@@ -1,5 +1,5 @@
 // FlowRecord -> OCSF 1.3.0 Network Activity (class 4001) event, the flow JSON
-// contract (DESIGN section 8). ztseg-specific fields live under unmapped.ztseg.
+// contract (docs/design.md#flow-events). ztseg-specific fields live under unmapped.ztseg.
 // toOcsf() builds the document (the reference the shape tests check);
 // toOcsfLine()/appendOcsfLine() write the same bytes as toOcsf(r).dump()
 // directly (flows/ocsf_line.hpp), which is what the flow log uses.

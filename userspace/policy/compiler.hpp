@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "datapath/types.hpp"
+#include "model/types.hpp"
 #include "policy/diagnostics.hpp"
 #include "policy/model.hpp"
 

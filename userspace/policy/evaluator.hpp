@@ -1,4 +1,4 @@
-// The reference evaluator: DESIGN section 3 for one new flow, computed straight
+// The reference evaluator: docs/design.md#policy-model for one new flow, computed straight
 // from the parsed policy with deliberately plain code (linear scans, no
 // identities, no maps). The differential test holds the BPF datapath to it.
 #pragma once

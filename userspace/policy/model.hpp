@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "datapath/ip_prefix.hpp"
-#include "datapath/types.hpp"
+#include "model/ip_prefix.hpp"
+#include "model/types.hpp"
 #include "policy/labels.hpp"
 
 namespace ztseg::policy {

@@ -1,4 +1,4 @@
-#include "datapath/names.hpp"
+#include "model/names.hpp"
 
 #include <array>
 

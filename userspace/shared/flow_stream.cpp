@@ -1,10 +1,10 @@
-#include "agent/flow_stream.hpp"
+#include "shared/flow_stream.hpp"
 
 #include "common/error.hpp"
 #include "flows/filter.hpp"
 #include "flows/ocsf.hpp"
 
-namespace ztseg::agent {
+namespace ztseg {
 namespace {
 
 void fillEndpoint(const flows::FlowEndpoint& in, v1::FlowEndpoint* out) {
@@ -142,4 +142,4 @@ grpc::Status serveFlows(grpc::ServerContext* ctx, const v1::FlowsRequest& req,
     return grpc::Status::OK;
 }
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-namespace ztseg::agent {
+namespace ztseg {
 
 class GenerationStore {
   public:
@@ -30,4 +30,4 @@ class GenerationStore {
     std::string dir_;
 };
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

@@ -1,4 +1,4 @@
-#include "agent/generation_store.hpp"
+#include "shared/generation_store.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,7 +14,7 @@
 #include "common/file.hpp"
 #include "common/unique_fd.hpp"
 
-namespace ztseg::agent {
+namespace ztseg {
 namespace {
 
 constexpr const char* kGenerationFile = "highest-generation";
@@ -109,4 +109,4 @@ void GenerationStore::writeAtomically(const std::string& name, const std::string
     }
 }
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

@@ -1,4 +1,4 @@
-#include "datapath/ip_prefix.hpp"
+#include "model/ip_prefix.hpp"
 
 #include <arpa/inet.h>
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "datapath/ip_prefix.hpp"
 #include "maps.h"
+#include "model/ip_prefix.hpp"
 
 namespace ztseg {
 

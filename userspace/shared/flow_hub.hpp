@@ -14,11 +14,11 @@
 #include <variant>
 #include <vector>
 
-#include "datapath/event_reader.hpp"
 #include "flows/enrich.hpp"
 #include "flows/flow_record.hpp"
+#include "model/event_clock.hpp"
 
-namespace ztseg::agent {
+namespace ztseg {
 
 // Fan-out of enriched flows to Flows streams. Each subscriber has a bounded
 // queue; when it is full the oldest event is dropped and counted in lost().
@@ -70,4 +70,4 @@ class FlowHub {
     bool closed_ = false;
 };
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

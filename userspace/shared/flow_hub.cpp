@@ -1,8 +1,8 @@
-#include "agent/flow_hub.hpp"
+#include "shared/flow_hub.hpp"
 
 #include <algorithm>
 
-namespace ztseg::agent {
+namespace ztseg {
 
 FlowHub::FlowHub(size_t queue_capacity, size_t history)
     : capacity_(queue_capacity), history_size_(history) {
@@ -138,4 +138,4 @@ std::optional<flows::FlowRecord> FlowHub::next(Subscription& s, std::chrono::mil
     return r;
 }
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

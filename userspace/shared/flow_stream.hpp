@@ -7,11 +7,11 @@
 #include <grpcpp/support/sync_stream.h>
 
 #include "agent.pb.h"
-#include "agent/flow_hub.hpp"
 #include "flows/filter.hpp"
 #include "flows/flow_record.hpp"
+#include "shared/flow_hub.hpp"
 
-namespace ztseg::agent {
+namespace ztseg {
 
 // FlowRecord -> the API's FlowEvent (with the OCSF JSON line), and back.
 v1::FlowEvent toFlowEvent(const flows::FlowRecord& r);
@@ -25,4 +25,4 @@ flows::FlowFilter filterOf(const v1::FlowsRequest& req);
 grpc::Status serveFlows(grpc::ServerContext* ctx, const v1::FlowsRequest& req,
                         grpc::ServerWriter<v1::FlowEvent>* writer, FlowHub& hub);
 
-}  // namespace ztseg::agent
+}  // namespace ztseg

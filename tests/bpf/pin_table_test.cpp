@@ -1,0 +1,58 @@
+// The datapath's pin table lists every map of the BPF object: a map it missed
+// would be recreated empty at every restart instead of adopted. create()
+// refuses such an object; these tests hold the table and the object together.
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bpf/datapath_fixture.hpp"
+#include "datapath/pins.hpp"
+#include "ztseg.skel.h"
+
+namespace fs = std::filesystem;
+
+namespace ztseg::test {
+namespace {
+
+std::vector<std::string> objectMaps() {
+    std::vector<std::string> names;
+    ztseg_bpf* skel = ztseg_bpf__open();
+    EXPECT_NE(skel, nullptr);
+    if (skel != nullptr) {
+        const bpf_map* m = nullptr;
+        bpf_object__for_each_map(m, skel->obj) {
+            names.emplace_back(bpf_map__name(m));
+        }
+        ztseg_bpf__destroy(skel);
+    }
+    return names;
+}
+
+TEST(PinTable, AMapTheTableLacksIsReported) {
+    const auto missing = Datapath::mapsMissingFromPinTable(
+        {"ztseg_config", "ztseg_new_map", ".rodata", "ztseg_ident4.inner", "ztseg_events"});
+    EXPECT_EQ(missing, std::vector<std::string>{"ztseg_new_map"});
+}
+
+TEST(PinTable, TheObjectHasNoMapTheTableLacks) {
+    const auto maps = objectMaps();
+    ASSERT_GE(maps.size(), 20u);
+    EXPECT_EQ(Datapath::mapsMissingFromPinTable(maps), std::vector<std::string>{});
+}
+
+class PinnedMaps : public DatapathTest {};
+
+TEST_F(PinnedMaps, EveryMapOfTheObjectIsPinned) {
+    for (const std::string& name : objectMaps()) {
+        if (name.find('.') != std::string::npos) {
+            continue;  // libbpf's internal maps
+        }
+        EXPECT_TRUE(fs::exists(pins::mapsDir(options().pin_dir) + "/" + name)) << name;
+    }
+}
+
+}  // namespace
+}  // namespace ztseg::test

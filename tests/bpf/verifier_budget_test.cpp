@@ -15,11 +15,11 @@
 #include <sstream>
 #include <string>
 
+#include "common/lab.hpp"
 #include "common/unique_fd.hpp"
 #include "datapath/datapath.hpp"
 #include "datapath/pins.hpp"
 #include "datapath/raw_socket_guard.hpp"
-#include "common/lab.hpp"
 #include "ztseg.skel.h"
 
 namespace fs = std::filesystem;
@@ -40,8 +40,8 @@ std::map<std::string, uint64_t> readBudgets(const std::string& path) {
         std::string name;
         uint64_t budget = 0;
         EXPECT_TRUE(fields >> name >> budget) << path << ":" << n << ": want <program> <budget>";
-        EXPECT_TRUE(budgets.emplace(name, budget).second) << path << ":" << n << ": " << name
-                                                          << " listed twice";
+        EXPECT_TRUE(budgets.emplace(name, budget).second)
+            << path << ":" << n << ": " << name << " listed twice";
     }
     return budgets;
 }
@@ -130,7 +130,8 @@ TEST(VerifierBudget, EveryProgramStaysWithinItsRecordedBudget) {
     const auto programs = objectPrograms();
     ASSERT_FALSE(programs.empty());
     for (const std::string& p : programs) {
-        EXPECT_TRUE(budgets.count(p)) << p << " (a program of the object) has no budget in " << list;
+        EXPECT_TRUE(budgets.count(p))
+            << p << " (a program of the object) has no budget in " << list;
     }
     for (const auto& [name, budget] : budgets) {
         EXPECT_NE(std::find(programs.begin(), programs.end(), name), programs.end())
@@ -167,8 +168,8 @@ TEST(VerifierBudget, EveryProgramStaysWithinItsRecordedBudget) {
         RecordProperty(name, std::to_string(it->second));
     }
     for (const auto& [name, n] : measured) {
-        EXPECT_TRUE(budgets.count(name)) << name << " was loaded (" << n
-                                         << " instructions verified) but has no budget";
+        EXPECT_TRUE(budgets.count(name))
+            << name << " was loaded (" << n << " instructions verified) but has no budget";
     }
     EXPECT_GE(measured.size(), 9u) << "fewer programs loaded than XDP x2, cgroup x6, mkdir";
 }

@@ -33,6 +33,28 @@
 extern char** environ;
 
 namespace ztseg::test {
+SockAddress sockAddress(const std::string& ip, uint16_t port) {
+    SockAddress a;
+    bool ok;
+    if (ip.find(':') != std::string::npos) {
+        auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        ok = inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1;
+        a.len = sizeof(*s6);
+    } else {
+        auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        ok = inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1;
+        a.len = sizeof(*s4);
+    }
+    if (!ok) {
+        throw std::runtime_error("address '" + ip + "': inet_pton: not a valid IP address");
+    }
+    return a;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -183,40 +205,11 @@ void removeCgroupTree(const std::string& dir) noexcept {
 
 // ---- sockets ----
 
-struct SockAddr {
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    int family() const { return ss.ss_family; }
-    const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
-};
-
-SockAddr makeAddr(const std::string& ip, uint16_t port) {
-    SockAddr a;
-    bool ok;
-    if (ip.find(':') != std::string::npos) {
-        auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        ok = inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1;
-        a.len = sizeof(*s6);
-    } else {
-        auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        ok = inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1;
-        a.len = sizeof(*s4);
-    }
-    if (!ok) {
-        throw std::runtime_error("address '" + ip + "': inet_pton: not a valid IP address");
-    }
-    return a;
+SockAddress anyAddr(int family, uint16_t port) {
+    return sockAddress(family == AF_INET6 ? "::" : "0.0.0.0", port);
 }
 
-SockAddr anyAddr(int family, uint16_t port) {
-    return makeAddr(family == AF_INET6 ? "::" : "0.0.0.0", port);
-}
-
-bool sameHost(const sockaddr_storage& from, const SockAddr& to) {
+bool sameHost(const sockaddr_storage& from, const SockAddress& to) {
     if (from.ss_family != to.family()) {
         return false;
     }
@@ -255,7 +248,8 @@ int bindSource(int fd, int family, const std::string& bind_src, uint16_t bind_po
     if (bind_src.empty() && bind_port == 0) {
         return 0;
     }
-    SockAddr src = bind_src.empty() ? anyAddr(family, bind_port) : makeAddr(bind_src, bind_port);
+    SockAddress src =
+        bind_src.empty() ? anyAddr(family, bind_port) : sockAddress(bind_src, bind_port);
     if (bind_port != 0) {
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -264,7 +258,7 @@ int bindSource(int fd, int family, const std::string& bind_src, uint16_t bind_po
 }
 
 UniqueFd bindServer(const std::string& addr, uint16_t port, int type, const char* what) {
-    SockAddr a = makeAddr(addr, port);
+    SockAddress a = sockAddress(addr, port);
     const std::string object =
         std::string(what) + " socket " + addr + " port " + std::to_string(port);
     UniqueFd fd(socket(a.family(), type | SOCK_CLOEXEC, 0));
@@ -284,7 +278,7 @@ UniqueFd bindServer(const std::string& addr, uint16_t port, int type, const char
 // Nonblocking connect bounded by deadline; on success out holds the connected socket.
 int connectTcp(const std::string& dst, uint16_t port, Clock::time_point deadline,
                const std::string& bind_src, uint16_t bind_port, UniqueFd& out) {
-    SockAddr to = makeAddr(dst, port);
+    SockAddress to = sockAddress(dst, port);
     UniqueFd fd(socket(to.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         return errno;
@@ -877,7 +871,7 @@ int udpEchoServe(const std::string& addr, uint16_t port, int max_msgs,
 int udpRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
                  std::chrono::milliseconds timeout, const std::string& bind_src) {
     const auto deadline = Clock::now() + timeout;
-    SockAddr to = makeAddr(dst, port);
+    SockAddress to = sockAddress(dst, port);
     UniqueFd fd(socket(to.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
         return errno;
@@ -967,7 +961,7 @@ UniqueFd pingSocket(int family, int& err) {
 
 int ping(const std::string& dst, std::chrono::milliseconds timeout, const std::string& bind_src) {
     const auto deadline = Clock::now() + timeout;
-    SockAddr to = makeAddr(dst, 0);
+    SockAddress to = sockAddress(dst, 0);
     const bool v6 = to.family() == AF_INET6;
     int socket_err = 0;
     UniqueFd fd = pingSocket(to.family(), socket_err);

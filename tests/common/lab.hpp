@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -209,6 +210,15 @@ struct ConnectResult {
 };
 ConnectResult tcpConnect(const std::string& dst, uint16_t port, std::chrono::milliseconds timeout,
                          const std::string& bind_src = "", uint16_t bind_port = 0);
+// A socket address from text (IPv6 when it contains ':'); throws on a bad address.
+struct SockAddress {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    int family() const { return ss.ss_family; }
+    const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
+};
+SockAddress sockAddress(const std::string& ip, uint16_t port);
+
 // Connects, sends msg, reads the echo. 0 on success, else errno (EBADMSG if the echo differs).
 int tcpEchoRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
                      std::chrono::milliseconds timeout, const std::string& bind_src = "");

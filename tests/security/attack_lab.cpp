@@ -376,28 +376,6 @@ void moveIntoNewChildCgroup(const std::string& parent, const std::string& name) 
     moveIntoCgroup(path);
 }
 
-SockAddress sockAddress(const std::string& ip, uint16_t port) {
-    SockAddress a;
-    bool ok;
-    if (ip.find(':') != std::string::npos) {
-        auto* s6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        ok = inet_pton(AF_INET6, ip.c_str(), &s6->sin6_addr) == 1;
-        a.len = sizeof(*s6);
-    } else {
-        auto* s4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        ok = inet_pton(AF_INET, ip.c_str(), &s4->sin_addr) == 1;
-        a.len = sizeof(*s4);
-    }
-    if (!ok) {
-        throw std::runtime_error("'" + ip + "' is not an IP address");
-    }
-    return a;
-}
-
 std::string errName(int err) {
     if (err == 0) {
         return "0 (success)";

@@ -133,14 +133,6 @@ int sendL3(int packet_fd, const std::string& ifname, const std::string& dst_mac,
 // Receives datagrams on a bound UDP (or UDP-Lite) socket until `idle` passes without one;
 // the number received.
 int countDatagrams(int fd, std::chrono::milliseconds idle);
-// A socket address from text (IPv6 when it contains ':').
-struct SockAddress {
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    int family() const { return ss.ss_family; }
-    const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
-};
-SockAddress sockAddress(const std::string& ip, uint16_t port);
 // "0 (success)" or the errno's name ("EPERM").
 std::string errName(int err);
 // The cgroup path relative to the cgroup2 mount (what a policy's `cgroup:` glob matches).

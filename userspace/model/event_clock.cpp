@@ -36,5 +36,4 @@ std::chrono::system_clock::time_point EventClock::wallTime(uint64_t ts_ns) const
             std::chrono::nanoseconds(wallNanos(ts_ns))));
 }
 
-
 }  // namespace ztseg

@@ -1,10 +1,44 @@
 #include "model/names.hpp"
 
 #include <array>
+#include <utility>
 
 #include "maps.h"
 
 namespace ztseg {
+namespace {
+
+// Sorted by name.
+constexpr std::array<std::pair<std::string_view, uint8_t>, 8> kProtocols = {{
+    {"any", ZTSEG_PROTO_ANY},
+    {"dccp", ZTSEG_PROTO_DCCP},
+    {"icmp", ZTSEG_PROTO_ICMP},
+    {"icmpv6", ZTSEG_PROTO_ICMPV6},
+    {"sctp", ZTSEG_PROTO_SCTP},
+    {"tcp", ZTSEG_PROTO_TCP},
+    {"udp", ZTSEG_PROTO_UDP},
+    {"udplite", ZTSEG_PROTO_UDPLITE},
+}};
+
+}  // namespace
+
+std::string protocolName(uint8_t proto) {
+    for (const auto& [name, num] : kProtocols) {
+        if (num == proto) {
+            return std::string(name);
+        }
+    }
+    return std::to_string(proto);
+}
+
+std::optional<uint8_t> protocolNumber(std::string_view name) {
+    for (const auto& [n, num] : kProtocols) {
+        if (n == name) {
+            return num;
+        }
+    }
+    return std::nullopt;
+}
 
 std::string_view reasonName(uint32_t reason) {
     static constexpr std::array<std::string_view, ZTSEG_REASON_MAX> kNames = {

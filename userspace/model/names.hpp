@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace ztseg {
@@ -10,5 +12,11 @@ std::string_view reasonName(uint32_t reason);    // enum ztseg_reason, e.g. "def
 std::string_view hookName(uint32_t hook);        // enum ztseg_hook, e.g. "xdp"
 std::string_view verdictName(uint32_t verdict);  // ZTSEG_VERDICT_*, e.g. "would-drop"
 bool reasonIsDrop(uint32_t reason);
+
+// Protocol names in policy text, filters and output: "tcp", "udp", "icmp",
+// "icmpv6", "sctp", "udplite", "dccp", "any"; other numbers as digits.
+std::string protocolName(uint8_t proto);
+// The number of a protocol name ("any" is ZTSEG_PROTO_ANY); nullopt if unknown.
+std::optional<uint8_t> protocolNumber(std::string_view name);
 
 }  // namespace ztseg

@@ -1,6 +1,7 @@
 #include "policy/labels.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/error.hpp"
 
@@ -17,6 +18,16 @@ std::string canonical(const LabelSet& labels) {
     return out;
 }
 
+bool validLabelText(const std::string& s, bool key) {
+    if (key ? (s.empty() || s.size() > 253) : s.size() > 63) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(), [key](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               (key && c == '/');
+    });
+}
+
 LabelSet parseLabels(const std::string& text) {
     LabelSet out;
     size_t pos = 0;
@@ -28,7 +39,13 @@ LabelSet parseLabels(const std::string& text) {
         if (eq == std::string::npos || eq == 0) {
             throw Error("invalid label '" + item + "' in '" + text + "': expected key=value");
         }
-        out[item.substr(0, eq)] = item.substr(eq + 1);
+        std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+        if (!validLabelText(key, true) || !validLabelText(value, false)) {
+            throw Error("invalid label '" + item + "' in '" + text +
+                        "': keys are 1-253 characters of letters, digits, '-', '_', '.', '/'; "
+                        "values up to 63 of letters, digits, '-', '_', '.'");
+        }
+        out[key] = value;
         if (comma == std::string::npos) {
             break;
         }

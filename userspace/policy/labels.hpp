@@ -11,9 +11,14 @@ namespace ztseg::policy {
 // Sorted key -> value. Equal sets compare equal whatever order they were written in.
 using LabelSet = std::map<std::string, std::string>;
 
+// Label keys and values: what Kubernetes users can write (keys 1-253
+// characters of [A-Za-z0-9._/-], values up to 63 of [A-Za-z0-9._-]).
+bool validLabelText(const std::string& s, bool key);
+
 // "app=db,env=prod": the canonical text form, used for identity hashing and output.
 std::string canonical(const LabelSet& labels);
-// Parses "app=db,env=prod" (also used by the CLI); throws Error on bad syntax.
+// Parses "app=db,env=prod" (also used by the CLI); throws Error on bad syntax
+// or a key or value validLabelText refuses.
 LabelSet parseLabels(const std::string& text);
 
 // The fewest of `labels` that no other label set in `known` carries all of

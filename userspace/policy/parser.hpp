@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/names.hpp"
 #include "policy/diagnostics.hpp"
 #include "policy/model.hpp"
 
@@ -25,7 +26,7 @@ PolicySet parsePolicies(std::vector<SourceText> sources, Diagnostics& diags);
 // named relative to the directory they were found in, then parsePolicies().
 PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags);
 
-// Protocol names used in policy text and output: "tcp", "udp", "icmp", ...
-std::string protocolName(uint8_t proto);
+// Protocol names used in policy text and output (model/names.hpp).
+using ztseg::protocolName;
 
 }  // namespace ztseg::policy

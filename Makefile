@@ -38,6 +38,7 @@ bpffs:
 
 test: deps format-check build bpffs
 	cd $(BUILD_DIR) && $(SUDO) ctest --output-on-failure --timeout 900
+	$(MAKE) sanitize-address
 
 # The unit tier: no root, no BPF; builds only what it runs.
 UNIT_TESTS := unit_tests policy_tests flows_tests controller_tests

@@ -15,11 +15,11 @@
  * it is open. Never tracked. */
 static __always_inline int ztseg_is_answer(const struct ztseg_pkt* p) {
     if (p->t.proto == IPPROTO_TCP)
-        return (p->tcp_flags & 0x04) != 0;
+        return (p->tcp_flags & ZTSEG_TCP_RST) != 0;
     if (p->t.proto == IPPROTO_ICMP)
-        return p->icmp_type == 0 || p->icmp_error;
+        return p->icmp_type == ICMP_ECHOREPLY || p->icmp_error;
     if (p->t.proto == IPPROTO_ICMPV6)
-        return p->icmp_type == 129 || p->icmp_error;
+        return p->icmp_type == ICMPV6_ECHO_REPLY || p->icmp_error;
     return 0;
 }
 

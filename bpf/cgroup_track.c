@@ -13,7 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "bpf_maps.h"
+#include "maps.h"
 
 /* Just the fields read here; CO-RE relocates them against the kernel's BTF. */
 struct kernfs_node {

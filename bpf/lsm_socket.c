@@ -69,7 +69,7 @@ static __always_inline int ztseg_sock_event_allowed(const struct ztseg_sock_verd
     if (!interval || *interval == 0)
         return 1;
     salt = v->local_id ^ ((__u32)ZTSEG_HOOK_SOCK_CREATE << 24) ^ ((__u32)reason << 16);
-    slot = ztseg_tuple_hash(&v->t, salt) >> (32 - 14); /* ZTSEG_RATELIMIT_SLOTS */
+    slot = ztseg_tuple_slot(&v->t, salt, ZTSEG_RATELIMIT_BITS);
     e = bpf_map_lookup_elem(&ztseg_ratelimit, &slot);
     if (!e)
         return 1;

@@ -47,7 +47,7 @@ static __always_inline void ztseg_remember_first_fragment(const struct ztseg_pkt
 }
 
 static __always_inline __u32 ztseg_flowcache_slot(const struct ztseg_tuple* t) {
-    return ztseg_tuple_hash(t, 0) >> 20; /* top 12 bits: ZTSEG_FLOWCACHE_SLOTS */
+    return ztseg_tuple_slot(t, 0, ZTSEG_FLOWCACHE_BITS);
 }
 
 static __always_inline int ztseg_flowcache_match(const struct ztseg_flowcache_entry* e,

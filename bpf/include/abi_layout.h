@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The layout of every struct in maps.h, asserted where it is compiled: by
+ * The layout of every struct in abi.h, asserted where it is compiled: by
  * clang for the BPF target and by the C++ compiler for userspace. Both sides
  * must agree with these numbers, so they agree with each other. A failing
  * assert means the ABI changed: update the number here AND bump
- * ZTSEG_ABI_VERSION in maps.h (a running datapath of the old layout is then
+ * ZTSEG_ABI_VERSION in abi.h (a running datapath of the old layout is then
  * refused on adopt instead of being misread).
  */
 #ifndef ZTSEG_ABI_LAYOUT_H

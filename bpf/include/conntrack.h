@@ -4,7 +4,7 @@
 #ifndef ZTSEG_CONNTRACK_H
 #define ZTSEG_CONNTRACK_H
 
-#include "judgement.h"
+#include "policy.h"
 
 /* (a, pa) < (b, pb) over address words then port: picks the canonical order. */
 static __always_inline int ztseg_ep_less(const __u32* a, __u16 pa, const __u32* b, __u16 pb) {
@@ -61,7 +61,7 @@ static __always_inline int ztseg_ct_progress(struct ztseg_ct_value* v,
     if (j->direction != v->direction) {
         if (!(v->flags & ZTSEG_CTF_SEEN_REPLY)) {
             v->flags |= ZTSEG_CTF_SEEN_REPLY;
-            v->reply_isn = p->tcp_seq + ((p->tcp_flags & 0x02) ? 1 : 0);
+            v->reply_isn = p->tcp_seq + ((p->tcp_flags & ZTSEG_TCP_SYN) ? 1 : 0);
         }
         return 0;
     }
@@ -70,7 +70,8 @@ static __always_inline int ztseg_ct_progress(struct ztseg_ct_value* v,
     if (!tcp)
         return 1;
     /* ACK without SYN whose acknowledgement number covers the reply */
-    return (p->tcp_flags & 0x12) == 0x10 && p->tcp_ack - v->reply_isn < ZTSEG_CT_ACK_WINDOW;
+    return (p->tcp_flags & (ZTSEG_TCP_SYN | ZTSEG_TCP_ACK)) == ZTSEG_TCP_ACK &&
+           p->tcp_ack - v->reply_isn < ZTSEG_CT_ACK_WINDOW;
 }
 
 /* Is this tuple a tracked connection of j->local_id? Looks in ztseg_ct

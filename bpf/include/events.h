@@ -1,25 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Counters and flow events. Every verdict is counted; every event that cannot
- * be delivered (ring buffer full, rate limited) is counted too. */
+/* Flow events: drop events rate-limited per flow, and the emit path. Every
+ * event that cannot be delivered (ring buffer full, rate limited) is counted. */
 #ifndef ZTSEG_EVENTS_H
 #define ZTSEG_EVENTS_H
 
-#include "conntrack.h"
-
-static __always_inline void ztseg_count(__u32 hook, __u32 reason, __u32 bytes) {
-    __u32 idx = hook * ZTSEG_REASON_MAX + reason;
-    struct ztseg_counter* c = bpf_map_lookup_elem(&ztseg_counters, &idx);
-    if (c) {
-        c->packets++; /* per-CPU slot: no atomics needed */
-        c->bytes += bytes;
-    }
-}
-
-static __always_inline void ztseg_evstat(__u32 which) {
-    __u64* c = bpf_map_lookup_elem(&ztseg_evstats, &which);
-    if (c)
-        (*c)++;
-}
+#include "counters.h"
+#include "identity.h"
 
 /* Drop events repeat for every packet of a blocked flow; emit at most one per
  * flow and interval and report how many were suppressed in between. */
@@ -45,7 +31,7 @@ static __always_inline int ztseg_drop_event_allowed(const struct ztseg_judgement
         t.dport = j->pkt.t.sport;
     }
     salt = j->local_id ^ ((__u32)hook << 24) ^ ((__u32)reason << 16);
-    slot = ztseg_tuple_hash(&t, salt) >> (32 - 14); /* ZTSEG_RATELIMIT_SLOTS */
+    slot = ztseg_tuple_slot(&t, salt, ZTSEG_RATELIMIT_BITS);
     e = bpf_map_lookup_elem(&ztseg_ratelimit, &slot);
     if (!e)
         return 1;

@@ -5,34 +5,7 @@
 #ifndef ZTSEG_IDENTITY_H
 #define ZTSEG_IDENTITY_H
 
-#include "bpf_maps.h"
-
-/* The generation currently enforced. slot < 0: no policy loaded yet. */
-struct ztseg_active {
-    int slot;
-    __u32 flags; /* ZTSEG_SLOTF_LPM4/6: the tries hold something */
-    __u64 generation;
-    __u32 probe_masks[ZTSEG_PROBE_COMBOS];
-};
-
-static __always_inline void ztseg_load_active(struct ztseg_active* a) {
-    __u32 k = ZTSEG_CFG_ACTIVE_SLOT;
-    __u64* v = bpf_map_lookup_elem(&ztseg_config, &k);
-    struct ztseg_slot_meta* m;
-    __u32 slot;
-
-    a->slot = -1;
-    if (!v || *v == 0 || *v > ZTSEG_SLOTS)
-        return;
-    slot = (__u32)*v - 1;
-    m = bpf_map_lookup_elem(&ztseg_slots, &slot);
-    if (!m)
-        return;
-    a->slot = slot;
-    a->flags = m->flags;
-    __builtin_memcpy(a->probe_masks, m->probe_masks, sizeof(a->probe_masks));
-    a->generation = m->generation;
-}
+#include "context.h"
 
 /* Bodies of the shared lookups are compiled once (bpf/lookups.c defines
  * ZTSEG_DEFINE_LOOKUPS) as global functions: the verifier checks each once
@@ -95,11 +68,6 @@ static __always_inline struct ztseg_identity_info ztseg_identity_of(const struct
     return info;
 }
 
-static __always_inline __u64 ztseg_config_get(__u32 index) {
-    __u64* v = bpf_map_lookup_elem(&ztseg_config, &index);
-    return v ? *v : 0;
-}
-
 /* The workload a cgroup belongs to: the nearest of its ancestors (itself
  * included) that is a classified workload cgroup or a pending one, looked up
  * only at the levels where such cgroups exist, deepest first. skb: the
@@ -160,5 +128,18 @@ ZTSEG_LOOKUP __u64 ztseg_workload_of_current(const struct ztseg_active* a) {
     return ztseg_workload_walk(a, 0);
 }
 #endif
+
+/* The peer's address: the source of what arrives, the destination of what leaves. */
+static __always_inline const struct ztseg_addr* ztseg_peer_addr(const struct ztseg_judgement* j) {
+    return (const struct ztseg_addr*)(j->direction == ZTSEG_DIR_INGRESS ? j->pkt.t.saddr
+                                                                        : j->pkt.t.daddr);
+}
+
+static __always_inline void ztseg_resolve_peer(struct ztseg_judgement* j) {
+    if (!j->peer_known) {
+        j->peer_id = (__u32)ztseg_identity_find(&j->active, j->pkt.t.family, ztseg_peer_addr(j));
+        j->peer_known = 1;
+    }
+}
 
 #endif /* ZTSEG_IDENTITY_H */

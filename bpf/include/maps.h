@@ -1,363 +1,141 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The ABI between the BPF datapath and userspace: every map key/value, every
- * constant both sides must agree on. Included by BPF C and by C++ alike, so it
- * uses only <linux/types.h> types and no BPF-only constructs.
+ * Map definitions. Exactly one object (bpf/maps.c) defines them; the entry
+ * programs declare them extern and `bpftool gen object` links all into one
+ * object, so every program shares the same maps.
  */
 #ifndef ZTSEG_MAPS_H
 #define ZTSEG_MAPS_H
 
-#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
 
-/* Bumped on any incompatible change to this file; an adopting daemon refuses
- * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 3
+#include "abi.h"
 
-/* ---- identities (docs/design.md#identities) ---- */
-#define ZTSEG_ID_UNLABELED 0u
-#define ZTSEG_ID_HOST 1u
-#define ZTSEG_ID_WORLD 2u
-#define ZTSEG_ID_CONTROLLER 3u
-#define ZTSEG_ID_USER_MIN 256u
-/* Wildcard peer in policy keys: any identity except unlabeled. */
-#define ZTSEG_ID_ANY 0xffffffffu
+#ifdef ZTSEG_DEFINE_MAPS
+#define ZTSEG_MAP
+#else
+#define ZTSEG_MAP __attribute__((weak))
+#endif
 
-/* Identity flags: how the datapath treats a workload identity as a local side. */
-#define ZTSEG_IDF_ENFORCE 0x1u /* selected by policy: default deny applies */
-#define ZTSEG_IDF_AUDIT 0x2u   /* selected, audit mode: would-drop instead of drop */
-#define ZTSEG_IDF_MANAGED (ZTSEG_IDF_ENFORCE | ZTSEG_IDF_AUDIT)
-#define ZTSEG_IDF_RAW_SOCKETS 0x4u /* policy lets it create AF_PACKET / raw IP sockets */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_CFG_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_config SEC(".maps");
 
-/* ---- directions, as OCSF direction_id ---- */
-#define ZTSEG_DIR_INGRESS 1
-#define ZTSEG_DIR_EGRESS 2
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_slot_meta);
+} ztseg_slots SEC(".maps");
 
-/* ---- protocols (IANA numbers; 0 = any in policy keys) ---- */
-#define ZTSEG_PROTO_ANY 0
-#define ZTSEG_PROTO_ICMP 1
-#define ZTSEG_PROTO_TCP 6
-#define ZTSEG_PROTO_UDP 17
-#define ZTSEG_PROTO_DCCP 33
-#define ZTSEG_PROTO_ICMPV6 58
-#define ZTSEG_PROTO_SCTP 132
-#define ZTSEG_PROTO_UDPLITE 136
+/* The per-generation maps (ZTSEG_SLOT_MAPS in abi.h): an inner-map template
+ * each, and an array of ZTSEG_SLOTS such maps. Userspace creates fresh inner
+ * maps of these shapes for every generation and installs them into the
+ * inactive slot. Sizes, not BTF types: clang only emits forward declarations
+ * for types reached this deep, which the static linker cannot size. */
+#define ZTSEG_SLOT_MAP_DEFINE_(id, name, kind, key_type, value_type, inner_name, capacity, ...) \
+    struct name##_inner {                                                                       \
+        __uint(type, BPF_MAP_TYPE_##kind);                                                      \
+        __uint(map_flags, BPF_F_NO_PREALLOC);                                                   \
+        __uint(max_entries, ZTSEG_DEFAULT_##capacity);                                          \
+        __uint(key_size, sizeof(key_type));                                                     \
+        __uint(value_size, sizeof(value_type));                                                 \
+    };                                                                                          \
+    ZTSEG_MAP struct {                                                                          \
+        __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                                               \
+        __uint(max_entries, ZTSEG_SLOTS);                                                       \
+        __type(key, __u32);                                                                     \
+        __array(values, struct name##_inner);                                                   \
+    } name SEC(".maps");
+ZTSEG_SLOT_MAPS(ZTSEG_SLOT_MAP_DEFINE_)
+#undef ZTSEG_SLOT_MAP_DEFINE_
 
-/* ---- policy actions ---- */
-#define ZTSEG_ACTION_ALLOW 1
-#define ZTSEG_ACTION_DENY 2
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CT_CAPACITY);
+    __type(key, struct ztseg_ct_key);
+    __type(value, struct ztseg_ct_value);
+} ztseg_ct SEC(".maps");
 
-/* ---- where a verdict was taken ---- */
-enum ztseg_hook {
-    ZTSEG_HOOK_XDP = 0,
-    ZTSEG_HOOK_CGROUP_INGRESS = 1,
-    ZTSEG_HOOK_CGROUP_EGRESS = 2,
-    ZTSEG_HOOK_SOCK_CONNECT = 3,
-    ZTSEG_HOOK_SOCK_SENDMSG = 4,
-    ZTSEG_HOOK_SOCK_CREATE = 5, /* BPF LSM socket_create: raw and packet sockets */
-    ZTSEG_HOOK_MAX = 6,
-};
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CT_NEW_CAPACITY);
+    __type(key, struct ztseg_ct_key);
+    __type(value, struct ztseg_ct_value);
+} ztseg_ct_new SEC(".maps");
 
-/* ---- why: every pass and drop is counted under exactly one reason ---- */
-enum ztseg_reason {
-    /* passes */
-    ZTSEG_REASON_ALLOW_POLICY = 0, /* new flow admitted by an allow rule */
-    ZTSEG_REASON_ALLOW_CONNTRACK,  /* packet of a tracked, allowed connection */
-    ZTSEG_REASON_ALLOW_RELATED,    /* ICMP error about a tracked connection */
-    ZTSEG_REASON_PASS_TO_STACK,    /* XDP: not for a managed workload, or deferred to cgroup */
-    ZTSEG_REASON_PASS_NOT_SUBJECT, /* ARP, IPv6 ND/MLD, non-IP, loopback */
-    ZTSEG_REASON_PASS_NO_ENDPOINT, /* cgroup hooks: socket not in a managed workload */
-    ZTSEG_REASON_AUDIT,            /* audit mode: would have been dropped */
-    /* drops */
-    ZTSEG_REASON_DROP_UNLABELED,    /* peer has no identity */
-    ZTSEG_REASON_DROP_POLICY_DENY,  /* a deny rule matched */
-    ZTSEG_REASON_DROP_DEFAULT_DENY, /* no allow rule matched */
-    ZTSEG_REASON_DROP_MALFORMED,    /* truncated or invalid headers */
-    ZTSEG_REASON_DROP_FRAGMENT,     /* non-first fragment whose first was not admitted */
-    ZTSEG_REASON_DROP_RAW_SOCKET,   /* raw/packet socket refused to an enforced workload */
-    ZTSEG_REASON_DROP_UNCLASSIFIED, /* cgroup not classified yet (new, or made while ztsegd was
-                                       down) */
-    ZTSEG_REASON_DROP_MARTIAN,      /* loopback address on a non-loopback device */
-    ZTSEG_REASON_MAX,
-};
-#define ZTSEG_REASON_FIRST_DROP ZTSEG_REASON_DROP_UNLABELED
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_CTSTAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_ctstats SEC(".maps");
 
-/* Per-CPU counter, indexed by hook * ZTSEG_REASON_MAX + reason. */
-struct ztseg_counter {
-    __u64 packets;
-    __u64 bytes;
-};
-#define ZTSEG_COUNTER_SLOTS (ZTSEG_HOOK_MAX * ZTSEG_REASON_MAX)
+/* Workload cgroups not classified yet (see abi.h). Shared by every slot:
+ * written by the cgroup_mkdir tracepoint program at creation, synchronously. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_PENDING_CAPACITY);
+    __type(key, __u64);
+    __type(value, struct ztseg_pending_cgroup);
+} ztseg_cg_pending SEC(".maps");
 
-/* Per-CPU event accounting: nothing is lost silently. */
-enum ztseg_event_stat {
-    ZTSEG_EVSTAT_EMITTED = 0,      /* written to the ring buffer */
-    ZTSEG_EVSTAT_LOST_RINGBUF = 1, /* ring buffer full: event dropped */
-    ZTSEG_EVSTAT_RATE_LIMITED = 2, /* repeated drop of the same flow suppressed */
-    ZTSEG_EVSTAT_MAX = 3,
-};
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CG_NAMES_CAPACITY);
+    __type(key, struct ztseg_cg_name_key);
+    __type(value, struct ztseg_identity_info);
+} ztseg_cg_names SEC(".maps");
 
-/* ---- config: an array of u64, one knob per index so each update is atomic ---- */
-enum ztseg_config_index {
-    ZTSEG_CFG_ACTIVE_SLOT = 0,            /* 0 = no policy loaded, else slot + 1 */
-    ZTSEG_CFG_DROP_EVENT_INTERVAL_NS = 1, /* min gap between drop events of one flow */
-    ZTSEG_CFG_ABI_VERSION = 2,            /* ZTSEG_ABI_VERSION of the loaded programs */
-    ZTSEG_CFG_WORKLOAD_LEVELS = 3,        /* bit L: some workload cgroup sits at cgroup level L */
-    ZTSEG_CFG_PENDING_LEVELS = 4, /* bit L: a pending (unclassified) cgroup sits at level L */
-    ZTSEG_CFG_MAX = 8,
-};
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_CG_NAMES_CAPACITY);
+    __type(key, __u64);
+    __type(value, struct ztseg_cg_guard);
+} ztseg_cg_guards SEC(".maps");
 
-/* Bundle-derived maps exist twice (slot 0 and 1) as inner maps of
- * array-of-maps; a new generation is built in the inactive slot and made live
- * by one write of ZTSEG_CFG_ACTIVE_SLOT. */
-#define ZTSEG_SLOTS 2
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, ZTSEG_DEFAULT_FRAG_CAPACITY);
+    __type(key, struct ztseg_frag_key);
+    __type(value, struct ztseg_frag_value);
+} ztseg_frags SEC(".maps");
 
-/* Policy probes: which (peer, protocol, port prefix length) keys a lookup
- * tries. combo bit 1: peer is ZTSEG_ID_ANY; bit 0: protocol is
- * ZTSEG_PROTO_ANY. probe_masks[combo] bit p: some key of the generation has
- * that combination and port prefix length p; only those are probed, so a
- * lookup costs as many probes as the policy has shapes. */
-#define ZTSEG_PROBE_COMBOS 4
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_FLOWCACHE_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_flowcache_entry);
+} ztseg_flowcache SEC(".maps");
 
-/* Per-slot metadata, written before the slot becomes active. */
-struct ztseg_slot_meta {
-    __u64 generation;
-    __u32 flags; /* ZTSEG_SLOTF_* */
-    __u32 probe_masks[ZTSEG_PROBE_COMBOS];
-    __u32 pad;
-};
-/* Set while userspace rewrites an inactive slot: if the writer dies half-way,
- * the slot is known to be incomplete and is never rolled back to. */
-#define ZTSEG_SLOTF_BUILDING 0x1u
-/* The slot's LPM tries hold prefixes shorter than a host address; without
- * them an exact-match miss is final and the trie walk is skipped. */
-#define ZTSEG_SLOTF_LPM4 0x2u
-#define ZTSEG_SLOTF_LPM6 0x4u
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_COUNTER_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_counter);
+} ztseg_counters SEC(".maps");
 
-/* ---- identity ----
- * Host addresses (/32, /128) live in exact-match hashes, looked up first: a
- * host prefix is the longest possible match, and a hash probe costs a
- * fraction of a trie walk. Shorter prefixes live in LPM tries (address bytes
- * in network order), consulted only when the exact lookup misses. */
-struct ztseg_host4_key {
-    __u8 addr[4];
-};
-struct ztseg_host6_key {
-    __u8 addr[16];
-};
-struct ztseg_ident4_key {
-    __u32 prefixlen;
-    __u8 addr[4];
-};
-struct ztseg_ident6_key {
-    __u32 prefixlen;
-    __u8 addr[16];
-};
-struct ztseg_identity_info {
-    __u32 identity;
-    __u32 flags; /* ZTSEG_IDF_* */
-};
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_EVSTAT_MAX);
+    __type(key, __u32);
+    __type(value, __u64);
+} ztseg_evstats SEC(".maps");
 
-/* ---- endpoint: local workload cgroup -> identity ---- */
-struct ztseg_endpoint_key {
-    __u64 cgroup_id;
-};
-/* value: struct ztseg_identity_info */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_RATELIMIT_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_ratelimit_entry);
+} ztseg_ratelimit SEC(".maps");
 
-/* ---- workload cgroups: a workload is its cgroup and every descendant ----
- * The hooks look up the socket's (or task's) cgroup ancestors at the levels
- * named by ZTSEG_CFG_WORKLOAD_LEVELS | ZTSEG_CFG_PENDING_LEVELS, deepest first;
- * the nearest classified or pending cgroup decides. Levels count from the
- * cgroup2 root (level 0). */
-#define ZTSEG_CG_MAX_LEVEL 32
-
-/* A cgroup created since ztsegd last looked (written by the cgroup_mkdir
- * tracepoint program, deleted by ztsegd once it has classified the cgroup).
- * info.identity is the workload its name says it will be (ZTSEG_ID_UNLABELED:
- * not known, the cgroup is quarantined: everything it sends or receives is
- * dropped as `unclassified`). */
-struct ztseg_pending_cgroup {
-    struct ztseg_identity_info info;
-    __u64 created_ns;
-};
-/* Leaf names that workload patterns give literally ("db", "web.service"):
- * a new cgroup with that name is pending as that workload (identity 0 when two
- * workloads share the name). */
-#define ZTSEG_CG_NAME_LEN 64
-struct ztseg_cg_name_key {
-    char name[ZTSEG_CG_NAME_LEN];
-};
-/* Guards: directories whose new children are pending because a pattern's
- * last component is a glob ("ztlab/web-*" guards ztlab). Key: cgroup id;
- * value: the workload a new child becomes (0: several or unknown). */
-#define ZTSEG_CG_PREFIX_LEN 32
-struct ztseg_cg_guard {
-    struct ztseg_identity_info info;
-    char prefix[ZTSEG_CG_PREFIX_LEN]; /* the glob's literal start: only such names match */
-};
-#define ZTSEG_DEFAULT_PENDING_CAPACITY 16384
-#define ZTSEG_DEFAULT_CG_NAMES_CAPACITY 4096
-
-/* ---- policy ----
- * Lookup order (first hit decides): peer exact then ZTSEG_ID_ANY; protocol
- * exact then ANY; port prefix longest first. Userspace guarantees deny
- * closure: wherever an allow and a deny key overlap, a deny key exists at their
- * intersection, so the first hit is a deny whenever any matching rule denies. */
-struct ztseg_policy_key {
-    __u32 local_id;
-    __u32 peer_id;
-    __u16 port;     /* host order, low (16 - port_plen) bits zero */
-    __u8 port_plen; /* 0..16 */
-    __u8 proto;     /* IANA number or ZTSEG_PROTO_ANY */
-    __u8 direction; /* ZTSEG_DIR_* */
-    __u8 pad[3];
-};
-struct ztseg_policy_value {
-    __u32 rule_id;
-    __u8 action; /* ZTSEG_ACTION_* */
-    __u8 pad[3];
-};
-
-/* ---- connection tracking ----
- * One entry per (connection, local identity): canonical tuple (lower
- * address/port endpoint first) so both directions find the same entry, and the
- * local identity so one workload's entry never admits traffic into another. */
-struct ztseg_ct_key {
-    __u32 addr_a[4];
-    __u32 addr_b[4];
-    __u16 port_a;
-    __u16 port_b;
-    __u8 proto;
-    __u8 family; /* 4 or 6 */
-    __u8 pad[2];
-    __u32 local_id;
-};
-#define ZTSEG_CTF_AUDIT 0x1u      /* admitted only because the workload was in audit mode */
-#define ZTSEG_CTF_SEEN_REPLY 0x2u /* a packet in the reply direction was seen */
-struct ztseg_ct_value {
-    __u64 created_ns;
-    __u64 last_seen_ns;
-    __u64 generation; /* generation that admitted it; re-judged after a change */
-    __u32 peer_id;
-    __u32 rule_id;
-    __u16 service_port; /* destination port of the original direction */
-    __u8 proto;
-    __u8 direction; /* original direction relative to the local workload */
-    __u8 flags;     /* ZTSEG_CTF_* */
-    __u8 pad[3];
-    __u32 reply_isn; /* TCP: sequence number of the reply's SYN-ACK */
-    __u32 pad2;
-};
-/* New flows live in a table of their own (ztseg_ct_new) until they are
- * assured: a reply was seen and then another packet of the original
- * direction (for TCP: the handshake's ACK acknowledging the reply's ISN, which
- * a blind spoofer cannot produce). Only then does a flow move to ztseg_ct. So
- * a flood of new, unanswered flows evicts only other new flows (netfilter's
- * early drop of unassured entries), never an established connection. */
-enum ztseg_ct_stat {
-    ZTSEG_CTSTAT_CREATED = 0,   /* new flows entered into ztseg_ct_new */
-    ZTSEG_CTSTAT_ASSURED = 1,   /* flows moved to ztseg_ct */
-    ZTSEG_CTSTAT_UNTRACKED = 2, /* audit would-drops of unlabeled peers: never tracked */
-    ZTSEG_CTSTAT_MAX = 3,
-};
-
-/* Idle lifetimes after which a tracked connection is judged anew. */
-#define ZTSEG_CT_TCP_LIFETIME_NS (6ull * 3600 * 1000000000ull)
-#define ZTSEG_CT_OTHER_LIFETIME_NS (120ull * 1000000000ull)
-
-/* ---- XDP flow cache ----
- * Per-CPU, direct-mapped by a hash of the 5-tuple: flows XDP found
- * established under the active generation pass with one array access and a
- * compare, no identity or conntrack lookup. Safe because XDP only pre-filters:
- * cgroup_skb ingress still judges (and refreshes conntrack for) every packet
- * that reaches a workload, and an entry only counts under the generation it
- * was made in. */
-#define ZTSEG_FLOWCACHE_SLOTS 4096 /* per CPU, power of two */
-struct ztseg_flowcache_entry {
-    __u32 saddr[4]; /* the tuple exactly as parsed (struct ztseg_tuple) */
-    __u32 daddr[4];
-    __u16 sport;
-    __u16 dport;
-    __u8 proto;
-    __u8 family;
-    __u8 pad[2];
-    __u64 generation; /* 0 = empty */
-};
-
-/* ---- IP fragments (XDP only): first fragment's verdict for the rest ---- */
-struct ztseg_frag_key {
-    __u32 saddr[4];
-    __u32 daddr[4];
-    __u32 id;
-    __u8 proto;
-    __u8 family;
-    __u8 pad[2];
-};
-struct ztseg_frag_value {
-    __u64 seen_ns;
-    __u16 sport;
-    __u16 dport;
-    __u32 admitted;
-};
-
-/* ---- drop-event rate limiting, per flow and hook ----
- * A direct-mapped array indexed by a hash of (flow, local identity, hook,
- * reason): one inlined array access instead of a hash-map probe on every
- * dropped packet. Two flows that share a slot evict each other; the evicted
- * flow's next drop is reported again (more events, never fewer). */
-#define ZTSEG_RATELIMIT_SLOTS 16384 /* power of two */
-struct ztseg_ratelimit_entry {
-    __u32 saddr[4]; /* the tuple exactly as parsed (struct ztseg_tuple) */
-    __u32 daddr[4];
-    __u16 sport;
-    __u16 dport;
-    __u8 proto;
-    __u8 family;
-    __u8 hook;
-    __u8 reason;
-    __u32 local_id;
-    __u32 suppressed; /* drops not reported since last_emit_ns */
-    __u64 last_emit_ns;
-};
-
-/* ---- flow event, the ring buffer record ---- */
-#define ZTSEG_VERDICT_ALLOWED 1
-#define ZTSEG_VERDICT_DROPPED 2
-#define ZTSEG_VERDICT_WOULD_DROP 3
-
-struct ztseg_flow_event {
-    __u64 ts_ns;      /* CLOCK_MONOTONIC */
-    __u64 cgroup_id;  /* local workload's cgroup, 0 at XDP */
-    __u64 generation; /* policy generation that judged it */
-    __u32 saddr[4];   /* network order; IPv4 in [0] */
-    __u32 daddr[4];
-    __u32 src_identity;
-    __u32 dst_identity;
-    __u32 rule_id; /* 0 when no rule decided */
-    __u32 pkt_len;
-    __u32 suppressed; /* drop events of this flow suppressed since the last one */
-    __u32 ifindex;
-    __u16 sport; /* host order; ICMP echo id for echo */
-    __u16 dport;
-    __u8 family;
-    __u8 proto;
-    __u8 hook;      /* enum ztseg_hook */
-    __u8 verdict;   /* ZTSEG_VERDICT_* */
-    __u8 reason;    /* enum ztseg_reason */
-    __u8 direction; /* ZTSEG_DIR_* relative to the local workload */
-    __u8 icmp_type;
-    __u8 icmp_code;
-};
-
-/* Default sizes; userspace may override max_entries before load. */
-#define ZTSEG_DEFAULT_IDENT_CAPACITY 1048576
-#define ZTSEG_DEFAULT_POLICY_CAPACITY 1048576
-#define ZTSEG_DEFAULT_ENDPOINT_CAPACITY 65536
-#define ZTSEG_DEFAULT_CT_CAPACITY 262144
-#define ZTSEG_DEFAULT_CT_NEW_CAPACITY 65536
-#define ZTSEG_DEFAULT_FRAG_CAPACITY 8192
-#define ZTSEG_DEFAULT_RINGBUF_BYTES (8u << 20)
-
-/* Layout asserts for every struct above, on both sides of the ABI. */
-#include "abi_layout.h"
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);
+} ztseg_events SEC(".maps");
 
 #endif /* ZTSEG_MAPS_H */

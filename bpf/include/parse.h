@@ -11,13 +11,14 @@
 #define ZTSEG_PARSE_H
 
 #include <linux/bpf.h>
+#include <linux/icmpv6.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "maps.h"
+#include "tuple.h"
 
 #define ZTSEG_PARSE_OK 0
 #define ZTSEG_PARSE_NOT_SUBJECT 1 /* ARP, ND/MLD, non-IP: not subject to policy */
@@ -32,18 +33,24 @@
 #define ZTSEG_FRAG_FIRST 1
 #define ZTSEG_FRAG_LATER 2
 
-#define ETH_P_8021Q_ 0x8100
-#define ETH_P_8021AD_ 0x88A8
+/* The kernel's ICMPv4 names, with its values: linux/icmp.h includes libc's
+ * sys/socket.h, which the BPF target does not have. */
+#define ICMP_ECHOREPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP_FRAG_NEEDED 4 /* code of ICMP_DEST_UNREACH */
 
-struct ztseg_tuple {
-    __u32 saddr[4]; /* network order; IPv4 in [0] */
-    __u32 daddr[4];
-    __u16 sport; /* host order */
-    __u16 dport;
-    __u8 proto;
-    __u8 family; /* 4 or 6 */
-    __u8 pad[2];
-};
+/* Neighbour discovery (133 router solicitation .. 137 redirect): the kernel
+ * names them in net/ndisc.h, which is not uapi. */
+#define ZTSEG_NDISC_REDIRECT 137
+
+/* TCP flag bits of the flags byte (linux/tcp.h names them only as bits of
+ * the 32-bit word that holds the data offset). */
+#define ZTSEG_TCP_FIN 0x01
+#define ZTSEG_TCP_SYN 0x02
+#define ZTSEG_TCP_RST 0x04
+#define ZTSEG_TCP_ACK 0x10
 
 struct ztseg_pkt {
     struct ztseg_tuple t;
@@ -53,7 +60,7 @@ struct ztseg_pkt {
     __u8 icmp_type;
     __u8 icmp_code;
     __u8 icmp_error; /* inner is valid */
-    __u8 tcp_flags;  /* TCP: the flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10) */
+    __u8 tcp_flags;  /* TCP: the flags byte (ZTSEG_TCP_*) */
     __u8 pad[2];
     __u32 tcp_seq; /* TCP, host order: conntrack assures a flow by the handshake */
     __u32 tcp_ack;
@@ -123,24 +130,16 @@ static __always_inline int ztseg_is_ip6_ext(__u8 nh) {
 }
 
 static __always_inline int ztseg_is_icmp4_error(__u8 type) {
-    return type == 3 /* dest unreach */ || type == 11 /* time exceeded */ ||
-           type == 12 /* param problem */;
+    return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
 }
 
 static __always_inline int ztseg_is_icmp6_error(__u8 type) {
-    return type >= 1 && type <= 4;
+    return type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB;
 }
 
 /* Neighbour discovery and multicast listener messages must flow for IPv6 to work. */
 static __always_inline int ztseg_is_icmp6_not_subject(__u8 type) {
-    return (type >= 130 && type <= 137) || type == 143;
-}
-
-/* Protocols whose first four L4 bytes are source and destination port. Every
- * other protocol has no ports: a port-restricted rule never matches it. */
-static __always_inline int ztseg_has_ports(__u8 proto) {
-    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == ZTSEG_PROTO_UDPLITE ||
-           proto == IPPROTO_SCTP || proto == ZTSEG_PROTO_DCCP;
+    return (type >= ICMPV6_MGM_QUERY && type <= ZTSEG_NDISC_REDIRECT) || type == ICMPV6_MLD2_REPORT;
 }
 
 /* The IP header + first 8 bytes of L4 quoted inside an ICMP error. */
@@ -354,7 +353,7 @@ static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
 #pragma unroll
     for (int i = 0; i < ZTSEG_MAX_VLAN; i++) {
         __be16* inner;
-        if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
+        if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
             break;
         inner = ZTSEG_PULL(off + 2, __be16, 0);
         if (!inner)
@@ -366,7 +365,7 @@ static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
         return ztseg_parse_ip4(ctx, data, data_end, xdp, off, pkt_len, pkt);
     if (proto == bpf_htons(ETH_P_IPV6))
         return ztseg_parse_ip6(ctx, data, data_end, xdp, off, pkt_len, pkt);
-    if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_))
+    if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
         return ZTSEG_PARSE_MALFORMED; /* deeper VLAN stacks than we walk: refuse */
     return ZTSEG_PARSE_NOT_SUBJECT;   /* ARP and other non-IP */
 }
@@ -392,63 +391,10 @@ static __always_inline int ztseg_parse_xdp_l3(struct xdp_md* xctx, __u32 pkt_len
     return ZTSEG_PARSE_MALFORMED;
 }
 
-/* A cheap hash of a tuple for direct-mapped per-flow arrays (the flow cache,
- * drop-event rate limiting): Fibonacci hashing of the folded words, top bits. */
-static __always_inline __u32 ztseg_tuple_hash(const struct ztseg_tuple* t, __u32 salt) {
-    __u32 h = t->saddr[0] ^ t->saddr[1] ^ t->saddr[2] ^ t->saddr[3] ^ t->daddr[0] ^ t->daddr[1] ^
-              t->daddr[2] ^ t->daddr[3] ^ (((__u32)t->sport << 16) | t->dport) ^ t->proto ^ salt;
-    return h * 0x9e3779b1u;
-}
-
-_Static_assert(sizeof(struct ztseg_tuple) == 40, "tuple layout is shared with map entries");
-_Static_assert(__builtin_offsetof(struct ztseg_ratelimit_entry, hook) == 38 &&
-                   __builtin_offsetof(struct ztseg_flowcache_entry, generation) == 40,
-               "map entries start with a struct ztseg_tuple");
-
-/* Word-wise equality of the tuple with the tuple-shaped head of an array
- * entry (stack accesses must be aligned; cheaper than a loop). */
-static __always_inline int ztseg_tuple_equal(const void* entry, const struct ztseg_tuple* t) {
-    const __u32* a = (const __u32*)entry;
-    const __u32* b = (const __u32*)t;
-    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
-           a[5] == b[5] && a[6] == b[6] && a[7] == b[7] && a[8] == b[8] &&
-           (a[9] & 0xffff) == (b[9] & 0xffff); /* proto, family; not what follows */
-}
-
 /* A connection's first packet: SYN without ACK. */
 static __always_inline int ztseg_is_tcp_syn(const struct ztseg_pkt* p) {
-    return p->t.proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
-}
-
-/* The port policy is written against: the destination port; none for ICMP,
- * whose echo identifier only keeps flows apart in conntrack. */
-static __always_inline __u16 ztseg_service_port(const struct ztseg_tuple* t) {
-    return ztseg_has_ports(t->proto) ? t->dport : 0;
-}
-
-/* 127.0.0.0/8 or ::1 (also as IPv4-mapped ::ffff:127.x): an address that
- * only the loopback device may carry. */
-static __always_inline int ztseg_is_loopback_addr(__u8 family, const __u32* a) {
-    if (family == 4)
-        return (bpf_ntohl(a[0]) >> 24) == 127;
-    if (a[0] != 0 || a[1] != 0)
-        return 0;
-    return (a[2] == 0 && a[3] == bpf_htonl(1)) ||
-           (a[2] == bpf_htonl(0xffff) && (bpf_ntohl(a[3]) >> 24) == 127);
-}
-
-static __always_inline int ztseg_is_loopback(const struct ztseg_tuple* t) {
-    return ztseg_is_loopback_addr(t->family, t->saddr) ||
-           ztseg_is_loopback_addr(t->family, t->daddr);
-}
-
-/* Every network namespace's loopback device has this ifindex. */
-#define ZTSEG_LOOPBACK_IFINDEX 1
-
-/* At XDP (never attached to lo) a loopback address, as source or destination,
- * can only come from an attacker counting on route_localnet. */
-static __always_inline int ztseg_is_martian(const struct ztseg_tuple* t) {
-    return ztseg_is_loopback(t);
+    return p->t.proto == IPPROTO_TCP &&
+           (p->tcp_flags & (ZTSEG_TCP_SYN | ZTSEG_TCP_ACK)) == ZTSEG_TCP_SYN;
 }
 
 #endif /* ZTSEG_PARSE_H */

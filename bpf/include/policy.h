@@ -13,7 +13,7 @@ static __always_inline __u32 ztseg_policy_query(__u8 dir, __u8 proto, __u16 port
            ((__u32)proto << 16) | port;
 }
 
-/* The first policy entry that matches, in the order documented in maps.h
+/* The first policy entry that matches, in the order documented in abi.h
  * (peer exact→any, protocol exact→any, longest port prefix first): its
  * action in the high 32 bits, rule id in the low; 0 if none. Only the
  * (peer, protocol, prefix length) shapes present in the generation are probed

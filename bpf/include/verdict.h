@@ -12,6 +12,7 @@
 #ifndef ZTSEG_VERDICT_H
 #define ZTSEG_VERDICT_H
 
+#include "conntrack.h"
 #include "events.h"
 
 #define ZTSEG_DROP 0
@@ -46,8 +47,9 @@ static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, 
  * port-unreachable would otherwise tear down a workload's connections. */
 static __always_inline int ztseg_icmp_error_from_router(const struct ztseg_pkt* p) {
     if (p->t.family == 4)
-        return (p->icmp_type == 3 && p->icmp_code == 4) || p->icmp_type == 11;
-    return p->icmp_type == 2 || p->icmp_type == 3;
+        return (p->icmp_type == ICMP_DEST_UNREACH && p->icmp_code == ICMP_FRAG_NEEDED) ||
+               p->icmp_type == ICMP_TIME_EXCEEDED;
+    return p->icmp_type == ICMPV6_PKT_TOOBIG || p->icmp_type == ICMPV6_TIME_EXCEED;
 }
 
 static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {

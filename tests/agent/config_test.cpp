@@ -78,7 +78,8 @@ TEST(AgentConfig, ErrorsNameTheLocation) {
     EXPECT_EQ(errorOf("api: {tcp: 0.0.0.0:1}\n"),
               "ztsegd.yaml:1:6: api.tcp needs api.tls.cert, key and ca (mutual TLS only)");
     EXPECT_EQ(errorOf("fleet: a\nfleet: b\n"),
-              "ztsegd.yaml:2:1: duplicate field 'fleet' in ztsegd config");
+              "ztsegd.yaml:2:1: duplicate field 'fleet' in ztsegd config (first at "
+              "ztsegd.yaml:1:1)");
     EXPECT_EQ(errorOf("interfaces: eth0\n"), "ztsegd.yaml:1:13: expected a list");
     EXPECT_NE(errorOf("a: [\n").find("ztsegd.yaml:2:1: invalid YAML"), std::string::npos);
 }

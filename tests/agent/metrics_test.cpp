@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "abi.h"
 #include "common/error.hpp"
 #include "common/httplib_quiet.hpp"
-#include "maps.h"
 
 namespace ztseg::agent {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "bpf/datapath_fixture.hpp"
 #include "datapath/pins.hpp"
+#include "datapath/slot_maps.hpp"
 #include "ztseg.skel.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,33 @@ TEST(PinTable, TheObjectHasNoMapTheTableLacks) {
     const auto maps = objectMaps();
     ASSERT_GE(maps.size(), 20u);
     EXPECT_EQ(Datapath::mapsMissingFromPinTable(maps), std::vector<std::string>{});
+}
+
+// The slot-map table (ZTSEG_SLOT_MAPS) and the object agree: every row is an
+// array of ZTSEG_SLOTS maps whose inner template has the row's shape, and the
+// object has no other array of maps.
+TEST(SlotMapTable, MatchesTheObjectsArraysOfMaps) {
+    ztseg_bpf* skel = ztseg_bpf__open();
+    ASSERT_NE(skel, nullptr);
+    size_t arrays_of_maps = 0;
+    const bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, skel->obj) {
+        arrays_of_maps += bpf_map__type(m) == BPF_MAP_TYPE_ARRAY_OF_MAPS;
+    }
+    EXPECT_EQ(arrays_of_maps, kSlotMaps.size());
+    for (const SlotMapSpec& s : kSlotMaps) {
+        bpf_map* outer = bpf_object__find_map_by_name(skel->obj, s.name);
+        ASSERT_NE(outer, nullptr) << s.name;
+        EXPECT_EQ(bpf_map__type(outer), BPF_MAP_TYPE_ARRAY_OF_MAPS) << s.name;
+        EXPECT_EQ(bpf_map__max_entries(outer), uint32_t(ZTSEG_SLOTS)) << s.name;
+        bpf_map* inner = bpf_map__inner_map(outer);
+        ASSERT_NE(inner, nullptr) << s.name;
+        EXPECT_EQ(bpf_map__type(inner), s.type) << s.name;
+        EXPECT_EQ(bpf_map__key_size(inner), s.key_size) << s.name;
+        EXPECT_EQ(bpf_map__value_size(inner), s.value_size) << s.name;
+        EXPECT_EQ(bpf_map__max_entries(inner), DatapathOptions{}.*(s.capacity)) << s.name;
+    }
+    ztseg_bpf__destroy(skel);
 }
 
 class PinnedMaps : public DatapathTest {};

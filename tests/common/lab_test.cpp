@@ -303,7 +303,7 @@ INSTANTIATE_TEST_SUITE_P(Families, LabTraffic,
                          ::testing::Values(Family{"v4", "10.213.1.1", "10.213.1.2", "10.213.1.99"},
                                            Family{"v6", "fd00:213::1", "fd00:213::2",
                                                   "fd00:213::99"}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(Lab, VethEndsLiveInTheirNamespaces) {
     Topology topo;

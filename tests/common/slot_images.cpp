@@ -12,25 +12,12 @@ namespace ztseg::test {
 
 Images imagesOf(const SlotContent& c) {
     Images im;
-    for (const auto& [key, g] : c.groups) {
-        for (const auto& e : g->entries.entries) {
-            im.policy.insert(keyValueBytes(e.key, e.value));
+    for (const SlotMapSpec& s : kSlotMaps) {
+        PackedEntries e = slotEntries(c, s.id);
+        for (size_t i = 0; i < e.size(); ++i) {
+            im[s.id].emplace(std::string(reinterpret_cast<const char*>(e.key(i)), e.keySize()),
+                             std::string(reinterpret_cast<const char*>(e.value(i)), e.valueSize()));
         }
-    }
-    for (const auto& e : c.identities->v4) {
-        im.ident4.insert(keyValueBytes(e.key, e.value));
-    }
-    for (const auto& e : c.identities->v6) {
-        im.ident6.insert(keyValueBytes(e.key, e.value));
-    }
-    for (const auto& e : c.identities->h4) {
-        im.host4.insert(keyValueBytes(e.key, e.value));
-    }
-    for (const auto& e : c.identities->h6) {
-        im.host6.insert(keyValueBytes(e.key, e.value));
-    }
-    for (const auto& e : c.endpoints) {
-        im.endpoints.insert(keyValueBytes(e.key, e.value));
     }
     return im;
 }
@@ -91,30 +78,30 @@ Image dump(int fd, size_t key_size, size_t value_size) {
 Images referenceImages(const Generation& g) {
     Images im;
     for (const auto& e : compilePolicyEntries(g.rules).entries) {
-        put(im.policy, e.key, e.value);
+        put(im[ZTSEG_SLOT_POLICY], e.key, e.value);
     }
     for (const auto& ip : g.identities) {
         ztseg_identity_info info{ip.identity, flagsOf(g, ip.identity)};
         if (ip.prefix.family == 4 && ip.prefix.length == 32) {
             ztseg_host4_key k{};
             std::memcpy(k.addr, ip.prefix.addr.data(), 4);
-            put(im.host4, k, info);
+            put(im[ZTSEG_SLOT_HOST4], k, info);
         } else if (ip.prefix.length == 128) {
             ztseg_host6_key k{};
             std::memcpy(k.addr, ip.prefix.addr.data(), 16);
-            put(im.host6, k, info);
+            put(im[ZTSEG_SLOT_HOST6], k, info);
         } else if (ip.prefix.family == 4) {
             ztseg_ident4_key k{ip.prefix.length, {}};
             std::memcpy(k.addr, ip.prefix.addr.data(), 4);
-            put(im.ident4, k, info);
+            put(im[ZTSEG_SLOT_IDENT4], k, info);
         } else {
             ztseg_ident6_key k{ip.prefix.length, {}};
             std::memcpy(k.addr, ip.prefix.addr.data(), 16);
-            put(im.ident6, k, info);
+            put(im[ZTSEG_SLOT_IDENT6], k, info);
         }
     }
     for (const auto& ep : g.endpoints) {
-        put(im.endpoints, ztseg_endpoint_key{ep.cgroup_id},
+        put(im[ZTSEG_SLOT_ENDPOINTS], ztseg_endpoint_key{ep.cgroup_id},
             ztseg_identity_info{ep.identity, flagsOf(g, ep.identity)});
     }
     return im;
@@ -133,18 +120,9 @@ Images activeSlotImages(const std::string& pin_dir) {
     }
     uint32_t slot = uint32_t(raw - 1);
     Images im;
-    im.policy = dump(innerOf(pin_dir, "ztseg_policy", slot).get(), sizeof(ztseg_policy_key),
-                     sizeof(ztseg_policy_value));
-    im.ident4 = dump(innerOf(pin_dir, "ztseg_ident4", slot).get(), sizeof(ztseg_ident4_key),
-                     sizeof(ztseg_identity_info));
-    im.ident6 = dump(innerOf(pin_dir, "ztseg_ident6", slot).get(), sizeof(ztseg_ident6_key),
-                     sizeof(ztseg_identity_info));
-    im.host4 = dump(innerOf(pin_dir, "ztseg_host4", slot).get(), sizeof(ztseg_host4_key),
-                    sizeof(ztseg_identity_info));
-    im.host6 = dump(innerOf(pin_dir, "ztseg_host6", slot).get(), sizeof(ztseg_host6_key),
-                    sizeof(ztseg_identity_info));
-    im.endpoints = dump(innerOf(pin_dir, "ztseg_endpoints", slot).get(), sizeof(ztseg_endpoint_key),
-                        sizeof(ztseg_identity_info));
+    for (const SlotMapSpec& s : kSlotMaps) {
+        im[s.id] = dump(innerOf(pin_dir, s.name, slot).get(), s.key_size, s.value_size);
+    }
     return im;
 }
 

@@ -3,10 +3,12 @@
 // reference), or read from the kernel's active slot. Tests compare them.
 #pragma once
 
+#include <array>
 #include <map>
 #include <string>
 
 #include "datapath/slot_content.hpp"
+#include "datapath/slot_maps.hpp"
 
 namespace ztseg::test {
 
@@ -18,8 +20,11 @@ std::pair<std::string, std::string> keyValueBytes(const K& k, const V& v) {
             std::string(reinterpret_cast<const char*>(&v), sizeof(v))};
 }
 
+// One image per slot map, by ztseg_slot_map (kSlotMaps order).
 struct Images {
-    Image policy, ident4, ident6, host4, host6, endpoints;
+    std::array<Image, kSlotMapCount> maps;
+    Image& operator[](ztseg_slot_map m) { return maps[m]; }
+    const Image& operator[](ztseg_slot_map m) const { return maps[m]; }
     bool operator==(const Images&) const = default;
 };
 

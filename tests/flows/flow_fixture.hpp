@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "maps.h"
+#include "abi.h"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
 

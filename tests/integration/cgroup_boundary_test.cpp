@@ -11,9 +11,9 @@
 #include <chrono>
 #include <vector>
 
+#include "abi.h"
 #include "common/unique_fd.hpp"
 #include "integration/daemon_fixture.hpp"
-#include "maps.h"
 
 namespace ztseg::test {
 namespace {

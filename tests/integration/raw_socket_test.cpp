@@ -284,9 +284,9 @@ class RawSocketFallback : public RawSockets, public ::testing::WithParamInterfac
 
 INSTANTIATE_TEST_SUITE_P(KillHooks, RawSocketFallback,
                          ::testing::Values(RawKillHook::Kprobe, RawKillHook::SyscallTracepoint),
-                         [](const auto& info) {
-                             return info.param == RawKillHook::Kprobe ? "Kprobe"
-                                                                      : "SyscallTracepoint";
+                         [](const auto& param_info) {
+                             return param_info.param == RawKillHook::Kprobe ? "Kprobe"
+                                                                            : "SyscallTracepoint";
                          });
 
 // A kernel without BPF LSM: the fallback confines raw sockets, its two links

@@ -312,8 +312,8 @@ TEST_P(ParserErrors, ReportsExactLocationAndMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ParserErrors, ::testing::ValuesIn(kErrorCases),
-                         [](const ::testing::TestParamInfo<ErrorCase>& info) {
-                             return std::string(info.param.name);
+                         [](const ::testing::TestParamInfo<ErrorCase>& param_info) {
+                             return std::string(param_info.param.name);
                          });
 
 // ---- errors: more than one ----

@@ -14,18 +14,19 @@ namespace {
 using test::Image;
 using test::Images;
 using test::imagesOf;
-using test::keyValueBytes;
 using test::RandomGenerations;
 
-template <typename K, typename V>
-void applyDiff(Image& im, const MapDiff<K, V>& d) {
-    for (const auto& k : d.deletes) {
-        ASSERT_EQ(im.erase(keyValueBytes(k, V{}).first), 1u)
+void applyDiff(Image& im, const MapDiff& d) {
+    auto bytes = [](const uint8_t* p, size_t n) {
+        return std::string(reinterpret_cast<const char*>(p), n);
+    };
+    for (size_t i = 0; i < d.deletes.size(); ++i) {
+        ASSERT_EQ(im.erase(bytes(d.deletes.key(i), d.deletes.keySize())), 1u)
             << "diff deletes a key that is not there";
     }
-    for (size_t i = 0; i < d.upsert_keys.size(); ++i) {
-        auto [key, value] = keyValueBytes(d.upsert_keys[i], d.upsert_values[i]);
-        im[key] = value;
+    for (size_t i = 0; i < d.upserts.size(); ++i) {
+        im[bytes(d.upserts.key(i), d.upserts.keySize())] =
+            bytes(d.upserts.value(i), d.upserts.valueSize());
     }
 }
 
@@ -48,12 +49,9 @@ TEST(SlotContent, DiffTurnsOneSlotIntoTheOther) {
         SlotContent cb = buildSlotContent(b, {&ca});
         Images im = imagesOf(ca);
         SlotDiff d = diffSlots(ca, cb);
-        applyDiff(im.policy, d.policy);
-        applyDiff(im.ident4, d.ident4);
-        applyDiff(im.ident6, d.ident6);
-        applyDiff(im.host4, d.host4);
-        applyDiff(im.host6, d.host6);
-        applyDiff(im.endpoints, d.endpoints);
+        for (const SlotMapSpec& s : kSlotMaps) {
+            applyDiff(im[s.id], d[s.id]);
+        }
         ASSERT_EQ(im, test::referenceImages(b)) << "pair #" << i;
     }
 }
@@ -88,10 +86,12 @@ TEST(SlotContent, RawSocketGrantRewritesTheIdentitysFlags) {
     SlotContent cb = buildSlotContent(b, {&ca});
     EXPECT_NE(cb.identities, ca.identities);
     SlotDiff d = diffSlots(ca, cb);
-    ASSERT_EQ(d.host4.upsert_values.size(), 1u);
-    EXPECT_EQ(d.host4.upsert_values[0].flags, ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
-    ASSERT_EQ(d.endpoints.upsert_values.size(), 1u);
-    EXPECT_EQ(d.endpoints.upsert_values[0].flags, ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
+    ASSERT_EQ(d[ZTSEG_SLOT_HOST4].upserts.size(), 1u);
+    EXPECT_EQ(d[ZTSEG_SLOT_HOST4].upserts.valueAs<ztseg_identity_info>(0).flags,
+              ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
+    ASSERT_EQ(d[ZTSEG_SLOT_ENDPOINTS].upserts.size(), 1u);
+    EXPECT_EQ(d[ZTSEG_SLOT_ENDPOINTS].upserts.valueAs<ztseg_identity_info>(0).flags,
+              ZTSEG_IDF_ENFORCE | ZTSEG_IDF_RAW_SOCKETS);
     EXPECT_EQ(d.size(), 2u);
     // Unmanaged identities get no flags, a grant notwithstanding.
     Generation c = b;
@@ -124,8 +124,8 @@ TEST(SlotContent, OneRuleChangeTouchesOneGroup) {
     }
     EXPECT_EQ(recomputed, 1u);
     SlotDiff d = diffSlots(ca, cb);
-    EXPECT_EQ(d.policy.upsert_keys.size(), 1u);
-    EXPECT_EQ(d.policy.deletes.size(), 0u);
+    EXPECT_EQ(d[ZTSEG_SLOT_POLICY].upserts.size(), 1u);
+    EXPECT_EQ(d[ZTSEG_SLOT_POLICY].deletes.size(), 0u);
     EXPECT_EQ(d.size(), 1u);
 }
 
@@ -153,6 +153,25 @@ TEST(SlotContent, EndpointEditsKeepTheTableSorted) {
     eraseEndpointEntry(t, 99);
     ASSERT_EQ(t.size(), 2u);
     EXPECT_EQ(t[1].key.cgroup_id, 30u);
+}
+
+// Every slot map's entries come packed with the row's key and value sizes; an
+// entry of another size is refused, not written.
+TEST(SlotContent, PackedEntriesFollowTheSlotMapTable) {
+    RandomGenerations r(4);
+    SlotContent c = buildSlotContent(r.generation(1), {});
+    size_t total = 0;
+    for (const SlotMapSpec& s : kSlotMaps) {
+        PackedEntries e = slotEntries(c, s.id);
+        EXPECT_EQ(e.keySize(), s.key_size) << s.name;
+        EXPECT_EQ(e.valueSize(), s.value_size) << s.name;
+        EXPECT_EQ(e.size(), slotEntryCount(c, s.id)) << s.name;
+        total += e.size();
+    }
+    EXPECT_GT(total, 0u);
+    PackedEntries ident4(kSlotMaps[ZTSEG_SLOT_IDENT4]);
+    EXPECT_THROW(ident4.push(ztseg_host4_key{}, ztseg_identity_info{}), std::logic_error);
+    EXPECT_THROW(ident4.valueAs<uint16_t>(0), std::logic_error);
 }
 
 }  // namespace

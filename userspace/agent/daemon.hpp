@@ -3,22 +3,21 @@
 // with workload cgroups, streams flow events to the JSON-lines sink, and
 // serves metrics and the gRPC API. One thread runs the event loop; signals
 // arrive through a signalfd: SIGTERM/SIGINT stop (enforcement stays), SIGHUP
-// reloads. API calls run on gRPC threads: every datapath change (apply,
-// rollback, endpoint and interface updates) is serialized by one mutex.
+// reloads. API calls run on gRPC threads. Every datapath change (apply,
+// rollback, endpoint and interface updates) goes through Enforcement, which
+// serializes them; status and metrics read its published snapshot.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "agent/api_server.hpp"
-#include "agent/cgroup_watcher.hpp"
 #include "agent/config.hpp"
-#include "policy/compiler.hpp"
+#include "agent/metrics.hpp"
 #include "shared/generation_store.hpp"
 
 namespace ztseg::agent {
@@ -57,15 +56,9 @@ class Daemon : public AgentOps {
 
   private:
     struct State;
-    void applyCompiled(std::shared_ptr<const policy::CompiledPolicy> cp, const std::string& bytes,
-                       bool record);
     void reload();
-    std::map<uint64_t, CgroupMatch> scanEndpoints(const policy::CompiledPolicy& cp);
-    void usePolicy(std::shared_ptr<const policy::CompiledPolicy> cp,
-                   std::map<uint64_t, CgroupMatch> endpoints);
-    void syncEndpoints();
-    // Forget pending cgroups that are classified now (caller holds dp_mu).
-    void settleCgroups();
+    // Status and metrics come from one Enforcement snapshot each.
+    MetricsSnapshot metrics();
 
     AgentConfig cfg_;
     std::string config_path_;

@@ -13,9 +13,9 @@
 #include <memory>
 #include <vector>
 
+#include "abi.h"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
-#include "maps.h"
 #include "model/event_clock.hpp"
 #include "shared/flow_hub.hpp"
 

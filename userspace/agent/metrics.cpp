@@ -13,9 +13,9 @@
 #include <thread>
 #include <utility>
 
+#include "abi.h"
 #include "common/error.hpp"
 #include "common/httplib_quiet.hpp"
-#include "maps.h"
 #include "model/names.hpp"
 
 namespace ztseg::agent {
@@ -310,7 +310,8 @@ MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
         // Should never happen; leave the thread a way out and report.
         impl->server.stop();
         impl->thread.detach();
-        impl_.release();  // the detached thread still uses it
+        // Leaked on purpose: the detached thread may still use it.
+        static_cast<void>(impl_.release());
         throw Error("metrics server: " + bind_addr_ + ":" + std::to_string(port_) +
                     " did not start");
     }

@@ -1,8 +1,10 @@
 #include "common/config_reader.hpp"
 
 #include <charconv>
+#include <set>
 
 #include "common/error.hpp"
+#include "common/yaml_fields.hpp"
 
 namespace ztseg {
 
@@ -37,24 +39,19 @@ void ConfigReader::fields(const yaml::Node& n, const std::string& what,
         error(n, "expected " + what + " to be a mapping");
         return;
     }
-    std::map<std::string, bool> seen;
+    std::set<std::string> allowed;
+    for (const auto& [name, h] : handlers) {
+        allowed.insert(name);
+    }
+    std::set<std::string> readable = yaml::checkFields(
+        n, what, allowed, file_,
+        [this](const yaml::Node& key, const std::string& msg) { error(key, msg); });
+    std::set<std::string> done;
     for (const auto& [k, v] : n.entries()) {
         std::string key = k.isScalar() ? k.scalar() : "?";
-        if (seen[key]) {
-            error(k, "duplicate field '" + key + "' in " + what);
-            continue;
+        if (readable.count(key) && done.insert(key).second) {
+            handlers.at(key)(v);
         }
-        seen[key] = true;
-        auto it = handlers.find(key);
-        if (it == handlers.end()) {
-            std::string list;
-            for (const auto& [name, h] : handlers) {
-                list += (list.empty() ? "" : ", ") + name;
-            }
-            error(k, "unknown field '" + key + "' in " + what + " (expected one of: " + list + ")");
-            continue;
-        }
-        it->second(v);
     }
 }
 

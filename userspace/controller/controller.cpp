@@ -11,9 +11,10 @@
 #include "common/error.hpp"
 #include "common/signals.hpp"
 #include "controller/etcd_distributor.hpp"
-#include "controller/rollout_plan.hpp"
+#include "controller/rollout.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
+#include "policy/sources.hpp"
 #include "shared/flow_stream.hpp"
 
 namespace ztseg::controller {
@@ -26,25 +27,20 @@ using json = nlohmann::json;
 // policy files. Only when it changes is the source compiled again.
 std::string fingerprint(const std::string& dir) {
     namespace fs = std::filesystem;
-    std::vector<std::string> parts;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-         it.increment(ec)) {
-        auto ext = it->path().extension();
-        if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) {
-            auto t = fs::last_write_time(it->path(), ec).time_since_epoch().count();
-            parts.push_back(it->path().string() + ":" + std::to_string(it->file_size(ec)) + ":" +
-                            std::to_string(t));
-        }
+    std::vector<fs::path> files;
+    try {
+        files = policy::policyFilesIn(dir);
+    } catch (const Error&) {
+        return "";  // unreadable: compileSource() reports why
     }
-    std::sort(parts.begin(), parts.end());
     std::string out;
-    for (const auto& p : parts) out += p + "\n";
+    std::error_code ec;
+    for (const fs::path& f : files) {
+        auto t = fs::last_write_time(f, ec).time_since_epoch().count();
+        out += f.string() + ":" + std::to_string(fs::file_size(f, ec)) + ":" + std::to_string(t) +
+               "\n";
+    }
     return out;
-}
-
-json hostList(const std::vector<std::string>& hosts) {
-    return json(hosts);
 }
 
 }  // namespace
@@ -281,192 +277,7 @@ void Controller::checkSource(bool forced) {
 }
 
 void Controller::rollout(Release next) {
-    std::vector<std::string> online;
-    for (const auto& [name, h] : fleet_.snapshot()) {
-        if (h.connected)
-            online.push_back(name);
-    }
-    auto waves = planWaves(online, cfg_.host_labels, cfg_.rollout);
-    const uint64_t g = next.generation;
-    v1::RolloutStatus st;
-    st.set_generation(g);
-    st.set_state("rolling");
-    st.set_waves(uint32_t(waves.size()));
-    json plan = json::array();
-    for (const auto& w : waves) plan.push_back(hostList(w));
-    event("rollout-start", g, {{"digest", next.digest}, {"waves", plan}});
-    {
-        std::lock_guard lock(mu_);
-        rolling_ = next;
-        included_.clear();
-    }
-    const auto& rc = cfg_.rollout;
-    for (size_t i = 0; i < waves.size(); ++i) {
-        const auto& wave = waves[i];
-        st.set_wave(uint32_t(i));
-        setRollout(st);
-        event("wave-start", g, {{"wave", i}, {"canary", i == 0}, {"hosts", hostList(wave)}});
-        {
-            std::lock_guard lock(mu_);
-            included_.insert(wave.begin(), wave.end());
-        }
-        // 1. Every host of the wave acks (applies, or refuses with a reason).
-        auto answered = [&](const Fleet::Hosts& hs) {
-            return std::all_of(wave.begin(), wave.end(), [&](const std::string& n) {
-                auto it = hs.find(n);
-                if (it == hs.end() || !it->second.connected)
-                    return true;
-                const HostState& h = it->second;
-                return h.generation >= g ||
-                       (h.last_apply.generation() == g && !h.last_apply.applied());
-            });
-        };
-        waitHosts(answered, std::chrono::milliseconds(rc.ack_timeout_ms));
-        if (stopping())
-            return;  // an interrupted rollout resumes nothing; never a rollback
-        auto hs = fleet_.snapshot();
-        std::string failure;
-        std::map<std::string, uint64_t> baseline;
-        for (const auto& n : wave) {
-            const HostState& h = hs[n];
-            if (h.generation >= g) {
-                event("ack", g, {{"host", n}, {"wave", i}});
-                baseline[n] = h.default_deny;
-            } else {
-                std::string why =
-                    !h.connected ? "disconnected before acking"
-                    : (h.last_apply.generation() == g && !h.last_apply.applied())
-                        ? "refused: " + h.last_apply.error()
-                        : "no ack within " + std::to_string(rc.ack_timeout_ms) + " ms";
-                event("ack-failed", g, {{"host", n}, {"wave", i}, {"reason", why}});
-                if (failure.empty())
-                    failure = n + " " + why;
-            }
-        }
-        if (!failure.empty()) {
-            halt(next, failure, uint32_t(i));
-            return;
-        }
-        // 2. Soak, then a fresh report from each: default-deny growth is the health signal.
-        waitHosts([](const Fleet::Hosts&) { return false; }, std::chrono::milliseconds(rc.soak_ms));
-        uint64_t id;
-        {
-            std::lock_guard lock(mu_);
-            id = ++report_seq_;
-        }
-        for (const auto& n : wave) dist_->requestReport(n, id);
-        waitHosts(
-            [&](const Fleet::Hosts& hs2) {
-                return std::all_of(wave.begin(), wave.end(), [&](const std::string& n) {
-                    auto it = hs2.find(n);
-                    return it == hs2.end() || !it->second.connected || it->second.report_id >= id;
-                });
-            },
-            std::chrono::milliseconds(rc.ack_timeout_ms));
-        if (stopping())
-            return;
-        hs = fleet_.snapshot();
-        for (const auto& n : wave) {
-            const HostState& h = hs[n];
-            if (h.report_id < id) {
-                std::string why = h.connected ? "no health report" : "disconnected during soak";
-                event("health-failed", g, {{"host", n}, {"wave", i}, {"reason", why}});
-                if (failure.empty())
-                    failure = n + " " + why;
-                continue;
-            }
-            uint64_t delta = h.default_deny - std::min(h.default_deny, baseline[n]);
-            bool ok = delta <= rc.max_default_deny_increase;
-            event(ok ? "health-ok" : "health-failed", g,
-                  {{"host", n},
-                   {"wave", i},
-                   {"default_deny_increase", delta},
-                   {"threshold", rc.max_default_deny_increase}});
-            if (!ok && failure.empty()) {
-                failure = n + ": default-deny drops grew by " + std::to_string(delta) +
-                          " during the " + std::to_string(rc.soak_ms) + " ms soak (threshold " +
-                          std::to_string(rc.max_default_deny_increase) + ")";
-            }
-        }
-        if (!failure.empty()) {
-            halt(next, failure, uint32_t(i));
-            return;
-        }
-        event("wave-done", g, {{"wave", i}});
-    }
-    store_->recordCurrent(next.signed_bundle);
-    {
-        std::lock_guard lock(mu_);
-        stable_ = next;
-        rolling_.reset();
-        included_.clear();
-    }
-    dist_->publishStable(g, next.signed_bundle);
-    st.set_state("done");
-    setRollout(st);
-    event("rollout-done", g);
-}
-
-bool Controller::halt(const Release& failed, const std::string& reason, uint32_t wave) {
-    failed_digest_ = failed.digest;
-    v1::RolloutStatus st;
-    st.set_generation(failed.generation);
-    st.set_state("halted");
-    st.set_wave(wave);
-    st.set_reason(reason);
-    event("halt", failed.generation, {{"wave", wave}, {"reason", reason}});
-    std::set<std::string> touched;
-    std::optional<Release> back;
-    {
-        std::lock_guard lock(mu_);
-        touched = included_;
-        if (stable_) {
-            back = *stable_;
-        }
-    }
-    if (!back) {
-        // Nothing to go back to: the hosts that took it keep it, nobody else gets it.
-        std::lock_guard lock(mu_);
-        rolling_.reset();
-        included_.clear();
-        rollout_status_ = st;
-        event("rollback-impossible", failed.generation,
-              {{"reason", "no earlier stable generation"}});
-        return false;
-    }
-    // Roll back forward: the previous policy under a new, higher generation.
-    Release rb = reissue(*back, failed.generation + 1);
-    store_->recordApplied(rb.generation, rb.signed_bundle);
-    {
-        std::lock_guard lock(mu_);
-        stable_ = rb;
-        rolling_.reset();
-        included_.clear();
-    }
-    st.set_rollback_generation(rb.generation);
-    setRollout(st);
-    dist_->publishStable(rb.generation, rb.signed_bundle);
-    event("rollback-start", rb.generation,
-          {{"undoes", failed.generation},
-           {"content_of", back->generation},
-           {"hosts", json(std::vector<std::string>(touched.begin(), touched.end()))}});
-    const uint64_t g = rb.generation;
-    waitHosts(
-        [&](const Fleet::Hosts& hs) {
-            return std::all_of(touched.begin(), touched.end(), [&](const std::string& n) {
-                auto it = hs.find(n);
-                return it == hs.end() || !it->second.connected || it->second.generation >= g ||
-                       (it->second.last_apply.generation() == g &&
-                        !it->second.last_apply.applied());
-            });
-        },
-        std::chrono::milliseconds(cfg_.rollout.ack_timeout_ms));
-    auto hs = fleet_.snapshot();
-    for (const auto& n : touched) {
-        event(hs[n].generation >= g ? "rollback-ack" : "rollback-ack-missing", g, {{"host", n}});
-    }
-    event("rollback-done", g);
-    return true;
+    Rollout(*this, std::move(next)).run();
 }
 
 // ---- distribution ----

@@ -71,6 +71,7 @@ class Controller {
     void wake();
 
   private:
+    friend class Rollout;  // rollout.cpp: one release's waves, halt and rollback
     void engine();
     bool stopping() const;
     void checkSource(bool forced);
@@ -79,7 +80,6 @@ class Controller {
     Release sign(policy::CompiledPolicy cp);
     uint64_t nextGeneration();
     void rollout(Release next);
-    bool halt(const Release& failed, const std::string& reason, uint32_t wave);
     void reconcile();
     const Release* desiredFor(const std::string& host) const;
     // Waits for pred over the fleet, pushing lagging hosts meanwhile.

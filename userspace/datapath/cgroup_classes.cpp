@@ -1,6 +1,6 @@
 // Datapath: which cgroups are workloads beyond the endpoint map: the levels
 // the hooks walk, the kernel's pre-classification of new cgroups (names and
-// guarded parents) and the pending cgroups it enters; and conntrack usage.
+// guarded parents) and the pending cgroups it enters.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <spdlog/spdlog.h>
@@ -118,23 +118,6 @@ std::vector<PendingCgroup> Datapath::pendingCgroups() const {
 
 void Datapath::clearPending(uint64_t cgroup_id) {
     cg_pending_.erase(&cgroup_id);
-}
-
-ConntrackUsage Datapath::conntrackUsage() const {
-    ConntrackUsage u;
-    u.assured = ct_.countEntries(sizeof(ztseg_ct_key));
-    u.fresh = ct_new_.countEntries(sizeof(ztseg_ct_key));
-    int cpus = libbpf_num_possible_cpus();
-    uint64_t* outs[ZTSEG_CTSTAT_MAX] = {&u.created, &u.assured_total, &u.untracked};
-    for (uint32_t i = 0; i < ZTSEG_CTSTAT_MAX; ++i) {
-        auto raw = ctstats_.lookupPerCpu(&i, sizeof(uint64_t));
-        for (int cpu = 0; cpu < cpus; ++cpu) {
-            uint64_t v;
-            std::memcpy(&v, raw.data() + size_t(cpu) * sizeof(v), sizeof(v));
-            *outs[i] += v;
-        }
-    }
-    return u;
 }
 
 }  // namespace ztseg

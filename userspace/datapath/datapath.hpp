@@ -13,42 +13,18 @@
 #include <string>
 #include <vector>
 
+#include "abi.h"
 #include "common/unique_fd.hpp"
 #include "datapath/bpf_map.hpp"
+#include "datapath/cgroup_hooks.hpp"
 #include "datapath/link_type.hpp"
+#include "datapath/options.hpp"
 #include "datapath/policy_entries.hpp"
 #include "datapath/raw_socket_guard.hpp"
-#include "maps.h"
+#include "datapath/slot_maps.hpp"
 #include "model/types.hpp"
 
 namespace ztseg {
-
-inline constexpr const char* kDefaultPinDir = "/sys/fs/bpf/ztseg";
-
-struct DatapathOptions {
-    std::string pin_dir = kDefaultPinDir;
-    // Per-generation inner maps: an apply that needs more is refused whole.
-    uint32_t policy_capacity = ZTSEG_DEFAULT_POLICY_CAPACITY;
-    uint32_t identity_capacity = ZTSEG_DEFAULT_IDENT_CAPACITY;  // per address family
-    uint32_t endpoint_capacity = ZTSEG_DEFAULT_ENDPOINT_CAPACITY;
-    // Shared maps, sized at load.
-    uint32_t conntrack_capacity = ZTSEG_DEFAULT_CT_CAPACITY;          // assured (established) flows
-    uint32_t conntrack_new_capacity = ZTSEG_DEFAULT_CT_NEW_CAPACITY;  // new, not yet assured
-    uint32_t ringbuf_bytes = ZTSEG_DEFAULT_RINGBUF_BYTES;
-    uint64_t drop_event_interval_ns = 1'000'000'000;  // per flow; 0 = no rate limit
-    // The raw-socket guard (datapath/raw_socket_guard.hpp): a BPF LSM program
-    // for the whole host. It needs "bpf" in the kernel's active LSM list at
-    // lsm_list (tests point it elsewhere). Off only for tests that make their
-    // own process (and so its whole cgroup) a workload.
-    bool raw_socket_guard = true;
-    // Where the kernel does not run BPF LSM programs: confine raw sockets with
-    // cgroup/sock_create (raw IP: EPERM) and a kprobe that kills a workload
-    // task asking for a packet or XDP socket. Off: such hosts stay unconfined.
-    bool raw_socket_fallback = true;
-    // The fallback's kill hook (tests force one; Auto picks for the kernel).
-    RawKillHook raw_socket_kill_hook = RawKillHook::Auto;
-    std::string lsm_list = "/sys/kernel/security/lsm";
-};
 
 enum class XdpMode { Native, Generic };
 enum class XdpRequest { Auto, Native, Generic };
@@ -216,21 +192,23 @@ class Datapath {
     void flipTo(uint32_t slot);
     void writeSlotMeta(uint32_t slot, uint64_t generation, const ProbeMasks& probes,
                        uint32_t flags) const;
-    std::array<uint32_t, 6> slotMapIds(uint32_t slot) const;
+    SlotMapIds slotMapIds(uint32_t slot) const;
+    void checkCapacity(const SlotContent& c) const;
     void buildSlot(uint32_t slot, const SlotContent& content);
     // Lets the hooks find these endpoints' descendants (ZTSEG_CFG_WORKLOAD_LEVELS).
     void raiseWorkloadLevels(const std::vector<Endpoint>& eps);
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
 
     DatapathOptions opts_;
-    BpfMap config_, slots_, ident4_, ident6_, host4_, host6_, endpoints_, policy_;
+    BpfMap config_, slots_;
+    std::array<BpfMap, kSlotMapCount> slot_maps_;  // the outer maps, by ztseg_slot_map
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
-    std::map<uint64_t, int> endpoint_levels_;  // cgroup id -> level, as found
-    UniqueFd xdp_prog_, xdp_l3_prog_;          // Ethernet first, IP first
-    std::array<UniqueFd, 6> cgroup_progs_;     // order: kCgroupHooks in datapath.cpp
-    UniqueFd lsm_prog_;                        // invalid when the kernel lacks BPF LSM
-    UniqueFd raw_inet_prog_, raw_kill_prog_;   // the fallback without BPF LSM
+    std::map<uint64_t, int> endpoint_levels_;              // cgroup id -> level, as found
+    UniqueFd xdp_prog_, xdp_l3_prog_;                      // Ethernet first, IP first
+    std::array<UniqueFd, kCgroupHookCount> cgroup_progs_;  // order: kCgroupHooks
+    UniqueFd lsm_prog_;                                    // invalid when the kernel lacks BPF LSM
+    UniqueFd raw_inet_prog_, raw_kill_prog_;               // the fallback without BPF LSM
     RawGuardKind raw_guard_kind_ = RawGuardKind::None;
     RawKillHook raw_kill_hook_ = RawKillHook::Auto;  // Fallback: the hook of raw_kill_prog_
     std::string raw_guard_problem_;                  // "" = raw sockets are confined
@@ -239,7 +217,7 @@ class Datapath {
     // written to (a slot rewritten by anyone else no longer matches).
     struct SlotMirror {
         std::shared_ptr<const SlotContent> content;
-        std::array<uint32_t, 6> map_ids{};
+        SlotMapIds map_ids{};
     };
     std::array<SlotMirror, ZTSEG_SLOTS> mirror_;
     std::unique_ptr<GracePeriod> grace_;

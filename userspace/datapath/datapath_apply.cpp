@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <string_view>
 #include <thread>
 
 #include "common/error.hpp"
@@ -86,13 +88,12 @@ void Datapath::writeSlotMeta(uint32_t slot, uint64_t generation, const ProbeMask
     slots_.update(&slot, &meta);
 }
 
-// Ids of the inner maps installed in `slot` (0 where none), in buildSlot's order.
-std::array<uint32_t, 6> Datapath::slotMapIds(uint32_t slot) const {
-    std::array<uint32_t, 6> ids{};
-    const BpfMap* outers[] = {&policy_, &ident4_, &ident6_, &host4_, &host6_, &endpoints_};
-    for (size_t i = 0; i < ids.size(); ++i) {
-        if (!outers[i]->lookup(&slot, &ids[i])) {
-            ids[i] = 0;
+// Ids of the inner maps installed in `slot` (0 where none), by ztseg_slot_map.
+SlotMapIds Datapath::slotMapIds(uint32_t slot) const {
+    SlotMapIds ids{};
+    for (const SlotMapSpec& s : kSlotMaps) {
+        if (!slot_maps_[s.id].lookup(&slot, &ids[s.id])) {
+            ids[s.id] = 0;
         }
     }
     return ids;
@@ -109,137 +110,88 @@ uint32_t mapIdOf(const BpfMap& m) {
     return info.id;
 }
 
-template <typename Entry>
-void fillOneByOne(const BpfMap& m, const std::vector<Entry>& entries) {
-    for (const Entry& e : entries) {
-        m.update(&e.key, &e.value);
-    }
-}
-
-template <typename Entry>
-void fillBatch(const BpfMap& m, const std::vector<Entry>& entries) {
-    using Key = decltype(Entry::key);
-    std::vector<Key> keys;
-    std::vector<ztseg_identity_info> values;
-    keys.reserve(entries.size());
-    values.reserve(entries.size());
-    for (const Entry& e : entries) {
-        keys.push_back(e.key);
-        values.push_back(e.value);
-    }
-    m.updateBatch(keys.data(), values.data(), uint32_t(keys.size()), sizeof(Key),
-                  sizeof(ztseg_identity_info));
-}
-
-template <typename Key, typename Value>
-void writeDiff(const BpfMap& m, const MapDiff<Key, Value>& d, bool batch) {
-    // Deletes first: a map at capacity must make room before it takes new keys.
-    for (const Key& k : d.deletes) {
-        m.erase(&k);
-    }
-    if (d.upsert_keys.empty()) {
+void writeEntries(const BpfMap& m, const PackedEntries& e, bool batch) {
+    if (e.empty()) {
         return;
     }
     if (batch) {
-        m.updateBatch(d.upsert_keys.data(), d.upsert_values.data(), uint32_t(d.upsert_keys.size()),
-                      sizeof(Key), sizeof(Value));
+        m.updateBatch(e.keys(), e.values(), uint32_t(e.size()), e.keySize(), e.valueSize());
     } else {
-        for (size_t i = 0; i < d.upsert_keys.size(); ++i) {
-            m.update(&d.upsert_keys[i], &d.upsert_values[i]);
+        for (size_t i = 0; i < e.size(); ++i) {
+            m.update(e.key(i), e.value(i));
         }
     }
+}
+
+void writeDiff(const BpfMap& m, const MapDiff& d, bool batch) {
+    // Deletes first: a map at capacity must make room before it takes new keys.
+    for (size_t i = 0; i < d.deletes.size(); ++i) {
+        m.erase(d.deletes.key(i));
+    }
+    writeEntries(m, d.upserts, batch);
 }
 
 }  // namespace
 
 // Fresh inner maps for `slot`, filled off to the side, then swapped in. Each
-// outer-map update waits for an RCU grace period, so the six run in parallel.
+// outer-map update waits for an RCU grace period, so they run in parallel.
 void Datapath::buildSlot(uint32_t slot, const SlotContent& c) {
-    BpfMap pol_map =
-        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_pol_gen", sizeof(ztseg_policy_key),
-                       sizeof(ztseg_policy_value), opts_.policy_capacity, BPF_F_NO_PREALLOC);
-    BpfMap id4_map =
-        BpfMap::create(BPF_MAP_TYPE_LPM_TRIE, "ztseg_id4_gen", sizeof(ztseg_ident4_key),
-                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
-    BpfMap id6_map =
-        BpfMap::create(BPF_MAP_TYPE_LPM_TRIE, "ztseg_id6_gen", sizeof(ztseg_ident6_key),
-                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
-    BpfMap h4_map =
-        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_h4_gen", sizeof(ztseg_host4_key),
-                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
-    BpfMap h6_map =
-        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_h6_gen", sizeof(ztseg_host6_key),
-                       sizeof(ztseg_identity_info), opts_.identity_capacity, BPF_F_NO_PREALLOC);
-    BpfMap ep_map =
-        BpfMap::create(BPF_MAP_TYPE_HASH, "ztseg_ep_gen", sizeof(ztseg_endpoint_key),
-                       sizeof(ztseg_identity_info), opts_.endpoint_capacity, BPF_F_NO_PREALLOC);
-    {
-        std::vector<ztseg_policy_key> keys;
-        std::vector<ztseg_policy_value> vals;
-        keys.reserve(c.policy_entries);
-        vals.reserve(c.policy_entries);
-        for (const auto& [key, g] : c.groups) {
-            for (const auto& e : g->entries.entries) {
-                keys.push_back(e.key);
-                vals.push_back(e.value);
-            }
-        }
-        pol_map.updateBatch(keys.data(), vals.data(), uint32_t(keys.size()), sizeof(keys[0]),
-                            sizeof(vals[0]));
+    std::vector<BpfMap> inner;
+    for (const SlotMapSpec& s : kSlotMaps) {
+        inner.push_back(BpfMap::create(s.type, s.inner_name, s.key_size, s.value_size,
+                                       opts_.*(s.capacity), BPF_F_NO_PREALLOC));
+        writeEntries(inner.back(), slotEntries(c, s.id), s.batch());
     }
-    fillOneByOne(id4_map, c.identities->v4);  // LPM tries have no batch update
-    fillOneByOne(id6_map, c.identities->v6);
-    fillBatch(h4_map, c.identities->h4);
-    fillBatch(h6_map, c.identities->h6);
-    fillBatch(ep_map, c.endpoints);
-
-    std::array<std::pair<const BpfMap*, const BpfMap*>, 6> installs = {{{&policy_, &pol_map},
-                                                                        {&ident4_, &id4_map},
-                                                                        {&ident6_, &id6_map},
-                                                                        {&host4_, &h4_map},
-                                                                        {&host6_, &h6_map},
-                                                                        {&endpoints_, &ep_map}}};
-    std::array<int, 6> errors{};
+    std::array<int, kSlotMapCount> errors{};
     {
         std::vector<std::jthread> threads;
-        for (size_t i = 0; i < installs.size(); ++i) {
+        for (size_t i = 0; i < kSlotMaps.size(); ++i) {
             threads.emplace_back([&, i] {
                 uint32_t key = slot;
-                uint32_t fd = uint32_t(installs[i].second->fd());
-                if (bpf_map_update_elem(installs[i].first->fd(), &key, &fd, 0) != 0) {
+                uint32_t fd = uint32_t(inner[i].fd());
+                if (bpf_map_update_elem(slot_maps_[i].fd(), &key, &fd, 0) != 0) {
                     errors[i] = errno;
                 }
             });
         }
     }
-    for (size_t i = 0; i < installs.size(); ++i) {
+    for (size_t i = 0; i < kSlotMaps.size(); ++i) {
         if (errors[i] != 0) {
-            throwErrno("install inner map into " + installs[i].first->name() + " slot " +
-                           std::to_string(slot),
-                       errors[i]);
+            throwErrno(
+                "install inner map into " + slot_maps_[i].name() + " slot " + std::to_string(slot),
+                errors[i]);
         }
+        mirror_[slot].map_ids[i] = mapIdOf(inner[i]);
     }
-    mirror_[slot].map_ids = {mapIdOf(pol_map), mapIdOf(id4_map), mapIdOf(id6_map),
-                             mapIdOf(h4_map),  mapIdOf(h6_map),  mapIdOf(ep_map)};
 }
 
 // Rewrite `slot` in place from `from` to `to`: only the differing entries.
 // The slot is inactive and a grace period has passed since it was last live.
 size_t Datapath::patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to) {
     SlotDiff d = diffSlots(from, to);
-    BpfMap pol(innerMapFd(policy_, slot), "ztseg_policy(slot)");
-    BpfMap id4(innerMapFd(ident4_, slot), "ztseg_ident4(slot)");
-    BpfMap id6(innerMapFd(ident6_, slot), "ztseg_ident6(slot)");
-    BpfMap h4(innerMapFd(host4_, slot), "ztseg_host4(slot)");
-    BpfMap h6(innerMapFd(host6_, slot), "ztseg_host6(slot)");
-    BpfMap ep(innerMapFd(endpoints_, slot), "ztseg_endpoints(slot)");
-    writeDiff(pol, d.policy, true);
-    writeDiff(id4, d.ident4, false);
-    writeDiff(id6, d.ident6, false);
-    writeDiff(h4, d.host4, true);
-    writeDiff(h6, d.host6, true);
-    writeDiff(ep, d.endpoints, true);
+    for (const SlotMapSpec& s : kSlotMaps) {
+        BpfMap inner(innerMapFd(slot_maps_[s.id], slot), std::string(s.name) + "(slot)");
+        writeDiff(inner, d[s.id], s.batch());
+    }
     return d.size();
+}
+
+// Throws CapacityError if `c` does not fit the inner maps (rows that bound the
+// same thing share their capacity).
+void Datapath::checkCapacity(const SlotContent& c) const {
+    std::map<std::string_view, size_t> need;
+    for (const SlotMapSpec& s : kSlotMaps) {
+        need[s.bounds] += slotEntryCount(c, s.id);
+    }
+    for (const SlotMapSpec& s : kSlotMaps) {
+        uint32_t cap = opts_.*(s.capacity);
+        if (need[s.bounds] > cap) {
+            throw CapacityError("apply: " + std::string(s.bounds) + " needs " +
+                                std::to_string(need[s.bounds]) + " entries, capacity is " +
+                                std::to_string(cap) + " (raise " + s.capacity_option +
+                                "); nothing changed");
+        }
+    }
 }
 
 void Datapath::apply(const Generation& gen) {
@@ -265,20 +217,8 @@ void Datapath::apply(const Generation& gen) {
     const SlotContent* target = target_owner.get();
     auto next = std::make_shared<const SlotContent>(buildSlotContent(gen, {target, active}));
 
-    auto check = [](size_t need, uint32_t cap, const char* what, const char* option) {
-        if (need > cap) {
-            throw CapacityError("apply: " + std::string(what) + " needs " + std::to_string(need) +
-                                " entries, capacity is " + std::to_string(cap) + " (raise " +
-                                option + "); nothing changed");
-        }
-    };
+    checkCapacity(*next);
     size_t policy_entries = next->policy_entries;
-    check(policy_entries, opts_.policy_capacity, "policy map", "policy_capacity");
-    check(next->identities->family4(), opts_.identity_capacity, "IPv4 identity map",
-          "identity_capacity");
-    check(next->identities->family6(), opts_.identity_capacity, "IPv6 identity map",
-          "identity_capacity");
-    check(next->endpoints.size(), opts_.endpoint_capacity, "endpoint map", "endpoint_capacity");
 
     // Patch in place only if the slot still holds what this process wrote
     // there, and the change is small next to the generation.
@@ -290,8 +230,10 @@ void Datapath::apply(const Generation& gen) {
                       !(meta.flags & ZTSEG_SLOTF_BUILDING) &&
                       slotMapIds(slot) == mirror_[slot].map_ids;
     }
-    size_t total = policy_entries + next->identities->family4() + next->identities->family6() +
-                   next->endpoints.size();
+    size_t total = 0;
+    for (const SlotMapSpec& s : kSlotMaps) {
+        total += slotEntryCount(*next, s.id);
+    }
     SlotDiff diff;
     if (incremental) {
         diff = diffSlots(*target, *next);
@@ -345,7 +287,7 @@ void Datapath::upsertEndpoint(const Endpoint& ep, WorkloadMode mode, bool raw_so
         throw Error("add endpoint: no policy generation loaded yet");
     }
     raiseWorkloadLevels({ep});
-    UniqueFd inner = innerMapFd(endpoints_, raw - 1);
+    UniqueFd inner = innerMapFd(slot_maps_[ZTSEG_SLOT_ENDPOINTS], raw - 1);
     BpfMap m(std::move(inner), "ztseg_endpoints(active)");
     EndpointEntry e{{ep.cgroup_id}, {ep.identity, identityFlags(mode, raw_sockets)}};
     m.update(&e.key, &e.value);
@@ -361,7 +303,7 @@ void Datapath::removeEndpoint(uint64_t cgroup_id) {
     if (raw == 0) {
         return;
     }
-    BpfMap m(innerMapFd(endpoints_, raw - 1), "ztseg_endpoints(active)");
+    BpfMap m(innerMapFd(slot_maps_[ZTSEG_SLOT_ENDPOINTS], raw - 1), "ztseg_endpoints(active)");
     ztseg_endpoint_key k{cgroup_id};
     m.erase(&k);
     if (auto& mirror = mirror_[raw - 1].content) {

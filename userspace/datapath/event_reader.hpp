@@ -5,7 +5,7 @@
 #include <functional>
 #include <memory>
 
-#include "maps.h"
+#include "abi.h"
 #include "model/event_clock.hpp"
 
 struct ring_buffer;

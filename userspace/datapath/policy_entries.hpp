@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "maps.h"
+#include "abi.h"
 #include "model/types.hpp"
 
 namespace ztseg {
@@ -29,7 +29,7 @@ struct PolicyMapEntry {
 };
 
 // Which of the datapath's probe combinations a key has: bit 1 peer is
-// ZTSEG_ID_ANY, bit 0 protocol is ZTSEG_PROTO_ANY (maps.h).
+// ZTSEG_ID_ANY, bit 0 protocol is ZTSEG_PROTO_ANY (abi.h).
 int probeCombo(const ztseg_policy_key& k);
 // Per combination, bit p set: some key of that combination has port prefix length p.
 using ProbeMasks = std::array<uint32_t, 4>;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 namespace ztseg {
 namespace {
@@ -37,46 +39,80 @@ void sortUniqueLastWins(std::vector<Entry>& v) {
     v.erase(out, v.end());
 }
 
-// Merge two key-sorted sequences into the writes that turn `from` into `to`.
-template <typename Key, typename Value, typename FromIt, typename ToIt, typename KeyOf,
-          typename ValueOf>
-void mergeDiff(FromIt fb, FromIt fe, ToIt tb, ToIt te, KeyOf keyOf, ValueOf valueOf,
-               MapDiff<Key, Value>& out) {
-    while (fb != fe || tb != te) {
-        if (tb == te || (fb != fe && bytesLess(keyOf(*fb), keyOf(*tb)))) {
-            out.deletes.push_back(keyOf(*fb++));
-        } else if (fb == fe || bytesLess(keyOf(*tb), keyOf(*fb))) {
-            out.upsert_keys.push_back(keyOf(*tb));
-            out.upsert_values.push_back(valueOf(*tb++));
+// Merge two key-sorted entry lists into the writes that turn `from` into `to`.
+void mergeDiff(const PackedEntries& from, const PackedEntries& to, MapDiff& out) {
+    const size_t ks = to.keySize(), vs = to.valueSize();
+    auto keyCmp = [ks](const uint8_t* a, const uint8_t* b) { return std::memcmp(a, b, ks); };
+    size_t f = 0, t = 0;
+    while (f < from.size() || t < to.size()) {
+        int c = f == from.size() ? 1 : t == to.size() ? -1 : keyCmp(from.key(f), to.key(t));
+        if (c < 0) {
+            out.deletes.pushBytes(from.key(f++), nullptr);
+        } else if (c > 0) {
+            out.upserts.pushBytes(to.key(t), to.value(t));
+            ++t;
         } else {
-            if (!bytesEqual(valueOf(*fb), valueOf(*tb))) {
-                out.upsert_keys.push_back(keyOf(*tb));
-                out.upsert_values.push_back(valueOf(*tb));
+            if (std::memcmp(from.value(f), to.value(t), vs) != 0) {
+                out.upserts.pushBytes(to.key(t), to.value(t));
             }
-            ++fb;
-            ++tb;
+            ++f;
+            ++t;
         }
     }
 }
 
-template <typename Key>
-void diffKeyed(const std::vector<KeyedValue<Key>>& from, const std::vector<KeyedValue<Key>>& to,
-               MapDiff<Key, ztseg_identity_info>& out) {
-    mergeDiff(
-        from.begin(), from.end(), to.begin(), to.end(),
-        [](const KeyedValue<Key>& e) -> const Key& { return e.key; },
-        [](const KeyedValue<Key>& e) -> const ztseg_identity_info& { return e.value; }, out);
+// Where each slot map's entries live in a SlotContent: calls fn with every
+// run of them (vectors of entries with .key and .value, in key order; the
+// policy map's runs are its groups). The one switch over slot maps in
+// userspace: -Wswitch names a new row that is missing here.
+template <typename Fn>
+void forEachRun(const SlotContent& c, ztseg_slot_map m, Fn&& fn) {
+    static const IdentityTable kNoIdentities;
+    const IdentityTable& ids = c.identities ? *c.identities : kNoIdentities;
+    switch (m) {
+        case ZTSEG_SLOT_POLICY:
+            for (const auto& [key, g] : c.groups) {
+                fn(g->entries.entries);
+            }
+            return;
+        case ZTSEG_SLOT_IDENT4:
+            return fn(ids.v4);
+        case ZTSEG_SLOT_IDENT6:
+            return fn(ids.v6);
+        case ZTSEG_SLOT_HOST4:
+            return fn(ids.h4);
+        case ZTSEG_SLOT_HOST6:
+            return fn(ids.h6);
+        case ZTSEG_SLOT_ENDPOINTS:
+            return fn(c.endpoints);
+        case ZTSEG_SLOT_MAP_MAX:
+            break;
+    }
+    throw std::logic_error("slot content has no entries for slot map " + std::to_string(m));
 }
 
-void diffGroup(const PolicyGroup* from, const PolicyGroup* to,
-               MapDiff<ztseg_policy_key, ztseg_policy_value>& out) {
-    static const std::vector<PolicyMapEntry> kNone;
-    const auto& f = from ? from->entries.entries : kNone;
-    const auto& t = to ? to->entries.entries : kNone;
-    mergeDiff(
-        f.begin(), f.end(), t.begin(), t.end(),
-        [](const PolicyMapEntry& e) -> const ztseg_policy_key& { return e.key; },
-        [](const PolicyMapEntry& e) -> const ztseg_policy_value& { return e.value; }, out);
+template <typename Entry>
+void packInto(PackedEntries& out, const std::vector<Entry>& run) {
+    for (const Entry& e : run) {
+        out.push(e.key, e.value);
+    }
+}
+
+PackedEntries packGroup(const PolicyGroup* g) {
+    PackedEntries out(kSlotMaps[ZTSEG_SLOT_POLICY]);
+    if (g != nullptr) {
+        out.reserve(g->entries.entries.size());
+        packInto(out, g->entries.entries);
+    }
+    return out;
+}
+
+// The runs of one slot map, as addresses: equal runs of two slots are the
+// same shared object and need no diff.
+std::vector<const void*> runsOf(const SlotContent& c, ztseg_slot_map m) {
+    std::vector<const void*> runs;
+    forEachRun(c, m, [&](const auto& run) { runs.push_back(&run); });
+    return runs;
 }
 
 std::shared_ptr<const IdentityTable> buildIdentities(const Generation& gen) {
@@ -236,35 +272,80 @@ SlotContent buildSlotContent(const Generation& gen,
     return out;
 }
 
+void PackedEntries::checkSizes(size_t key_size, size_t value_size) const {
+    if (key_size != key_size_ || value_size != value_size_) {
+        throw std::logic_error("slot map entry of " + std::to_string(key_size) + "+" +
+                               std::to_string(value_size) + " bytes where the map takes " +
+                               std::to_string(key_size_) + "+" + std::to_string(value_size_) +
+                               " (ZTSEG_SLOT_MAPS in abi.h)");
+    }
+}
+
+void PackedEntries::pushBytes(const void* key, const void* value) {
+    auto k = static_cast<const uint8_t*>(key);
+    keys_.insert(keys_.end(), k, k + key_size_);
+    if (value_size_ != 0) {
+        auto v = static_cast<const uint8_t*>(value);
+        values_.insert(values_.end(), v, v + value_size_);
+    }
+    ++count_;
+}
+
+void PackedEntries::reserve(size_t n) {
+    keys_.reserve(n * key_size_);
+    values_.reserve(n * value_size_);
+}
+
+PackedEntries slotEntries(const SlotContent& c, ztseg_slot_map m) {
+    PackedEntries out(kSlotMaps[m]);
+    out.reserve(slotEntryCount(c, m));
+    forEachRun(c, m, [&](const auto& run) { packInto(out, run); });
+    return out;
+}
+
+size_t slotEntryCount(const SlotContent& c, ztseg_slot_map m) {
+    if (m == ZTSEG_SLOT_POLICY) {
+        return c.policy_entries;
+    }
+    size_t n = 0;
+    forEachRun(c, m, [&](const auto& run) { n += run.size(); });
+    return n;
+}
+
 SlotDiff diffSlots(const SlotContent& from, const SlotContent& to) {
     SlotDiff d;
+    for (const SlotMapSpec& s : kSlotMaps) {
+        d[s.id].upserts = PackedEntries(s);
+        d[s.id].deletes = PackedEntries(s.key_size, 0);
+    }
+    // Policy: group by group, skipping groups both slots share.
+    MapDiff& policy = d[ZTSEG_SLOT_POLICY];
     auto f = from.groups.begin(), fe = from.groups.end();
     auto t = to.groups.begin(), te = to.groups.end();
     while (f != fe || t != te) {
         if (t == te || (f != fe && f->first < t->first)) {
-            diffGroup(f->second.get(), nullptr, d.policy);
+            mergeDiff(packGroup(f->second.get()), packGroup(nullptr), policy);
             ++f;
         } else if (f == fe || t->first < f->first) {
-            diffGroup(nullptr, t->second.get(), d.policy);
+            mergeDiff(packGroup(nullptr), packGroup(t->second.get()), policy);
             ++t;
         } else {
             if (f->second != t->second) {
-                diffGroup(f->second.get(), t->second.get(), d.policy);
+                mergeDiff(packGroup(f->second.get()), packGroup(t->second.get()), policy);
             }
             ++f;
             ++t;
         }
     }
-    if (from.identities != to.identities) {
-        static const IdentityTable kEmpty;
-        const IdentityTable& fi = from.identities ? *from.identities : kEmpty;
-        const IdentityTable& ti = to.identities ? *to.identities : kEmpty;
-        diffKeyed(fi.v4, ti.v4, d.ident4);
-        diffKeyed(fi.v6, ti.v6, d.ident6);
-        diffKeyed(fi.h4, ti.h4, d.host4);
-        diffKeyed(fi.h6, ti.h6, d.host6);
+    for (const SlotMapSpec& s : kSlotMaps) {
+        if (s.id == ZTSEG_SLOT_POLICY) {
+            continue;
+        }
+        if (runsOf(from, s.id) == runsOf(to, s.id)) {
+            continue;  // shared content (an identity table both slots use)
+        }
+        mergeDiff(slotEntries(from, s.id), slotEntries(to, s.id), d[s.id]);
     }
-    diffKeyed(from.endpoints, to.endpoints, d.endpoints);
     return d;
 }
 

@@ -8,15 +8,20 @@
 // two slots of a 100k-rule policy do not hold two copies.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "abi.h"
 #include "datapath/policy_entries.hpp"
-#include "maps.h"
+#include "datapath/slot_maps.hpp"
 #include "model/types.hpp"
 
 namespace ztseg {
@@ -78,29 +83,93 @@ uint32_t identityFlags(WorkloadMode m, bool raw_sockets = false);
 // The flags `gen` gives identity `id` (0 for identities it does not manage).
 uint32_t identityFlags(const Generation& gen, IdentityId id);
 
-// Writes that turn one slot's maps from `from` into `to`.
-template <typename Key, typename Value>
+// One slot map's entries as packed key and value arrays (the layout batch
+// updates take), sized by its kSlotMaps row. Keys ascend bytewise where
+// slotEntries() built them.
+class PackedEntries {
+  public:
+    PackedEntries() = default;
+    PackedEntries(uint32_t key_size, uint32_t value_size)
+        : key_size_(key_size), value_size_(value_size) {}
+    explicit PackedEntries(const SlotMapSpec& s) : PackedEntries(s.key_size, s.value_size) {}
+
+    template <typename K, typename V>
+    void push(const K& k, const V& v) {
+        checkSizes(sizeof(K), sizeof(V));
+        pushBytes(&k, &v);
+    }
+    template <typename K>
+    void pushKey(const K& k) {
+        checkSizes(sizeof(K), 0);
+        pushBytes(&k, nullptr);
+    }
+    void pushBytes(const void* key, const void* value);  // value ignored without values
+    void reserve(size_t n);
+
+    size_t size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+    uint32_t keySize() const { return key_size_; }
+    uint32_t valueSize() const { return value_size_; }
+    const uint8_t* keys() const { return keys_.data(); }
+    const uint8_t* values() const { return values_.data(); }
+    const uint8_t* key(size_t i) const { return keys_.data() + i * key_size_; }
+    const uint8_t* value(size_t i) const { return values_.data() + i * value_size_; }
+    // Typed copies (tests, logs); the type must have the row's size.
+    template <typename T>
+    T keyAs(size_t i) const {
+        return copyAs<T>(key(i), key_size_);
+    }
+    template <typename T>
+    T valueAs(size_t i) const {
+        return copyAs<T>(value(i), value_size_);
+    }
+
+  private:
+    void checkSizes(size_t key_size, size_t value_size) const;
+    template <typename T>
+    static T copyAs(const uint8_t* p, uint32_t size);
+
+    uint32_t key_size_ = 0, value_size_ = 0;
+    size_t count_ = 0;
+    std::vector<uint8_t> keys_, values_;
+};
+
+// The entries slot map `m` holds for content `c`, keys ascending bytewise.
+PackedEntries slotEntries(const SlotContent& c, ztseg_slot_map m);
+size_t slotEntryCount(const SlotContent& c, ztseg_slot_map m);
+
+// Writes that turn one slot map from one content into another.
 struct MapDiff {
-    std::vector<Key> upsert_keys;
-    std::vector<Value> upsert_values;
-    std::vector<Key> deletes;
-    size_t size() const { return upsert_keys.size() + deletes.size(); }
+    PackedEntries upserts;
+    PackedEntries deletes;  // keys only
+    size_t size() const { return upserts.size() + deletes.size(); }
 };
 
 struct SlotDiff {
-    MapDiff<ztseg_policy_key, ztseg_policy_value> policy;
-    MapDiff<ztseg_ident4_key, ztseg_identity_info> ident4;
-    MapDiff<ztseg_ident6_key, ztseg_identity_info> ident6;
-    MapDiff<ztseg_host4_key, ztseg_identity_info> host4;
-    MapDiff<ztseg_host6_key, ztseg_identity_info> host6;
-    MapDiff<ztseg_endpoint_key, ztseg_identity_info> endpoints;
+    std::array<MapDiff, kSlotMapCount> maps;  // by ztseg_slot_map
+    MapDiff& operator[](ztseg_slot_map m) { return maps[m]; }
+    const MapDiff& operator[](ztseg_slot_map m) const { return maps[m]; }
     size_t size() const {
-        return policy.size() + ident4.size() + ident6.size() + host4.size() + host6.size() +
-               endpoints.size();
+        size_t n = 0;
+        for (const MapDiff& d : maps) {
+            n += d.size();
+        }
+        return n;
     }
 };
 
 SlotDiff diffSlots(const SlotContent& from, const SlotContent& to);
+
+template <typename T>
+T PackedEntries::copyAs(const uint8_t* p, uint32_t size) {
+    if (sizeof(T) != size) {
+        throw std::logic_error("PackedEntries: entry of " + std::to_string(size) +
+                               " bytes read as a type of " + std::to_string(sizeof(T)));
+    }
+    T t;
+    std::memcpy(&t, p, sizeof(T));
+    return t;
+}
 
 // Endpoint table edits between applies (the active slot's mirror follows them).
 void upsertEndpointEntry(std::vector<EndpointEntry>& table, const EndpointEntry& e);

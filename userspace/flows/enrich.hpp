@@ -10,9 +10,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "abi.h"
 #include "flows/flow_record.hpp"
 #include "flows/text_buffer.hpp"
-#include "maps.h"
 #include "model/event_clock.hpp"
 #include "policy/compiler.hpp"
 

@@ -28,6 +28,7 @@ EventClock::EventClock() {
             offset_ns_ = real - (before + (after - before) / 2);
         }
     }
+    error_bound_ns_ = (best_window + 1) / 2;
 }
 
 std::chrono::system_clock::time_point EventClock::wallTime(uint64_t ts_ns) const {

@@ -15,9 +15,14 @@ class EventClock {
     EventClock();
     int64_t wallNanos(uint64_t ts_ns) const { return int64_t(ts_ns) + offset_ns_; }
     std::chrono::system_clock::time_point wallTime(uint64_t ts_ns) const;
+    // How far the offset may be off: half the monotonic window the realtime
+    // read was bracketed by (nanoseconds; large when the reads were slowed
+    // down, e.g. under a sanitizer or preemption).
+    int64_t errorBoundNs() const { return error_bound_ns_; }
 
   private:
-    int64_t offset_ns_;  // CLOCK_REALTIME - CLOCK_MONOTONIC
+    int64_t offset_ns_ = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC
+    int64_t error_bound_ns_ = 0;
 };
 
 }  // namespace ztseg

@@ -3,7 +3,7 @@
 #include <array>
 #include <utility>
 
-#include "maps.h"
+#include "abi.h"
 
 namespace ztseg {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "maps.h"
+#include "abi.h"
 #include "model/ip_prefix.hpp"
 
 namespace ztseg {

@@ -203,6 +203,13 @@ const RuleSource* CompiledPolicy::source(uint32_t rule_id) const {
     return it != sources.end() && it->rule_id == rule_id ? &*it : nullptr;
 }
 
+const CompiledWorkload* CompiledPolicy::workload(std::string_view name) const {
+    // Linear: a bundle's order is not trusted to be sorted, and hosts run few workloads.
+    auto it = std::find_if(workloads.begin(), workloads.end(),
+                           [&](const CompiledWorkload& w) { return w.name == name; });
+    return it != workloads.end() ? &*it : nullptr;
+}
+
 Generation CompiledPolicy::toGeneration(std::vector<Endpoint> endpoints) const {
     Generation g;
     g.number = generation;

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/types.hpp"
@@ -63,6 +64,7 @@ struct CompiledPolicy {
 
     const IdentityInfo* identity(IdentityId id) const;
     const RuleSource* source(uint32_t rule_id) const;
+    const CompiledWorkload* workload(std::string_view name) const;  // nullptr if none
     // The datapath generation for a host whose local workloads are `endpoints`.
     Generation toGeneration(std::vector<Endpoint> endpoints = {}) const;
 };

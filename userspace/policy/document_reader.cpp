@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/yaml_fields.hpp"
 #include "model/names.hpp"
 #include "policy/labels.hpp"
 
@@ -90,22 +91,10 @@ class DocReader {
 
     // Unknown and repeated fields are errors: a typo must never silently
     // drop a rule, and a repeated key must not pick a winner behind the user's back.
-    void keys(const yaml::Node& n, const std::string& what, std::set<std::string> allowed) {
-        std::map<std::string, SourceLocation> seen;
-        for (const auto& [key, value] : n.entries()) {
-            std::string k = key.isScalar() ? key.scalar() : "?";
-            if (auto [it, fresh] = seen.emplace(k, loc(key)); !fresh) {
-                error(key, "duplicate field '" + k + "' in " + what + " (first at " +
-                               it->second.str() + ")");
-            } else if (!allowed.count(k)) {
-                std::string list;
-                for (const auto& a : allowed) {
-                    list += (list.empty() ? "" : ", ") + a;
-                }
-                error(key,
-                      "unknown field '" + k + "' in " + what + " (expected one of: " + list + ")");
-            }
-        }
+    void keys(const yaml::Node& n, const std::string& what, const std::set<std::string>& allowed) {
+        yaml::checkFields(
+            n, what, allowed, file_,
+            [this](const yaml::Node& key, const std::string& msg) { error(key, msg); });
     }
 
     std::optional<std::string> scalar(const yaml::Node& n, const std::string& what) {

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -71,18 +72,31 @@ std::string sourceDigest(const std::vector<SourceText>& sources) {
     return out;
 }
 
+std::vector<fs::path> policyFilesIn(const fs::path& dir) {
+    std::vector<fs::path> files;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+        auto ext = it->path().extension();
+        if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml")) {
+            files.push_back(it->path());
+        }
+    }
+    if (ec) {
+        throw Error("read policy directory " + dir.string() + ": " + ec.message());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
 PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags) {
     std::vector<SourceText> sources;
     for (const std::string& arg : paths) {
         fs::path p(arg);
         std::error_code ec;
         if (fs::is_directory(p, ec)) {
-            for (const auto& e : fs::recursive_directory_iterator(p)) {
-                auto ext = e.path().extension();
-                if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
-                    sources.push_back(
-                        {fs::relative(e.path(), p).string(), readFile(e.path().string())});
-                }
+            for (const fs::path& f : policyFilesIn(p)) {
+                sources.push_back({fs::relative(f, p).string(), readFile(f.string())});
             }
         } else if (fs::exists(p, ec)) {
             sources.push_back({p.filename().string(), readFile(p.string())});

@@ -1,0 +1,237 @@
+#include "agent/enforcement.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "agent/cgroup_preclassify.hpp"
+#include "common/cgroup.hpp"
+#include "common/error.hpp"
+
+namespace ztseg::agent {
+namespace {
+
+std::vector<WorkloadPattern> patternsOf(const policy::CompiledPolicy& cp) {
+    std::vector<WorkloadPattern> out;
+    for (const auto& w : cp.workloads) {
+        if (!w.cgroup.empty() || !w.systemd_unit.empty()) {
+            out.push_back({w.name, w.cgroup, w.systemd_unit});
+        }
+    }
+    return out;
+}
+
+std::map<std::string, WorkloadClass> classesOf(const policy::CompiledPolicy& cp) {
+    std::map<std::string, WorkloadClass> out;
+    for (const auto& w : cp.workloads) {
+        out[w.name] = WorkloadClass{w.identity, w.mode};
+    }
+    return out;
+}
+
+}  // namespace
+
+Enforcement::Enforcement(const AgentConfig& cfg, GenerationStore& store, Listener listener)
+    : cfg_(cfg),
+      store_(store),
+      listener_(std::move(listener)),
+      cgroup_root_(cfg.cgroup_root.empty() ? cgroup2MountPoint() : cfg.cgroup_root),
+      state_(std::make_shared<const EnforcedState>()) {}
+
+Enforcement::~Enforcement() = default;
+
+void Enforcement::uninstall(const AgentConfig& cfg) {
+    Datapath::uninstall(cfg.datapath.pin_dir);
+}
+
+void Enforcement::open() {
+    std::lock_guard lock(mu_);
+    if (Datapath::isPinned(cfg_.datapath.pin_dir)) {
+        dp_.emplace(Datapath::adopt(cfg_.datapath));
+    } else {
+        dp_.emplace(Datapath::create(cfg_.datapath));
+    }
+    dp_->setDropEventInterval(cfg_.datapath.drop_event_interval_ns);
+    cgroups_ = std::make_unique<CgroupWatcher>(cgroup_root_, std::vector<WorkloadPattern>{});
+}
+
+void Enforcement::attach() {
+    std::lock_guard lock(mu_);
+    uint64_t root_id = cgroupIdOf(cgroup_root_);
+    auto attached = dp_->attachedCgroups();
+    if (std::find(attached.begin(), attached.end(), root_id) == attached.end()) {
+        dp_->attachCgroup(cgroup_root_);
+    }
+    if (cfg_.cgroup_only) {
+        spdlog::warn(
+            "cgroup_only: XDP is not attached; traffic the kernel answers itself on this host's "
+            "interfaces (host services, ICMP, anything outside workload cgroups) is not judged");
+    }
+    xdp_ = std::make_unique<XdpInterfaces>(*dp_, cfg_.interfaces, cfg_.xdp_mode);
+    xdp_->start();
+}
+
+void Enforcement::publish(EnforcedState next) {
+    auto s = std::make_shared<const EnforcedState>(std::move(next));
+    state_.store(s);
+    listener_(*s);
+}
+
+void Enforcement::countFailure() {
+    EnforcedState next = *state_.load();
+    ++next.apply_failures;
+    state_.store(std::make_shared<const EnforcedState>(std::move(next)));
+}
+
+uint64_t Enforcement::apply(const Admit& admit, const std::string& bytes, bool record) {
+    std::lock_guard lock(mu_);
+    auto t0 = std::chrono::steady_clock::now();
+    std::shared_ptr<const policy::CompiledPolicy> cp;
+    std::map<uint64_t, CgroupMatch> endpoints;
+    std::vector<Endpoint> eps;
+    try {
+        cp = admit();
+        endpoints = scanEndpoints(*cp);
+        for (const auto& [id, m] : endpoints) {
+            eps.push_back({id, cp->workload(m.workload)->identity});
+        }
+        dp_->apply(cp->toGeneration(eps));
+    } catch (const Error&) {
+        countFailure();
+        throw;
+    }
+    if (record) {
+        store_.recordApplied(cp->generation, bytes);
+    }
+    previous_ = state_.load()->policy;
+    previous_bytes_ = std::exchange(current_bytes_, bytes);
+    use(cp, std::move(endpoints));
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    {
+        EnforcedState next = *state_.load();
+        next.apply_seconds.push_back(secs);
+        state_.store(std::make_shared<const EnforcedState>(std::move(next)));
+    }
+    const ApplyStats& st = dp_->lastApply();
+    spdlog::info(
+        "applied generation {} in {:.1f} ms ({} rules, {} local workload cgroups; {}, {} map "
+        "writes)",
+        cp->generation, secs * 1000, cp->rules.size(), eps.size(),
+        st.incremental ? "incremental" : "full build", st.map_writes);
+    return cp->generation;
+}
+
+// Which local cgroups are this policy's workloads.
+std::map<uint64_t, CgroupMatch> Enforcement::scanEndpoints(const policy::CompiledPolicy& cp) {
+    cgroups_->setPatterns(patternsOf(cp));
+    std::map<uint64_t, CgroupMatch> endpoints;
+    for (const CgroupMatch& m : cgroups_->scan()) {
+        if (cp.workload(m.workload) != nullptr) {
+            endpoints[m.cgroup_id] = m;
+        }
+    }
+    return endpoints;
+}
+
+void Enforcement::use(std::shared_ptr<const policy::CompiledPolicy> cp,
+                      std::map<uint64_t, CgroupMatch> endpoints) {
+    EnforcedState next = *state_.load();
+    next.policy = cp;
+    next.endpoints = std::move(endpoints);
+    publish(std::move(next));
+    // New cgroups are judged from mkdir on, by name, until classified here.
+    installPreclassifier(*dp_, *cgroups_, patternsOf(*cp), classesOf(*cp));
+    settle();
+}
+
+void Enforcement::settle() {
+    settlePending(*dp_, *cgroups_, state_.load()->endpoints);
+}
+
+uint64_t Enforcement::rollback() {
+    std::lock_guard lock(mu_);
+    uint64_t prev = dp_->previousGeneration();
+    if (prev == 0) {
+        throw Error("rollback: no previous generation to return to");
+    }
+    if (!previous_ || previous_->generation != prev) {
+        throw Error("rollback: generation " + std::to_string(prev) +
+                    " was applied before this ztsegd started; apply its bundle instead");
+    }
+    auto cp = previous_;
+    dp_->rollback();
+    // Workloads that came or went since that generation was active.
+    std::map<uint64_t, CgroupMatch> endpoints = scanEndpoints(*cp);
+    for (const auto& [id, m] : endpoints) {
+        const policy::CompiledWorkload* w = cp->workload(m.workload);
+        dp_->upsertEndpoint({id, w->identity}, w->mode, w->raw_sockets);
+    }
+    std::swap(current_bytes_, previous_bytes_);
+    store_.recordCurrent(current_bytes_);  // a restart keeps the rollback
+    previous_ = state_.load()->policy;
+    use(cp, std::move(endpoints));
+    spdlog::warn("rolled back to generation {} on request", cp->generation);
+    return cp->generation;
+}
+
+void Enforcement::syncCgroups() {
+    std::lock_guard lock(mu_);
+    std::shared_ptr<const EnforcedState> now = state_.load();
+    if (!now->policy) {
+        cgroups_->process([](const CgroupEvent&) {});
+        return;
+    }
+    EnforcedState next = *now;
+    bool changed = false;
+    cgroups_->process([&](const CgroupEvent& ev) {
+        const auto& m = ev.match;
+        if (ev.kind == CgroupEvent::Disappeared) {
+            dp_->removeEndpoint(m.cgroup_id);
+            changed = next.endpoints.erase(m.cgroup_id) != 0 || changed;
+            spdlog::info("workload {} left: cgroup {} removed", m.workload, m.path);
+            return;
+        }
+        if (const policy::CompiledWorkload* w = next.policy->workload(m.workload)) {
+            dp_->upsertEndpoint({m.cgroup_id, w->identity}, w->mode, w->raw_sockets);
+            next.endpoints[m.cgroup_id] = m;
+            changed = true;
+            spdlog::info("workload {} appeared: cgroup {} (id {})", m.workload, m.path,
+                         m.cgroup_id);
+        }
+    });
+    if (changed) {
+        publish(std::move(next));
+    }
+    settle();
+}
+
+void Enforcement::syncInterfaces() {
+    std::lock_guard lock(mu_);
+    xdp_->process();
+}
+
+void Enforcement::settleIdle() {
+    std::lock_guard lock(mu_);
+    if (state_.load()->policy) {
+        settle();
+    }
+}
+
+EnforcementSnapshot Enforcement::snapshot() const {
+    EnforcementSnapshot s;
+    s.state = state_.load();
+    s.active_generation = dp_->activeGeneration();
+    s.previous_generation = dp_->previousGeneration();
+    s.counters = dp_->counters();
+    s.conntrack = dp_->conntrackUsage();
+    s.pending_cgroups = dp_->pendingCgroups().size();
+    s.interfaces = xdp_ ? xdp_->attached() : std::map<std::string, std::string>{};
+    s.raw_socket_guard = dp_->rawSocketGuard();
+    s.raw_sockets = s.raw_socket_guard ? "confined (" + dp_->rawSocketGuardMode() + ")"
+                                       : "NOT confined: " + dp_->rawSocketGuardProblem();
+    return s;
+}
+
+}  // namespace ztseg::agent

@@ -1,0 +1,115 @@
+// What this host enforces, and the only owner of the datapath in ztsegd: the
+// policy in force, the local workload cgroups, XDP on the interfaces, and
+// the one lock that serializes every change to them (applies, rollbacks,
+// cgroups and interfaces coming and going, pending cgroups settling). After
+// every change it publishes an immutable EnforcedState; readers (status,
+// metrics, the flow enricher) never take the lock.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/cgroup_watcher.hpp"
+#include "agent/config.hpp"
+#include "agent/xdp_interfaces.hpp"
+#include "datapath/datapath.hpp"
+#include "policy/compiler.hpp"
+#include "shared/generation_store.hpp"
+
+namespace ztseg::agent {
+
+// Published after every change; never modified once published.
+struct EnforcedState {
+    std::shared_ptr<const policy::CompiledPolicy> policy;  // null before the first apply
+    std::map<uint64_t, CgroupMatch> endpoints;             // local workload cgroups by id
+    std::vector<double> apply_seconds;                     // one per successful apply
+    uint64_t apply_failures = 0;                           // refused or failed applies
+    uint64_t generation() const { return policy ? policy->generation : 0; }
+};
+
+// Everything status and metrics report about enforcement, read at one moment.
+struct EnforcementSnapshot {
+    std::shared_ptr<const EnforcedState> state;
+    uint64_t active_generation = 0;    // what the kernel enforces
+    uint64_t previous_generation = 0;  // what a datapath rollback returns to
+    Counters counters;
+    ConntrackUsage conntrack;
+    size_t pending_cgroups = 0;
+    std::map<std::string, std::string> interfaces;  // ifname -> XDP mode
+    bool raw_socket_guard = false;
+    std::string raw_sockets;  // "confined (...)" or "NOT confined: why"
+};
+
+class Enforcement {
+  public:
+    // Called with the lock held whenever the policy in force or the set of
+    // local workload cgroups changed (the flow enricher follows it).
+    using Listener = std::function<void(const EnforcedState&)>;
+    // Produces the policy to apply, or throws Error to refuse it (admission).
+    using Admit = std::function<std::shared_ptr<const policy::CompiledPolicy>()>;
+
+    Enforcement(const AgentConfig& cfg, GenerationStore& store, Listener listener);
+    ~Enforcement();
+    Enforcement(const Enforcement&) = delete;
+    Enforcement& operator=(const Enforcement&) = delete;
+
+    // Adopts the pinned datapath (enforcement never paused) or loads one.
+    void open();
+    // Cgroup hooks on the workload hierarchy, XDP on matching interfaces.
+    void attach();
+
+    // Admits and applies a policy, serialized with every other change (so
+    // rollback protection sees applies in order). `record`: remember `bytes`
+    // in the state dir as the current bundle. Throws Error, changing nothing.
+    uint64_t apply(const Admit& admit, const std::string& bytes, bool record);
+    // Back to the previous generation, if this process applied it.
+    uint64_t rollback();
+    // Workload cgroups that appeared or left (the cgroup watcher's events).
+    void syncCgroups();
+    // Interfaces that appeared, left or changed (the link watcher's events).
+    void syncInterfaces();
+    // Pending cgroups whose events were missed (called when idle).
+    void settleIdle();
+
+    std::shared_ptr<const EnforcedState> state() const { return state_.load(); }
+    EnforcementSnapshot snapshot() const;
+
+    int eventsFd() const { return dp_->eventsFd(); }
+    int cgroupsFd() const { return cgroups_->fd(); }
+    int linksFd() const { return xdp_->fd(); }
+
+    // `ztsegd --uninstall`.
+    static void uninstall(const AgentConfig& cfg);
+
+  private:
+    std::map<uint64_t, CgroupMatch> scanEndpoints(const policy::CompiledPolicy& cp);
+    // `cp` and `endpoints` are in force: publish them, pre-classify new cgroups.
+    void use(std::shared_ptr<const policy::CompiledPolicy> cp,
+             std::map<uint64_t, CgroupMatch> endpoints);
+    void settle();
+    void publish(EnforcedState next);
+    void countFailure();
+
+    const AgentConfig& cfg_;
+    GenerationStore& store_;
+    Listener listener_;
+    std::string cgroup_root_;
+
+    mutable std::mutex mu_;  // every change below, and the datapath's writes
+    std::optional<Datapath> dp_;
+    std::unique_ptr<CgroupWatcher> cgroups_;
+    std::unique_ptr<XdpInterfaces> xdp_;
+    // For rollback: the datapath's previous generation, if this process applied it.
+    std::shared_ptr<const policy::CompiledPolicy> previous_;
+    std::string current_bytes_, previous_bytes_;
+
+    std::atomic<std::shared_ptr<const EnforcedState>> state_;
+};
+
+}  // namespace ztseg::agent

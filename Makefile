@@ -10,7 +10,7 @@ DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake mak
         libyaml-dev libcli11-dev libprotobuf-dev protobuf-compiler libssl-dev clang-tidy \
         nlohmann-json3-dev libclang-rt-14-dev libmnl-dev libcpp-httplib-dev \
         libgrpc++-dev protobuf-compiler-grpc openssl \
-        etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox
+        libsystemd-dev etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox
 
 .PHONY: all deps build test test-unit sanitize tidy demo bench bench-smoke fuzz format format-check bpffs clean
 

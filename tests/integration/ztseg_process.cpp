@@ -65,24 +65,32 @@ CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns,
     return res;
 }
 
-std::string httpGetIn(NetNs& ns, uint16_t port, const std::string& path,
-                      const std::filesystem::path& scratch) {
+HttpReply httpRequestIn(NetNs& ns, uint16_t port, const std::string& path,
+                        const std::filesystem::path& scratch) {
+    // The child writes "<status>\n<body>" (status 0: no answer).
     Child c(&ns, nullptr, [&] {
         httplib::Client cli("127.0.0.1", port);
         auto res = cli.Get(path);
-        if (!res || res->status != 200) {
-            return 1;
-        }
-        std::ofstream(scratch) << res->body;
+        std::ofstream(scratch) << (res ? res->status : 0) << "\n" << (res ? res->body : "");
         return 0;
     });
+    HttpReply r;
     if (c.wait(std::chrono::seconds(30)) != 0) {
-        return "";
+        return r;
     }
     std::ifstream f(scratch);
+    f >> r.status;
+    f.ignore(1);
     std::stringstream ss;
     ss << f.rdbuf();
-    return ss.str();
+    r.body = ss.str();
+    return r;
+}
+
+std::string httpGetIn(NetNs& ns, uint16_t port, const std::string& path,
+                      const std::filesystem::path& scratch) {
+    HttpReply r = httpRequestIn(ns, port, path, scratch);
+    return r.status == 200 ? r.body : "";
 }
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {

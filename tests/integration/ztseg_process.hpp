@@ -31,6 +31,14 @@ CommandResult runCommand(const std::vector<std::string>& argv, NetNs* ns = nullp
 bool waitUntil(const std::function<bool()>& pred,
                std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
+struct HttpReply {
+    int status = 0;  // 0: no answer
+    std::string body;
+};
+// GET http://127.0.0.1:PORT/PATH from inside `ns`, whatever the status.
+HttpReply httpRequestIn(NetNs& ns, uint16_t port, const std::string& path,
+                        const std::filesystem::path& scratch);
+
 // The body of GET http://127.0.0.1:PORT/PATH made from inside `ns` ("" if the
 // request failed or did not answer 200). The child process hands the body
 // over through `scratch`, a file it overwrites.

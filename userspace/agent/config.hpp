@@ -49,7 +49,7 @@ struct AgentConfig {
     std::string unix_socket = "/run/ztseg/ztsegd.sock";
     std::string tcp_listen;  // host:port for mutual TLS, empty = off
     TlsConfig tls;
-    std::string metrics_listen = "127.0.0.1:9962";
+    std::string metrics_listen = "127.0.0.1:9746";  // clear of cilium-agent (9962-9965), node_exporter (9100)
     DatapathOptions datapath;
 };
 

@@ -212,10 +212,12 @@ void ControllerLink::run() {
             spdlog::info("connected to controller {} ({})", cfg_.controller.address, who);
             backoff = std::chrono::milliseconds(200);
             last_failure.clear();
+            connected_ = true;
             {
                 Session s(*this, *stream);
                 s.serve();
             }
+            connected_ = false;
             grpc::Status st = stream->Finish();
             failure =
                 "disconnected: " + (st.ok() ? std::string("stream closed") : st.error_message());

@@ -33,6 +33,9 @@ class ControllerLink {
     ControllerLink(const ControllerLink&) = delete;
     ControllerLink& operator=(const ControllerLink&) = delete;
 
+    // A Connect stream to a controller that proved its identity is open.
+    bool connected() const { return connected_; }
+
   private:
     class Session;
     void run();
@@ -45,6 +48,7 @@ class ControllerLink {
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
+    std::atomic<bool> connected_{false};
     grpc::ClientContext* active_ = nullptr;  // guarded by mu_, cancelled on stop
     std::thread thread_;
 };

@@ -20,10 +20,13 @@
 #include "agent/etcd_link.hpp"
 #include "agent/flow_pipeline.hpp"
 #include "agent/metrics.hpp"
+#include "agent/preflight.hpp"
+#include "agent/systemd_notify.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/signals.hpp"
 #include "common/unique_fd.hpp"
+#include "common/version.hpp"
 #include "datapath/event_reader.hpp"
 #include "flows/enrich.hpp"
 #include "flows/jsonl_sink.hpp"
@@ -49,18 +52,6 @@ std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& 
         spdlog::info("only bundles signed by {} are applied", ids);
     }
     return keys;
-}
-
-std::pair<std::string, uint16_t> splitHostPort(const std::string& s) {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos) {
-        throw Error("listen address '" + s + "': expected host:port");
-    }
-    int port = std::atoi(s.c_str() + colon + 1);
-    if (port < 0 || port > 65535) {
-        throw Error("listen address '" + s + "': port out of range");
-    }
-    return {s.substr(0, colon), uint16_t(port)};
 }
 
 // Flow events lost, by the stage that lost them (status and metrics alike).
@@ -94,6 +85,7 @@ struct Daemon::State {
     std::unique_ptr<EventReader> reader;
     std::unique_ptr<MetricsServer> metrics;
     UniqueFd signals;
+    SystemdNotifier notifier;
 
     std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
     std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
@@ -120,6 +112,9 @@ void Daemon::uninstall(const AgentConfig& cfg) {
 }
 
 void Daemon::start(bool serve_api) {
+    // Everything that can be checked without the kernel is checked first: a
+    // start refused here leaves the host exactly as it was.
+    preflight(cfg_);
     // Signals are read from a signalfd by the loop; block them before any
     // thread starts so no thread takes them the default way.
     UniqueFd signals = daemonSignals();
@@ -127,6 +122,13 @@ void Daemon::start(bool serve_api) {
     s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
         loadTrustedKeys(cfg_.trusted_keys)));
     s_->signals = std::move(signals);
+    // Bound before the kernel is touched: a taken port is a start refused with
+    // nothing changed. /metrics answers 503 and /healthz "starting" until ready.
+    if (!cfg_.metrics_listen.empty()) {
+        auto [host, port] = parseListenAddress("metrics.listen", cfg_.metrics_listen);
+        s_->metrics = std::make_unique<MetricsServer>(
+            host, port, [this] { return metrics(); }, [this] { return health(); });
+    }
 
     s_->enricher = std::make_unique<flows::Enricher>(
         std::make_shared<const policy::CompiledPolicy>(), cfg_.host_name);
@@ -143,9 +145,44 @@ void Daemon::start(bool serve_api) {
             s_->enricher->setWorkloadNames(std::move(names));
         });
     // Datapath: adopt what a previous run left (enforcement never paused), else load.
-    s_->enforcement->open();
+    const bool loaded = s_->enforcement->open();
+    try {
+        establish(serve_api);
+    } catch (const std::exception& e) {
+        // Leave the host as this start found it: what it loaded goes; an
+        // adopted datapath was not changed before the steps that can fail.
+        teardownForFailedStart();
+        if (loaded) {
+            Enforcement::uninstall(cfg_);
+            spdlog::error("start failed after loading the datapath: removed what it loaded");
+        } else {
+            spdlog::error("start failed: the adopted datapath keeps enforcing as before");
+        }
+        throw;
+    }
+    EnforcementSnapshot now = s_->enforcement->snapshot();
+    ready_ = true;
+    const std::string line = "generation " + std::to_string(generation()) + ", " +
+                             std::to_string(now.state->endpoints.size()) + " workload cgroups, " +
+                             std::to_string(now.interfaces.size()) + " interfaces";
+    spdlog::info("ztsegd running: {}", line);
+    s_->notifier.ready("enforcing " + line);
+}
+
+// The steps of start() after the datapath is open, in the order that keeps an
+// adopted datapath unchanged until the last step that can fail on its own
+// (the sink and the API) has succeeded.
+void Daemon::establish(bool serve_api) {
     s_->sink = std::make_unique<flows::JsonlSink>(flows::JsonlSink::Options{
         cfg_.flow_file, cfg_.flow_file_max_bytes, cfg_.flow_file_max_files});
+    if (serve_api) {
+        // Mutating calls wait for ready_ (AgentOps below): a bundle applied
+        // through the API cannot race the one recorded in the state dir.
+        s_->api =
+            std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
+                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
+                                        *this, s_->hub);
+    }
 
     // The policy this host last applied, then a newer one from the config.
     if (auto bytes = s_->store.currentBundle()) {
@@ -159,7 +196,7 @@ void Daemon::start(bool serve_api) {
     }
     if (!cfg_.bundle.empty()) {
         try {
-            applyBundle(readFile(cfg_.bundle));
+            applyAdmitted(readFile(cfg_.bundle));
         } catch (const Error& e) {
             spdlog::warn("bundle {} not applied: {}", cfg_.bundle, e.what());
         }
@@ -174,15 +211,7 @@ void Daemon::start(bool serve_api) {
         [this](const ztseg_flow_event& e) { s_->flow_pipeline->onEvent(e); },
         [this] { s_->flow_pipeline->onDrained(); });
 
-    if (!cfg_.metrics_listen.empty()) {
-        auto [host, port] = splitHostPort(cfg_.metrics_listen);
-        s_->metrics = std::make_unique<MetricsServer>(host, port, [this] { return metrics(); });
-    }
     if (serve_api) {
-        s_->api =
-            std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
-                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
-                                        *this, s_->hub);
         if (!cfg_.controller.address.empty()) {
             s_->controller = std::make_unique<ControllerLink>(cfg_, *this, s_->hub);
         }
@@ -190,12 +219,26 @@ void Daemon::start(bool serve_api) {
             s_->etcd = std::make_unique<EtcdLink>(cfg_, *this);
         }
     }
-    EnforcementSnapshot now = s_->enforcement->snapshot();
-    spdlog::info("ztsegd running: generation {}, {} workload cgroups, {} interfaces", generation(),
-                 now.state->endpoints.size(), now.interfaces.size());
+}
+
+// Stops what establish() started, last first, before the datapath goes.
+void Daemon::teardownForFailedStart() {
+    s_->etcd.reset();
+    s_->controller.reset();
+    s_->api.reset();
+    s_->reader.reset();
+    s_->flow_pipeline.reset();
+    s_->metrics.reset();
 }
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
+    if (!ready_) {
+        throw Error("ztsegd is still starting (enforcement is being established): try again");
+    }
+    return applyAdmitted(bytes);
+}
+
+uint64_t Daemon::applyAdmitted(const std::string& bytes) {
     return s_->enforcement->apply(
         [&] {
             AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), *s_->trusted.load()};
@@ -216,6 +259,9 @@ uint64_t Daemon::applyBundle(const std::string& bytes) {
 }
 
 uint64_t Daemon::rollback() {
+    if (!ready_) {
+        throw Error("ztsegd is still starting (enforcement is being established): try again");
+    }
     return s_->enforcement->rollback();
 }
 
@@ -227,6 +273,8 @@ v1::StatusReply Daemon::status() {
     r.set_previous_generation(snap.previous_generation);
     r.set_highest_generation(s_->store.highest());
     r.set_raw_sockets(snap.raw_sockets);
+    r.set_version(buildVersion());
+    r.set_commit(buildCommit());
     const Counters& c = snap.counters;
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
@@ -263,6 +311,9 @@ v1::StatusReply Daemon::status() {
 }
 
 MetricsSnapshot Daemon::metrics() {
+    if (!ready_) {
+        throw MetricsServer::NotReady("ztsegd is starting: no metrics yet");
+    }
     const EnforcementSnapshot snap = s_->enforcement->snapshot();
     MetricsSnapshot m;
     m.datapath = snap.counters;
@@ -288,10 +339,39 @@ MetricsSnapshot Daemon::metrics() {
     return m;
 }
 
+Health Daemon::health() {
+    Health h;
+    if (!ready_) {
+        return h;  // Starting
+    }
+    const EnforcementSnapshot snap = s_->enforcement->snapshot();
+    h.generation = snap.active_generation;
+    if (snap.active_generation == 0) {
+        h.reasons.push_back("no policy applied: only sources without an identity are dropped");
+    }
+    if (!snap.raw_socket_guard) {
+        h.reasons.push_back("raw sockets of enforced workloads: " + snap.raw_sockets);
+    }
+    if (!cfg_.cgroup_only && snap.interfaces.empty()) {
+        h.reasons.push_back(
+            "XDP is attached to no interface (none matches the interfaces "
+            "patterns): what the kernel answers itself is not judged");
+    }
+    if (s_->controller && !s_->controller->connected()) {
+        h.reasons.push_back("controller " + cfg_.controller.address + " not connected");
+    }
+    if (uint64_t lost = s_->sink->lost(); lost != 0) {
+        h.reasons.push_back("flow log: " + std::to_string(lost) + " events could not be written");
+    }
+    h.state = h.reasons.empty() ? Health::State::Ready : Health::State::Degraded;
+    return h;
+}
+
 void Daemon::reload() {
     if (config_path_.empty()) {
         return;
     }
+    s_->notifier.reloading();
     try {
         AgentConfig next = loadConfig(config_path_);
         s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
@@ -304,6 +384,7 @@ void Daemon::reload() {
     } catch (const Error& e) {
         spdlog::error("reload: {} (enforcement unchanged)", e.what());
     }
+    s_->notifier.ready("enforcing generation " + std::to_string(generation()));
 }
 
 void Daemon::run() {
@@ -357,10 +438,12 @@ void Daemon::run() {
             }
         }
         s_->reader->drain();
+        s_->notifier.watchdogTick();
         if (n == 0) {  // idle: pending cgroups whose events were missed
             s_->enforcement->settleIdle();
         }
     }
+    s_->notifier.stopping();
     s_->sink->flush();
 }
 

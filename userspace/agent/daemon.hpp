@@ -38,7 +38,8 @@ class Daemon : public AgentOps {
     void stop() { stop_ = true; }
 
     // Validates and applies a bundle atomically; throws Error (and changes
-    // nothing) if it is refused. Returns the applied generation.
+    // nothing) if it is refused or start() has not finished. Returns the
+    // applied generation.
     uint64_t applyBundle(const std::string& bytes);
     uint64_t generation() const;
 
@@ -56,6 +57,10 @@ class Daemon : public AgentOps {
 
   private:
     struct State;
+    void establish(bool serve_api);
+    void teardownForFailedStart();
+    uint64_t applyAdmitted(const std::string& bytes);
+    Health health();
     void reload();
     // Status and metrics come from one Enforcement snapshot each.
     MetricsSnapshot metrics();
@@ -63,6 +68,7 @@ class Daemon : public AgentOps {
     AgentConfig cfg_;
     std::string config_path_;
     std::atomic<bool> stop_{false};
+    std::atomic<bool> ready_{false};  // start() finished: enforcement established
     std::unique_ptr<State> s_;
 };
 

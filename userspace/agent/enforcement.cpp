@@ -46,15 +46,17 @@ void Enforcement::uninstall(const AgentConfig& cfg) {
     Datapath::uninstall(cfg.datapath.pin_dir);
 }
 
-void Enforcement::open() {
+bool Enforcement::open() {
     std::lock_guard lock(mu_);
-    if (Datapath::isPinned(cfg_.datapath.pin_dir)) {
-        dp_.emplace(Datapath::adopt(cfg_.datapath));
-    } else {
+    const bool fresh = !Datapath::isPinned(cfg_.datapath.pin_dir);
+    if (fresh) {
         dp_.emplace(Datapath::create(cfg_.datapath));
+    } else {
+        dp_.emplace(Datapath::adopt(cfg_.datapath));
     }
     dp_->setDropEventInterval(cfg_.datapath.drop_event_interval_ns);
     cgroups_ = std::make_unique<CgroupWatcher>(cgroup_root_, std::vector<WorkloadPattern>{});
+    return fresh;
 }
 
 void Enforcement::attach() {

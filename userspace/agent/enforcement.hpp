@@ -60,7 +60,8 @@ class Enforcement {
     Enforcement& operator=(const Enforcement&) = delete;
 
     // Adopts the pinned datapath (enforcement never paused) or loads one.
-    void open();
+    // Returns true if it loaded one (nothing was pinned before).
+    bool open();
     // Cgroup hooks on the workload hierarchy, XDP on matching interfaces.
     void attach();
 

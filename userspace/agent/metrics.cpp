@@ -16,6 +16,7 @@
 #include "abi.h"
 #include "common/error.hpp"
 #include "common/httplib_quiet.hpp"
+#include "common/version.hpp"
 #include "model/names.hpp"
 
 namespace ztseg::agent {
@@ -229,6 +230,11 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
              "1 if raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are refused "
              "(BPF LSM), 0 if they are not confined.");
     w.sample("ztseg_raw_socket_guard", {}, uint64_t{snap.raw_socket_guard ? 1u : 0u});
+
+    w.family("ztseg_build_info", "gauge",
+             "Always 1: the ztsegd version and the commit it was built from.");
+    w.sample("ztseg_build_info", {{"version", buildVersion()}, {"commit", buildCommit()}},
+             uint64_t{1});
     return w.take();
 }
 
@@ -239,7 +245,8 @@ struct MetricsServer::Impl {
 };
 
 MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
-                             std::function<MetricsSnapshot()> source)
+                             std::function<MetricsSnapshot()> source,
+                             std::function<Health()> health)
     : bind_addr_(std::move(bind_addr)), impl_(std::make_unique<Impl>()) {
     if (!source) {
         throw Error("metrics server: no snapshot source");
@@ -249,6 +256,9 @@ MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
             [source = std::move(source)](const httplib::Request&, httplib::Response& res) {
                 try {
                     res.set_content(renderPrometheus(source()), kPrometheusContentType);
+                } catch (const NotReady& e) {
+                    res.status = 503;
+                    res.set_content(std::string(e.what()) + "\n", "text/plain; charset=utf-8");
                 } catch (const std::exception& e) {
                     spdlog::error("metrics: scrape failed: {}", e.what());
                     res.status = 500;
@@ -256,6 +266,20 @@ MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
                                     "text/plain; charset=utf-8");
                 }
             });
+    if (health) {
+        svr.Get("/healthz",
+                [health = std::move(health)](const httplib::Request&, httplib::Response& res) {
+                    Health h;
+                    try {
+                        h = health();
+                    } catch (const std::exception& e) {
+                        h.state = Health::State::Degraded;
+                        h.reasons = {std::string("health check failed: ") + e.what()};
+                    }
+                    res.status = healthHttpStatus(h);
+                    res.set_content(healthJson(h), "application/json");
+                });
+    }
     svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
         if (res.status == 404) {
             res.set_content("not found\n", "text/plain; charset=utf-8");

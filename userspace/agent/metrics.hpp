@@ -7,9 +7,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "agent/health.hpp"
 #include "datapath/datapath.hpp"
 
 namespace ztseg::agent {
@@ -45,11 +47,17 @@ std::string renderPrometheus(const MetricsSnapshot& snap);
 
 inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-// Serves GET /metrics (renderPrometheus(source())) on its own thread; any other
-// path is 404. port 0 picks a free port. Throws Error if it cannot bind.
+// Serves GET /metrics (renderPrometheus(source())) and GET /healthz
+// (healthJson(health())) on its own thread; any other path is 404. port 0
+// picks a free port. Throws Error if it cannot bind. `source` may throw
+// NotReady (503) while the daemon starts.
 class MetricsServer {
   public:
-    MetricsServer(std::string bind_addr, uint16_t port, std::function<MetricsSnapshot()> source);
+    struct NotReady : std::runtime_error {
+        using std::runtime_error::runtime_error;
+    };
+    MetricsServer(std::string bind_addr, uint16_t port, std::function<MetricsSnapshot()> source,
+                  std::function<Health()> health = nullptr);
     ~MetricsServer();  // stops the server and joins its thread
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;

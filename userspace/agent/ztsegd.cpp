@@ -12,6 +12,8 @@
 #include "agent/daemon.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/logging.hpp"
+#include "common/version.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg;
@@ -28,12 +30,13 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
+    app.set_version_flag("--version", versionLine("ztsegd"));
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    spdlog::set_level(spdlog::level::from_str(log_level));
+    configureLogging(log_level);
     try {
         agent::AgentConfig cfg = agent::loadConfig(config_path);
         if (uninstall) {

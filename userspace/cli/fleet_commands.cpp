@@ -160,12 +160,13 @@ void runStatus(const ControllerArgs& a) {
               << r.stable_generation() << "\n";
     printRollout(r.rollout());
     std::cout << std::left << std::setw(20) << "HOST" << std::setw(8) << "STATE" << std::setw(12)
-              << "GENERATION" << std::setw(14) << "LAST-CONTACT" << std::setw(14) << "DEFAULT-DENY"
-              << std::setw(10) << "DROPS"
+              << "GENERATION" << std::setw(10) << "VERSION" << std::setw(14) << "LAST-CONTACT"
+              << std::setw(14) << "DEFAULT-DENY" << std::setw(10) << "DROPS"
               << "LAST-ERROR\n";
     for (const auto& h : r.hosts()) {
         std::cout << std::setw(20) << h.host() << std::setw(8) << (h.connected() ? "up" : "down")
-                  << std::setw(12) << h.generation() << std::setw(14)
+                  << std::setw(12) << h.generation() << std::setw(10)
+                  << (h.version().empty() ? "-" : h.version()) << std::setw(14)
                   << ago(h.last_contact_unix_ms()) << std::setw(14) << h.default_deny_drops()
                   << std::setw(10) << h.drops() << h.last_error() << "\n";
     }

@@ -42,6 +42,9 @@ std::string statusText(const v1::StatusReply& st) {
     out += st.previous_generation() == 0
                ? " (no previous generation to roll back to)\n"
                : " (rollback goes to " + std::to_string(st.previous_generation()) + ")\n";
+    if (!st.version().empty()) {
+        out += "ztsegd " + st.version() + " (commit " + st.commit() + ")\n";
+    }
     if (st.highest_generation() != 0) {
         out += "rollback protection: bundles up to generation " +
                std::to_string(st.highest_generation()) + " are refused\n";

@@ -8,12 +8,14 @@
 
 #include "cli/command.hpp"
 #include "cli/fleet_commands.hpp"
+#include "common/version.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg::cli;
     spdlog::set_level(spdlog::level::warn);
     CLI::App app{"ztsegctl: ztseg's operator CLI (policy, flows, the local ztsegd)"};
     app.require_subcommand(1);
+    app.set_version_flag("--version", ztseg::versionLine("ztsegctl"));
     app.footer(
         "Exit codes: 0 ok, 1 input errors (or warnings with --strict), 2 usage, 3 failure "
         "(I/O, daemon unreachable or refusing), 4 whatif: flows would newly be denied.");

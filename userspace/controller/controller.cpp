@@ -383,6 +383,8 @@ v1::FleetStatusReply Controller::status() {
         o->set_drops(h.drops);
         o->set_last_error(h.last_error);
         o->set_peer(h.peer);
+        o->set_version(h.version);
+        o->set_commit(h.commit);
         auto it = cfg_.host_labels.find(name);
         if (it != cfg_.host_labels.end()) {
             o->mutable_labels()->insert(it->second.begin(), it->second.end());

@@ -63,6 +63,8 @@ void Fleet::report(const std::string& host, const v1::Report& r) {
             h.pushed = 0;
         }
         h.generation = r.status().generation();
+        h.version = r.status().version();
+        h.commit = r.status().commit();
         h.highest = r.highest_generation();
         h.last_contact_ms = unixMillis();
         std::tie(h.default_deny, h.drops) = dropCounts(r.status());

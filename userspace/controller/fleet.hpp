@@ -23,6 +23,8 @@ struct HostState {
     std::string peer;
     uint64_t generation = 0;
     uint64_t highest = 0;
+    std::string version;  // ztsegd's, from its last report (rolling upgrades)
+    std::string commit;
     int64_t last_contact_ms = 0;  // unix ms
     uint64_t default_deny = 0;    // packets, summed over hooks
     uint64_t drops = 0;           // every drop reason

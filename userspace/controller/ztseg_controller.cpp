@@ -5,6 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/logging.hpp"
+#include "common/version.hpp"
 #include "controller/controller.hpp"
 #include "controller/controller_config.hpp"
 #include "controller/controller_service.hpp"
@@ -18,13 +20,14 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
+    app.set_version_flag("--version", versionLine("ztseg-controller"));
     app.footer("Signals: SIGHUP re-reads the policy source, SIGTERM/SIGINT stop.");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
-    spdlog::set_level(spdlog::level::from_str(log_level));
+    configureLogging(log_level);
     try {
         controller::Controller c(controller::loadControllerConfig(config_path));
         c.start();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "common/version.hpp"
 #include "flows/json_text.hpp"
 #include "flows/ocsf_line.hpp"
 
@@ -10,10 +11,6 @@ namespace ztseg::flows {
 namespace {
 
 using json = nlohmann::json;
-
-#ifndef ZTSEG_VERSION
-#define ZTSEG_VERSION "0.1.0"
-#endif
 
 json endpoint(const FlowEndpoint& e) {
     json j = {{"ip", e.ip}, {"port", e.port}, {"uid", std::to_string(e.identity)}};
@@ -77,7 +74,7 @@ json toOcsf(const FlowRecord& r) {
     }
     j["metadata"] = {
         {"version", kOcsfVersion},
-        {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", ZTSEG_VERSION}}},
+        {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", buildVersion()}}},
         {"profiles", json::array({"security_control"})},
         {"log_name", "flows"},
     };

@@ -3,15 +3,12 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/version.hpp"
 #include "flows/json_text.hpp"
 #include "flows/ocsf.hpp"
 
 namespace ztseg::flows {
 namespace {
-
-#ifndef ZTSEG_VERSION
-#define ZTSEG_VERSION "0.1.0"
-#endif
 
 // Writes through a raw pointer into room reserved for the line's upper
 // bound: no capacity check per piece, literals copied with known sizes.
@@ -42,7 +39,7 @@ const std::string& metadataJson() {
     static const std::string text = [] {
         std::string s = R"({"log_name":"flows","product":{"name":"ztseg","vendor_name":"ztseg",)";
         s += R"("version":)";
-        appendJsonString(s, ZTSEG_VERSION);
+        appendJsonString(s, buildVersion());
         s += R"(},"profiles":["security_control"],"version":)";
         appendJsonString(s, kOcsfVersion);
         s += "}";

@@ -22,6 +22,7 @@
 #include "agent/metrics.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/revocation.hpp"
 #include "common/signals.hpp"
 #include "common/unique_fd.hpp"
 #include "datapath/event_reader.hpp"
@@ -38,7 +39,11 @@ std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& 
     std::vector<policy::Ed25519Key> keys;
     std::string ids;
     for (const auto& p : paths) {
-        keys.push_back(policy::Ed25519Key::load(p));
+        try {
+            keys.push_back(policy::Ed25519Key::loadTrusted(p));
+        } catch (const Error& e) {
+            throw Error(std::string("trusted_keys: ") + e.what());
+        }
         ids += (ids.empty() ? "" : ", ") + keys.back().keyId();
     }
     if (keys.empty()) {
@@ -49,6 +54,12 @@ std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& 
         spdlog::info("only bundles signed by {} are applied", ids);
     }
     return keys;
+}
+
+std::shared_ptr<const Revocation> loadRevocation(const AgentConfig& cfg) {
+    auto r = Revocation::load(cfg.revoked, cfg.tls.ca);
+    spdlog::info("peer certificates refused: {}", r->describe());
+    return r;
 }
 
 std::pair<std::string, uint16_t> splitHostPort(const std::string& s) {
@@ -94,6 +105,8 @@ struct Daemon::State {
     std::unique_ptr<EventReader> reader;
     std::unique_ptr<MetricsServer> metrics;
     UniqueFd signals;
+    // Revoked peer certificates (API over TCP, controller link); replaced whole on SIGHUP.
+    std::shared_ptr<const Revocation> revocation;
 
     std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
     std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
@@ -127,6 +140,7 @@ void Daemon::start(bool serve_api) {
     s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
         loadTrustedKeys(cfg_.trusted_keys)));
     s_->signals = std::move(signals);
+    s_->revocation = loadRevocation(cfg_);  // fail closed: a bad CRL stops the start
 
     s_->enricher = std::make_unique<flows::Enricher>(
         std::make_shared<const policy::CompiledPolicy>(), cfg_.host_name);
@@ -179,12 +193,12 @@ void Daemon::start(bool serve_api) {
         s_->metrics = std::make_unique<MetricsServer>(host, port, [this] { return metrics(); });
     }
     if (serve_api) {
-        s_->api =
-            std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
-                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
-                                        *this, s_->hub);
+        s_->api = std::make_unique<ApiServer>(
+            ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert, cfg_.tls.key, cfg_.tls.ca,
+                       cfg_.fleet, s_->revocation},
+            *this, s_->hub);
         if (!cfg_.controller.address.empty()) {
-            s_->controller = std::make_unique<ControllerLink>(cfg_, *this, s_->hub);
+            s_->controller = std::make_unique<ControllerLink>(cfg_, s_->revocation, *this, s_->hub);
         }
         if (!cfg_.etcd.endpoints.empty()) {
             s_->etcd = std::make_unique<EtcdLink>(cfg_, *this);
@@ -292,8 +306,31 @@ void Daemon::reload() {
     if (config_path_.empty()) {
         return;
     }
+    AgentConfig next;
     try {
-        AgentConfig next = loadConfig(config_path_);
+        next = loadConfig(config_path_);
+    } catch (const Error& e) {
+        spdlog::error("reload: {} (nothing changed)", e.what());
+        return;
+    }
+    // Revocation first and on its own: a bad CRL keeps the previous list, and
+    // never stops the rest of the reload (nor the other way round).
+    try {
+        // Verified against the CA the running TLS stack uses.
+        auto r = Revocation::load(next.revoked, cfg_.tls.ca);
+        s_->revocation = r;
+        if (s_->api) {
+            s_->api->setRevocation(r);
+        }
+        if (s_->controller) {
+            s_->controller->setRevocation(r);
+        }
+        spdlog::info("reload: peer certificates refused: {}", r->describe());
+    } catch (const Error& e) {
+        spdlog::error("reload: {}; keeping the previous revocation ({})", e.what(),
+                      s_->revocation->describe());
+    }
+    try {
         s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
             loadTrustedKeys(next.trusted_keys)));  // key rotation without a restart
         if (!next.bundle.empty()) {

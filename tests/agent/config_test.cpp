@@ -65,10 +65,11 @@ datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64
 }
 
 TEST(AgentConfig, ErrorsNameTheLocation) {
-    EXPECT_EQ(errorOf("intrefaces: [eth0]\n"),
-              "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
-              "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, fleet, flows, "
-              "host_name, interfaces, metrics, pin_dir, state_dir, trusted_keys, xdp_mode)");
+    EXPECT_EQ(
+        errorOf("intrefaces: [eth0]\n"),
+        "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
+        "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, fleet, flows, "
+        "host_name, interfaces, metrics, pin_dir, revoked, state_dir, trusted_keys, xdp_mode)");
     EXPECT_EQ(errorOf("xdp_mode: fast\n"),
               "ztsegd.yaml:1:11: xdp_mode must be auto, native or generic");
     EXPECT_EQ(errorOf("flows:\n  max_files: 0\n"),
@@ -82,6 +83,37 @@ TEST(AgentConfig, ErrorsNameTheLocation) {
               "ztsegd.yaml:1:1)");
     EXPECT_EQ(errorOf("interfaces: eth0\n"), "ztsegd.yaml:1:13: expected a list");
     EXPECT_NE(errorOf("a: [\n").find("ztsegd.yaml:2:1: invalid YAML"), std::string::npos);
+}
+
+// Revocation of peer certificates (API over TCP, controller link): the CRL is
+// loaded by the daemon, which names the setting's location when it fails.
+TEST(AgentConfig, RevocationSettingsAndTheirErrors) {
+    AgentConfig c = parseConfig(
+        "api: {tls: {cert: c.pem, key: k.pem, ca: ca.pem}}\n"
+        "revoked:\n  serials: [\"3A:0F\", 1b2c]\n  crl: /etc/ztseg/crl.pem\n",
+        "ztsegd.yaml");
+    EXPECT_EQ(c.revoked.serials, (std::vector<std::string>{"3A:0F", "1b2c"}));
+    EXPECT_EQ(c.revoked.crl, "/etc/ztseg/crl.pem");
+    EXPECT_EQ(c.revoked.crl_where, "ztsegd.yaml:4:8");
+    EXPECT_TRUE(parseConfig("", "ztsegd.yaml").revoked.serials.empty()) << "nothing by default";
+    EXPECT_EQ(errorOf("revoked: {serials: [\"3A:0F\", host-7]}\n"),
+              "ztsegd.yaml:1:30: revoked.serials: 'host-7' is not a hexadecimal serial number (as "
+              "`openssl x509 -noout -serial` prints it)");
+    EXPECT_EQ(errorOf("revoked: {crl: /etc/ztseg/crl.pem}\n"),
+              "ztsegd.yaml:1:10: revoked.crl needs api.tls.ca (the CA that signs the CRL)");
+    EXPECT_EQ(errorOf("revoked: {hosts: [a]}\n"),
+              "ztsegd.yaml:1:11: unknown field 'hosts' in revoked (expected one of: crl, serials)");
+}
+
+// Peers are named spiffe://<fleet>/...: a fleet that is no SPIFFE trust
+// domain would silently match no certificate.
+TEST(AgentConfig, FleetOfATlsAgentIsATrustDomain) {
+    std::string tls = "api: {tcp: \":1\", tls: {cert: c, key: k, ca: a}}\n";
+    EXPECT_EQ(errorOf("fleet: Prod\n" + tls),
+              "ztsegd.yaml:1:8: fleet 'Prod' is not a SPIFFE trust domain (lowercase letters, "
+              "digits, '.', '-', '_'): no certificate could name it");
+    EXPECT_EQ(errorOf("fleet: prod-eu.example\n" + tls), "");
+    EXPECT_EQ(errorOf("fleet: Prod\n"), "") << "no TLS peers: the fleet only names bundles";
 }
 
 TEST(AgentConfig, AllErrorsAreReportedTogether) {

@@ -151,6 +151,25 @@ TEST_F(CliErrors, BadInputNamesTheOptionOrTheLine) {
     EXPECT_EQ(r.status, 2);
 }
 
+// A private key verifies signatures as well as its public half, so verify
+// used to accept it; trusting a key must never need the signing key.
+TEST_F(CliErrors, VerifyRefusesAPrivateKeyAsTheTrustedKey) {
+    std::string key = (dir_ / "k").string(), bundle = (dir_ / "b.pb").string();
+    ASSERT_EQ(ctl("keygen -o " + key).status, 0);
+    ASSERT_EQ(ctl("compile policies -b " + bundle).status, 0);
+    ASSERT_EQ(ctl("sign " + bundle + " -k " + key + ".key").status, 0);
+    CommandResult r = ctl("verify " + bundle + " -k " + key + ".key");
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.errors.find(key +
+                            ".key: is a private key; a trusted key must be the public key "
+                            "(ztsegctl keygen writes " +
+                            key + ".pub)"),
+              std::string::npos)
+        << r.errors;
+    EXPECT_EQ(lines(r.errors), 1u) << r.errors;
+    EXPECT_EQ(ctl("verify " + bundle + " -k " + key + ".pub").status, 0) << "the public key works";
+}
+
 TEST_F(CliErrors, EveryCommandHasHelp) {
     for (const char* cmd : {"compile", "check", "explain", "status", "apply", "rollback",
                             "uninstall", "flows", "whatif", "suggest"}) {

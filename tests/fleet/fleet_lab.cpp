@@ -88,7 +88,7 @@ FleetLab::FleetLab(int n)
         a.dir = dir / a.name;
         fs::create_directories(a.dir);
         a.pin_dir = "/sys/fs/bpf/" + tag + "-" + std::to_string(i);
-        pki.leaf(a.name, "URI:spiffe://lab/host/" + a.name, "ca");
+        pki.leaf(a.name, "DNS:" + a.name + ".lab,URI:spiffe://lab/host/" + a.name, "ca");
         agents.push_back(std::move(a));
     }
 }
@@ -156,7 +156,7 @@ void FleetLab::writeControllerConfig(Mode mode, const std::vector<std::string>& 
       << "  unix_socket: " << (dir / "controller.sock").string() << "\n";
     if (mode == Mode::Direct) {
         y << "  listen: 0.0.0.0:" << kControllerPort << "\n"
-          << "  tls: {cert: " << pki.cert("controller") << ", key: " << pki.key("controller")
+          << "  tls: {cert: " << pki.cert(controller_cert) << ", key: " << pki.key(controller_cert)
           << ", ca: " << pki.cert("ca") << "}\n";
     } else {
         y << "etcd:\n"
@@ -202,6 +202,7 @@ void FleetLab::writeAgentConfig(int i, Mode mode) {
       << "flows: {file: " << (a.dir / "flows.jsonl").string() << ", drop_event_interval_ms: 0}\n"
       << "api:\n"
       << "  unix_socket: " << (a.dir / "sock").string() << "\n"
+      << (agent_api_tcp.empty() ? "" : "  tcp: \"" + agent_api_tcp + "\"\n")
       << "  tls: {cert: " << pki.cert(a.name) << ", key: " << pki.key(a.name)
       << ", ca: " << pki.cert("ca") << "}\n"
       << "metrics: {listen: \"\"}\n"
@@ -213,6 +214,7 @@ void FleetLab::writeAgentConfig(int i, Mode mode) {
         y << "etcd: {endpoints: [\"http://" << hubAddr(i) << ":" << kEtcdPort
           << "\"], report_interval_ms: 1000}\n";
     }
+    y << agent_extra_yaml;
     std::ofstream(a.dir / "ztsegd.yaml") << y.str();
 }
 
@@ -221,6 +223,17 @@ void FleetLab::startAgent(int i) {
     a.proc =
         spawn(a.ns.get(), a.dir / "ztsegd.log",
               {ZTSEGD_PATH, "--config", (a.dir / "ztsegd.yaml").string(), "--log-level", "info"});
+}
+
+void FleetLab::reloadAgent(int i) {
+    const Agent& a = agents[size_t(i)];
+    if (a.proc && a.proc->running()) {
+        ::kill(a.proc->pid(), SIGHUP);
+    }
+}
+
+std::string FleetLab::agentLog(int i) const {
+    return slurp(agents[size_t(i)].dir / "ztsegd.log");
 }
 
 void FleetLab::stopAgent(int i) {

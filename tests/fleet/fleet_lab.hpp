@@ -70,6 +70,16 @@ class FleetLab {
 
     static bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
+    // The controller's TLS certificate (a name in pki): impostors for the trust tests.
+    std::string controller_cert = "controller";
+    // Agents also serve their API on TCP here (host:port in their namespace), if set.
+    std::string agent_api_tcp;
+    // Appended to every agent config (e.g. a revoked: section).
+    std::string agent_extra_yaml;
+    // SIGHUP to agent i: ztsegd re-reads its config.
+    void reloadAgent(int i);
+    std::string agentLog(int i) const;
+
     std::vector<Agent> agents;
     NetNs hub;
     TestPki pki;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ztseg::test {
 
@@ -12,8 +13,15 @@ class TestPki {
   public:
     explicit TestPki(std::filesystem::path dir);  // creates dir
 
-    void ca(const std::string& name);  // NAME.pem, NAME.key
+    // NAME.pem, NAME.key; subject /CN=<cn> (default NAME).
+    void ca(const std::string& name, const std::string& cn = "");
     void leaf(const std::string& name, const std::string& san, const std::string& ca);
+    // An X.509 CRL signed by `ca` revoking the named leaves, written to
+    // dir/FILE and returned as a path. Valid from `last` to `next`
+    // (YYYYMMDDHHMMSSZ); empty: from now for a day.
+    std::string crl(const std::string& ca, const std::vector<std::string>& revoked,
+                    const std::string& file, const std::string& last = "",
+                    const std::string& next = "");
 
     std::string cert(const std::string& name) const { return (dir_ / (name + ".pem")).string(); }
     std::string key(const std::string& name) const { return (dir_ / (name + ".key")).string(); }

@@ -10,15 +10,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "agent.grpc.pb.h"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/revocation.hpp"
+#include "common/spiffe_id.hpp"
 #include "common/unique_fd.hpp"
 #include "common/unix_socket.hpp"
 #include "common/x509_names.hpp"
@@ -32,6 +37,21 @@ std::string readPem(const std::string& path) {
     } catch (const Error& e) {
         throw Error(std::string("api.tls: ") + e.what());
     }
+}
+
+// The client's certificate as the TLS handshake verified it ("" on the unix socket).
+std::string peerPem(const grpc::ServerContext& ctx) {
+    std::string pem;
+    if (auto auth = ctx.auth_context()) {
+        for (const auto& v : auth->FindPropertyValues("x509_pem_cert")) {
+            pem.assign(v.data(), v.size());
+        }
+    }
+    return pem;
+}
+
+std::shared_ptr<const Revocation> orNone(std::shared_ptr<const Revocation> r) {
+    return r ? r : std::make_shared<const Revocation>();
 }
 
 grpc::Status fromError(grpc::StatusCode code, const std::exception& e) {
@@ -49,8 +69,12 @@ grpc::Status fromError(grpc::StatusCode code, const std::exception& e) {
 
 class ApiServer::Service final : public v1::Agent::Service {
   public:
-    Service(std::string fleet, AgentOps& ops, FlowHub& hub)
-        : fleet_(std::move(fleet)), ops_(ops), hub_(hub) {}
+    Service(std::string fleet, std::shared_ptr<const Revocation> revocation, AgentOps& ops,
+            FlowHub& hub)
+        : fleet_(std::move(fleet)),
+          revocation_(orNone(std::move(revocation))),
+          ops_(ops),
+          hub_(hub) {}
 
     grpc::Status Apply(grpc::ServerContext* ctx, const v1::ApplyRequest* req,
                        v1::ApplyReply* reply) override {
@@ -95,41 +119,79 @@ class ApiServer::Service final : public v1::Agent::Service {
 
     grpc::Status Flows(grpc::ServerContext* ctx, const v1::FlowsRequest* req,
                        grpc::ServerWriter<v1::FlowEvent>* writer) override {
+        // Registered before the check: a revocation loaded in between cuts it.
+        OpenStream open(*this, ctx);
         if (auto st = authorize(ctx, "Flows", false); !st.ok()) {
             return st;
         }
         return serveFlows(ctx, *req, writer, hub_);
     }
 
+    // New calls are checked against `r`; open Flows streams of peers it
+    // revokes are cancelled.
+    void setRevocation(std::shared_ptr<const Revocation> r) {
+        r = orNone(std::move(r));
+        revocation_.store(r);
+        std::lock_guard lock(streams_mu_);
+        for (const auto& [ctx, pem] : streams_) {
+            if (auto why = r->check(pem)) {
+                spdlog::warn("API Flows stream of {} cut: {}", ctx->peer(), *why);
+                ctx->TryCancel();
+            }
+        }
+    }
+
   private:
+    // A TCP Flows stream, known while it runs.
+    class OpenStream {
+      public:
+        OpenStream(Service& s, grpc::ServerContext* ctx) : s_(s), ctx_(ctx) {
+            std::string pem = peerPem(*ctx);
+            if (!pem.empty()) {
+                std::lock_guard lock(s_.streams_mu_);
+                s_.streams_[ctx_] = std::move(pem);
+            }
+        }
+        ~OpenStream() {
+            std::lock_guard lock(s_.streams_mu_);
+            s_.streams_.erase(ctx_);
+        }
+        OpenStream(const OpenStream&) = delete;
+        OpenStream& operator=(const OpenStream&) = delete;
+
+      private:
+        Service& s_;
+        grpc::ServerContext* ctx_;
+    };
+
     // Unix socket callers are local root (the socket is 0600): all allowed.
-    // TCP callers passed mutual TLS; their certificate's URI SAN decides.
+    // TCP callers passed mutual TLS; a revoked certificate is refused, and
+    // the certificate's one URI SAN, parsed as a SPIFFE ID, decides: any ID
+    // of the fleet's trust domain may read, only spiffe://<fleet>/controller
+    // may change anything.
     grpc::Status authorize(grpc::ServerContext* ctx, const char* method, bool mutates) const {
         if (ctx->peer().rfind("unix:", 0) == 0) {
             return grpc::Status::OK;
         }
-        std::vector<std::string> uris;
-        if (auto auth = ctx->auth_context()) {
-            for (const auto& v : auth->FindPropertyValues("x509_pem_cert")) {
-                uris = uriSansOf(std::string(v.data(), v.size()));
-            }
-        }
-        std::string prefix = "spiffe://" + fleet_ + "/";
-        std::string controller = prefix + "controller";
-        std::string who;
-        bool in_fleet = false, is_controller = false;
-        for (const auto& u : uris) {
-            who += (who.empty() ? "" : ",") + u;
-            in_fleet = in_fleet || u.rfind(prefix, 0) == 0;
-            is_controller = is_controller || u == controller;
-        }
+        const std::string controller = "spiffe://" + fleet_ + "/controller";
+        std::string pem = peerPem(*ctx);
         std::string denied;
-        if (uris.empty()) {
-            denied = "the client certificate has no URI SAN (expected " + prefix + "...)";
-        } else if (!in_fleet) {
-            denied = "identity " + who + " is not in fleet " + fleet_;
-        } else if (mutates && !is_controller) {
-            denied = "identity " + who + " may not call " + method + " (only " + controller + ")";
+        if (pem.empty()) {
+            denied = "no client certificate";
+        } else if (auto why = revocation_.load()->check(pem)) {
+            denied = *why;
+        } else {
+            try {
+                SpiffeId id = spiffeIdOf(pem);
+                if (!inFleet(id, fleet_)) {
+                    denied = "identity " + id.str() + " is not in fleet " + fleet_;
+                } else if (mutates && !isFleetController(id, fleet_)) {
+                    denied = "identity " + id.str() + " may not call " + method + " (only " +
+                             controller + ")";
+                }
+            } catch (const Error& e) {
+                denied = std::string("client certificate refused: ") + e.what();
+            }
         }
         if (!denied.empty()) {
             spdlog::warn("API {} from {} denied: {}", method, ctx->peer(), denied);
@@ -139,14 +201,17 @@ class ApiServer::Service final : public v1::Agent::Service {
     }
 
     std::string fleet_;
+    std::atomic<std::shared_ptr<const Revocation>> revocation_;
     AgentOps& ops_;
     FlowHub& hub_;
+    std::mutex streams_mu_;
+    std::map<grpc::ServerContext*, std::string> streams_;  // open TCP Flows: their peer's PEM
 };
 
 // ---- the server ----
 
 ApiServer::ApiServer(const ApiOptions& opts, AgentOps& ops, FlowHub& hub)
-    : service_(std::make_unique<Service>(opts.fleet, ops, hub)), hub_(hub) {
+    : service_(std::make_unique<Service>(opts.fleet, opts.revocation, ops, hub)), hub_(hub) {
     grpc::ServerBuilder b;
     b.RegisterService(service_.get());
     b.SetMaxReceiveMessageSize(256 << 20);  // bundles of large fleets
@@ -182,6 +247,10 @@ ApiServer::ApiServer(const ApiOptions& opts, AgentOps& ops, FlowHub& hub)
     spdlog::info("API listening on {}{}",
                  opts.unix_socket.empty() ? "" : "unix:" + opts.unix_socket,
                  opts.tcp_listen.empty() ? "" : " and " + opts.tcp_listen + " (mutual TLS)");
+}
+
+void ApiServer::setRevocation(std::shared_ptr<const Revocation> r) {
+    service_->setRevocation(std::move(r));
 }
 
 ApiServer::~ApiServer() {

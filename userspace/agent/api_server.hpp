@@ -1,9 +1,10 @@
 // ztsegd's gRPC API (userspace/proto/agent.proto): Apply, Rollback, Status and
 // the Flows stream, on the unix socket (local admin: root only, every call
 // allowed) and, when configured, on TCP with mutual TLS (the controller).
-// TCP callers are authorized by the SPIFFE-style URI SAN of their client
-// certificate: spiffe://<fleet>/controller may do everything, any other
-// spiffe://<fleet>/... name may only read (Status, Flows).
+// TCP callers are authorized by the SPIFFE ID in the one URI SAN of their
+// client certificate (common/spiffe_id.hpp): exactly spiffe://<fleet>/controller
+// may do everything, any other ID of trust domain <fleet> may only read
+// (Status, Flows). Revoked certificates (serials, CRL) are refused.
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "agent.pb.h"
+#include "common/revocation.hpp"
 #include "shared/flow_hub.hpp"
 #include "shared/flow_stream.hpp"
 
@@ -37,10 +39,11 @@ struct AgentOps {
 };
 
 struct ApiOptions {
-    std::string unix_socket;                // empty: no unix socket
-    std::string tcp_listen;                 // host:port, empty: no TCP
-    std::string tls_cert, tls_key, tls_ca;  // PEM files, required with tcp_listen
-    std::string fleet;                      // names spiffe://<fleet>/...; required with TCP
+    std::string unix_socket;                       // empty: no unix socket
+    std::string tcp_listen;                        // host:port, empty: no TCP
+    std::string tls_cert, tls_key, tls_ca;         // PEM files, required with tcp_listen
+    std::string fleet;                             // names spiffe://<fleet>/...; required with TCP
+    std::shared_ptr<const Revocation> revocation;  // null: nothing revoked
 };
 
 class ApiServer {
@@ -51,6 +54,10 @@ class ApiServer {
     ~ApiServer();  // closes open Flows streams and stops the server
     ApiServer(const ApiServer&) = delete;
     ApiServer& operator=(const ApiServer&) = delete;
+
+    // Reload: later calls are checked against `r`, and open Flows streams of
+    // certificates it revokes are cut.
+    void setRevocation(std::shared_ptr<const Revocation> r);
 
     uint16_t tcpPort() const { return tcp_port_; }  // the bound port (for tcp_listen ":0")
 

@@ -5,6 +5,7 @@
 #include "common/config_reader.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/spiffe_id.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -37,6 +38,34 @@ void checkInterfaces(ConfigReader& r, const yaml::Node& doc, AgentConfig& c) {
                 "[\"*\"]: every interface but lo), or set cgroup_only: true to run with cgroup "
                 "hooks only");
     }
+}
+
+// revoked: {serials: [...], crl: FILE}; the CRL itself is read and verified
+// by the daemon (Revocation::load), which names this location on failure.
+ConfigReader::Handler revokedField(ConfigReader& r, const std::string& file_name,
+                                   RevocationSettings& out) {
+    return [&r, &file_name, &out](const yaml::Node& n) {
+        r.fields(n, "revoked",
+                 {{"serials",
+                   [&](const yaml::Node& v) {
+                       r.strList(out.serials)(v);
+                       if (!v.isSequence()) {
+                           return;
+                       }
+                       for (const yaml::Node& item : v.items()) {
+                           if (item.isScalar() && !isSerialText(item.scalar())) {
+                               r.error(item, "revoked.serials: '" + item.scalar() +
+                                                 "' is not a hexadecimal serial number (as "
+                                                 "`openssl x509 -noout -serial` prints it)");
+                           }
+                       }
+                   }},
+                  {"crl", [&](const yaml::Node& v) {
+                       r.str(out.crl)(v);
+                       out.crl_where = file_name + ":" + std::to_string(v.mark().line) + ":" +
+                                       std::to_string(v.mark().column);
+                   }}});
+    };
 }
 
 }  // namespace
@@ -98,6 +127,7 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                                               {"ca", r.str(c.tls.ca)}});
                                 }}});
                  }},
+                {"revoked", revokedField(r, file_name, c.revoked)},
                 {"metrics",
                  [&](const yaml::Node& n) {
                      r.fields(n, "metrics", {{"listen", r.str(c.metrics_listen)}});
@@ -136,6 +166,17 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
             if (const yaml::Node* a = doc.get("api")) {
                 r.error(*a, "api.tcp needs api.tls.cert, key and ca (mutual TLS only)");
             }
+        }
+        if (!c.revoked.crl.empty() && c.tls.ca.empty()) {
+            r.error(*doc.get("revoked"),
+                    "revoked.crl needs api.tls.ca (the CA that signs the CRL)");
+        }
+        // Peers are named spiffe://<fleet>/...: a fleet that is no trust domain matches no one.
+        if ((!c.tcp_listen.empty() || !c.controller.address.empty()) && !c.fleet.empty() &&
+            !isValidTrustDomain(c.fleet)) {
+            r.error(*doc.get("fleet"), "fleet '" + c.fleet +
+                                           "' is not a SPIFFE trust domain (lowercase letters, "
+                                           "digits, '.', '-', '_'): no certificate could name it");
         }
         // Bundles that arrive over the network are only ever trusted for their signature.
         auto remote = [&](const char* field, bool set) {

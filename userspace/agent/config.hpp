@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/revocation.hpp"
 #include "common/tls_config.hpp"
 #include "datapath/datapath.hpp"
 
@@ -49,6 +50,9 @@ struct AgentConfig {
     std::string unix_socket = "/run/ztseg/ztsegd.sock";
     std::string tcp_listen;  // host:port for mutual TLS, empty = off
     TlsConfig tls;
+    // Peer certificates refused on the TCP API and the controller link (the
+    // controller's server certificate); re-read on SIGHUP.
+    RevocationSettings revoked;
     std::string metrics_listen = "127.0.0.1:9746";  // clear of cilium-agent (9962-9965), node_exporter (9100)
     DatapathOptions datapath;
 };

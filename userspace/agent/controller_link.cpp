@@ -8,6 +8,7 @@
 #include "agent/fleet_report.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/spiffe_id.hpp"
 #include "common/x509_names.hpp"
 #include "controller.grpc.pb.h"
 
@@ -16,16 +17,14 @@ namespace {
 
 using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::ControllerMessage>;
 
-std::string peerIdentity(const grpc::ClientContext& ctx) {
-    std::string who;
+std::string peerPem(const grpc::ClientContext& ctx) {
+    std::string pem;
     if (auto auth = ctx.auth_context()) {
         for (const auto& v : auth->FindPropertyValues("x509_pem_cert")) {
-            for (const auto& u : uriSansOf(std::string(v.data(), v.size()))) {
-                who += (who.empty() ? "" : ",") + u;
-            }
+            pem.assign(v.data(), v.size());
         }
     }
-    return who;
+    return pem;
 }
 
 }  // namespace
@@ -139,13 +138,15 @@ class ControllerLink::Session {
     std::thread reporter_, flows_;
 };
 
-ControllerLink::ControllerLink(const AgentConfig& cfg, AgentOps& ops, FlowHub& hub)
+ControllerLink::ControllerLink(const AgentConfig& cfg, std::shared_ptr<const Revocation> revocation,
+                               AgentOps& ops, FlowHub& hub)
     : cfg_(cfg),
       ops_(ops),
       hub_(hub),
       ca_(readFile(cfg.tls.ca, "api.tls.ca")),
       key_(readFile(cfg.tls.key, "api.tls.key")),
-      cert_(readFile(cfg.tls.cert, "api.tls.cert")) {
+      cert_(readFile(cfg.tls.cert, "api.tls.cert")),
+      revocation_(revocation ? std::move(revocation) : std::make_shared<const Revocation>()) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -159,6 +160,40 @@ ControllerLink::~ControllerLink() {
     }
     cv_.notify_all();
     thread_.join();
+}
+
+void ControllerLink::setRevocation(std::shared_ptr<const Revocation> r) {
+    if (!r) {
+        r = std::make_shared<const Revocation>();
+    }
+    revocation_.store(r);
+    std::lock_guard lock(mu_);
+    if (active_ != nullptr && !peer_pem_.empty()) {
+        if (auto why = r->check(peer_pem_)) {
+            spdlog::warn("controller {}: disconnecting: {}", cfg_.controller.address, *why);
+            active_->TryCancel();
+        }
+    }
+}
+
+// Why the server's certificate is not the fleet's controller, or "".
+std::string ControllerLink::refusal(const std::string& pem) const {
+    const std::string expected = "spiffe://" + cfg_.fleet + "/controller";
+    if (auto why = revocation_.load()->check(pem)) {
+        return "the server at " + cfg_.controller.address +
+               " presents a revoked certificate: " + *why + "; not trusting it";
+    }
+    try {
+        SpiffeId id = spiffeIdOf(pem);
+        if (!isFleetController(id, cfg_.fleet)) {
+            return "the server at " + cfg_.controller.address + " is " + id.str() + ", not " +
+                   expected + "; not trusting it";
+        }
+    } catch (const Error& e) {
+        return "the server at " + cfg_.controller.address + " is not " + expected + ": " +
+               e.what() + "; not trusting it";
+    }
+    return "";
 }
 
 bool ControllerLink::sleepFor(std::chrono::milliseconds d) {
@@ -184,7 +219,6 @@ void ControllerLink::run() {
     auto channel =
         grpc::CreateCustomChannel(cfg_.controller.address, grpc::SslCredentials(tls), args);
     auto stub = v1::Controller::NewStub(channel);
-    const std::string expected = "spiffe://" + cfg_.fleet + "/controller";
     auto backoff = std::chrono::milliseconds(200);
     std::string last_failure;
     for (;;) {
@@ -194,22 +228,30 @@ void ControllerLink::run() {
             if (stop_)
                 return;
             active_ = &ctx;
+            peer_pem_.clear();
         }
         auto stream = stub->Connect(&ctx);
         stream->WaitForInitialMetadata();
-        std::string who = peerIdentity(ctx);
+        std::string pem = peerPem(ctx);
         std::string failure;
-        if (who.empty()) {
+        if (pem.empty()) {
             // The call failed before the server answered: the status says why.
             stream->WritesDone();
             failure = stream->Finish().error_message();
-        } else if (who.find(expected) == std::string::npos) {
+        } else if (failure = refusal(pem); !failure.empty()) {
             ctx.TryCancel();
             stream->Finish();
-            failure = "the server at " + cfg_.controller.address + " is " + who + ", not " +
-                      expected + "; not trusting it";
         } else {
-            spdlog::info("connected to controller {} ({})", cfg_.controller.address, who);
+            {
+                // From here a reload that revokes this certificate cuts the stream.
+                std::lock_guard lock(mu_);
+                peer_pem_ = pem;
+            }
+            if (revocation_.load()->check(pem)) {
+                ctx.TryCancel();  // revoked between the check and the registration
+            }
+            spdlog::info("connected to controller {} ({})", cfg_.controller.address,
+                         spiffeIdOf(pem).str());
             backoff = std::chrono::milliseconds(200);
             last_failure.clear();
             connected_ = true;
@@ -225,6 +267,7 @@ void ControllerLink::run() {
         {
             std::lock_guard lock(mu_);
             active_ = nullptr;
+            peer_pem_.clear();
             if (stop_)
                 return;
         }

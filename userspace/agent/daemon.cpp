@@ -24,6 +24,7 @@
 #include "agent/systemd_notify.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/revocation.hpp"
 #include "common/signals.hpp"
 #include "common/unique_fd.hpp"
 #include "common/version.hpp"
@@ -36,23 +37,6 @@
 
 namespace ztseg::agent {
 namespace {
-
-std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& paths) {
-    std::vector<policy::Ed25519Key> keys;
-    std::string ids;
-    for (const auto& p : paths) {
-        keys.push_back(policy::Ed25519Key::load(p));
-        ids += (ids.empty() ? "" : ", ") + keys.back().keyId();
-    }
-    if (keys.empty()) {
-        spdlog::warn(
-            "no trusted_keys: standalone mode, bundles are applied WITHOUT signature "
-            "checks (only the generation, fleet and expiry are checked)");
-    } else {
-        spdlog::info("only bundles signed by {} are applied", ids);
-    }
-    return keys;
-}
 
 // Flow events lost, by the stage that lost them (status and metrics alike).
 std::map<std::string, uint64_t> lostByStage(const Counters& c, const flows::JsonlSink& sink,
@@ -86,6 +70,8 @@ struct Daemon::State {
     std::unique_ptr<MetricsServer> metrics;
     UniqueFd signals;
     SystemdNotifier notifier;
+    // Revoked peer certificates (API over TCP, controller link); replaced whole on SIGHUP.
+    std::shared_ptr<const Revocation> revocation;
 
     std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
     std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
@@ -114,14 +100,15 @@ void Daemon::uninstall(const AgentConfig& cfg) {
 void Daemon::start(bool serve_api) {
     // Everything that can be checked without the kernel is checked first: a
     // start refused here leaves the host exactly as it was.
-    preflight(cfg_);
+    Preflight checked = preflight(cfg_);
     // Signals are read from a signalfd by the loop; block them before any
     // thread starts so no thread takes them the default way.
     UniqueFd signals = daemonSignals();
     s_ = std::make_unique<State>(cfg_.state_dir);
     s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
-        loadTrustedKeys(cfg_.trusted_keys)));
+        std::move(checked.trusted_keys)));
     s_->signals = std::move(signals);
+    s_->revocation = std::move(checked.revocation);
     // Bound before the kernel is touched: a taken port is a start refused with
     // nothing changed. /metrics answers 503 and /healthz "starting" until ready.
     if (!cfg_.metrics_listen.empty()) {
@@ -180,7 +167,8 @@ void Daemon::establish(bool serve_api) {
         // through the API cannot race the one recorded in the state dir.
         s_->api =
             std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
-                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet},
+                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet,
+                                                   s_->revocation},
                                         *this, s_->hub);
     }
 
@@ -213,7 +201,7 @@ void Daemon::establish(bool serve_api) {
 
     if (serve_api) {
         if (!cfg_.controller.address.empty()) {
-            s_->controller = std::make_unique<ControllerLink>(cfg_, *this, s_->hub);
+            s_->controller = std::make_unique<ControllerLink>(cfg_, s_->revocation, *this, s_->hub);
         }
         if (!cfg_.etcd.endpoints.empty()) {
             s_->etcd = std::make_unique<EtcdLink>(cfg_, *this);
@@ -372,8 +360,31 @@ void Daemon::reload() {
         return;
     }
     s_->notifier.reloading();
+    AgentConfig next;
     try {
-        AgentConfig next = loadConfig(config_path_);
+        next = loadConfig(config_path_);
+    } catch (const Error& e) {
+        spdlog::error("reload: {} (nothing changed)", e.what());
+        return;
+    }
+    // Revocation first and on its own: a bad CRL keeps the previous list, and
+    // never stops the rest of the reload (nor the other way round).
+    try {
+        // Verified against the CA the running TLS stack uses.
+        auto r = Revocation::load(next.revoked, cfg_.tls.ca);
+        s_->revocation = r;
+        if (s_->api) {
+            s_->api->setRevocation(r);
+        }
+        if (s_->controller) {
+            s_->controller->setRevocation(r);
+        }
+        spdlog::info("reload: peer certificates refused: {}", r->describe());
+    } catch (const Error& e) {
+        spdlog::error("reload: {}; keeping the previous revocation ({})", e.what(),
+                      s_->revocation->describe());
+    }
+    try {
         s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
             loadTrustedKeys(next.trusted_keys)));  // key rotation without a restart
         if (!next.bundle.empty()) {

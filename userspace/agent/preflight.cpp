@@ -22,6 +22,8 @@
 #include "common/unix_socket.hpp"
 #include "policy/signing.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace ztseg::agent {
 namespace {
 
@@ -131,7 +133,29 @@ void checkTlsMaterial(const std::string& field, const TlsConfig& tls) {
     }
 }
 
-void preflight(const AgentConfig& cfg) {
+std::vector<policy::Ed25519Key> loadTrustedKeys(const std::vector<std::string>& paths) {
+    std::vector<policy::Ed25519Key> keys;
+    std::string ids;
+    for (const auto& p : paths) {
+        try {
+            keys.push_back(policy::Ed25519Key::loadTrusted(p));
+        } catch (const Error& e) {
+            throw Error(std::string("trusted_keys: ") + e.what());
+        }
+        ids += (ids.empty() ? "" : ", ") + keys.back().keyId();
+    }
+    if (keys.empty()) {
+        spdlog::warn(
+            "no trusted_keys: standalone mode, bundles are applied WITHOUT signature "
+            "checks (only the generation, fleet and expiry are checked)");
+    } else {
+        spdlog::info("only bundles signed by {} are applied", ids);
+    }
+    return keys;
+}
+
+Preflight preflight(const AgentConfig& cfg) {
+    Preflight out;
     std::vector<std::string> problems;
     auto check = [&](auto&& fn) {
         try {
@@ -142,10 +166,7 @@ void preflight(const AgentConfig& cfg) {
     };
     if (!cfg.metrics_listen.empty()) {
         check([&] {
-            auto [host, port] = parseListenAddress("metrics.listen", cfg.metrics_listen);
-            if (port != 0) {
-                checkPortFree("metrics.listen", host, port);
-            }
+            parseListenAddress("metrics.listen", cfg.metrics_listen);
         });
     }
     if (!cfg.tcp_listen.empty()) {
@@ -161,9 +182,11 @@ void preflight(const AgentConfig& cfg) {
     if (!cfg.controller.address.empty()) {
         check([&] { parseListenAddress("controller.address", cfg.controller.address); });
     }
-    for (const auto& path : cfg.trusted_keys) {
-        check([&] { policy::Ed25519Key::load(path); });
-    }
+    check([&] { out.trusted_keys = loadTrustedKeys(cfg.trusted_keys); });
+    check([&] {
+        out.revocation = Revocation::load(cfg.revoked, cfg.tls.ca);
+        spdlog::info("peer certificates refused: {}", out.revocation->describe());
+    });
     if (!cfg.unix_socket.empty()) {
         check([&] { prepareUnixSocket(cfg.unix_socket, "api.unix_socket"); });
     }
@@ -179,6 +202,7 @@ void preflight(const AgentConfig& cfg) {
         }
         throw Error("configuration refused before touching the kernel: " + all);
     }
+    return out;
 }
 
 }  // namespace ztseg::agent

@@ -84,7 +84,7 @@ struct VerifyArgs {
 
 void runVerify(const VerifyArgs& a) {
     std::vector<policy::Ed25519Key> keys;
-    for (const auto& k : a.keys) keys.push_back(policy::Ed25519Key::load(k));
+    for (const auto& k : a.keys) keys.push_back(policy::Ed25519Key::loadTrusted(k));
     policy::VerifiedBundle v;
     try {
         v = policy::verifyBundle(readFile(a.bundle, "bundle"), keys);

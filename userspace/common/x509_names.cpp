@@ -7,6 +7,8 @@
 #include <cctype>
 #include <memory>
 
+#include "common/error.hpp"
+
 namespace ztseg {
 namespace {
 
@@ -44,6 +46,25 @@ std::vector<std::string> uriSansOf(const std::string& pem_cert) {
     }
     GENERAL_NAMES_free(names);
     return out;
+}
+
+SpiffeId spiffeIdOf(const std::string& pem_cert) {
+    if (!parsePem(pem_cert)) {
+        throw Error("the certificate does not parse");
+    }
+    std::vector<std::string> uris = uriSansOf(pem_cert);
+    if (uris.empty()) {
+        throw Error("the certificate has no URI SAN (an X.509-SVID names one spiffe:// ID)");
+    }
+    if (uris.size() > 1) {
+        std::string all;
+        for (const auto& u : uris) {
+            all += (all.empty() ? "" : ", ") + u;
+        }
+        throw Error("the certificate has " + std::to_string(uris.size()) + " URI SANs (" + all +
+                    "); an X.509-SVID has exactly one, so none of them is trusted");
+    }
+    return parseSpiffeId(uris[0]);
 }
 
 std::string serialOf(const std::string& pem_cert) {

@@ -3,6 +3,7 @@
 #include "common/config_reader.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/spiffe_id.hpp"
 
 namespace ztseg::controller {
 
@@ -109,6 +110,12 @@ ControllerConfig parseControllerConfig(const std::string& text, const std::strin
         }
         if (!c.etcd_endpoints.empty() && !c.listen.empty()) {
             r.error(*doc.get("etcd"), "choose api.listen (direct mode) or etcd, not both");
+        }
+        // Agents are spiffe://<fleet>/host/<name>: a fleet that is no trust domain matches no one.
+        if (!c.listen.empty() && !c.fleet.empty() && !isValidTrustDomain(c.fleet)) {
+            r.error(*doc.get("fleet"), "fleet '" + c.fleet +
+                                           "' is not a SPIFFE trust domain (lowercase letters, "
+                                           "digits, '.', '-', '_'): no certificate could name it");
         }
         if (!c.listen.empty() && (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
             r.error(*doc.get("api"), "api.listen needs api.tls.cert, key and ca (mutual TLS only)");

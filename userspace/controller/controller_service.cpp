@@ -115,22 +115,26 @@ class ControllerServer::Service final : public v1::Controller::Service {
                 pem.assign(v.data(), v.size());
             }
         }
-        const std::string prefix = "spiffe://" + c_.config().fleet + "/host/";
-        std::string who;
-        for (const auto& u : uriSansOf(pem)) {
-            who += (who.empty() ? "" : ",") + u;
-            if (u.rfind(prefix, 0) == 0 && u.size() > prefix.size() &&
-                u.find('/', prefix.size()) == std::string::npos) {
-                *host = u.substr(prefix.size());
-            }
-        }
+        const std::string expected = "spiffe://" + c_.config().fleet + "/host/<name>";
         const auto& revoked_hosts = c_.config().revoked_hosts;
         std::string serial = serialOf(pem);
         if (isUnix(ctx) || pem.empty()) {
             denied = "agents connect over TCP with a client certificate";
-        } else if (host->empty()) {
-            denied = "certificate names " + (who.empty() ? "no URI SAN" : who) + ", not " + prefix +
-                     "<name>";
+        } else {
+            // The one URI SAN, parsed as a SPIFFE ID: exactly /host/<name> in this fleet.
+            try {
+                SpiffeId id = spiffeIdOf(pem);
+                if (auto name = fleetHost(id, c_.config().fleet)) {
+                    *host = *name;
+                } else {
+                    denied = "certificate names " + id.str() + ", not " + expected;
+                }
+            } catch (const Error& e) {
+                denied = std::string(e.what()) + " (expected " + expected + ")";
+            }
+        }
+        if (!denied.empty()) {
+            // refused already
         } else if (std::find(revoked_serials_.begin(), revoked_serials_.end(), serial) !=
                    revoked_serials_.end()) {
             denied = "certificate serial " + serial + " of host " + *host + " is revoked";

@@ -7,6 +7,8 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <filesystem>
+
 #include "bundle.pb.h"
 #include "common/error.hpp"
 #include "common/file.hpp"
@@ -96,6 +98,18 @@ Ed25519Key Ed25519Key::fromPem(const std::string& pem, const std::string& what) 
 
 Ed25519Key Ed25519Key::load(const std::string& path) {
     return fromPem(readFile(path, "key"), path);
+}
+
+Ed25519Key Ed25519Key::loadTrusted(const std::string& path) {
+    std::string pem = readFile(path, "key");
+    if (pem.find("PRIVATE KEY-----") != std::string::npos) {
+        std::string pub = std::filesystem::path(path).replace_extension(".pub").string();
+        throw Error(path +
+                    ": is a private key; a trusted key must be the public key (ztsegctl "
+                    "keygen writes " +
+                    pub + ")");
+    }
+    return fromPem(pem, path);
 }
 
 std::string Ed25519Key::privatePem() const {

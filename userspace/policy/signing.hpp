@@ -27,6 +27,10 @@ class Ed25519Key {
     // Throws Error naming `what` (usually the file) and the reason.
     static Ed25519Key fromPem(const std::string& pem, const std::string& what);
     static Ed25519Key load(const std::string& path);
+    // A key to trust (verify with): the public key only. A private key is
+    // refused, naming the .pub file to use instead: it verifies just as
+    // well, which hides that a signing key was copied where it must not be.
+    static Ed25519Key loadTrusted(const std::string& path);
 
     bool hasPrivate() const { return has_private_; }
     std::string privatePem() const;  // throws Error for a public-only key

@@ -60,7 +60,7 @@ class CliErrors : public ::testing::Test {
 };
 
 TEST_F(CliErrors, DaemonNotRunningSaysHowToStartIt) {
-    CommandResult r = ctl("status --socket " + (dir_ / "none.sock").string());
+    CommandResult r = ctl("rollback --socket " + (dir_ / "none.sock").string());
     EXPECT_EQ(r.status, 3);
     EXPECT_EQ(lines(r.errors), 1u) << r.errors;
     EXPECT_NE(r.errors.find("ztsegd is not running (no socket at"), std::string::npos) << r.errors;
@@ -78,6 +78,33 @@ TEST_F(CliErrors, DaemonNotRunningSaysHowToStartIt) {
     EXPECT_EQ(r.status, 3);
     EXPECT_NE(r.errors.find((dir_ / "env.sock").string()), std::string::npos)
         << "ZTSEG_SOCKET names the socket: " << r.errors;
+}
+
+// status without a daemon reads its pins; with none there it says so (exit 6).
+TEST_F(CliErrors, StatusWithoutDaemonOrPinsSaysNothingIsEnforced) {
+    const std::string pins = (dir_ / "pins").string(), state = (dir_ / "state").string();
+    const std::string args = "status --socket " + (dir_ / "none.sock").string() + " --pin-dir " +
+                             pins + " --state-dir " + state;
+    CommandResult r = ctl(args);
+    EXPECT_EQ(r.status, 6) << r.output << r.errors;
+    EXPECT_EQ(r.output, "ztsegd is not running and nothing is pinned under " + pins +
+                            ": this host enforces nothing\n");
+    EXPECT_EQ(r.errors, "");
+    EXPECT_FALSE(fs::exists(pins));
+    EXPECT_FALSE(fs::exists(state));
+
+    // Pins are root's: a normal user is told so instead of a guess.
+    r = ctl(args, {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
+    EXPECT_EQ(r.status, 3);
+    EXPECT_EQ(lines(r.errors), 1u) << r.errors;
+    EXPECT_NE(r.errors.find("ztsegd is not running (nobody answers on"), std::string::npos)
+        << r.errors;
+    EXPECT_NE(r.errors.find("needs root"), std::string::npos) << r.errors;
+
+    // An explicit --config must exist.
+    r = ctl(args + " --config " + (dir_ / "missing.yaml").string());
+    EXPECT_EQ(r.status, 3) << r.output;
+    EXPECT_NE(r.errors.find("missing.yaml"), std::string::npos) << r.errors;
 }
 
 TEST_F(CliErrors, PermissionDeniedSaysItNeedsRoot) {

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/status_text.hpp"
+#include "cli/stopped_status.hpp"
 #include "integration/ztseg_process.hpp"
 
 namespace fs = std::filesystem;
@@ -124,6 +125,40 @@ TEST(GoldenStatus, TextAndJson) {
                     .ok());
     expectGolden("status.txt", cli::statusText(st));
     expectGolden("status.json", cli::statusJson(st));
+}
+
+// status while ztsegd is stopped renders what inspectPinned read (the live
+// side: StoppedStatusSaysWhatThePinsStillEnforce in tests/integration).
+TEST(GoldenStatus, StoppedTextAndJson) {
+    PinnedDatapath p;
+    p.pin_dir = "/sys/fs/bpf/ztseg";
+    p.active_generation = 2;
+    p.previous_generation = 1;
+    p.xdp = {{"eth0", 2, XdpMode::Native, kXdpEthernetProg},
+             {"veth1", 7, XdpMode::Generic, kXdpEthernetProg}};
+    const std::vector<std::string> hooks{"ingress",  "egress",   "connect4",
+                                         "connect6", "sendmsg4", "sendmsg6"};
+    p.cgroups = {{3490, "ztdemo/system.slice", hooks}, {3502, "", hooks}};
+    p.endpoints = {
+        {3502, 1846025779, WorkloadMode::Enforce, false, ""},
+        {3521, 802025710, WorkloadMode::Audit, false, "ztdemo/api.service"},
+        {3559, 3027258515, WorkloadMode::Enforce, false, "ztdemo/system.slice/postgresql.service"}};
+    p.raw_guard = RawGuardKind::Fallback;
+    p.raw_guard_mode = rawGuardModeText(RawGuardKind::Fallback, RawKillHook::SyscallTracepoint);
+    cli::StoppedStatus st{"/run/ztseg/ztsegd.sock", p.pin_dir, "/var/lib/ztseg", p, {}, {}};
+    st.names = {{1846025779, "web"}, {802025710, "api"}, {3027258515, "db"}};
+    expectGolden("status-stopped.txt", cli::stoppedStatusText(st));
+    expectGolden("status-stopped.json", cli::stoppedStatusJson(st));
+
+    st.names.clear();
+    st.names_unavailable =
+        "the bundle recorded in /var/lib/ztseg is generation 1, the datapath enforces 2";
+    st.pinned->raw_guard = RawGuardKind::None;
+    expectGolden("status-stopped-no-names.txt", cli::stoppedStatusText(st));
+
+    st.pinned.reset();
+    expectGolden("status-stopped-nothing-pinned.txt", cli::stoppedStatusText(st));
+    expectGolden("status-stopped-nothing-pinned.json", cli::stoppedStatusJson(st));
 }
 
 }  // namespace

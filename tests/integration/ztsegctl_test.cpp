@@ -1,6 +1,7 @@
 // ztsegctl against the real ztsegd on the namespace lab: apply (compiled from
 // policy files, or a bundle), status, flows (history and --follow), rollback,
-// and a refused bundle reported in one line.
+// a refused bundle reported in one line, and status once ztsegd has stopped
+// (what its pins still enforce; then, uninstalled, that nothing is).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/cgroup.hpp"
 #include "integration/lab_topology.hpp"
 #include "integration/ztseg_process.hpp"
 
@@ -175,6 +177,92 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     r = ctl("apply --bundle " + (dir_ / "b.pb").string());
     EXPECT_EQ(r.output, "applied generation 3\n") << r.errors;
     EXPECT_EQ(webToDb(), ETIMEDOUT);
+}
+
+// ztsegd stopped (SIGTERM: its pins stay and keep enforcing): status reads the
+// pins and says what is still enforced, with exit 5; uninstalled, exit 6.
+TEST_F(Ztsegctl, StoppedStatusSaysWhatThePinsStillEnforce) {
+    CommandResult r = ctl("apply " + (dir_ / "policy").string());
+    ASSERT_EQ(r.status, 0) << r.output << r.errors;
+    ASSERT_EQ(daemon_->stop(), 0);
+    EXPECT_EQ(webToDb(), 0) << "still enforcing: web may reach db";
+    EXPECT_EQ(intruderToDb(), ETIMEDOUT) << "still enforcing: the intruder is dropped";
+
+    const std::string pin_dir = "/sys/fs/bpf/" + tag_;
+    const std::string db_rel = db_cg_->path().substr(Cgroup2::mountPoint().size() + 1);
+    // In the lab's host namespace, where ztsegd ran (XDP modes are per namespace).
+    auto status = [&](const std::string& args) {
+        std::vector<std::string> argv{ZTSEGCTL_PATH, "status", "--socket", socket_};
+        std::istringstream in(args);
+        for (std::string a; in >> a;) argv.push_back(a);
+        return runCommand(argv, &lab_->host(), 60s, true);
+    };
+    const std::string dirs = "--pin-dir " + pin_dir + " --state-dir " + (dir_ / "state").string();
+    r = status(dirs);
+    EXPECT_EQ(r.status, 5) << r.output << r.errors;
+    EXPECT_EQ(r.errors, "");
+    EXPECT_EQ(r.output.rfind("ztsegd is not running (nobody answers on " + socket_ +
+                                 "): this host still enforces what is pinned under " + pin_dir,
+                             0),
+              0u)
+        << r.output;
+    EXPECT_NE(r.output.find("\npolicy generation 1 (no previous generation"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("  " + lab_->veth().nameA() + "  generic\n"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("workloads: 1 local cgroups\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  db        "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("enforce  " + db_rel), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("cgroup hooks: 1 cgroups"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("ingress,egress,connect4,connect6,sendmsg4,sendmsg6"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("raw sockets of enforced workloads: "), std::string::npos);
+    EXPECT_EQ(r.output.find("names unavailable"), std::string::npos) << r.output;
+
+    r = status(dirs + " -o json");
+    EXPECT_EQ(r.status, 5) << r.errors;
+    auto st = nlohmann::json::parse(r.output);
+    EXPECT_EQ(st.at("daemon"), "stopped");
+    EXPECT_EQ(st.at("enforcing"), true);
+    EXPECT_EQ(st.at("generation"), "1");
+    ASSERT_EQ(st.at("interfaces").size(), 1u);
+    EXPECT_EQ(st.at("interfaces")[0].at("name"), lab_->veth().nameA());
+    EXPECT_EQ(st.at("interfaces")[0].at("mode"), "generic");
+    ASSERT_EQ(st.at("endpoints").size(), 1u);
+    EXPECT_EQ(st.at("endpoints")[0].at("name"), "db");
+    EXPECT_EQ(st.at("endpoints")[0].at("mode"), "enforce");
+    EXPECT_EQ(st.at("endpoints")[0].at("cgroup_path"), db_rel);
+    EXPECT_EQ(st.at("endpoints")[0].at("cgroup_id"), std::to_string(cgroupIdOf(db_cg_->path())));
+    EXPECT_EQ(st.at("names_unavailable"), "");
+
+    // The same from ztsegd's config alone (its socket, pin_dir, state_dir).
+    r = runCommand({ZTSEGCTL_PATH, "status", "-c", (dir_ / "ztsegd.yaml").string()}, &lab_->host(),
+                   60s, true);
+    EXPECT_EQ(r.status, 5) << r.output << r.errors;
+    EXPECT_NE(r.output.find("under " + pin_dir), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  db        "), std::string::npos) << r.output;
+
+    // Without the recorded bundle the workloads keep their identities, not names.
+    r = status("--pin-dir " + pin_dir + " --state-dir " + (dir_ / "nowhere").string());
+    EXPECT_EQ(r.status, 5) << r.errors;
+    EXPECT_NE(r.output.find("workload names unavailable: no bundle recorded in " +
+                            (dir_ / "nowhere").string()),
+              std::string::npos)
+        << r.output;
+    EXPECT_FALSE(fs::exists(dir_ / "nowhere")) << "status creates nothing";
+
+    r = runCommand({ZTSEGD_PATH, "--config", (dir_ / "ztsegd.yaml").string(), "--uninstall"},
+                   &lab_->host());
+    ASSERT_EQ(r.status, 0) << r.output;
+    r = status(dirs);
+    EXPECT_EQ(r.status, 6) << r.output << r.errors;
+    EXPECT_EQ(r.output, "ztsegd is not running and nothing is pinned under " + pin_dir +
+                            ": this host enforces nothing\n");
+    r = status(dirs + " -o json");
+    EXPECT_EQ(r.status, 6) << r.errors;
+    EXPECT_EQ(nlohmann::json::parse(r.output).at("enforcing"), false);
+    EXPECT_FALSE(fs::exists(pin_dir)) << "status creates nothing";
 }
 
 }  // namespace

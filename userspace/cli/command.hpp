@@ -13,6 +13,10 @@ inline constexpr int kExitInputErrors = 1;  // policy or flow input has errors (
 inline constexpr int kExitUsage = 2;        // bad option or argument
 inline constexpr int kExitFailed = 3;       // I/O, daemon unreachable, request refused
 inline constexpr int kExitWouldDeny = 4;    // whatif: a flow that passes today would be dropped
+// status, ztsegd not running: its pinned datapath still enforces (5), or
+// nothing is pinned and nothing is enforced (6).
+inline constexpr int kExitStoppedEnforcing = 5;
+inline constexpr int kExitNothingEnforced = 6;
 
 // The subcommand that was chosen and what running it means.
 class Commands {

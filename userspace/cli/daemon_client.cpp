@@ -50,6 +50,11 @@ bool DaemonClient::running(const std::string& socket) {
     return probe(socket) == 0;
 }
 
+bool DaemonClient::absent(const std::string& socket) {
+    int err = probe(socket);
+    return err == ENOENT || err == ECONNREFUSED;
+}
+
 DaemonClient::DaemonClient(std::string socket) : socket_(std::move(socket)) {
     switch (int err = probe(socket_)) {
         case 0:

@@ -1,14 +1,19 @@
-// status, apply, rollback, uninstall: the local ztsegd through its API socket.
+// status, apply, rollback, uninstall: the local ztsegd through its API socket
+// (status, when ztsegd is stopped: its pins, stopped_status.hpp).
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "agent/config.hpp"
 #include "cli/command.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/status_text.hpp"
+#include "cli/stopped_status.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "datapath/datapath.hpp"
@@ -19,6 +24,8 @@
 namespace ztseg::cli {
 namespace {
 
+constexpr const char* kDefaultConfig = "/etc/ztseg/ztsegd.yaml";
+
 struct DaemonArgs {
     std::string socket;
     std::string format = "text";
@@ -27,8 +34,10 @@ struct DaemonArgs {
     std::vector<std::string> paths;
     uint64_t generation = 0;
     std::string fleet;
-    // uninstall
-    std::string config = "/etc/ztseg/ztsegd.yaml";
+    // uninstall; status (where a stopped ztsegd left its state)
+    std::string config = kDefaultConfig;
+    bool config_given = false;
+    std::string pin_dir, state_dir;
 };
 
 v1::StatusReply fetchStatus(DaemonClient& c) {
@@ -37,8 +46,42 @@ v1::StatusReply fetchStatus(DaemonClient& c) {
     return st;
 }
 
+// ztsegd stopped: what its pins still enforce, read without changing them.
+int runStoppedStatus(const DaemonArgs& a, const std::string& socket,
+                     const std::optional<agent::AgentConfig>& cfg) {
+    // ztsegd's defaults, unless its config or an option says otherwise.
+    const agent::AgentConfig defaults;
+    const agent::AgentConfig& c = cfg ? *cfg : defaults;
+    const std::string pin_dir = a.pin_dir.empty() ? c.datapath.pin_dir : a.pin_dir;
+    const std::string state_dir = a.state_dir.empty() ? c.state_dir : a.state_dir;
+    if (geteuid() != 0) {
+        throw Error("ztsegd is not running (nobody answers on " + socket +
+                    "); reading what its datapath pinned under " + pin_dir +
+                    " still enforces needs root: run ztsegctl as root (sudo)");
+    }
+    StoppedStatus st = readStoppedStatus(socket, pin_dir, state_dir);
+    std::cout << (a.format == "json" ? stoppedStatusJson(st) : stoppedStatusText(st));
+    return st.pinned ? kExitStoppedEnforcing : kExitNothingEnforced;
+}
+
 int runStatus(const DaemonArgs& a) {
-    DaemonClient c(a.socket);
+    // An explicit --config must be read; the default one is used if it exists
+    // and reads (status must not fail on a file it did not ask for).
+    std::optional<agent::AgentConfig> cfg;
+    if (a.config_given) {
+        cfg = agent::loadConfig(a.config);
+    } else if (std::error_code ec; std::filesystem::exists(a.config, ec)) {
+        try {
+            cfg = agent::loadConfig(a.config);
+        } catch (const Error& e) {
+            spdlog::warn("status: ignoring {}: {}", a.config, e.what());
+        }
+    }
+    const std::string socket = cfg && a.socket == kDefaultSocket ? cfg->unix_socket : a.socket;
+    if (DaemonClient::absent(socket)) {
+        return runStoppedStatus(a, socket, cfg);
+    }
+    DaemonClient c(socket);
     v1::StatusReply st = fetchStatus(c);
     std::cout << (a.format == "json" ? statusJson(st) : statusText(st));
     return kExitOk;
@@ -111,11 +154,27 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
     auto a = std::make_shared<DaemonArgs>();
 
     CLI::App* status = app.add_subcommand(
-        "status", "the local ztsegd: generation, XDP interfaces, workloads, counters");
+        "status",
+        "the local ztsegd: generation, XDP interfaces, workloads, counters; when it is not "
+        "running, what its pinned datapath still enforces (exit 5), or that nothing is (exit 6)");
     addSocketOption(status, a->socket);
     status->add_option("-o,--output", a->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
-    cmds.on(status, [a] { return runStatus(*a); });
+    CLI::Option* status_config =
+        status
+            ->add_option("-c,--config", a->config,
+                         "ztsegd's configuration (socket, pin_dir, state_dir), read if it exists")
+            ->capture_default_str();
+    status->add_option("--pin-dir", a->pin_dir,
+                       "where ztsegd pins the datapath (default: the config's pin_dir, else "
+                       "/sys/fs/bpf/ztseg)");
+    status->add_option("--state-dir", a->state_dir,
+                       "ztsegd's state_dir, for workload names (default: the config's, else "
+                       "/var/lib/ztseg)");
+    cmds.on(status, [a, status_config] {
+        a->config_given = status_config->count() > 0;
+        return runStatus(*a);
+    });
 
     CLI::App* apply = app.add_subcommand(
         "apply",

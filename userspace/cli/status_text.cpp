@@ -13,10 +13,8 @@
 #include "common/error.hpp"
 
 namespace ztseg::cli {
-namespace {
 
-// Left-aligned columns, two spaces apart, indented by two.
-std::string table(const std::vector<std::vector<std::string>>& rows) {
+std::string statusTable(const std::vector<std::vector<std::string>>& rows) {
     std::vector<size_t> w;
     for (const auto& r : rows) {
         w.resize(std::max(w.size(), r.size()), 0);
@@ -32,8 +30,6 @@ std::string table(const std::vector<std::vector<std::string>>& rows) {
     }
     return out;
 }
-
-}  // namespace
 
 std::string statusText(const v1::StatusReply& st) {
     std::string out = "host " + st.host() + ": ";
@@ -57,7 +53,7 @@ std::string statusText(const v1::StatusReply& st) {
     if (st.interfaces_size() > 0) {
         std::vector<std::vector<std::string>> rows{{"NAME", "MODE"}};
         for (const auto& i : st.interfaces()) rows.push_back({i.name(), i.mode()});
-        out += table(rows);
+        out += statusTable(rows);
     }
 
     out += "\nworkloads: " + std::to_string(st.endpoints_size()) + " local cgroups\n";
@@ -68,7 +64,7 @@ std::string statusText(const v1::StatusReply& st) {
             rows.push_back({e.name(), std::to_string(e.identity()), e.mode(), e.cgroup_path(),
                             std::to_string(e.cgroup_id())});
         }
-        out += table(rows);
+        out += statusTable(rows);
     }
 
     out += "\ncounters (packets since the datapath was loaded):\n";
@@ -80,7 +76,7 @@ std::string statusText(const v1::StatusReply& st) {
             rows.push_back(
                 {c.hook(), c.reason(), std::to_string(c.packets()), std::to_string(c.bytes())});
         }
-        out += table(rows);
+        out += statusTable(rows);
     }
 
     std::map<std::string, uint64_t> lost(st.events_lost().begin(), st.events_lost().end());

@@ -2,12 +2,15 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "agent.pb.h"
 
 namespace ztseg::cli {
 
 std::string statusText(const v1::StatusReply& st);
+// Left-aligned columns, two spaces apart, indented by two (every status table).
+std::string statusTable(const std::vector<std::vector<std::string>>& rows);
 // Protobuf JSON (field names as in agent.proto, every field present).
 std::string statusJson(const v1::StatusReply& st);
 

@@ -18,7 +18,9 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", ztseg::versionLine("ztsegctl"));
     app.footer(
         "Exit codes: 0 ok, 1 input errors (or warnings with --strict), 2 usage, 3 failure "
-        "(I/O, daemon unreachable or refusing), 4 whatif: flows would newly be denied.");
+        "(I/O, daemon unreachable or refusing), 4 whatif: flows would newly be denied, 5 status: "
+        "ztsegd stopped but its pinned datapath still enforces, 6 status: ztsegd stopped and "
+        "nothing enforced.");
     Commands cmds;
     addPolicyCommands(app, cmds);
     addDaemonCommands(app, cmds);

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -13,6 +15,28 @@ BpfMap BpfMap::openPinned(const std::string& path, const std::string& name) {
     int fd = bpf_obj_get(path.c_str());
     if (fd < 0) {
         throwErrno("open pinned map " + name + " at " + path, errno);
+    }
+    return BpfMap(UniqueFd(fd), name);
+}
+
+BpfMap BpfMap::openPinnedReadOnly(const std::string& path, const std::string& name) {
+    LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = BPF_F_RDONLY);
+    int fd = bpf_obj_get_opts(path.c_str(), &opts);
+    if (fd < 0) {
+        throwErrno("open pinned map " + name + " at " + path + " (read-only)", errno);
+    }
+    return BpfMap(UniqueFd(fd), name);
+}
+
+BpfMap BpfMap::openByIdReadOnly(uint32_t id, const std::string& name) {
+    // The raw command: libbpf's bpf_map_get_fd_by_id_opts() needs libbpf 1.1,
+    // the floor is 1.0 (CONTRIBUTING.md).
+    union bpf_attr attr {};
+    attr.map_id = id;
+    attr.open_flags = BPF_F_RDONLY;
+    int fd = int(::syscall(__NR_bpf, BPF_MAP_GET_FD_BY_ID, &attr, sizeof(attr)));
+    if (fd < 0) {
+        throwErrno("open map " + name + " (id " + std::to_string(id) + ", read-only)", errno);
     }
     return BpfMap(UniqueFd(fd), name);
 }
@@ -76,6 +100,16 @@ bool BpfMap::erase(const void* key) const {
         return false;
     }
     throwErrno("delete from map " + name_, errno);
+}
+
+bool BpfMap::nextKey(const void* key, void* next) const {
+    if (bpf_map_get_next_key(fd(), key, next) == 0) {
+        return true;
+    }
+    if (errno == ENOENT) {
+        return false;
+    }
+    throwErrno("iterate map " + name_, errno);
 }
 
 std::vector<uint8_t> BpfMap::lookupPerCpu(const void* key, uint32_t value_size) const {

@@ -37,6 +37,12 @@ struct XdpAttachment {
     std::string program;  // kXdpEthernetProg or kXdpL3Prog; "" if not one of this datapath's
 };
 
+// The XDP links pinned under pin_dir (links/xdp-<ifname>) and each device's
+// attach mode; the program ids tell which program a link runs (0: unknown).
+// Only reads (Datapath::xdpAttachments, inspectPinned).
+std::vector<XdpAttachment> pinnedXdpAttachments(const std::string& pin_dir, uint32_t eth_prog_id,
+                                                uint32_t l3_prog_id);
+
 struct CounterValue {
     uint64_t packets = 0;
     uint64_t bytes = 0;

@@ -126,9 +126,13 @@ void Datapath::detachXdp(const std::string& ifname) {
 }
 
 std::vector<XdpAttachment> Datapath::xdpAttachments() const {
+    return pinnedXdpAttachments(opts_.pin_dir, progIdOf(xdp_prog_), progIdOf(xdp_l3_prog_));
+}
+
+std::vector<XdpAttachment> pinnedXdpAttachments(const std::string& pin_dir, uint32_t eth_prog_id,
+                                                uint32_t l3_prog_id) {
     std::vector<XdpAttachment> out;
-    const uint32_t eth_id = progIdOf(xdp_prog_), l3_id = progIdOf(xdp_l3_prog_);
-    for (const auto& e : fs::directory_iterator(pins::linksDir(opts_.pin_dir))) {
+    for (const auto& e : fs::directory_iterator(pins::linksDir(pin_dir))) {
         std::string name = e.path().filename().string();
         if (name.rfind("xdp-", 0) != 0) {
             continue;
@@ -145,9 +149,9 @@ std::vector<XdpAttachment> Datapath::xdpAttachments() const {
         if (a.ifindex == 0) {
             continue;  // interface vanished; the link is defunct
         }
-        a.program = info.prog_id == eth_id  ? kXdpEthernetProg
-                    : info.prog_id == l3_id ? kXdpL3Prog
-                                            : "";
+        a.program = info.prog_id == eth_prog_id  ? kXdpEthernetProg
+                    : info.prog_id == l3_prog_id ? kXdpL3Prog
+                                                 : "";
         LIBBPF_OPTS(bpf_xdp_query_opts, q);
         if (bpf_xdp_query(a.ifindex, 0, &q) == 0) {
             a.mode = q.attach_mode == XDP_ATTACHED_SKB ? XdpMode::Generic : XdpMode::Native;

@@ -68,7 +68,11 @@ void GenerationStore::recordCurrent(const std::string& bundle_bytes) {
 }
 
 std::optional<std::string> GenerationStore::currentBundle() const {
-    return readFileIfExists(dir_ + "/" + kBundleFile);
+    return currentBundleIn(dir_);
+}
+
+std::optional<std::string> GenerationStore::currentBundleIn(const std::string& state_dir) {
+    return readFileIfExists(state_dir + "/" + kBundleFile);
 }
 
 void GenerationStore::writeAtomically(const std::string& name, const std::string& data) const {

@@ -7,22 +7,13 @@
 #include <iostream>
 
 #include "cli/command.hpp"
-#include "cli/fleet_commands.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg::cli;
     spdlog::set_level(spdlog::level::warn);
-    CLI::App app{"ztsegctl: ztseg's operator CLI (policy, flows, the local ztsegd)"};
-    app.require_subcommand(1);
-    app.footer(
-        "Exit codes: 0 ok, 1 input errors (or warnings with --strict), 2 usage, 3 failure "
-        "(I/O, daemon unreachable or refusing), 4 whatif: flows would newly be denied.");
+    CLI::App app;
     Commands cmds;
-    addPolicyCommands(app, cmds);
-    addDaemonCommands(app, cmds);
-    addFlowCommands(app, cmds);
-    addAnalysisCommands(app, cmds);
-    addFleetCommands(app);  // keygen, sign, verify, fleet ...: run from their callbacks
+    addCommands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

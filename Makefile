@@ -10,9 +10,10 @@ DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake mak
         libyaml-dev libcli11-dev libprotobuf-dev protobuf-compiler libssl-dev clang-tidy \
         nlohmann-json3-dev libclang-rt-14-dev libmnl-dev libcpp-httplib-dev \
         libgrpc++-dev protobuf-compiler-grpc openssl \
-        libsystemd-dev etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox
+        etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox \
+        libsystemd-dev help2man pandoc python3 dpkg-dev fakeroot bash-completion
 
-.PHONY: all deps build test test-unit sanitize tidy demo bench bench-smoke fuzz format format-check bpffs clean
+.PHONY: all deps build install package test test-unit sanitize tidy demo bench bench-smoke fuzz format format-check bpffs clean
 
 all: build
 
@@ -31,6 +32,20 @@ $(BUILD_DIR)/Makefile: CMakeLists.txt
 
 build: $(BUILD_DIR)/Makefile
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Installs the daemons, ztsegctl, configs (PREFIX=/usr puts them in /etc), units,
+# man pages, completion and docs: `make install DESTDIR=/tmp/x PREFIX=/usr`.
+# Paths follow PREFIX at install time, so one build tree serves any prefix.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix "$(PREFIX)"
+
+# The Debian package (CPack DEB, prefix /usr; docs/install.md):
+# build/package/ztseg_<version>-1_<arch>.deb.
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB -B package
+	@ls -1 $(BUILD_DIR)/package/*.deb
 
 # BPF programs are pinned here; tests use unique subdirectories.
 bpffs:

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/completion.hpp"
 #include "cli/flow_text.hpp"
 #include "common/error.hpp"
 #include "flows/ocsf_reader.hpp"
@@ -206,8 +207,11 @@ void addAnalysisCommands(CLI::App& app, Commands& cmds) {
         "replay recorded flows against candidate policy: which verdicts would change (exit 4 if "
         "a flow that passes today would be dropped)");
     whatif->add_option("-p,--policy", w->policy, "candidate policy files or directories")
+        ->type_name(kPathType)
         ->required();
-    whatif->add_option("--flows", w->flows, "OCSF flow files ('-' = standard input)")->required();
+    whatif->add_option("--flows", w->flows, "OCSF flow files ('-' = standard input)")
+        ->type_name(kFileType)
+        ->required();
     whatif->add_option("-o,--output", w->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
     cmds.on(whatif, [w] { return runWhatif(*w); });
@@ -216,16 +220,21 @@ void addAnalysisCommands(CLI::App& app, Commands& cmds) {
     CLI::App* suggest = app.add_subcommand(
         "suggest",
         "least-privilege policy (YAML, label-based) admitting exactly the observed flows");
-    suggest->add_option("--flows", s->flows, "OCSF flow files ('-' = standard input)")->required();
-    suggest->add_option("-p,--policy", s->policy,
-                        "take workloads, externals and hosts from these policy files (their "
-                        "policies are ignored); default: rebuilt from the flows");
+    suggest->add_option("--flows", s->flows, "OCSF flow files ('-' = standard input)")
+        ->type_name(kFileType)
+        ->required();
+    suggest
+        ->add_option("-p,--policy", s->policy,
+                     "take workloads, externals and hosts from these policy files (their "
+                     "policies are ignored); default: rebuilt from the flows")
+        ->type_name(kPathType);
     suggest->add_option("--mode", s->mode, "mode of the suggested policies: enforce or audit")
         ->check(CLI::IsMember({"enforce", "audit"}))
         ->capture_default_str();
     suggest->add_flag("--policies-only", s->policies_only,
                       "write only policies: (to add to an existing inventory)");
-    suggest->add_option("--out", s->out, "write the YAML here instead of standard output");
+    suggest->add_option("--out", s->out, "write the YAML here instead of standard output")
+        ->type_name(kFileType);
     cmds.on(suggest, [s] { return runSuggest(*s); });
 }
 

@@ -34,6 +34,10 @@ class Commands {
     Run selected_;
 };
 
+// The whole of ztsegctl: description, footer and every command group below
+// (app.cpp). main() and the tests build the same tree with it.
+void addCommands(CLI::App& app, Commands& cmds);
+
 void addPolicyCommands(CLI::App& app, Commands& cmds);    // compile, check, explain
 void addDaemonCommands(CLI::App& app, Commands& cmds);    // status, apply, rollback, uninstall
 void addFlowCommands(CLI::App& app, Commands& cmds);      // flows

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cli/completion.hpp"
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 
@@ -43,6 +44,7 @@ void addSocketOption(CLI::App* cmd, std::string& socket) {
     const char* env = std::getenv("ZTSEG_SOCKET");
     socket = env && *env ? env : kDefaultSocket;
     cmd->add_option("--socket", socket, "ztsegd's API socket (api.unix_socket; env ZTSEG_SOCKET)")
+        ->type_name(kFileType)
         ->capture_default_str();
 }
 

@@ -11,6 +11,7 @@
 
 #include "agent/config.hpp"
 #include "cli/command.hpp"
+#include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/status_text.hpp"
 #include "cli/stopped_status.hpp"
@@ -181,8 +182,10 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
         "compile policy files and apply them on the local ztsegd (next generation), or apply a "
         "compiled --bundle");
     addSocketOption(apply, a->socket);
-    apply->add_option("paths", a->paths, "policy files or directories (*.yaml)");
-    apply->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead");
+    apply->add_option("paths", a->paths, "policy files or directories (*.yaml)")
+        ->type_name(kPathType);
+    apply->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead")
+        ->type_name(kFileType);
     apply
         ->add_option("-g,--generation", a->generation,
                      "generation for the compiled paths (default: the daemon's + 1)")
@@ -200,6 +203,7 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
         "remove ztseg from this host (every BPF program and pin); ztsegd must be stopped");
     addSocketOption(uninstall, a->socket);
     uninstall->add_option("-c,--config", a->config, "ztsegd's configuration (pin_dir, socket)")
+        ->type_name(kFileType)
         ->capture_default_str();
     cmds.on(uninstall, [a] { return runUninstall(*a); });
 }

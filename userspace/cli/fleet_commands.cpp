@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/completion.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "controller.grpc.pb.h"
@@ -259,21 +260,31 @@ void addFleetCommands(CLI::App& app) {
     auto keygen = std::make_shared<KeygenArgs>();
     CLI::App* kg = app.add_subcommand("keygen", "make an Ed25519 signing key pair");
     kg->add_option("-o,--output", keygen->out, "writes PREFIX.key (0600) and PREFIX.pub")
+        ->type_name(kFileType)
         ->capture_default_str();
     kg->add_flag("--force", keygen->force, "overwrite existing files");
     kg->callback(guarded([keygen] { runKeygen(*keygen); }));
 
     auto sign = std::make_shared<SignArgs>();
     CLI::App* sg = app.add_subcommand("sign", "sign a bundle (the controller does this itself)");
-    sg->add_option("bundle", sign->bundle, "bundle file (plain or already signed)")->required();
-    sg->add_option("-k,--key", sign->keys, "private key(s); several sign with each")->required();
-    sg->add_option("-b,--bundle-out", sign->output, "output file (default: in place)");
+    sg->add_option("bundle", sign->bundle, "bundle file (plain or already signed)")
+        ->type_name(kFileType)
+        ->required();
+    sg->add_option("-k,--key", sign->keys, "private key(s); several sign with each")
+        ->type_name(kFileType)
+        ->required();
+    sg->add_option("-b,--bundle-out", sign->output, "output file (default: in place)")
+        ->type_name(kFileType);
     sg->callback(guarded([sign] { runSign(*sign); }));
 
     auto verify = std::make_shared<VerifyArgs>();
     CLI::App* vf = app.add_subcommand("verify", "check a signed bundle against public keys");
-    vf->add_option("bundle", verify->bundle, "signed bundle file")->required();
-    vf->add_option("-k,--trusted-key", verify->keys, "public key(s) to trust")->required();
+    vf->add_option("bundle", verify->bundle, "signed bundle file")
+        ->type_name(kFileType)
+        ->required();
+    vf->add_option("-k,--trusted-key", verify->keys, "public key(s) to trust")
+        ->type_name(kFileType)
+        ->required();
     vf->callback(guarded([verify] { runVerify(*verify); }));
 
     CLI::App* fleet = app.add_subcommand("fleet", "ask ztseg-controller about the fleet");

@@ -8,6 +8,7 @@
 
 #include "agent/api_server.hpp"
 #include "cli/command.hpp"
+#include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/flow_text.hpp"
@@ -149,7 +150,8 @@ void addFlowCommands(CLI::App& app, Commands& cmds) {
         "like hubble observe");
     addFlowQueryOptions(cmd, a->query);
     cmd->add_option("--file", a->files,
-                    "read OCSF flow files instead of the daemon ('-' = standard input)");
+                    "read OCSF flow files instead of the daemon ('-' = standard input)")
+        ->type_name(kFileType);
     cmd->add_flag("-f,--follow", a->follow, "keep streaming new flows from the daemon");
     cmd->add_option("-o,--output", a->format,
                     "table (for people), json (OCSF lines, as in the flow file), jsonpb "

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/completion.hpp"
 #include "cli/flow_text.hpp"
 #include "common/error.hpp"
 #include "flows/flow_judge.hpp"
@@ -243,6 +244,7 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
     auto compile_args = std::make_shared<CompileArgs>();
     auto addCompileOptions = [compile_args](CLI::App* c) {
         c->add_option("paths", compile_args->paths, "policy files or directories (*.yaml)")
+            ->type_name(kPathType)
             ->required();
         c->add_flag("--strict", compile_args->strict, "treat warnings as errors");
         c->add_option("-o,--output-format", compile_args->format, "text or json")
@@ -251,6 +253,7 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
     CLI::App* compile_cmd = app.add_subcommand("compile", "compile policy into a bundle");
     addCompileOptions(compile_cmd);
     compile_cmd->add_option("-b,--bundle", compile_args->output, "bundle file to write")
+        ->type_name(kFileType)
         ->capture_default_str();
     compile_cmd
         ->add_option("-g,--generation", compile_args->generation,
@@ -269,13 +272,17 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
         "which rule decides a flow: --from app=web --to app=db --port 5432/tcp, or a recorded "
         "flow event (--flow-file FILE --pick N; '-' reads standard input)");
     explain_cmd->add_option("-p,--policy", ex->paths, "policy files or directories")
+        ->type_name(kPathType)
         ->capture_default_str();
     explain_cmd->add_option("--from", ex->from, "source: labels (k=v,...) or IP");
     explain_cmd->add_option("--to", ex->to, "destination: labels (k=v,...) or IP");
     explain_cmd->add_option("--port", ex->service, "PORT/PROTO, icmp or icmpv6");
-    auto* flow_opt = explain_cmd->add_option(
-        "--flow-file", ex->flow_file,
-        "OCSF flow events (the flow file, `ztsegctl flows -o json`); '-' = standard input");
+    auto* flow_opt =
+        explain_cmd
+            ->add_option(
+                "--flow-file", ex->flow_file,
+                "OCSF flow events (the flow file, `ztsegctl flows -o json`); '-' = standard input")
+            ->type_name(kFileType);
     explain_cmd->add_option("--pick", ex->pick, "which event: 1..N, -1 = the last")
         ->needs(flow_opt);
     for (const char* o : {"--from", "--to", "--port"}) {

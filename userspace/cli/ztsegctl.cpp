@@ -7,26 +7,15 @@
 #include <iostream>
 
 #include "cli/command.hpp"
-#include "cli/fleet_commands.hpp"
 #include "common/version.hpp"
 
 int main(int argc, char** argv) {
     using namespace ztseg::cli;
     spdlog::set_level(spdlog::level::warn);
-    CLI::App app{"ztsegctl: ztseg's operator CLI (policy, flows, the local ztsegd)"};
-    app.require_subcommand(1);
+    CLI::App app;
     app.set_version_flag("--version", ztseg::versionLine("ztsegctl"));
-    app.footer(
-        "Exit codes: 0 ok, 1 input errors (or warnings with --strict), 2 usage, 3 failure "
-        "(I/O, daemon unreachable or refusing), 4 whatif: flows would newly be denied, 5 status: "
-        "ztsegd stopped but its pinned datapath still enforces, 6 status: ztsegd stopped and "
-        "nothing enforced.");
     Commands cmds;
-    addPolicyCommands(app, cmds);
-    addDaemonCommands(app, cmds);
-    addFlowCommands(app, cmds);
-    addAnalysisCommands(app, cmds);
-    addFleetCommands(app);  // keygen, sign, verify, fleet ...: run from their callbacks
+    addCommands(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

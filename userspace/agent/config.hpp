@@ -53,7 +53,8 @@ struct AgentConfig {
     // Peer certificates refused on the TCP API and the controller link (the
     // controller's server certificate); re-read on SIGHUP.
     RevocationSettings revoked;
-    std::string metrics_listen = "127.0.0.1:9746";  // clear of cilium-agent (9962-9965), node_exporter (9100)
+    std::string metrics_listen =
+        "127.0.0.1:9746";  // clear of cilium-agent (9962-9965), node_exporter (9100)
     DatapathOptions datapath;
 };
 

@@ -105,8 +105,8 @@ void Daemon::start(bool serve_api) {
     // thread starts so no thread takes them the default way.
     UniqueFd signals = daemonSignals();
     s_ = std::make_unique<State>(cfg_.state_dir);
-    s_->trusted.store(std::make_shared<const std::vector<policy::Ed25519Key>>(
-        std::move(checked.trusted_keys)));
+    s_->trusted.store(
+        std::make_shared<const std::vector<policy::Ed25519Key>>(std::move(checked.trusted_keys)));
     s_->signals = std::move(signals);
     s_->revocation = std::move(checked.revocation);
     // Bound before the kernel is touched: a taken port is a start refused with
@@ -165,11 +165,10 @@ void Daemon::establish(bool serve_api) {
     if (serve_api) {
         // Mutating calls wait for ready_ (AgentOps below): a bundle applied
         // through the API cannot race the one recorded in the state dir.
-        s_->api =
-            std::make_unique<ApiServer>(ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert,
-                                                   cfg_.tls.key, cfg_.tls.ca, cfg_.fleet,
-                                                   s_->revocation},
-                                        *this, s_->hub);
+        s_->api = std::make_unique<ApiServer>(
+            ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert, cfg_.tls.key, cfg_.tls.ca,
+                       cfg_.fleet, s_->revocation},
+            *this, s_->hub);
     }
 
     // The policy this host last applied, then a newer one from the config.

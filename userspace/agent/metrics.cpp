@@ -303,9 +303,9 @@ MetricsServer::MetricsServer(std::string bind_addr, uint16_t port,
     if (bound <= 0) {
         const int err = errno;
         std::string what =
-            "metrics server: cannot listen on " + bind_addr_ + ":" + std::to_string(port);
+            "metrics.listen " + bind_addr_ + ":" + std::to_string(port) + ": cannot listen";
         if (err != 0) {
-            what += std::string(": ") + std::strerror(err);
+            what += std::string(": ") + std::strerror(err) + " (is another agent using the port?)";
         }
         throw Error(what);
     }

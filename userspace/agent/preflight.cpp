@@ -6,6 +6,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,8 +22,6 @@
 #include "common/unique_fd.hpp"
 #include "common/unix_socket.hpp"
 #include "policy/signing.hpp"
-
-#include <spdlog/spdlog.h>
 
 namespace ztseg::agent {
 namespace {
@@ -165,9 +164,7 @@ Preflight preflight(const AgentConfig& cfg) {
         }
     };
     if (!cfg.metrics_listen.empty()) {
-        check([&] {
-            parseListenAddress("metrics.listen", cfg.metrics_listen);
-        });
+        check([&] { parseListenAddress("metrics.listen", cfg.metrics_listen); });
     }
     if (!cfg.tcp_listen.empty()) {
         check([&] {

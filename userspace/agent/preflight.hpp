@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 

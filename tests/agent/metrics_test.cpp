@@ -195,6 +195,7 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_pending_cgroups",
         "ztseg_conntrack_flows_total",
         "ztseg_raw_socket_guard",
+        "ztseg_build_info",
     };
     EXPECT_EQ(help.size(), expected.size());
     EXPECT_EQ(type.size(), expected.size());

@@ -87,10 +87,11 @@ TEST_F(Preflight, PortInUseIsRefusedNamingTheField) {
     ASSERT_EQ(::listen(held.get(), 1), 0);
     socklen_t len = sizeof(a);
     ASSERT_EQ(::getsockname(held.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
-    cfg_.metrics_listen = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    // api.tcp is trial-bound before the kernel is touched; metrics.listen is bound by the
+    // metrics server itself, which fails the start the same way (daemon_start_test).
+    cfg_.tcp_listen = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
     const std::string e = errorOf([&] { preflight(cfg_); });
-    EXPECT_NE(e.find("metrics.listen 127.0.0.1:" + std::to_string(ntohs(a.sin_port))),
-              std::string::npos)
+    EXPECT_NE(e.find("api.tcp 127.0.0.1:" + std::to_string(ntohs(a.sin_port))), std::string::npos)
         << e;
     EXPECT_NE(e.find("Address already in use"), std::string::npos) << e;
 }

@@ -92,7 +92,12 @@ class ZtsegdInterfaces : public ::testing::Test {
                   static_cast<char*>(nullptr));
             return 127;
         });
-        ASSERT_TRUE(waitUntil([&] { return fs::exists(socket()) || !daemon_->running(); }, 30s));
+        // Ready once the first apply and attach are done (the API opens before them).
+        ASSERT_TRUE(waitUntil(
+            [&] {
+                return log().find("ztsegd running") != std::string::npos || !daemon_->running();
+            },
+            30s));
         ASSERT_TRUE(daemon_->running()) << "ztsegd exited";
     }
     // ztsegd run to completion: its status and output (for configs it refuses).

@@ -129,6 +129,12 @@ ZtsegdProcess::ZtsegdProcess(const std::string& ztsegd_path, NetNs& ns, const st
         throw std::runtime_error("ztsegd did not start (exit status " + std::to_string(status) +
                                  "); its log is above");
     }
+    // The API opens before the first apply and attach; status answers once they are done.
+    CommandResult ready = runCommand({ZTSEGCTL_PATH, "status", "--socket", api_socket}, nullptr,
+                                     std::chrono::seconds(90));
+    if (ready.status != 0) {
+        throw std::runtime_error("ztsegd did not become ready: " + ready.output + ready.errors);
+    }
 }
 
 int ZtsegdProcess::stop() {

@@ -148,7 +148,11 @@ void Daemon::start(bool serve_api) {
         throw;
     }
     EnforcementSnapshot now = s_->enforcement->snapshot();
-    ready_ = true;
+    {
+        std::lock_guard lock(ready_mu_);
+        ready_ = true;
+    }
+    ready_cv_.notify_all();
     const std::string line = "generation " + std::to_string(generation()) + ", " +
                              std::to_string(now.state->endpoints.size()) + " workload cgroups, " +
                              std::to_string(now.interfaces.size()) + " interfaces";
@@ -163,8 +167,8 @@ void Daemon::establish(bool serve_api) {
     s_->sink = std::make_unique<flows::JsonlSink>(flows::JsonlSink::Options{
         cfg_.flow_file, cfg_.flow_file_max_bytes, cfg_.flow_file_max_files});
     if (serve_api) {
-        // Mutating calls wait for ready_ (AgentOps below): a bundle applied
-        // through the API cannot race the one recorded in the state dir.
+        // API calls wait for ready_ (awaitReady): a bundle applied through
+        // the API cannot race the one recorded in the state dir.
         s_->api = std::make_unique<ApiServer>(
             ApiOptions{cfg_.unix_socket, cfg_.tcp_listen, cfg_.tls.cert, cfg_.tls.key, cfg_.tls.ca,
                        cfg_.fleet, s_->revocation},
@@ -210,6 +214,11 @@ void Daemon::establish(bool serve_api) {
 
 // Stops what establish() started, last first, before the datapath goes.
 void Daemon::teardownForFailedStart() {
+    {
+        std::lock_guard lock(ready_mu_);
+        start_failed_ = true;
+    }
+    ready_cv_.notify_all();
     s_->etcd.reset();
     s_->controller.reset();
     s_->api.reset();
@@ -219,9 +228,7 @@ void Daemon::teardownForFailedStart() {
 }
 
 uint64_t Daemon::applyBundle(const std::string& bytes) {
-    if (!ready_) {
-        throw Error("ztsegd is still starting (enforcement is being established): try again");
-    }
+    awaitReady();
     return applyAdmitted(bytes);
 }
 
@@ -246,13 +253,25 @@ uint64_t Daemon::applyAdmitted(const std::string& bytes) {
 }
 
 uint64_t Daemon::rollback() {
-    if (!ready_) {
-        throw Error("ztsegd is still starting (enforcement is being established): try again");
-    }
+    awaitReady();
     return s_->enforcement->rollback();
 }
 
+void Daemon::awaitReady() {
+    constexpr auto kStartBudget = std::chrono::seconds(60);
+    std::unique_lock lock(ready_mu_);
+    if (!ready_cv_.wait_for(lock, kStartBudget, [this] { return ready_ || start_failed_; })) {
+        throw Error(
+            "ztsegd is still starting (enforcement is being established) after 60 s: "
+            "try again");
+    }
+    if (start_failed_) {
+        throw Error("ztsegd failed to start");
+    }
+}
+
 v1::StatusReply Daemon::status() {
+    awaitReady();
     const EnforcementSnapshot snap = s_->enforcement->snapshot();
     v1::StatusReply r;
     r.set_host(cfg_.host_name);

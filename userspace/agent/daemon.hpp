@@ -10,8 +10,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -62,6 +64,9 @@ class Daemon : public AgentOps {
     uint64_t applyAdmitted(const std::string& bytes);
     Health health();
     void reload();
+    // API calls made while start() is still establishing enforcement wait for
+    // it (bounded), so `ztsegd & ztsegctl apply` works and status is never half.
+    void awaitReady();
     // Status and metrics come from one Enforcement snapshot each.
     MetricsSnapshot metrics();
 
@@ -69,6 +74,9 @@ class Daemon : public AgentOps {
     std::string config_path_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> ready_{false};  // start() finished: enforcement established
+    std::mutex ready_mu_;
+    std::condition_variable ready_cv_;
+    bool start_failed_ = false;  // under ready_mu_: wakes awaitReady() for good
     std::unique_ptr<State> s_;
 };
 

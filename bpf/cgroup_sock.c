@@ -4,6 +4,12 @@
  * connect() fails at once with EPERM instead of timing out on dropped SYNs.
  * These hooks see no packets, only the destination; the cgroup_skb egress hook
  * still judges (and tracks) every packet afterwards.
+ *
+ * A stream connect() sends something (the SYN). A datagram connect() (UDP,
+ * UDP-Lite, ICMP "ping" sockets) only fixes the peer: iputils ping connects a
+ * UDP socket to port 1025 just to learn its source address. Those are judged
+ * where datagrams leave: sendmsg with an address here, every datagram at the
+ * egress hook, which fails a refused send() with EPERM just the same.
  */
 #include "verdict.h"
 
@@ -47,6 +53,15 @@ static __always_inline int ztseg_sock(struct bpf_sock_addr* ctx, __u8 hook, int 
      * drops it as martian if it leaves through a real device) */
     if (ztseg_is_loopback_addr(j.pkt.t.family, j.pkt.t.daddr)) {
         ztseg_count(hook, ZTSEG_REASON_PASS_NOT_SUBJECT, 0);
+        return ZTSEG_PASS;
+    }
+
+    if (hook == ZTSEG_HOOK_SOCK_CONNECT &&
+        (j.pkt.t.proto == IPPROTO_UDP || j.pkt.t.proto == IPPROTO_UDPLITE ||
+         j.pkt.t.proto == IPPROTO_ICMP || j.pkt.t.proto == IPPROTO_ICMPV6)) {
+        /* datagram sockets only: anything else that connects (TCP, MPTCP,
+         * SCTP) is judged here as before */
+        ztseg_count(hook, ZTSEG_REASON_PASS_TO_STACK, 0);
         return ZTSEG_PASS;
     }
 

@@ -63,7 +63,8 @@ enum ztseg_reason {
     ZTSEG_REASON_ALLOW_POLICY = 0, /* new flow admitted by an allow rule */
     ZTSEG_REASON_ALLOW_CONNTRACK,  /* packet of a tracked, allowed connection */
     ZTSEG_REASON_ALLOW_RELATED,    /* ICMP error about a tracked connection */
-    ZTSEG_REASON_PASS_TO_STACK,    /* XDP: not for a managed workload, or deferred to cgroup */
+    ZTSEG_REASON_PASS_TO_STACK,    /* deferred to a later hook: XDP -> cgroup; a datagram
+                                    * connect() or wildcard sendmsg -> cgroup egress */
     ZTSEG_REASON_PASS_NOT_SUBJECT, /* ARP, IPv6 ND/MLD, non-IP, loopback */
     ZTSEG_REASON_PASS_NO_ENDPOINT, /* cgroup hooks: socket not in a managed workload */
     ZTSEG_REASON_AUDIT,            /* audit mode: would have been dropped */

@@ -85,8 +85,13 @@ TEST(OcsfReader, BadLinesAreNamedByFileAndLine) {
     std::string good = slurp(kAudit).substr(0, slurp(kAudit).find('\n'));
     auto expectError = [&](const std::string& second, const std::string& want) {
         std::ofstream(f, std::ios::trunc) << good << "\n" << second << "\n";
+        FlowReadReport lenient;
+        EXPECT_EQ(readFlowFile(f.string(), {}, &lenient).size(), 1u);
+        EXPECT_EQ(lenient.skipped, 1u);
+        EXPECT_EQ(lenient.bad_lines, std::vector<size_t>{2});
+        EXPECT_NE(lenient.first_error.find(want), std::string::npos) << lenient.first_error;
         try {
-            readFlowFile(f.string());
+            readFlowFile(f.string(), {.strict = true});
             ADD_FAILURE() << "no error for " << second;
         } catch (const Error& e) {
             std::string what = e.what();

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "integration/ztseg_process.hpp"
 
@@ -147,7 +149,7 @@ TEST_F(CliErrors, BadInputNamesTheOptionOrTheLine) {
     EXPECT_EQ(r.status, 2);
 
     std::ofstream(dir_ / "bad.jsonl") << "{\"class_uid\": 4001}\n";
-    r = ctl("whatif -p policies --flows " + (dir_ / "bad.jsonl").string());
+    r = ctl("whatif --strict -p policies --flows " + (dir_ / "bad.jsonl").string());
     EXPECT_EQ(r.status, 3);
     EXPECT_NE(r.errors.find((dir_ / "bad.jsonl").string() + ":1: missing field"), std::string::npos)
         << r.errors;
@@ -176,6 +178,107 @@ TEST_F(CliErrors, BadInputNamesTheOptionOrTheLine) {
     EXPECT_EQ(r.status, 2);
     r = ctl("flows --follow --file tests/cli/data/audit.jsonl");
     EXPECT_EQ(r.status, 2);
+}
+
+// A flow file being appended to, or with one bad line, is still read (issue
+// 14): bad lines are skipped and named, a partial last line is skipped with a
+// warning; --strict keeps the first bad line an error.
+TEST_F(CliErrors, FlowFilesSurviveBadAndPartialLines) {
+    std::ifstream in(kSource / "tests/cli/data/audit.jsonl");
+    std::vector<std::string> good;
+    for (std::string l; std::getline(in, l);) good.push_back(l);
+    ASSERT_EQ(good.size(), 8u);
+    const fs::path f = dir_ / "appending.jsonl";
+    {
+        std::ofstream out(f);
+        for (size_t i = 0; i < good.size(); ++i) {
+            out << good[i] << "\n";
+            if (i == 1)
+                out << "{\"class_uid\": 4001, cut\n";  // line 3
+        }
+        out << good[0].substr(0, good[0].size() / 2);  // line 10: no newline yet
+    }
+    CommandResult r = ctl("flows --file " + f.string() + " -o json");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_EQ(lines(r.output), 8u) << r.output;
+    EXPECT_NE(r.errors.find(f.string() + ": skipped 1 bad line (3); first: " + f.string() + ":3: "),
+              std::string::npos)
+        << r.errors;
+    EXPECT_NE(r.errors.find(f.string() + ":10: last line has no newline"), std::string::npos)
+        << r.errors;
+
+    r = ctl("flows --strict --file " + f.string());
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.errors.find(f.string() + ":3: "), std::string::npos) << r.errors;
+    EXPECT_EQ(r.output, "");
+
+    // whatif reads the same 8 events as from the clean file.
+    CommandResult clean = ctl("whatif -p policies --flows tests/cli/data/audit.jsonl");
+    r = ctl("whatif -p policies --flows " + f.string());
+    EXPECT_EQ(r.status, clean.status) << r.errors;
+    EXPECT_EQ(r.output, clean.output);
+    r = ctl("whatif --strict -p policies --flows " + f.string());
+    EXPECT_EQ(r.status, 3);
+
+    // A complete last line without its newline is an event like any other.
+    std::ofstream(f, std::ios::trunc) << good[0] << "\n" << good[1];
+    r = ctl("flows --file " + f.string() + " -o json");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_EQ(r.output, good[0] + "\n" + good[1] + "\n");
+    EXPECT_EQ(r.errors, "");
+}
+
+// A CI gate pointed at the wrong file must not pass (issue 14).
+TEST_F(CliErrors, WhatifWithNothingToJudgeFails) {
+    std::ofstream(dir_ / "empty.jsonl") << "";
+    CommandResult r = ctl("whatif -p policies --flows " + (dir_ / "empty.jsonl").string());
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.errors.find("whatif: nothing to judge: 0 flow events read"), std::string::npos)
+        << r.errors;
+    // Flows of workloads the candidate does not know.
+    std::ofstream(dir_ / "other.yaml")
+        << "workloads:\n  - name: batch\n    labels: {app: batch}\n"
+           "    addresses: [192.0.2.10]\n"
+           "policies:\n  - name: batch\n    selector: {matchLabels: {app: batch}}\n"
+           "    ingress: []\n";
+    r = ctl("whatif -p " + (dir_ / "other.yaml").string() + " --flows tests/cli/data/audit.jsonl");
+    EXPECT_EQ(r.status, 3) << r.output << r.errors;
+    EXPECT_NE(r.errors.find("none of them to or from a workload of the candidate policy"),
+              std::string::npos)
+        << r.errors;
+}
+
+TEST_F(CliErrors, ArgumentsOutOfRangeAndProtocolSpelling) {
+    CommandResult r = ctl("flows --file tests/cli/data/audit.jsonl --last 0");
+    EXPECT_EQ(r.status, 2) << r.errors;
+    EXPECT_NE(r.errors.find("--last"), std::string::npos) << r.errors;
+    // "TCP" as Kubernetes manifests write it: in policies, filters and services alike.
+    std::ofstream(dir_ / "upper.yaml")
+        << "workloads:\n  - name: db\n    labels: {app: db}\n    addresses: [10.0.0.1]\n"
+           "  - name: web\n    labels: {app: web}\n    addresses: [10.0.0.2]\n"
+           "policies:\n  - name: db\n    selector: {matchLabels: {app: db}}\n"
+           "    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
+           "        ports: [{port: 5432, protocol: TCP}]\n";
+    r = ctl("check " + (dir_ / "upper.yaml").string());
+    EXPECT_EQ(r.status, 0) << r.errors;
+    r = ctl("explain -p " + (dir_ / "upper.yaml").string() + " --from app=web --to app=db " +
+            "--port 5432/TCP");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.output.find("allowed"), std::string::npos) << r.output;
+    // A range holding a workload's address is not "unlabeled": refused, naming what it holds.
+    r = ctl("explain -p " + (dir_ / "upper.yaml").string() + " --from 10.0.0.0/24 --to app=db " +
+            "--port 5432/tcp");
+    EXPECT_EQ(r.status, 2) << r.output << r.errors;
+    EXPECT_NE(r.errors.find("'10.0.0.0/24' is a range holding addresses of different identities: "
+                            "workload db (10.0.0.1/32), workload web (10.0.0.2/32)"),
+              std::string::npos)
+        << r.errors;
+    r = ctl("explain -p " + (dir_ / "upper.yaml").string() + " --from 10.0.0.2/32 --to app=db " +
+            "--port 5432/tcp");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    r = ctl("flows --file tests/cli/data/audit.jsonl --protocol TCP -o json");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_GT(lines(r.output), 0u);
 }
 
 // A private key verifies signatures as well as its public half, so verify

@@ -140,6 +140,35 @@ TEST_F(Ztsegd, OneShotApplyRefusesRollbackAndUninstallLeavesNothing) {
     EXPECT_EQ(webToDb(), 0) << "no enforcement left";
 }
 
+// After a restart the kernel's other slot still holds a generation, but this
+// ztsegd never applied it and cannot roll back to it: status must not offer it.
+TEST_F(Ztsegd, StatusAfterRestartOffersNoRollbackItCannotDo) {
+    startDbServer();
+    daemon_ = startDaemon();
+    const std::string sock = (dir_ / "sock").string();
+    writeBundle(2, "5433", "next.pb");
+    CommandResult applied = runCommand(
+        {ZTSEGCTL_PATH, "apply", "--bundle", (dir_ / "next.pb").string(), "--socket", sock});
+    ASSERT_EQ(applied.status, 0) << applied.output << applied.errors;
+    CommandResult st = runCommand({ZTSEGCTL_PATH, "status", "--socket", sock});
+    EXPECT_NE(st.output.find("policy generation 2 (rollback goes to 1)"), std::string::npos)
+        << st.output;
+
+    ASSERT_EQ(kill(daemon_->pid(), SIGTERM), 0);
+    ASSERT_EQ(daemon_->wait(30s), 0);
+    daemon_ = startDaemon();
+    st = runCommand({ZTSEGCTL_PATH, "status", "--socket", sock});
+    EXPECT_NE(st.output.find("policy generation 2 (no previous generation since this ztsegd "
+                             "started)"),
+              std::string::npos)
+        << st.output;
+    CommandResult rb = runCommand({ZTSEGCTL_PATH, "rollback", "--socket", sock});
+    EXPECT_EQ(rb.status, 3) << rb.output;
+    EXPECT_NE(rb.output.find("no previous generation since this ztsegd started"), std::string::npos)
+        << rb.output;
+    EXPECT_EQ(webToDb(), ETIMEDOUT) << "generation 2 still enforced";
+}
+
 TEST_F(Ztsegd, ApiOnUnixSocketAppliesRollsBackAndStreamsFlows) {
     startDbServer();
     daemon_ = startDaemon();

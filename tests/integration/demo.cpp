@@ -150,18 +150,25 @@ struct Attempt {
     const char* from;
     const char* to;
     uint16_t port;
-    int expect_audit;    // errno in phase 1 (audit): everything connects
-    int expect_enforce;  // errno in phase 2
-    const char* why;
+    int expect_audit;         // errno in phase 1 (audit): everything connects
+    int expect_enforce;       // errno in phase 2
+    const char* why_audit;    // what phase 1 shows
+    const char* why_enforce;  // what phase 2 shows
 };
 
-// The lab's traffic: what each party tries, and what should happen.
+// The lab's traffic: what each party tries, and what should happen in each phase.
 const Attempt kTraffic[] = {
-    {"web", "api", 8080, 0, 0, "web -> api:8080, allowed on both ends"},
-    {"api", "db", 5432, 0, 0, "api -> db:5432, allowed on both ends"},
-    {"bastion", "db", 22, 0, 0, "bastion -> db:22, the DBAs' SSH (allowed once we add a rule)"},
-    {"web", "db", 5432, 0, EPERM, "web -> db:5432, skipping the api tier: web has no such egress"},
+    {"web", "api", 8080, 0, 0, "web -> api:8080, allowed on both ends",
+     "web -> api:8080, allowed on both ends"},
+    {"api", "db", 5432, 0, 0, "api -> db:5432, allowed on both ends",
+     "api -> db:5432, allowed on both ends"},
+    {"bastion", "db", 22, 0, 0, "bastion -> db:22, the DBAs' SSH: would-drop, audit lets it pass",
+     "bastion -> db:22, the DBAs' SSH (allowed once we add a rule)"},
+    {"web", "db", 5432, 0, EPERM,
+     "web -> db:5432, skipping the api tier: would-drop, audit lets it pass",
+     "web -> db:5432, skipping the api tier: web has no such egress"},
     {"intruder", "db", 5432, 0, ETIMEDOUT,
+     "intruder -> db:5432, an address with no identity: would-drop, audit lets it pass",
      "intruder -> db:5432, an address with no identity: dropped at XDP"},
 };
 
@@ -173,7 +180,8 @@ void traffic(DemoLab& lab, bool enforce) {
         int err =
             lab.in(a.from, [dst, port] { return tcpEchoRoundTrip(dst, port, "hello", 1500ms); });
         int want = enforce ? a.expect_enforce : a.expect_audit;
-        expect(err == want, std::string(a.why) + ": " + errName(err));
+        expect(err == want,
+               std::string(enforce ? a.why_enforce : a.why_audit) + ": " + errName(err));
     }
 }
 

@@ -227,8 +227,8 @@ const std::vector<ErrorCase> kErrorCases = {
      "test.yaml:10:20", "ports do not apply to icmpv6"},
     {"UnknownProtocol", kPorts + "          - {port: 80, protocol: http}\n", "test.yaml:10:34",
      "unknown protocol 'http' (expected tcp, udp, icmp, icmpv6, sctp, udplite, dccp, any)"},
-    {"UnknownProtocolInList", kPorts + "          - {port: 80, protocol: [tcp, TCP]}\n",
-     "test.yaml:10:40", "unknown protocol 'TCP'"},
+    {"UnknownProtocolInList", kPorts + "          - {port: 80, protocol: [tcp, TPC]}\n",
+     "test.yaml:10:40", "unknown protocol 'TPC'"},
     {"PortEntryNotAMapping", kPorts + "          - 80\n", "test.yaml:10:13",
      "expected a port entry ({port, protocol}) (a mapping)"},
     // mode, action
@@ -445,6 +445,26 @@ TEST(ParserValid, EmptyFilesAreFine) {
         EXPECT_EQ(ps.files, std::vector<std::string>{"empty.yaml"});
         EXPECT_TRUE(ps.workloads.empty() && ps.policies.empty());
     }
+}
+
+// Kubernetes manifests write "TCP": protocols are names, whatever their case.
+TEST(ParserValid, ProtocolNamesAreCaseInsensitive) {
+    std::string yaml =
+        "workloads:\n  - name: a\n    labels: {app: a}\n    addresses: [10.0.0.1]\n"
+        "policies:\n  - name: p\n    selector: {matchLabels: {app: a}}\n"
+        "    ingress:\n      - from: [{entity: world}]\n"
+        "        ports: [{port: 80, protocol: TCP}, {port: 53, protocol: [Udp, sctp]}, "
+        "{protocol: ICMP}]\n";
+    Diagnostics diags;
+    PolicySet ps = parsePolicies({{"k8s.yaml", yaml}}, diags);
+    EXPECT_TRUE(diags.all().empty()) << diags.str();
+    ASSERT_EQ(ps.policies.size(), 1u);
+    std::vector<uint8_t> protocols;
+    for (const auto& r : ps.policies[0].rules) {
+        for (const auto& p : r.ports) protocols.push_back(p.protocol);
+    }
+    EXPECT_EQ(protocols, (std::vector<uint8_t>{ZTSEG_PROTO_TCP, ZTSEG_PROTO_UDP, ZTSEG_PROTO_SCTP,
+                                               ZTSEG_PROTO_ICMP}));
 }
 
 TEST(ParserValid, FieldsAndDefaults) {

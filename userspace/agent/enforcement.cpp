@@ -107,7 +107,7 @@ uint64_t Enforcement::apply(const Admit& admit, const std::string& bytes, bool r
     if (record) {
         store_.recordApplied(cp->generation, bytes);
     }
-    previous_ = state_.load()->policy;
+    keepPrevious(state_.load()->policy);
     previous_bytes_ = std::exchange(current_bytes_, bytes);
     use(cp, std::move(endpoints));
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -152,13 +152,20 @@ void Enforcement::settle() {
     settlePending(*dp_, *cgroups_, state_.load()->endpoints);
 }
 
+void Enforcement::keepPrevious(std::shared_ptr<const policy::CompiledPolicy> p) {
+    previous_generation_ = p ? p->generation : 0;
+    previous_ = std::move(p);
+}
+
 uint64_t Enforcement::rollback() {
     std::lock_guard lock(mu_);
     uint64_t prev = dp_->previousGeneration();
-    if (prev == 0) {
-        throw Error("rollback: no previous generation to return to");
+    if (prev == 0 || !previous_ || previous_->generation == 0) {
+        throw Error(
+            "rollback: no previous generation since this ztsegd started; apply the bundle of "
+            "the generation you want instead");
     }
-    if (!previous_ || previous_->generation != prev) {
+    if (previous_->generation != prev) {
         throw Error("rollback: generation " + std::to_string(prev) +
                     " was applied before this ztsegd started; apply its bundle instead");
     }
@@ -172,7 +179,7 @@ uint64_t Enforcement::rollback() {
     }
     std::swap(current_bytes_, previous_bytes_);
     store_.recordCurrent(current_bytes_);  // a restart keeps the rollback
-    previous_ = state_.load()->policy;
+    keepPrevious(state_.load()->policy);
     use(cp, std::move(endpoints));
     spdlog::warn("rolled back to generation {} on request", cp->generation);
     return cp->generation;
@@ -225,7 +232,10 @@ EnforcementSnapshot Enforcement::snapshot() const {
     EnforcementSnapshot s;
     s.state = state_.load();
     s.active_generation = dp_->activeGeneration();
-    s.previous_generation = dp_->previousGeneration();
+    // The kernel's other slot may hold a generation an earlier ztsegd applied
+    // (after a restart, even the active one): rollback cannot return to it.
+    const uint64_t mine = previous_generation_.load();
+    s.previous_generation = mine != 0 && mine == dp_->previousGeneration() ? mine : 0;
     s.counters = dp_->counters();
     s.conntrack = dp_->conntrackUsage();
     s.pending_cgroups = dp_->pendingCgroups().size();

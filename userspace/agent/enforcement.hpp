@@ -37,7 +37,7 @@ struct EnforcedState {
 struct EnforcementSnapshot {
     std::shared_ptr<const EnforcedState> state;
     uint64_t active_generation = 0;    // what the kernel enforces
-    uint64_t previous_generation = 0;  // what a datapath rollback returns to
+    uint64_t previous_generation = 0;  // what `rollback` returns to (0: nothing this run can)
     Counters counters;
     ConntrackUsage conntrack;
     size_t pending_cgroups = 0;
@@ -109,6 +109,8 @@ class Enforcement {
     // For rollback: the datapath's previous generation, if this process applied it.
     std::shared_ptr<const policy::CompiledPolicy> previous_;
     std::string current_bytes_, previous_bytes_;
+    std::atomic<uint64_t> previous_generation_{0};  // previous_'s, for snapshot() without mu_
+    void keepPrevious(std::shared_ptr<const policy::CompiledPolicy> p);
 
     std::atomic<std::shared_ptr<const EnforcedState>> state_;
 };

@@ -7,6 +7,7 @@
 
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
+#include "cli/flow_files.hpp"
 #include "cli/flow_text.hpp"
 #include "common/error.hpp"
 #include "flows/ocsf_reader.hpp"
@@ -28,16 +29,8 @@ struct AnalysisArgs {
     std::string mode = "enforce";
     bool policies_only = false;
     std::string out;
+    bool strict = false;
 };
-
-std::vector<flows::FlowRecord> readAll(const std::vector<std::string>& files) {
-    std::vector<flows::FlowRecord> all;
-    for (const auto& f : files) {
-        auto part = flows::readFlowFile(f);
-        all.insert(all.end(), part.begin(), part.end());
-    }
-    return all;
-}
 
 // Policy files, or nullopt after printing their errors.
 std::optional<policy::PolicySet> loadOrReport(const std::vector<std::string>& paths) {
@@ -133,7 +126,14 @@ int runWhatif(const AnalysisArgs& a) {
     if (!ps) {
         return kExitInputErrors;
     }
-    flows::WhatifReport rep = flows::whatif(*ps, readAll(a.flows));
+    flows::WhatifReport rep = flows::whatif(*ps, readFlowFiles(a.flows, a.strict));
+    if (rep.covered == 0) {
+        // A gate pointed at an empty, unrelated or reply-only file must not pass.
+        std::cerr << "ztsegctl: whatif: nothing to judge: " << rep.events << " flow events read, "
+                  << rep.judged << " new flows, none of them to or from a workload of the "
+                  << "candidate policy; point --flows at a flow log of the traffic it covers\n";
+        return kExitFailed;
+    }
     if (a.format == "json") {
         std::cout << whatifJson(rep).dump(2) << "\n";
     } else {
@@ -150,7 +150,7 @@ int runSuggest(const AnalysisArgs& a) {
             return kExitInputErrors;
         }
     }
-    std::vector<flows::FlowRecord> recorded = readAll(a.flows);
+    std::vector<flows::FlowRecord> recorded = readFlowFiles(a.flows, a.strict);
     flows::SuggestOptions opts{a.mode, a.policies_only, a.flows};
     flows::Suggestion s = flows::suggestPolicy(recorded, inventory ? &*inventory : nullptr, opts);
 
@@ -212,6 +212,7 @@ void addAnalysisCommands(CLI::App& app, Commands& cmds) {
     whatif->add_option("--flows", w->flows, "OCSF flow files ('-' = standard input)")
         ->type_name(kFileType)
         ->required();
+    whatif->add_flag("--strict", w->strict, kStrictFlowsHelp);
     whatif->add_option("-o,--output", w->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
     cmds.on(whatif, [w] { return runWhatif(*w); });
@@ -223,6 +224,7 @@ void addAnalysisCommands(CLI::App& app, Commands& cmds) {
     suggest->add_option("--flows", s->flows, "OCSF flow files ('-' = standard input)")
         ->type_name(kFileType)
         ->required();
+    suggest->add_flag("--strict", s->strict, kStrictFlowsHelp);
     suggest
         ->add_option("-p,--policy", s->policy,
                      "take workloads, externals and hosts from these policy files (their "

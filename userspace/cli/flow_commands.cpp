@@ -10,6 +10,7 @@
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
+#include "cli/flow_files.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/flow_text.hpp"
 #include "cli/status_text.hpp"
@@ -23,6 +24,7 @@ namespace {
 struct FlowsArgs {
     FlowQueryArgs query;
     std::vector<std::string> files;
+    bool strict = false;
     bool follow = false;
     std::string format = "table";
     std::string socket;
@@ -84,13 +86,11 @@ int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
         return kExitUsage;
     }
     LastN kept(q.last);
-    for (const auto& f : a.files) {
-        flows::forEachFlowLine(f, [&](const flows::FlowRecord& r, const std::string& line) {
-            if (q.matches(r)) {
-                kept.add({r, line, std::nullopt});
-            }
-        });
-    }
+    forEachFlowInFiles(a.files, a.strict, [&](const flows::FlowRecord& r, const std::string& line) {
+        if (q.matches(r)) {
+            kept.add({r, line, std::nullopt});
+        }
+    });
     FlowPrinter out(a.format, false);
     for (const auto& s : kept.kept()) out.print(s);
     out.finish();
@@ -152,6 +152,7 @@ void addFlowCommands(CLI::App& app, Commands& cmds) {
     cmd->add_option("--file", a->files,
                     "read OCSF flow files instead of the daemon ('-' = standard input)")
         ->type_name(kFileType);
+    cmd->add_flag("--strict", a->strict, kStrictFlowsHelp);
     cmd->add_flag("-f,--follow", a->follow, "keep streaming new flows from the daemon");
     cmd->add_option("-o,--output", a->format,
                     "table (for people), json (OCSF lines, as in the flow file), jsonpb "

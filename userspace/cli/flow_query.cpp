@@ -77,7 +77,8 @@ void addFlowQueryOptions(CLI::App* cmd, FlowQueryArgs& a) {
     cmd->add_option("--direction", a.direction, "ingress or egress (at the local workload)");
     cmd->add_option("--since", a.since,
                     "only flows since: a duration (30s, 5m, 2h, 1d) or RFC 3339 time");
-    cmd->add_option("--last", a.last, "only the last N matching flows");
+    cmd->add_option("--last", a.last, "only the last N matching flows (N >= 1)")
+        ->check(CLI::PositiveNumber);
 }
 
 std::chrono::system_clock::time_point parseSince(const std::string& text,

@@ -193,7 +193,14 @@ int runExplain(const ExplainArgs& a) {
                          "(--flow-file FILE [--pick N]); see ztsegctl explain --help\n";
             return kExitUsage;
         }
-        Explanation ex = explainFlow(ps, a.from, a.to, a.service);
+        Explanation ex;
+        try {
+            ex = explainFlow(ps, a.from, a.to, a.service);
+        } catch (const Error& e) {
+            // Parties and service that name nothing (or too much) are bad arguments.
+            std::cerr << "ztsegctl: explain: " << e.what() << "\n";
+            return kExitUsage;
+        }
         std::cout << (a.format == "json" ? explanationJson(ex).dump(2) + "\n" : ex.text());
         return kExitOk;
     }

@@ -35,9 +35,11 @@ std::string statusText(const v1::StatusReply& st) {
     std::string out = "host " + st.host() + ": ";
     out += st.generation() == 0 ? "no policy applied"
                                 : "policy generation " + std::to_string(st.generation());
-    out += st.previous_generation() == 0
-               ? " (no previous generation to roll back to)\n"
-               : " (rollback goes to " + std::to_string(st.previous_generation()) + ")\n";
+    // ztsegd can roll back only to a generation it applied itself (it holds that policy).
+    out += st.previous_generation() != 0
+               ? " (rollback goes to " + std::to_string(st.previous_generation()) + ")\n"
+           : st.generation() == 0 ? "\n"
+                                  : " (no previous generation since this ztsegd started)\n";
     if (!st.version().empty()) {
         out += "ztsegd " + st.version() + " (commit " + st.commit() + ")\n";
     }

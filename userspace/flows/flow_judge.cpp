@@ -102,26 +102,28 @@ policy::Explanation FlowJudge::explain(const FlowRecord& r) const {
 }
 
 Judgement FlowJudge::judge(const FlowRecord& r) const {
-    policy::Explanation ex = explain(r);
     const bool egress = r.direction == Direction::Egress;
+    auto [src, dst] = parties(r);
     Judgement j;
-    for (const auto& s : ex.sides) {
-        if (s.direction != r.direction) {
-            continue;
+    if (src.is_workload || dst.is_workload) {
+        policy::Explanation ex = explain(r);
+        for (const auto& s : ex.sides) {
+            if (s.direction != r.direction) {
+                continue;
+            }
+            const policy::Evaluation& e = s.evaluation;
+            j.verdict = !e.pass ? "dropped" : e.would_drop ? "would-drop" : "allowed";
+            j.reason = std::string(policy::evalReasonName(e.reason));
+            j.at = std::string(egress ? "egress" : "ingress") + " at " + s.workload;
+            j.because = s.because;
+            j.rules = e.rules;
+            return j;
         }
-        const policy::Evaluation& e = s.evaluation;
-        j.verdict = !e.pass ? "dropped" : e.would_drop ? "would-drop" : "allowed";
-        j.reason = std::string(policy::evalReasonName(e.reason));
-        j.at = std::string(egress ? "egress" : "ingress") + " at " + s.workload;
-        j.because = s.because;
-        j.rules = e.rules;
-        return j;
     }
     // The observing end is no workload of this policy: nothing judges it
     // there, except XDP, which drops sources without an identity.
-    const std::string local = egress ? ex.from : ex.to;
+    const std::string local = egress ? src.text : dst.text;
     j.at = std::string(egress ? "egress" : "ingress") + " at " + local;
-    auto [src, dst] = parties(r);
     if (!egress && src.peer.kind == Peer::Kind::Unlabeled) {
         j.verdict = "dropped";
         j.reason = "unlabeled";

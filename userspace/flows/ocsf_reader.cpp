@@ -134,14 +134,43 @@ FlowRecord parseOcsfLine(std::string_view line) {
     return r;
 }
 
-std::vector<FlowRecord> readFlowFile(const std::string& path) {
-    std::vector<FlowRecord> out;
-    forEachFlowLine(path, [&](const FlowRecord& r, const std::string&) { out.push_back(r); });
+std::vector<std::string> FlowReadReport::warnings() const {
+    std::vector<std::string> out;
+    const std::string name = path == "-" ? std::string("<stdin>") : path;
+    if (skipped) {
+        std::string lines;
+        for (size_t n : bad_lines) {
+            lines += (lines.empty() ? "" : ", ") + std::to_string(n);
+        }
+        if (skipped > bad_lines.size()) {
+            lines += ", ...";
+        }
+        out.push_back("read flows " + name + ": skipped " + std::to_string(skipped) + " bad line" +
+                      (skipped == 1 ? "" : "s") + " (" + lines + "); first: " + name + ":" +
+                      first_error + " (--strict makes this an error)");
+    }
+    if (partial_line) {
+        out.push_back("read flows " + name + ":" + std::to_string(partial_line) +
+                      ": last line has no newline and does not parse (still being written, or "
+                      "cut short): skipped");
+    }
     return out;
 }
 
-void forEachFlowLine(const std::string& path,
-                     const std::function<void(const FlowRecord&, const std::string&)>& fn) {
+std::vector<FlowRecord> readFlowFile(const std::string& path, const FlowReadOptions& opts,
+                                     FlowReadReport* report) {
+    std::vector<FlowRecord> out;
+    FlowReadReport r = forEachFlowLine(
+        path, [&](const FlowRecord& rec, const std::string&) { out.push_back(rec); }, opts);
+    if (report) {
+        *report = std::move(r);
+    }
+    return out;
+}
+
+FlowReadReport forEachFlowLine(const std::string& path,
+                               const std::function<void(const FlowRecord&, const std::string&)>& fn,
+                               const FlowReadOptions& opts) {
     std::ifstream file;
     std::istream* in = &std::cin;
     if (path != "-") {
@@ -151,8 +180,12 @@ void forEachFlowLine(const std::string& path,
         }
         in = &file;
     }
+    FlowReadReport report;
+    report.path = path;
     std::string line;
     for (size_t n = 1; std::getline(*in, line); ++n) {
+        // getline stopped at end of file, not at a newline: the line may be partial.
+        const bool unterminated = in->eof();
         if (line.find_first_not_of(" \t\r") == std::string::npos) {
             continue;
         }
@@ -160,14 +193,29 @@ void forEachFlowLine(const std::string& path,
         try {
             r = parseOcsfLine(line);
         } catch (const Error& e) {
-            throw Error("read flows " + (path == "-" ? std::string("<stdin>") : path) + ":" +
-                        std::to_string(n) + ": " + e.what());
+            if (opts.strict) {
+                throw Error("read flows " + (path == "-" ? std::string("<stdin>") : path) + ":" +
+                            std::to_string(n) + ": " + e.what());
+            }
+            if (unterminated) {
+                report.partial_line = n;
+            } else {
+                if (report.skipped++ == 0) {
+                    report.first_error = std::to_string(n) + ": " + e.what();
+                }
+                if (report.bad_lines.size() < FlowReadReport::kMaxNamed) {
+                    report.bad_lines.push_back(n);
+                }
+            }
+            continue;
         }
+        ++report.events;
         fn(r, line);
     }
     if (in->bad()) {
         throwErrno("read flows " + path, errno);
     }
+    return report;
 }
 
 }  // namespace ztseg::flows

@@ -34,10 +34,11 @@ struct WhatifGroup {
 };
 
 struct WhatifReport {
-    size_t events = 0;                 // recorded events read
-    size_t judged = 0;                 // of them, policy decisions (new flows)
-    size_t unchanged = 0;              // judged events with the same verdict
-    size_t not_judged = 0;             // replies, related ICMP, malformed ...: follow their flow
+    size_t events = 0;      // recorded events read
+    size_t judged = 0;      // of them, policy decisions (new flows)
+    size_t unchanged = 0;   // judged events with the same verdict
+    size_t not_judged = 0;  // replies, related ICMP, malformed ...: follow their flow
+    size_t covered = 0;     // judged events with a workload of the candidate at either end
     std::vector<WhatifGroup> changes;  // newly denied first; within, most flows first
 
     size_t count(Change c) const;  // flow events with this change

@@ -1,6 +1,8 @@
 #include "model/names.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 #include "abi.h"
@@ -32,8 +34,12 @@ std::string protocolName(uint8_t proto) {
 }
 
 std::optional<uint8_t> protocolNumber(std::string_view name) {
+    // Case-insensitive: Kubernetes manifests spell it "TCP".
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     for (const auto& [n, num] : kProtocols) {
-        if (n == name) {
+        if (n == lower) {
             return num;
         }
     }

@@ -1,8 +1,14 @@
 #include "policy/explain.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "model/names.hpp"
 #include "policy/parser.hpp"
 
 namespace ztseg::policy {
@@ -35,6 +41,41 @@ LabelSet uniqueLabelSet(const PolicySet& ps, const std::string& text) {
     return found.begin()->second;
 }
 
+// A range (CIDR) is one party only if no declared address lies inside it:
+// otherwise its addresses have different identities, and no single verdict
+// describes it. Refused, naming what it holds.
+void refuseMixedRange(const PolicySet& ps, const IpPrefix& range, const std::string& text) {
+    if (range.length == range.maxLength()) {
+        return;
+    }
+    std::vector<std::string> inside;
+    auto note = [&](const IpPrefix& p, const std::string& who) {
+        if (range.contains(p) && !(p == range)) {
+            inside.push_back(who + " (" + p.str() + ")");
+        }
+    };
+    for (const auto& w : ps.workloads) {
+        for (const auto& a : w.addresses) note(a, "workload " + w.name);
+    }
+    for (const auto& e : ps.externals) {
+        for (const auto& c : e.cidrs) note(c, "external " + e.name);
+    }
+    for (const auto& h : ps.hosts) note(h, "host");
+    if (inside.empty()) {
+        return;
+    }
+    constexpr size_t kNamed = 5;
+    std::string list;
+    for (size_t i = 0; i < inside.size() && i < kNamed; ++i) {
+        list += (i ? ", " : "") + inside[i];
+    }
+    if (inside.size() > kNamed) {
+        list += " and " + std::to_string(inside.size() - kNamed) + " more";
+    }
+    throw Error("'" + text + "' is a range holding addresses of different identities: " + list +
+                ": explain one of them (by labels, or one address)");
+}
+
 Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text) {
     Party p;
     p.text = text;
@@ -45,6 +86,7 @@ Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text)
         } catch (const Error&) {
             throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
         }
+        refuseMixedRange(ps, addr, text);
         p.peer = ev.peerOfAddress(addr);
     } else {
         p.peer = ev.peerOfLabels(uniqueLabelSet(ps, text));
@@ -68,7 +110,11 @@ std::string ruleRef(const PolicySet& ps, uint32_t id) {
 
 }  // namespace
 
-std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
+std::pair<uint8_t, uint16_t> parseService(const std::string& given) {
+    // "5432/TCP" as Kubernetes spells it is the same service.
+    std::string text = given;
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (text == "icmp")
         return {ZTSEG_PROTO_ICMP, 0};
     if (text == "icmpv6")
@@ -78,14 +124,10 @@ std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
     std::string port = text.substr(0, slash);
     unsigned v = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    uint8_t num = proto == "tcp"       ? ZTSEG_PROTO_TCP
-                  : proto == "udp"     ? ZTSEG_PROTO_UDP
-                  : proto == "sctp"    ? ZTSEG_PROTO_SCTP
-                  : proto == "udplite" ? ZTSEG_PROTO_UDPLITE
-                  : proto == "dccp"    ? ZTSEG_PROTO_DCCP
-                                       : 0;
+    std::optional<uint8_t> known = protocolNumber(proto);
+    uint8_t num = known && protocolHasPorts(*known) ? *known : 0;
     if (ec != std::errc() || end != port.data() + port.size() || v < 1 || v > 65535 || !num) {
-        throw Error("invalid service '" + text +
+        throw Error("invalid service '" + given +
                     "': expected PORT/PROTOCOL (tcp, udp, sctp, udplite, dccp), icmp or icmpv6");
     }
     return {num, uint16_t(v)};

@@ -249,9 +249,14 @@ TEST_F(CliErrors, WhatifWithNothingToJudgeFails) {
 }
 
 TEST_F(CliErrors, ArgumentsOutOfRangeAndProtocolSpelling) {
-    CommandResult r = ctl("flows --file tests/cli/data/audit.jsonl --last 0");
-    EXPECT_EQ(r.status, 2) << r.errors;
-    EXPECT_NE(r.errors.find("--last"), std::string::npos) << r.errors;
+    for (const char* n : {"0", "-1", "00"}) {
+        CommandResult r = ctl(std::string("flows --file tests/cli/data/audit.jsonl --last ") + n);
+        EXPECT_EQ(r.status, 2) << r.errors;
+        EXPECT_NE(r.errors.find("give a count N >= 1"), std::string::npos) << r.errors;
+    }
+    CommandResult r = ctl("flows --file tests/cli/data/audit.jsonl --last 2");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_EQ(lines(r.output), 3u) << r.output;  // header and two flows
     // "TCP" as Kubernetes manifests write it: in policies, filters and services alike.
     std::ofstream(dir_ / "upper.yaml")
         << "workloads:\n  - name: db\n    labels: {app: db}\n    addresses: [10.0.0.1]\n"

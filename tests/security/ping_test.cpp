@@ -44,10 +44,10 @@ class Ping : public ::testing::TestWithParam<int> {
     void applyPolicy(bool icmp_egress) {
         Generation g = lab_->policy(1);
         if (icmp_egress) {
-            g.rules.push_back({kDbId, kWebId, Direction::Egress, ZTSEG_PROTO_ICMP, {},
-                               Action::Allow, 8});
-            g.rules.push_back({kDbId, kWebId, Direction::Egress, ZTSEG_PROTO_ICMPV6, {},
-                               Action::Allow, 9});
+            g.rules.push_back(
+                {kDbId, kWebId, Direction::Egress, ZTSEG_PROTO_ICMP, {}, Action::Allow, 8});
+            g.rules.push_back(
+                {kDbId, kWebId, Direction::Egress, ZTSEG_PROTO_ICMPV6, {}, Action::Allow, 9});
         }
         lab_->apply(g);
     }

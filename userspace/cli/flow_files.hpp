@@ -13,8 +13,9 @@
 namespace ztseg::cli {
 
 std::vector<flows::FlowRecord> readFlowFiles(const std::vector<std::string>& files, bool strict);
-void forEachFlowInFiles(const std::vector<std::string>& files, bool strict,
-                        const std::function<void(const flows::FlowRecord&, const std::string&)>& fn);
+void forEachFlowInFiles(
+    const std::vector<std::string>& files, bool strict,
+    const std::function<void(const flows::FlowRecord&, const std::string&)>& fn);
 
 inline constexpr const char* kStrictFlowsHelp =
     "a bad line in a flow file is an error (default: skipped, counted and named on stderr)";

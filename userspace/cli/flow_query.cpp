@@ -78,7 +78,16 @@ void addFlowQueryOptions(CLI::App* cmd, FlowQueryArgs& a) {
     cmd->add_option("--since", a.since,
                     "only flows since: a duration (30s, 5m, 2h, 1d) or RFC 3339 time");
     cmd->add_option("--last", a.last, "only the last N matching flows (N >= 1)")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](std::string& v) {
+                if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
+                    v.find_first_not_of("0") == std::string::npos) {
+                    return "--last " + v +
+                           ": give a count N >= 1, or leave --last out for every flow";
+                }
+                return std::string();
+            },
+            "N>=1"));
 }
 
 std::chrono::system_clock::time_point parseSince(const std::string& text,

@@ -1,6 +1,6 @@
-// Flow files as every ztsegctl command reads them (flows --file, whatif,
-// suggest, explain --flow-file): a bad line is skipped and named on stderr, a
-// partial last line (a file still being written) is skipped with a warning;
+// Flow files as ztsegctl's flows --file, whatif and suggest read them
+// (explain --flow-file stays strict: --pick numbers events): a bad line is skipped and named on
+// stderr, a partial last line (a file still being written) is skipped with a warning;
 // --strict makes the first bad line an error (exit 3), as a CI gate wants.
 #pragma once
 

@@ -1,22 +1,15 @@
 #include "flows/filter.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <utility>
 
 #include "common/error.hpp"
+#include "model/names.hpp"
 #include "policy/parser.hpp"
 
 namespace ztseg::flows {
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return char(std::tolower(c)); });
-    return out;
-}
 
 [[noreturn]] void bad(std::string_view option, std::string_view text, const std::string& why) {
     throw Error("flow filter: bad " + std::string(option) + " '" + std::string(text) + "': " + why);
@@ -75,7 +68,7 @@ bool FlowFilter::empty() const {
 }
 
 std::string FlowFilter::parseVerdict(std::string_view text) {
-    std::string v = lower(text);
+    std::string v = asciiLower(text);
     if (v == "allowed" || v == "forwarded") {
         return "allowed";
     }
@@ -121,7 +114,7 @@ uint16_t FlowFilter::parsePort(std::string_view text) {
 }
 
 std::string FlowFilter::parseProtocol(std::string_view text) {
-    std::string p = lower(text);
+    std::string p = asciiLower(text);
     unsigned n = 0;
     if (numeric(p, n)) {
         if (n == 0 || n > 255) {
@@ -139,7 +132,7 @@ std::string FlowFilter::parseProtocol(std::string_view text) {
 }
 
 Direction FlowFilter::parseDirection(std::string_view text) {
-    std::string d = lower(text);
+    std::string d = asciiLower(text);
     if (d == "ingress" || d == "inbound") {
         return Direction::Ingress;
     }

@@ -105,7 +105,8 @@ Judgement FlowJudge::judge(const FlowRecord& r) const {
     const bool egress = r.direction == Direction::Egress;
     auto [src, dst] = parties(r);
     Judgement j;
-    if (src.is_workload || dst.is_workload) {
+    j.by_policy = src.is_workload || dst.is_workload;
+    if (j.by_policy) {
         policy::Explanation ex = explain(r);
         for (const auto& s : ex.sides) {
             if (s.direction != r.direction) {

@@ -26,6 +26,7 @@ struct Judgement {
     std::string at;       // "ingress at app=db", "egress at app=web"
     std::string because;  // the explanation's sentence, with rule and file:line
     std::vector<uint32_t> rules;
+    bool by_policy = false;  // an end is a workload of the policy (else nothing of it judges)
 };
 
 class FlowJudge {

@@ -134,9 +134,16 @@ FlowRecord parseOcsfLine(std::string_view line) {
     return r;
 }
 
+namespace {
+// How messages name a flow file ("-" is standard input).
+std::string shownName(const std::string& path) {
+    return path == "-" ? std::string("<stdin>") : path;
+}
+}  // namespace
+
 std::vector<std::string> FlowReadReport::warnings() const {
     std::vector<std::string> out;
-    const std::string name = path == "-" ? std::string("<stdin>") : path;
+    const std::string name = shownName(path);
     if (skipped) {
         std::string lines;
         for (size_t n : bad_lines) {
@@ -194,8 +201,8 @@ FlowReadReport forEachFlowLine(const std::string& path,
             r = parseOcsfLine(line);
         } catch (const Error& e) {
             if (opts.strict) {
-                throw Error("read flows " + (path == "-" ? std::string("<stdin>") : path) + ":" +
-                            std::to_string(n) + ": " + e.what());
+                throw Error("read flows " + shownName(path) + ":" + std::to_string(n) + ": " +
+                            e.what());
             }
             if (unterminated) {
                 report.partial_line = n;

@@ -60,16 +60,14 @@ WhatifReport whatif(const policy::PolicySet& candidate, const std::vector<FlowRe
             continue;
         }
         ++rep.judged;
-        auto [src, dst] = judge.parties(r);
-        if (src.is_workload || dst.is_workload) {
-            ++rep.covered;
-        }
         Judgement j = judge.judge(r);
+        rep.covered += j.by_policy ? 1 : 0;
         std::optional<Change> c = changeOf(r.verdict, j.verdict);
         if (!c) {
             ++rep.unchanged;
             continue;
         }
+        auto [src, dst] = judge.parties(r);
         std::string service = policy::serviceText(r.protocol, r.dst.port);
         Key key{*c, src.text, dst.text, service, j.at, r.verdict, j.verdict, j.because};
         auto [it, fresh] = groups.try_emplace(key);

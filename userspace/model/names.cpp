@@ -33,11 +33,15 @@ std::string protocolName(uint8_t proto) {
     return std::to_string(proto);
 }
 
-std::optional<uint8_t> protocolNumber(std::string_view name) {
-    // Case-insensitive: Kubernetes manifests spell it "TCP".
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
+std::string asciiLower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::optional<uint8_t> protocolNumber(std::string_view name) {
+    const std::string lower = asciiLower(name);
     for (const auto& [n, num] : kProtocols) {
         if (n == lower) {
             return num;

@@ -16,7 +16,11 @@ bool reasonIsDrop(uint32_t reason);
 // Protocol names in policy text, filters and output: "tcp", "udp", "icmp",
 // "icmpv6", "sctp", "udplite", "dccp", "any"; other numbers as digits.
 std::string protocolName(uint8_t proto);
-// The number of a protocol name ("any" is ZTSEG_PROTO_ANY); nullopt if unknown.
+// The number of a protocol name, in any case ("TCP" as Kubernetes writes it;
+// "any" is ZTSEG_PROTO_ANY); nullopt if unknown.
 std::optional<uint8_t> protocolNumber(std::string_view name);
+
+// ASCII lower case: how the parsers of these names compare what users type.
+std::string asciiLower(std::string_view s);
 
 }  // namespace ztseg

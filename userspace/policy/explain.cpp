@@ -1,7 +1,5 @@
 #include "policy/explain.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -110,16 +108,15 @@ std::string ruleRef(const PolicySet& ps, uint32_t id) {
 
 }  // namespace
 
-std::pair<uint8_t, uint16_t> parseService(const std::string& given) {
-    // "5432/TCP" as Kubernetes spells it is the same service.
-    std::string text = given;
-    std::transform(text.begin(), text.end(), text.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (text == "icmp")
-        return {ZTSEG_PROTO_ICMP, 0};
-    if (text == "icmpv6")
-        return {ZTSEG_PROTO_ICMPV6, 0};
+std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
+    // Protocol names in any case ("5432/TCP" as Kubernetes spells it): protocolNumber.
     auto slash = text.find('/');
+    if (slash == std::string::npos) {
+        std::optional<uint8_t> icmp = protocolNumber(text);
+        if (icmp == ZTSEG_PROTO_ICMP || icmp == ZTSEG_PROTO_ICMPV6) {
+            return {*icmp, 0};
+        }
+    }
     std::string proto = slash == std::string::npos ? "tcp" : text.substr(slash + 1);
     std::string port = text.substr(0, slash);
     unsigned v = 0;
@@ -127,7 +124,7 @@ std::pair<uint8_t, uint16_t> parseService(const std::string& given) {
     std::optional<uint8_t> known = protocolNumber(proto);
     uint8_t num = known && protocolHasPorts(*known) ? *known : 0;
     if (ec != std::errc() || end != port.data() + port.size() || v < 1 || v > 65535 || !num) {
-        throw Error("invalid service '" + given +
+        throw Error("invalid service '" + text +
                     "': expected PORT/PROTOCOL (tcp, udp, sctp, udplite, dccp), icmp or icmpv6");
     }
     return {num, uint16_t(v)};

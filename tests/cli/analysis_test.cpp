@@ -313,28 +313,41 @@ TEST(FlowQuery, SinceTakesDurationsAndRfc3339) {
 
 TEST(FlowQuery, FromAndToTakeLabelsAddressesIdentitiesAndNames) {
     std::vector<FlowRecord> flows = allFlows();
-    auto count = [&](cli::FlowQueryArgs a) {
+    auto count = [&](std::vector<std::string> filters, cli::FlowQueryArgs a = {}) {
+        a.filters = std::move(filters);
+        cli::FlowQuery q = cli::FlowQuery::parse(a, std::chrono::system_clock::now());
+        return std::count_if(flows.begin(), flows.end(),
+                             [&](const FlowRecord& r) { return q.matches(r); });
+    };
+    EXPECT_EQ(count({"--from", "app=web"}), 7);
+    EXPECT_EQ(count({"--from", "web"}), 7);
+    EXPECT_EQ(count({"--from", "10.10.1.0/24"}), 6)
+        << "the refused connect() has no source address";
+    EXPECT_EQ(count({"--from", "0"}), 3) << "identity 0: the intruder";
+    EXPECT_EQ(count({"--to", "app=db", "--verdict", "dropped", "--direction", "ingress"}), 2);
+    EXPECT_EQ(count({"--not", "--from", "0"}), long(flows.size()) - 3);
+    EXPECT_THROW(count({"--verdict", "maybe"}), Error);
+}
+
+TEST(FlowQuery, UntilClosesTheWindow) {
+    std::vector<FlowRecord> flows = allFlows();
+    ASSERT_GT(flows.size(), 2u);
+    auto count = [&](const cli::FlowQueryArgs& a) {
         cli::FlowQuery q = cli::FlowQuery::parse(a, std::chrono::system_clock::now());
         return std::count_if(flows.begin(), flows.end(),
                              [&](const FlowRecord& r) { return q.matches(r); });
     };
     cli::FlowQueryArgs a;
-    a.from = {"app=web"};
-    EXPECT_EQ(count(a), 7);
-    a.from = {"web"};
-    EXPECT_EQ(count(a), 7);
-    a.from = {"10.10.1.0/24"};
-    EXPECT_EQ(count(a), 6) << "the refused connect() has no source address";
-    a.from = {"0"};
-    EXPECT_EQ(count(a), 3) << "identity 0: the intruder";
-    a = {};
-    a.to = {"app=db"};
-    a.verdict = {"dropped"};
-    a.direction = "ingress";
-    EXPECT_EQ(count(a), 2);
-    a = {};
-    a.verdict = {"maybe"};
-    EXPECT_THROW(count(a), Error);
+    a.until = "2026-12-02T03:37:33Z";
+    long early = count(a);
+    a.until = "";
+    a.since = "2026-12-02T03:37:33Z";
+    long late = count(a);
+    EXPECT_GT(early, 0);
+    EXPECT_GT(late, 0);
+    EXPECT_EQ(early + late, long(flows.size())) << "no flow at exactly 03:37:33.000";
+    a.until = "2026-12-02T03:37:32Z";
+    EXPECT_THROW(count(a), Error) << "--until before --since";
 }
 
 }  // namespace

@@ -286,6 +286,35 @@ TEST_F(CliErrors, ArgumentsOutOfRangeAndProtocolSpelling) {
     EXPECT_GT(lines(r.output), 0u);
 }
 
+TEST_F(CliErrors, FlowSelectionMisuseIsAUsageError) {
+    const std::string file = " --file tests/cli/data/enforce.jsonl";
+    struct Case {
+        std::string args, needle;
+    } cases[] = {
+        {"flows" + file + " --not", "--not must come before the filter it negates"},
+        {"flows" + file + " --not --since 5m", "--not must come before the filter it negates"},
+        {"flows" + file + " --first 1 --last 1", "--first excludes --last"},
+        {"flows" + file + " --first 0", "--first 0: give a count N >= 1"},
+        {"flows" + file + " --until yesterday", "bad --until 'yesterday'"},
+        {"flows -f --first 2", "do not go with --follow"},
+        {"flows" + file + " --color sometimes", "--color"},
+        {"flows" + file + " -o yaml", "-o"},
+        {"flows" + file + " --label key!", "label selector"},
+    };
+    for (const auto& c : cases) {
+        CommandResult r = ctl(c.args);
+        EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output << r.errors;
+        EXPECT_NE(r.errors.find(c.needle), std::string::npos) << c.args << "\n" << r.errors;
+    }
+    // Piped (not a terminal): no colour unless asked.
+    CommandResult r = ctl("flows" + file + " --verdict dropped");
+    EXPECT_EQ(r.output.find("\033["), std::string::npos) << r.output;
+    r = ctl("flows" + file + " --verdict dropped --color always -o compact");
+    EXPECT_NE(r.output.find("\033[31mDROPPED\033[0m"), std::string::npos) << r.output;
+    r = ctl("flows" + file + " --verdict dropped --color auto -o dict");
+    EXPECT_EQ(r.output.find("\033["), std::string::npos) << r.output;
+}
+
 // A private key verifies signatures as well as its public half, so verify
 // used to accept it; trusting a key must never need the signing key.
 TEST_F(CliErrors, VerifyRefusesAPrivateKeyAsTheTrustedKey) {

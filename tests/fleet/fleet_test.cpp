@@ -203,6 +203,18 @@ TEST_F(Fleet, FlowsOfEveryHostLandInOneFleetLog) {
     EXPECT_EQ(rc2, 0);
     EXPECT_NE(table.find("agent3"), std::string::npos) << table;
     EXPECT_EQ(table.find("agent0"), std::string::npos) << table;
+    // The same filters as `ztsegctl flows`, plus --node; compact lines name the node.
+    auto [rc3, compact] = lab_->ztsegctl("fleet flows --controller unix:" + sock +
+                                         " --node agent3 --not --verdict allowed -o compact");
+    EXPECT_EQ(rc3, 0);
+    EXPECT_NE(compact.find("[agent3]: "), std::string::npos) << compact;
+    EXPECT_EQ(compact.find("agent0"), std::string::npos) << compact;
+    EXPECT_EQ(compact.find("ALLOWED"), std::string::npos) << compact;
+    auto [rc4, first] = lab_->ztsegctl("fleet flows --controller unix:" + sock +
+                                       " --not --node agent3 --first 1 -o compact");
+    EXPECT_EQ(rc4, 0);
+    EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 1) << first;
+    EXPECT_EQ(first.find("agent3"), std::string::npos) << first;
 }
 
 TEST_F(Fleet, FailingCanaryHaltsTheRolloutAndRollsBack) {

@@ -83,8 +83,14 @@ TEST(FlowFilter, IpPrefixes) {
 }
 
 TEST(FlowFilter, PortProtocolDirection) {
+    EXPECT_TRUE(FlowFilter::parse({"--to-port", "5432"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--to-port", "40000"}).matches(kWebToDb));
+    EXPECT_TRUE(FlowFilter::parse({"--from-port", "40000"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--from-port", "5432"}).matches(kWebToDb));
+    // --port is either side, as in hubble observe.
     EXPECT_TRUE(FlowFilter::parse({"--port", "5432"}).matches(kWebToDb));
-    EXPECT_FALSE(FlowFilter::parse({"--port", "40000"}).matches(kWebToDb));  // destination port
+    EXPECT_TRUE(FlowFilter::parse({"--port", "40000"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--port", "22"}).matches(kWebToDb));
     EXPECT_TRUE(FlowFilter::parse({"--protocol", "UDP"}).matches(kAuditUdp));
     EXPECT_FALSE(FlowFilter::parse({"--protocol", "udp"}).matches(kWebToDb));
     EXPECT_TRUE(FlowFilter::parse({"--protocol", "6"}).matches(kWebToDb));
@@ -113,6 +119,76 @@ TEST(FlowFilter, CombinationsMustAllHold) {
     EXPECT_FALSE(f.matches(other));
 }
 
+TEST(FlowFilter, EitherSideAddressesAndLabels) {
+    FlowFilter ip = FlowFilter::parse({"--ip", "10.0.0.3"});
+    EXPECT_TRUE(ip.matches(kWebToDb)) << "destination";
+    EXPECT_TRUE(FlowFilter::parse({"--ip", "10.0.0.1"}).matches(kWebToDb)) << "source";
+    EXPECT_FALSE(ip.matches(kLedgerDrop));
+    EXPECT_TRUE(FlowFilter::parse({"--ip", "fd00::/64"}).matches(kLedgerDrop));
+    FlowFilter label = FlowFilter::parse({"--label", "app=ledger"});
+    EXPECT_TRUE(label.matches(kLedgerDrop)) << "source";
+    EXPECT_TRUE(label.matches(kAuditUdp)) << "destination";
+    EXPECT_FALSE(label.matches(kWebToDb));
+}
+
+TEST(FlowFilter, AKeyAloneAsksOnlyThatTheLabelExists) {
+    EXPECT_TRUE(FlowFilter::parse({"--from-label", "tier"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--from-label", "tier"}).matches(kLedgerDrop));
+    EXPECT_TRUE(FlowFilter::parse({"--from-label", "app=web,tier"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--from-label", "app=db,tier"}).matches(kWebToDb));
+    EXPECT_FALSE(FlowFilter::parse({"--from-label", "app"}).matches(kAuditUdp)) << "unlabeled";
+    EXPECT_EQ(selectorText(FlowFilter::parseSelector("tier,app=web")), "app=web,tier");
+    EXPECT_TRUE(FlowFilter::parseSelector(selectorText(FlowFilter::parseSelector("app=web,tier")))
+                    .matches(kWebToDb.src.labels));
+}
+
+TEST(FlowFilter, PartiesAndNodes) {
+    FlowRecord r = kWebToDb;
+    r.src.name = "web";
+    r.src.identity = IdentityId(7);
+    r.dst.name = "db,db-replica";  // a shared identity
+    r.host = "node-a";
+    EXPECT_TRUE(FlowFilter::parse({"--from", "web"}).matches(r));
+    EXPECT_TRUE(FlowFilter::parse({"--to", "db-replica"}).matches(r));
+    EXPECT_FALSE(FlowFilter::parse({"--to", "db-repl"}).matches(r));
+    EXPECT_TRUE(FlowFilter::parse({"--from", "7"}).matches(r));
+    EXPECT_FALSE(FlowFilter::parse({"--from", "8"}).matches(r));
+    EXPECT_TRUE(FlowFilter::parse({"--from", "10.0.0.0/24"}).matches(r));
+    EXPECT_TRUE(FlowFilter::parse({"--from", "app=web"}).matches(r));
+    EXPECT_TRUE(FlowFilter::parse({"--node", "node-a"}).matches(r));
+    EXPECT_FALSE(FlowFilter::parse({"--node", "node-b"}).matches(r));
+}
+
+TEST(FlowSelection, NotNegatesTheNextFilterOnly) {
+    std::vector<FlowRecord> all = {kWebToDb, kLedgerDrop, kAuditUdp};
+    auto picked = [&](const std::vector<std::string>& args) {
+        FlowSelection s = FlowSelection::parse(args);
+        std::vector<std::string> out;
+        for (const auto& r : all) {
+            if (s.matches(r)) {
+                out.push_back(r.verdict);
+            }
+        }
+        return out;
+    };
+    using V = std::vector<std::string>;
+    EXPECT_EQ(picked({"--not", "--verdict", "allowed"}), (V{"dropped", "would-drop"}));
+    EXPECT_EQ(picked({"--not", "--verdict", "allowed", "--not", "--protocol", "udp"}),
+              (V{"dropped"}));
+    // The filter after the negated one is a normal filter again.
+    EXPECT_EQ(picked({"--not", "--verdict", "allowed", "--to-label", "app=db"}), (V{"dropped"}));
+    EXPECT_EQ(picked({"--not", "--ip", "10.0.0.0/8"}), (V{"dropped"}));
+}
+
+TEST(FlowSelection, NotWithoutAFilterIsAnError) {
+    EXPECT_THROW(FlowSelection::parse({"--not"}), Error);
+    EXPECT_THROW(FlowSelection::parse({"--verdict", "allowed", "--not"}), Error);
+    EXPECT_THROW(FlowSelection::parse({"--not", "--not", "--verdict", "allowed"}), Error);
+    EXPECT_THROW(FlowFilter::parse({"--not", "--verdict", "allowed"}), Error)
+        << "a plain filter has no negation";
+    EXPECT_TRUE(FlowSelection::parse({}).empty());
+}
+
 void expectError(const std::vector<std::string>& args, const std::string& needle) {
     try {
         FlowFilter::parse(args);
@@ -137,6 +213,11 @@ TEST(FlowFilter, BadInputIsAnErrorNamingTheOptionAndText) {
     expectError({"--direction", "ingress", "--direction", "egress"}, "conflicting");
     expectError({"--verdict"}, "needs a value");
     expectError({"--colour", "red"}, "unknown option '--colour'");
+    expectError({"--from-label", "app=web,=x"}, "label selector");
+    expectError({"--label", "bad key!"}, "label selector");
+    expectError({"--from-port", "0"}, "'0'");
+    expectError({"--node", ""}, "--node");
+    expectError({"--from", "4294967296"}, "identity");
 }
 
 }  // namespace

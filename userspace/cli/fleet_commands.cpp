@@ -12,18 +12,19 @@
 #include <iostream>
 #include <memory>
 
+#include "cli/command.hpp"
 #include "cli/completion.hpp"
+#include "cli/flow_output.hpp"
+#include "cli/flow_query.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "controller.grpc.pb.h"
 #include "policy/bundle.hpp"
 #include "policy/signing.hpp"
+#include "shared/flow_stream.hpp"
 
 namespace ztseg::cli {
 namespace {
-
-constexpr int kExitFailed = 3;
-
 [[noreturn]] void fail(const std::string& msg) {
     std::cerr << "ztsegctl: " << msg << "\n";
     throw CLI::RuntimeError(kExitFailed);
@@ -190,55 +191,50 @@ void runReload(const ControllerArgs& a) {
 }
 
 struct FlowsArgs {
-    ControllerArgs controller;
-    std::vector<std::string> verdict, from_label, to_label, from_ip, to_ip, protocol;
-    std::vector<uint32_t> port;
+    std::string address = "unix:/run/ztseg/controller.sock";
+    FlowQueryArgs query;
+    FlowOutputArgs output;
     bool follow = false;
-    size_t last = 0;
 };
 
-void printFlow(const v1::FlowEvent& e, const std::string& format) {
-    if (format == "json") {
-        std::cout << e.ocsf_json() << "\n";
-    } else if (format == "jsonpb") {
-        std::cout << jsonOf(e) << "\n";
-    } else {
-        std::time_t t = std::time_t(e.time_unix_nanos() / 1'000'000'000);
-        char when[32];
-        std::strftime(when, sizeof(when), "%H:%M:%S", std::localtime(&t));
-        std::cout << when << "  " << std::left << std::setw(16) << e.host() << std::setw(11)
-                  << e.verdict() << std::setw(14) << e.reason() << e.src().ip() << ":"
-                  << e.src().port() << " -> " << e.dst().ip() << ":" << e.dst().port() << " "
-                  << e.protocol_name() << (e.workload().empty() ? "" : " [" + e.workload() + "]")
-                  << "\n";
-    }
-    std::cout.flush();
-}
-
+// The fleet log, filtered as `ztsegctl flows` filters (the controller applies
+// what the request can say, the rest is judged here), with a NODE column.
 void runFlows(const FlowsArgs& a) {
-    v1::FlowsRequest req;
-    for (const auto& v : a.verdict) req.add_verdict(v);
-    for (const auto& v : a.from_label) req.add_from_label(v);
-    for (const auto& v : a.to_label) req.add_to_label(v);
-    for (const auto& v : a.from_ip) req.add_from_ip(v);
-    for (const auto& v : a.to_ip) req.add_to_ip(v);
-    for (const auto& v : a.protocol) req.add_protocol(v);
-    for (uint32_t p : a.port) req.add_port(p);
-    req.set_follow(a.follow);
+    FlowQuery q;
+    try {
+        q = FlowQuery::parse(a.query, std::chrono::system_clock::now());
+    } catch (const Error& e) {
+        std::cerr << "ztsegctl: " << e.what() << "\n";
+        throw CLI::RuntimeError(kExitUsage);
+    }
+    if (a.follow && (q.first || q.until)) {
+        std::cerr << "ztsegctl: --first and --until end a listing; they do not go with --follow\n";
+        throw CLI::RuntimeError(kExitUsage);
+    }
     grpc::ClientContext ctx;
-    auto reader = controllerStub(a.controller.address)->FleetFlows(&ctx, req);
-    std::vector<v1::FlowEvent> history;
+    auto reader = controllerStub(a.address)->FleetFlows(&ctx, q.request(a.follow));
+    FlowWindow kept(q);
+    FlowPrinter out(a.output, a.follow, true);
     v1::FlowEvent e;
+    bool cut = false;
     while (reader->Read(&e)) {
+        flows::FlowRecord r = fromFlowEvent(e);
+        if (!q.matches(r)) {
+            continue;
+        }
         if (a.follow) {
-            printFlow(e, a.controller.format);
-        } else {
-            history.push_back(e);
+            out.print({r, e.ocsf_json(), e});
+        } else if (!kept.add({r, e.ocsf_json(), e})) {
+            cut = true;  // --first N: the rest is not needed
+            ctx.TryCancel();
+            break;
         }
     }
-    checkCall(reader->Finish(), "fleet flows", a.controller.address);
-    size_t from = a.last != 0 && history.size() > a.last ? history.size() - a.last : 0;
-    for (size_t i = from; i < history.size(); ++i) printFlow(history[i], a.controller.format);
+    if (!cut) {
+        checkCall(reader->Finish(), "fleet flows", a.address);
+    }
+    for (const auto& s : kept.kept()) out.print(s);
+    out.finish();
 }
 
 template <typename F>
@@ -309,17 +305,12 @@ void addFleetCommands(CLI::App& app) {
     rl->callback(guarded([reload] { runReload(*reload); }));
 
     auto flows = std::make_shared<FlowsArgs>();
-    flows->controller.format = "table";
-    CLI::App* fl = fleet->add_subcommand("flows", "fleet-wide flows (hubble-style filters)");
-    controllerOptions(fl, flows->controller, {"table", "json", "jsonpb"});
-    fl->add_option("--verdict", flows->verdict, "allowed, dropped, would-drop");
-    fl->add_option("--from-label", flows->from_label, "source labels, e.g. app=web,env=prod");
-    fl->add_option("--to-label", flows->to_label, "destination labels");
-    fl->add_option("--from-ip", flows->from_ip, "source CIDR or address");
-    fl->add_option("--to-ip", flows->to_ip, "destination CIDR or address");
-    fl->add_option("--port", flows->port, "destination port");
-    fl->add_option("--protocol", flows->protocol, "tcp, udp, icmp, ...");
-    fl->add_option("--last", flows->last, "only the last N flows of the history");
+    CLI::App* fl = fleet->add_subcommand(
+        "flows", "fleet-wide flows, filtered as `ztsegctl flows` (plus --node)");
+    fl->add_option("--controller", flows->address, "controller API (gRPC target)")
+        ->capture_default_str();
+    addFlowQueryOptions(fl, flows->query);
+    addFlowOutputOptions(fl, flows->output);
     fl->add_flag("-f,--follow", flows->follow, "keep streaming new flows");
     fl->callback(guarded([flows] { runFlows(*flows); }));
 }

@@ -2,7 +2,6 @@
 // from a flow file, as a table, OCSF JSON lines or protobuf JSON.
 #include <grpcpp/grpcpp.h>
 
-#include <deque>
 #include <iostream>
 #include <memory>
 
@@ -11,6 +10,7 @@
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_files.hpp"
+#include "cli/flow_output.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/flow_text.hpp"
 #include "cli/status_text.hpp"
@@ -23,61 +23,11 @@ namespace {
 
 struct FlowsArgs {
     FlowQueryArgs query;
+    FlowOutputArgs output;
     std::vector<std::string> files;
     bool strict = false;
     bool follow = false;
-    std::string format = "table";
     std::string socket;
-};
-
-// One flow as given (a file's OCSF line, or the daemon's event).
-struct Shown {
-    flows::FlowRecord record;
-    std::string ocsf;  // the OCSF line
-    std::optional<v1::FlowEvent> event;
-};
-
-class FlowPrinter {
-  public:
-    FlowPrinter(std::string format, bool streaming)
-        : format_(std::move(format)), table_(std::cout, streaming) {}
-
-    void print(const Shown& s) {
-        if (format_ == "table") {
-            table_.add(s.record);
-        } else if (format_ == "json") {
-            std::cout << s.ocsf << "\n" << std::flush;
-        } else {
-            v1::FlowEvent ev = s.event ? *s.event : toFlowEvent(s.record);
-            std::cout << protoJson(ev, false) << "\n" << std::flush;
-        }
-    }
-    void finish() {
-        if (format_ == "table") {
-            table_.finish();
-        }
-    }
-
-  private:
-    std::string format_;
-    FlowTable table_;
-};
-
-// Keeps the last N (or all, N = 0).
-class LastN {
-  public:
-    explicit LastN(size_t n) : n_(n) {}
-    void add(Shown s) {
-        kept_.push_back(std::move(s));
-        if (n_ && kept_.size() > n_) {
-            kept_.pop_front();
-        }
-    }
-    std::deque<Shown>& kept() { return kept_; }
-
-  private:
-    size_t n_;
-    std::deque<Shown> kept_;
 };
 
 int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
@@ -85,13 +35,13 @@ int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
         std::cerr << "ztsegctl: --follow streams from ztsegd; it does not apply to --file\n";
         return kExitUsage;
     }
-    LastN kept(q.last);
+    FlowWindow kept(q);
     forEachFlowInFiles(a.files, a.strict, [&](const flows::FlowRecord& r, const std::string& line) {
         if (q.matches(r)) {
             kept.add({r, line, std::nullopt});
         }
     });
-    FlowPrinter out(a.format, false);
+    FlowPrinter out(a.output, false, false);
     for (const auto& s : kept.kept()) out.print(s);
     out.finish();
     return kExitOk;
@@ -100,7 +50,7 @@ int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
 int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
     DaemonClient c(a.socket);
     // The daemon's recent history (filtered there and here), last N of it.
-    LastN kept(q.last);
+    FlowWindow kept(q);
     int64_t seen_until = 0;  // newest history event, ns
     {
         auto ctx = DaemonClient::context();
@@ -109,13 +59,16 @@ int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
         while (reader->Read(&e)) {
             seen_until = std::max(seen_until, e.time_unix_nanos());
             flows::FlowRecord r = fromFlowEvent(e);
-            if (q.matches(r)) {
-                kept.add({r, e.ocsf_json(), e});
+            if (q.matches(r) && !kept.add({r, e.ocsf_json(), e})) {
+                ctx->TryCancel();  // --first N: the rest is not needed
+                break;
             }
         }
-        c.check(reader->Finish(), "flows");
+        if (!(q.first && kept.kept().size() >= q.first)) {
+            c.check(reader->Finish(), "flows");
+        }
     }
-    FlowPrinter out(a.format, a.follow);
+    FlowPrinter out(a.output, a.follow, false);
     // Following without --last shows only what happens from now on.
     if (!a.follow || q.last) {
         for (const auto& s : kept.kept()) out.print(s);
@@ -154,11 +107,7 @@ void addFlowCommands(CLI::App& app, Commands& cmds) {
         ->type_name(kFileType);
     cmd->add_flag("--strict", a->strict, kStrictFlowsHelp);
     cmd->add_flag("-f,--follow", a->follow, "keep streaming new flows from the daemon");
-    cmd->add_option("-o,--output", a->format,
-                    "table (for people), json (OCSF lines, as in the flow file), jsonpb "
-                    "(the API's FlowEvent as protobuf JSON)")
-        ->check(CLI::IsMember({"table", "json", "jsonpb"}))
-        ->capture_default_str();
+    addFlowOutputOptions(cmd, a->output);
     addSocketOption(cmd, a->socket);
     cmds.on(cmd, [a] {
         FlowQuery q;
@@ -166,6 +115,11 @@ void addFlowCommands(CLI::App& app, Commands& cmds) {
             q = FlowQuery::parse(a->query, std::chrono::system_clock::now());
         } catch (const Error& e) {
             std::cerr << "ztsegctl: " << e.what() << "\n";
+            return kExitUsage;
+        }
+        if (a->follow && (q.first || q.until)) {
+            std::cerr << "ztsegctl: --first and --until end a listing; they do not go with "
+                         "--follow\n";
             return kExitUsage;
         }
         return a->files.empty() ? fromDaemon(*a, q) : fromFiles(*a, q);

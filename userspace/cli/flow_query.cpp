@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <map>
 
 #include "common/error.hpp"
 #include "model/ip_prefix.hpp"
@@ -15,83 +16,91 @@ bool digits(const std::string& s) {
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-bool isAddress(const std::string& s) {
-    try {
-        IpPrefix::parse(s);
-        return true;
-    } catch (const Error&) {
-        return false;
-    }
-}
+// The filter options: their long names, what they take, the help text.
+struct FilterOption {
+    const char* name;
+    const char* help;
+};
+constexpr FilterOption kFilterOptions[] = {
+    {"--verdict", "allowed, dropped, would-drop"},
+    {"--from", "source: labels k=v[,k=v], IP or CIDR, identity number, or workload name"},
+    {"--to", "destination: as --from"},
+    {"--from-label", "source labels k=v[,k=v]; a key alone (app) asks only that it exists"},
+    {"--to-label", "destination labels, as --from-label"},
+    {"--label", "labels of either side, as --from-label"},
+    {"--from-ip", "source address or CIDR"},
+    {"--to-ip", "destination address or CIDR"},
+    {"--ip", "address or CIDR of either side"},
+    {"--from-port", "source port"},
+    {"--to-port", "destination port"},
+    {"--port", "port of either side"},
+    {"--protocol", "tcp, udp, icmp, icmpv6, sctp or a number"},
+    {"--direction", "ingress or egress (at the local workload)"},
+    {"--node", "host that observed the flow"},
+};
 
-// --from / --to: labels, an address or CIDR, an identity number, or a name.
-void addParty(const std::string& v, std::vector<policy::Selector>& labels,
-              std::vector<IpPrefix>& ips, std::set<IdentityId>& ids, std::set<std::string>& names) {
-    if (v.find('=') != std::string::npos) {
-        labels.push_back(flows::FlowFilter::parseSelector(v));
-    } else if (digits(v)) {
-        unsigned long id = 0;
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), id);
-        if (ec != std::errc() || id > 0xffffffffUL) {
-            throw Error("flow filter: bad identity '" + v + "': expected a number below 2^32");
+// The filter options as given, in order: CLI11 keeps each option's values
+// apart, parse_order() says in which order the occurrences came.
+std::vector<std::string> filtersInOrder(const CLI::App& cmd) {
+    std::vector<std::string> out;
+    std::map<const CLI::Option*, size_t> used;
+    for (const CLI::Option* o : cmd.parse_order()) {
+        std::string name = "--" + o->get_single_name();
+        if (name == "--not") {
+            out.push_back(name);
+            continue;
         }
-        ids.insert(IdentityId(id));
-    } else if (isAddress(v)) {
-        ips.push_back(flows::FlowFilter::parseCidr(v));
-    } else {
-        names.insert(v);
-    }
-}
-
-bool nameIn(const std::set<std::string>& names, const std::string& joined) {
-    if (names.empty()) {
-        return true;
-    }
-    size_t pos = 0;
-    while (pos <= joined.size()) {
-        size_t comma = joined.find(',', pos);
-        if (names.count(joined.substr(pos, comma - pos))) {
-            return true;
+        bool filter = std::any_of(std::begin(kFilterOptions), std::end(kFilterOptions),
+                                  [&](const FilterOption& f) { return name == f.name; });
+        size_t& i = used[o];
+        if (filter && i < o->results().size()) {
+            out.push_back(name);
+            out.push_back(o->results()[i++]);
         }
-        if (comma == std::string::npos) {
-            break;
-        }
-        pos = comma + 1;
     }
-    return false;
+    return out;
 }
 
 }  // namespace
 
+CLI::Validator countAtLeastOne(const std::string& option) {
+    return CLI::Validator(
+        [option](std::string& v) {
+            if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
+                v.find_first_not_of("0") == std::string::npos) {
+                return option + " " + v + ": give a count N >= 1, or leave " + option +
+                       " out for every flow";
+            }
+            return std::string();
+        },
+        "N>=1");
+}
+
 void addFlowQueryOptions(CLI::App* cmd, FlowQueryArgs& a) {
-    cmd->add_option("--verdict", a.verdict, "allowed, dropped, would-drop (repeatable)");
-    cmd->add_option("--from", a.from,
-                    "source: labels k=v[,k=v], IP or CIDR, identity number, or workload name");
-    cmd->add_option("--to", a.to, "destination: as --from");
-    cmd->add_option("--from-label", a.from_label, "source labels k=v[,k=v]");
-    cmd->add_option("--to-label", a.to_label, "destination labels k=v[,k=v]");
-    cmd->add_option("--from-ip", a.from_ip, "source address or CIDR");
-    cmd->add_option("--to-ip", a.to_ip, "destination address or CIDR");
-    cmd->add_option("--port", a.port, "destination port");
-    cmd->add_option("--protocol", a.protocol, "tcp, udp, icmp, icmpv6, sctp or a number");
-    cmd->add_option("--direction", a.direction, "ingress or egress (at the local workload)");
+    a.cmd = cmd;
+    for (const FilterOption& f : kFilterOptions) {
+        // The values are read back in command-line order (filtersInOrder).
+        cmd->add_option(f.name, f.help)
+            ->type_name("TEXT")
+            ->expected(1)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    }
+    cmd->add_flag("--not")
+        ->description("negate the next filter option: --not --verdict allowed")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     cmd->add_option("--since", a.since,
                     "only flows since: a duration (30s, 5m, 2h, 1d) or RFC 3339 time");
+    cmd->add_option("--until", a.until, "only flows until: a duration ago or RFC 3339 time");
+    auto* first = cmd->add_option("--first", a.first, "only the first N matching flows (N >= 1)")
+                      ->check(countAtLeastOne("--first"));
     cmd->add_option("--last", a.last, "only the last N matching flows (N >= 1)")
-        ->check(CLI::Validator(
-            [](std::string& v) {
-                if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos ||
-                    v.find_first_not_of("0") == std::string::npos) {
-                    return "--last " + v +
-                           ": give a count N >= 1, or leave --last out for every flow";
-                }
-                return std::string();
-            },
-            "N>=1"));
+        ->check(countAtLeastOne("--last"))
+        ->excludes(first);
 }
 
 std::chrono::system_clock::time_point parseSince(const std::string& text,
-                                                 std::chrono::system_clock::time_point now) {
+                                                 std::chrono::system_clock::time_point now,
+                                                 const std::string& option) {
     using namespace std::chrono;
     if (text.size() >= 2 && digits(text.substr(0, text.size() - 1))) {
         long n = std::stol(text.substr(0, text.size() - 1));
@@ -132,48 +141,44 @@ std::chrono::system_clock::time_point parseSince(const std::string& text,
             return rest[0] == '+' ? t - off : t + off;
         }
     }
-    throw Error("flow filter: bad --since '" + text +
+    throw Error("flow filter: bad " + option + " '" + text +
                 "': expected a duration like 30s, 5m, 2h, 1d or an RFC 3339 time like "
                 "2026-12-02T03:10:00Z");
 }
 
 FlowQuery FlowQuery::parse(const FlowQueryArgs& a, std::chrono::system_clock::time_point now) {
     FlowQuery q;
-    flows::FlowFilter& f = q.filter;
-    for (const auto& v : a.verdict) f.verdicts.insert(flows::FlowFilter::parseVerdict(v));
-    for (const auto& v : a.from_label) f.from_labels.push_back(flows::FlowFilter::parseSelector(v));
-    for (const auto& v : a.to_label) f.to_labels.push_back(flows::FlowFilter::parseSelector(v));
-    for (const auto& v : a.from_ip) f.from_ip.push_back(flows::FlowFilter::parseCidr(v));
-    for (const auto& v : a.to_ip) f.to_ip.push_back(flows::FlowFilter::parseCidr(v));
-    for (const auto& v : a.from) addParty(v, f.from_labels, f.from_ip, q.from_ids, q.from_names);
-    for (const auto& v : a.to) addParty(v, f.to_labels, f.to_ip, q.to_ids, q.to_names);
-    for (const auto& v : a.port) f.ports.insert(flows::FlowFilter::parsePort(v));
-    for (const auto& v : a.protocol) f.protocols.insert(flows::FlowFilter::parseProtocol(v));
-    if (!a.direction.empty()) {
-        f.direction = flows::FlowFilter::parseDirection(a.direction);
-    }
+    q.selection = flows::FlowSelection::parse(a.cmd ? filtersInOrder(*a.cmd) : a.filters);
     if (!a.since.empty()) {
         q.since = parseSince(a.since, now);
     }
+    if (!a.until.empty()) {
+        q.until = parseSince(a.until, now, "--until");
+    }
+    if (q.since && q.until && *q.until < *q.since) {
+        throw Error("flow filter: --until " + a.until + " is before --since " + a.since);
+    }
+    q.first = a.first;
     q.last = a.last;
     return q;
 }
 
 bool FlowQuery::matches(const flows::FlowRecord& r) const {
-    return filter.matches(r) && (from_ids.empty() || from_ids.count(r.src.identity)) &&
-           (to_ids.empty() || to_ids.count(r.dst.identity)) && nameIn(from_names, r.src.name) &&
-           nameIn(to_names, r.dst.name) && (!since || r.time >= *since);
+    return selection.matches(r) && (!since || r.time >= *since) && (!until || r.time <= *until);
 }
 
 v1::FlowsRequest FlowQuery::request(bool follow) const {
+    // Only what the request's fields mean exactly; negations, either-side
+    // filters, names and identities are judged here.
+    const flows::FlowFilter& f = selection.include;
     v1::FlowsRequest req;
-    for (const auto& v : filter.verdicts) req.add_verdict(v);
-    for (const auto& s : filter.from_labels) req.add_from_label(policy::canonical(s.match_labels));
-    for (const auto& s : filter.to_labels) req.add_to_label(policy::canonical(s.match_labels));
-    for (const auto& p : filter.from_ip) req.add_from_ip(p.str());
-    for (const auto& p : filter.to_ip) req.add_to_ip(p.str());
-    for (uint16_t p : filter.ports) req.add_port(p);
-    for (const auto& p : filter.protocols) req.add_protocol(p);
+    for (const auto& v : f.verdicts) req.add_verdict(v);
+    for (const auto& s : f.from_labels) req.add_from_label(flows::selectorText(s));
+    for (const auto& s : f.to_labels) req.add_to_label(flows::selectorText(s));
+    for (const auto& p : f.from_ip) req.add_from_ip(p.str());
+    for (const auto& p : f.to_ip) req.add_to_ip(p.str());
+    for (uint16_t p : f.to_ports) req.add_port(p);
+    for (const auto& p : f.protocols) req.add_protocol(p);
     req.set_follow(follow);
     return req;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "cli/flow_output.hpp"
+
 namespace ztseg::cli {
 
 namespace {
@@ -47,44 +49,63 @@ std::string endpointText(const flows::FlowEndpoint& ep) {
     return addr + " (" + who + ")";
 }
 
-FlowTable::FlowTable(std::ostream& out, bool streaming) : out_(out), streaming_(streaming) {}
-
-std::vector<std::string> FlowTable::header() {
-    return {"TIME", "SOURCE", "DESTINATION", "PROTO", "VERDICT", "REASON", "HOOK", "RULE"};
-}
-
-std::vector<std::string> FlowTable::row(const flows::FlowRecord& r) {
-    std::string verdict = r.verdict;
-    std::transform(verdict.begin(), verdict.end(), verdict.begin(),
-                   [](unsigned char c) { return char(std::toupper(c)); });
-    std::string rule = "-";
-    if (r.rule_id != 0) {
-        rule = std::to_string(r.rule_id);
-        if (!r.policy.empty()) {
-            rule += " " + r.policy;
-        }
-        if (!r.rule_location.empty()) {
-            rule += " (" + r.rule_location + ")";
-        }
-    }
+std::string protocolText(const flows::FlowRecord& r) {
     std::string proto = r.protocol_name;
     if (r.protocol == 1 || r.protocol == 58) {
         proto += " " + std::to_string(r.icmp_type) + "/" + std::to_string(r.icmp_code);
     }
-    return {flowTime(r.time),
-            endpointText(r.src),
-            endpointText(r.dst),
-            proto,
-            verdict,
-            r.reason,
-            r.hook,
-            rule};
+    return proto;
+}
+
+std::string ruleText(const flows::FlowRecord& r) {
+    if (r.rule_id == 0) {
+        return "";
+    }
+    std::string rule = std::to_string(r.rule_id);
+    if (!r.policy.empty()) {
+        rule += " " + r.policy;
+    }
+    if (!r.rule_location.empty()) {
+        rule += " (" + r.rule_location + ")";
+    }
+    return rule;
+}
+
+FlowTable::FlowTable(std::ostream& out, bool streaming, bool color, bool show_node)
+    : out_(out), streaming_(streaming), color_(color), show_node_(show_node) {}
+
+std::vector<std::string> FlowTable::header() const {
+    std::vector<std::string> h = {"TIME",    "SOURCE", "DESTINATION", "PROTO",
+                                  "VERDICT", "REASON", "HOOK",        "RULE"};
+    if (show_node_) {
+        h.insert(h.begin() + 1, "NODE");
+    }
+    return h;
+}
+
+std::vector<std::string> FlowTable::row(const flows::FlowRecord& r) const {
+    std::string rule = ruleText(r);
+    std::vector<std::string> cells = {flowTime(r.time),
+                                      endpointText(r.src),
+                                      endpointText(r.dst),
+                                      protocolText(r),
+                                      r.verdict,
+                                      r.reason,
+                                      r.hook,
+                                      rule.empty() ? "-" : rule};
+    if (show_node_) {
+        cells.insert(cells.begin() + 1, r.host.empty() ? "?" : r.host);
+    }
+    return cells;
 }
 
 void FlowTable::print(const std::vector<std::string>& cells, const std::vector<size_t>& widths) {
     std::string line;
+    size_t verdict_column = show_node_ ? 5 : 4;
     for (size_t i = 0; i < cells.size(); ++i) {
-        line += cells[i];
+        // Rows hold the verdict as recorded; the header holds "VERDICT".
+        bool verdict = i == verdict_column && cells[i] != "VERDICT";
+        line += verdict ? verdictText(cells[i], color_) : cells[i];
         if (i + 1 < cells.size()) {
             line += std::string(std::max(widths[i], cells[i].size()) - cells[i].size() + 2, ' ');
         }
@@ -97,12 +118,15 @@ void FlowTable::add(const flows::FlowRecord& r) {
         rows_.push_back(row(r));
         return;
     }
-    static const std::vector<size_t> kWidths = {19, 30, 30, 5, 10, 14, 14, 0};
+    std::vector<size_t> widths = {19, 30, 30, 5, 10, 14, 14, 0};
+    if (show_node_) {
+        widths.insert(widths.begin() + 1, 12);
+    }
     if (!header_done_) {
-        print(header(), kWidths);
+        print(header(), widths);
         header_done_ = true;
     }
-    print(row(r), kWidths);
+    print(row(r), widths);
     out_.flush();
 }
 

@@ -104,7 +104,8 @@ flows::FlowFilter filterOf(const v1::FlowsRequest& req) {
     for (const auto& v : req.to_label()) f.to_labels.push_back(flows::FlowFilter::parseSelector(v));
     for (const auto& v : req.from_ip()) f.from_ip.push_back(flows::FlowFilter::parseCidr(v));
     for (const auto& v : req.to_ip()) f.to_ip.push_back(flows::FlowFilter::parseCidr(v));
-    for (uint32_t p : req.port()) f.ports.insert(flows::FlowFilter::parsePort(std::to_string(p)));
+    for (uint32_t p : req.port())
+        f.to_ports.insert(flows::FlowFilter::parsePort(std::to_string(p)));
     for (const auto& v : req.protocol()) f.protocols.insert(flows::FlowFilter::parseProtocol(v));
     return f;
 }

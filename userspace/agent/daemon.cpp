@@ -47,12 +47,6 @@ std::map<std::string, uint64_t> lostByStage(const Counters& c, const flows::Json
             {"grpc_stream", hub.lost()}};
 }
 
-std::string_view modeName(WorkloadMode m) {
-    return m == WorkloadMode::Enforce ? "enforce"
-           : m == WorkloadMode::Audit ? "audit"
-                                      : "unmanaged";
-}
-
 }  // namespace
 
 struct Daemon::State {

@@ -82,4 +82,16 @@ bool reasonIsDrop(uint32_t reason) {
     return reason >= ZTSEG_REASON_FIRST_DROP && reason < ZTSEG_REASON_MAX;
 }
 
+std::string_view modeName(WorkloadMode mode) {
+    switch (mode) {
+        case WorkloadMode::Enforce:
+            return "enforce";
+        case WorkloadMode::Audit:
+            return "audit";
+        case WorkloadMode::Unmanaged:
+            break;
+    }
+    return "unmanaged";
+}
+
 }  // namespace ztseg

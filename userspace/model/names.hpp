@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "model/types.hpp"
+
 namespace ztseg {
 
 std::string_view reasonName(uint32_t reason);    // enum ztseg_reason, e.g. "default-deny"
@@ -19,6 +21,9 @@ std::string protocolName(uint8_t proto);
 // The number of a protocol name, in any case ("TCP" as Kubernetes writes it;
 // "any" is ZTSEG_PROTO_ANY); nullopt if unknown.
 std::optional<uint8_t> protocolNumber(std::string_view name);
+
+// "enforce", "audit", "unmanaged".
+std::string_view modeName(WorkloadMode mode);
 
 // ASCII lower case: how the parsers of these names compare what users type.
 std::string asciiLower(std::string_view s);

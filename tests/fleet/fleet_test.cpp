@@ -423,6 +423,49 @@ TEST_F(Fleet, KeyRotationAndAnUntrustedKeyReportedByTheCanary) {
     EXPECT_EQ(signerOfStable(), id_a + " " + id_b + " ");
 }
 
+TEST_F(Fleet, RolloutGuardHoldsASourceThatRemovesMostRulesUntilForced) {
+    const std::string controller = "--controller unix:" + (lab_->dir / "controller.sock").string();
+    const uint64_t before = stableGeneration();
+
+    // fleet policy show: the stable release, its signers and rules with file:line.
+    auto [rc, shown] = lab_->ztsegctl("fleet policy show -o json " + controller);
+    ASSERT_EQ(rc, 0) << shown;
+    json p = json::parse(shown);
+    EXPECT_EQ(p.at("generation"), before);
+    EXPECT_EQ(p.at("signer").get<std::string>().rfind("ed25519:", 0), 0u) << p.at("signer");
+    ASSERT_FALSE(p.at("rules").empty());
+    EXPECT_EQ(p.at("rules")[0].at("policy"), "probe");
+    EXPECT_NE(p.at("rules")[0].at("location").get<std::string>().find("fleet.yaml:"),
+              std::string::npos);
+    EXPECT_EQ(p.at("rules")[0].at("entries").size(), 2u) << p.at("rules")[0];
+
+    // Both entries in force replaced by another: 100% removed, held back.
+    lab_->writePolicy({7008}, "rev 7b (replaces every rule)");
+    v1::ReloadReply reply = lab_->reload();
+    EXPECT_NE(reply.refused().find("it would remove 2 of the 2 rule entries"), std::string::npos)
+        << reply.refused();
+    EXPECT_EQ(reply.generation(), before);
+    EXPECT_EQ(stableGeneration(), before);
+    std::this_thread::sleep_for(500ms);
+    for (int i = 0; i < kAgents; ++i) EXPECT_EQ(lab_->agentGeneration(i), before) << "agent" << i;
+    auto [rc_refused, out_refused] = lab_->ztsegctl("fleet reload " + controller);
+    EXPECT_EQ(rc_refused, 3) << out_refused;
+
+    // --force rolls it out.
+    auto [rc_forced, out_forced] = lab_->ztsegctl("fleet reload --force " + controller);
+    EXPECT_EQ(rc_forced, 0) << out_forced;
+    const uint64_t forced = stableGeneration();
+    EXPECT_GT(forced, before);
+    ASSERT_TRUE(converged(forced, 10s));
+
+    // Back to rev 7's rules: removes 7008, the only entry in force, so forced too.
+    lab_->writePolicy({kProbePort, 7006}, "rev 7c (rev 7 again)");
+    auto [rc_back, out_back] = lab_->ztsegctl("fleet reload --force " + controller);
+    EXPECT_EQ(rc_back, 0) << out_back;
+    ASSERT_TRUE(converged(stableGeneration(), 10s));
+    EXPECT_GT(stableGeneration(), forced);
+}
+
 TEST_F(Fleet, EtcdModeEndToEnd) {
     lab_->startEtcd();
     uint64_t before = stableGeneration();

@@ -334,8 +334,8 @@ TEST_F(ZtsegdStart, RunsWithExactlyTheCapabilitiesTheUnitGrants) {
             // A new generation on the adopted datapath writes inner maps it found by id.
             writeBundle(2, "5430-5440", "bundle2.pb");
             CommandResult applied =
-                runCommand({ZTSEGCTL_PATH, "apply", "--bundle", (dir_ / "bundle2.pb").string(),
-                            "--socket", (dir_ / "sock").string()});
+                runCommand({ZTSEGCTL_PATH, "apply", "--force", "--bundle",
+                            (dir_ / "bundle2.pb").string(), "--socket", (dir_ / "sock").string()});
             EXPECT_EQ(applied.status, 0) << applied.output << logText();
             CommandResult st2 =
                 runCommand({ZTSEGCTL_PATH, "status", "--socket", (dir_ / "sock").string()});

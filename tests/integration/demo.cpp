@@ -328,9 +328,22 @@ int run() {
            "suggest wrote suggested.yaml; replayed, it denies none of the admitted flows");
 
     step("8. Phase 2: ENFORCE",
-         "Apply the enforce version: generation 2, again one atomic switch.");
+         "First `apply --dry-run`: what the enforce version changes against the generation ztsegd\n"
+         "runs (it would refuse, without --force, a change that removes all enforcement or most\n"
+         "rules). Then apply it: generation 2, again one atomic switch; `policy show` reads back\n"
+         "what ztsegd enforces.");
+    CommandResult dry = ztsegctl("apply --dry-run enforce");
+    expect(dry.status == 0 && lineWith(dry.output, {"~ db:", "mode audit -> enforce"}) &&
+               lineWith(dry.output, {"+ ", "app=bastion", "tcp/22 allow", "bastion-ssh.yaml"}),
+           "the dry run lists the mode changes and the bastion's SSH rule; nothing applied");
     ap = ztsegctl("apply enforce");
     expect(ap.status == 0 && contains(ap.output, "applied generation 2"), "generation 2 applied");
+    CommandResult shown = ztsegctl("policy show");
+    expect(contains(shown.output, "policy generation 2") &&
+               lineWith(shown.output, {"db", "enforce", "postgresql.service"}) &&
+               lineWith(shown.output, {"db-ssh-from-bastion", "ingress", "allow",
+                                       "bastion-ssh.yaml:"}),
+           "policy show: generation 2, db enforced, the bastion rule with its file:line");
     traffic(lab, true);
     waitUntil([&] { return lineWith(slurp("flows.jsonl"), {"10.10.9.66", "\"dropped\""}); });
 

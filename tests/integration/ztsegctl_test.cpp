@@ -1,5 +1,6 @@
 // ztsegctl against the real ztsegd on the namespace lab: apply (compiled from
-// policy files, or a bundle), status, flows (history and --follow), rollback,
+// policy files, or a bundle), policy show, apply --dry-run / diff and the
+// apply guard, status, flows (history and --follow), rollback,
 // a refused bundle reported in one line, and status once ztsegd has stopped
 // (what its pins still enforce; then, uninstalled, that nothing is).
 #include <fcntl.h>
@@ -151,11 +152,71 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     EXPECT_EQ(pb.at("verdict"), "dropped");
     EXPECT_EQ(pb.at("hook"), "xdp");
 
-    // Generation 2 moves db to 5433; rollback brings 5432 back.
+    // policy show: what ztsegd enforces, from ztsegd.
+    r = ctl("policy show -o json");
+    ASSERT_EQ(r.status, 0) << r.errors;
+    auto shown = nlohmann::json::parse(r.output);
+    EXPECT_EQ(shown.at("generation"), 1);
+    EXPECT_EQ(shown.at("signer"), "") << "standalone: no trusted keys";
+    EXPECT_EQ(shown.at("source_digest").get<std::string>().size(), 64u);
+    EXPECT_FALSE(shown.at("in_force_since").get<std::string>().empty());
+    ASSERT_EQ(shown.at("workloads").size(), 2u);
+    EXPECT_EQ(shown.at("workloads")[0].at("name"), "db");
+    EXPECT_EQ(shown.at("workloads")[0].at("mode"), "enforce");
+    EXPECT_EQ(shown.at("workloads")[0].at("labels"), "app=db");
+    ASSERT_EQ(shown.at("rules").size(), 1u);
+    EXPECT_EQ(shown.at("rules")[0].at("policy"), "db");
+    EXPECT_EQ(shown.at("rules")[0].at("location"), (dir_ / "policy" / "lab.yaml").string() + ":7");
+    EXPECT_EQ(shown.at("rules")[0].at("entries"),
+              nlohmann::json::array({"app=db <- app=web tcp/5432 allow"}));
+    r = ctl("policy show");
+    ASSERT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.output.find("ztsegd on ctl-host (" + socket_ + "): policy generation 1"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("not checked (standalone ztsegd"), std::string::npos) << r.output;
+    // explain --live: judged from the bundle ztsegd holds, not from files.
+    r = ctl("explain --live --from app=web --to app=db --port 5432/tcp");
+    ASSERT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.output.find("judged by ztsegd on ctl-host (" + socket_ + "), generation 1"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("app=web -> app=db 5432/tcp: ALLOWED"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("allowed by rule 1 of policy 'db' (" +
+                            (dir_ / "policy" / "lab.yaml").string() + ":"),
+              std::string::npos)
+        << r.output;
+
+    // Generation 2 moves db to 5433: --dry-run shows it and applies nothing...
     writePolicy("5433");
+    r = ctl("apply --dry-run " + (dir_ / "policy").string());
+    ASSERT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.output.find("+ app=db <- app=web tcp/5433 allow"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("- app=db <- app=web tcp/5432 allow"), std::string::npos) << r.output;
+    EXPECT_NE(r.errors.find("dry run: nothing applied"), std::string::npos) << r.errors;
+    r = ctl("diff -o json " + (dir_ / "policy").string());
+    ASSERT_EQ(r.status, 0) << r.errors;
+    EXPECT_EQ(nlohmann::json::parse(r.output).at("rules_removed").size(), 1u) << r.output;
+    EXPECT_EQ(webToDb(), 0) << "nothing applied";
+    // ...the guard refuses it (every rule entry in force removed)...
     r = ctl("apply " + (dir_ / "policy").string());
+    EXPECT_EQ(r.status, 3);
+    EXPECT_NE(r.errors.find("apply refused, enforcement unchanged: it would remove 1 of the 1 "
+                            "rule entries of generation 1 (100%, more than 50%)"),
+              std::string::npos)
+        << r.errors;
+    EXPECT_EQ(webToDb(), 0) << "nothing applied";
+    // ...and --force applies it; rollback brings 5432 back.
+    r = ctl("apply --force " + (dir_ / "policy").string());
     ASSERT_EQ(r.status, 0) << r.errors;
     EXPECT_EQ(r.output, "applied generation 2\n");
+    r = ctl("explain --live -o json --from " + lab_->webAddr(4) + " --to app=db --port 5432/tcp");
+    ASSERT_EQ(r.status, 0) << r.errors;
+    auto live = nlohmann::json::parse(r.output);
+    EXPECT_EQ(live.at("generation"), 2);
+    EXPECT_EQ(live.at("verdict"), "dropped") << r.output;
+    EXPECT_EQ(live.at("sides").back().at("reason"), "default-deny") << r.output;
     EXPECT_EQ(webToDb(), ETIMEDOUT);
     r = ctl("rollback");
     ASSERT_EQ(r.status, 0) << r.errors;
@@ -163,7 +224,7 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     EXPECT_EQ(webToDb(), 0);
 
     // An old generation is refused in one line with the daemon's reason.
-    r = ctl("apply -g 2 " + (dir_ / "policy").string());
+    r = ctl("apply --force -g 2 " + (dir_ / "policy").string());
     EXPECT_EQ(r.status, 3);
     EXPECT_NE(r.errors.find("apply: refused by ztsegd:"), std::string::npos) << r.errors;
     EXPECT_NE(r.errors.find("rollback refused"), std::string::npos) << r.errors;
@@ -174,7 +235,7 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     r = runCommand({ZTSEGCTL_PATH, "compile", (dir_ / "policy").string(), "-g", "3", "-b",
                     (dir_ / "b.pb").string()});
     ASSERT_EQ(r.status, 0) << r.output;
-    r = ctl("apply --bundle " + (dir_ / "b.pb").string());
+    r = ctl("apply --force --bundle " + (dir_ / "b.pb").string());
     EXPECT_EQ(r.output, "applied generation 3\n") << r.errors;
     EXPECT_EQ(webToDb(), ETIMEDOUT);
 }

@@ -36,6 +36,7 @@ struct AgentOps {
     virtual uint64_t apply(const std::string& bundle) = 0;  // the applied generation
     virtual uint64_t rollback() = 0;                        // the now active generation
     virtual v1::StatusReply status() = 0;
+    virtual v1::PolicyReply policy() = 0;  // the bundle in force
 };
 
 struct ApiOptions {

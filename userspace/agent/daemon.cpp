@@ -264,6 +264,27 @@ void Daemon::awaitReady() {
     }
 }
 
+v1::PolicyReply Daemon::policy() {
+    awaitReady();
+    v1::PolicyReply r;
+    std::string bytes = s_->enforcement->currentBundle();
+    if (bytes.empty()) {
+        return r;
+    }
+    // Who vouches for it under today's trusted keys (they may have rotated).
+    if (const auto& keys = *s_->trusted.load(); !keys.empty()) {
+        try {
+            r.set_signer(policy::verifyBundle(bytes, keys).key_id);
+        } catch (const Error& e) {
+            r.set_signer("none of the trusted keys (" + std::string(e.what()) + ")");
+        }
+    }
+    r.set_generation(policy::claimedGeneration(bytes));
+    r.set_in_force_since_unix_ms(s_->store.currentSinceUnixMs());
+    r.set_bundle(std::move(bytes));
+    return r;
+}
+
 v1::StatusReply Daemon::status() {
     awaitReady();
     const EnforcementSnapshot snap = s_->enforcement->snapshot();

@@ -52,6 +52,7 @@ class Daemon : public AgentOps {
     uint64_t apply(const std::string& bundle) override { return applyBundle(bundle); }
     uint64_t rollback() override;
     v1::StatusReply status() override;
+    v1::PolicyReply policy() override;
     uint16_t metricsPort() const;
 
     // `ztsegd --uninstall`: detach everything and remove every pin.

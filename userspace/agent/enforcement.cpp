@@ -185,6 +185,11 @@ uint64_t Enforcement::rollback() {
     return cp->generation;
 }
 
+std::string Enforcement::currentBundle() const {
+    std::lock_guard lock(mu_);
+    return current_bytes_;
+}
+
 void Enforcement::syncCgroups() {
     std::lock_guard lock(mu_);
     std::shared_ptr<const EnforcedState> now = state_.load();

@@ -79,6 +79,9 @@ class Enforcement {
     void settleIdle();
 
     std::shared_ptr<const EnforcedState> state() const { return state_.load(); }
+    // The bundle in force, as admitted (envelope included); "" before the
+    // first apply. Waits for a running apply or rollback to finish.
+    std::string currentBundle() const;
     EnforcementSnapshot snapshot() const;
 
     int eventsFd() const { return dp_->eventsFd(); }

@@ -1,10 +1,12 @@
-// status, apply, rollback, uninstall: the local ztsegd through its API socket
-// (status, when ztsegd is stopped: its pins, stopped_status.hpp).
+// status, policy show, diff, apply, rollback, uninstall: the local ztsegd
+// through its API socket (status, when ztsegd is stopped: its pins,
+// stopped_status.hpp).
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -13,6 +15,7 @@
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
+#include "cli/policy_view.hpp"
 #include "cli/status_text.hpp"
 #include "cli/stopped_status.hpp"
 #include "common/error.hpp"
@@ -21,6 +24,8 @@
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
+#include "policy/policy_diff.hpp"
+#include "policy/signing.hpp"
 
 namespace ztseg::cli {
 namespace {
@@ -35,6 +40,10 @@ struct DaemonArgs {
     std::vector<std::string> paths;
     uint64_t generation = 0;
     std::string fleet;
+    bool dry_run = false, force = false;
+    unsigned max_removal = policy::kDefaultMaxRemovalPercent;
+    // diff
+    std::string against;
     // uninstall; status (where a stopped ztsegd left its state)
     std::string config = kDefaultConfig;
     bool config_given = false;
@@ -88,33 +97,99 @@ int runStatus(const DaemonArgs& a) {
     return kExitOk;
 }
 
-int runApply(const DaemonArgs& a) {
+// A candidate: compiled here from policy paths, or a bundle file.
+struct Candidate {
+    std::string bytes;
+    policy::CompiledPolicy policy;
+};
+
+// nullopt: the sources have errors (printed).
+std::optional<Candidate> candidateOf(const DaemonArgs& a, const std::function<uint64_t()>& next) {
+    Candidate cand;
+    if (!a.bundle.empty()) {
+        cand.bytes = readFile(a.bundle, "bundle");
+        cand.policy = policy::parseBundle(policy::openEnvelope(cand.bytes).bundle);
+        return cand;
+    }
+    policy::Diagnostics diags;
+    try {
+        cand.policy = policy::compile(policy::loadPolicies(a.paths, diags),
+                                      a.generation ? a.generation : next(), diags);
+    } catch (const policy::PolicyError& e) {
+        for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
+        std::cerr << "nothing applied: fix the errors above\n";
+        return std::nullopt;
+    }
+    for (const auto& d : diags.warnings()) std::cerr << d.str() << "\n";
+    cand.bytes = policy::serializeBundle(cand.policy, {a.fleet, 0});
+    return cand;
+}
+
+bool usageOfCandidate(const DaemonArgs& a, const char* cmd) {
     if (a.bundle.empty() == a.paths.empty()) {
-        std::cerr << "ztsegctl: apply needs policy paths (compiled here) or --bundle FILE, not "
-                     "both; see ztsegctl apply --help\n";
+        std::cerr << "ztsegctl: " << cmd
+                  << " needs policy paths (compiled here) or --bundle FILE, not both; see "
+                     "ztsegctl "
+                  << cmd << " --help\n";
+        return false;
+    }
+    return true;
+}
+
+int runPolicyShow(const DaemonArgs& a) {
+    HeldPolicy held = localPolicy(a.socket);
+    std::cout << (a.format == "json" ? policyJson(held) : policyText(held));
+    return kExitOk;
+}
+
+int runDiff(const DaemonArgs& a) {
+    if (!usageOfCandidate(a, "diff")) {
+        return kExitUsage;
+    }
+    policy::CompiledPolicy active;
+    if (!a.against.empty()) {
+        active = policy::parseBundle(policy::openEnvelope(readFile(a.against, "bundle")).bundle);
+    } else {
+        active = localPolicy(a.socket).policy;
+    }
+    auto cand = candidateOf(a, [&] { return active.generation + 1; });
+    if (!cand) {
+        return kExitInputErrors;
+    }
+    policy::PolicyDiff d = policy::diffPolicies(active, cand->policy);
+    std::cout << (a.format == "json" ? diffJson(d) : diffText(d));
+    return kExitOk;
+}
+
+int runApply(const DaemonArgs& a) {
+    if (!usageOfCandidate(a, "apply")) {
         return kExitUsage;
     }
     DaemonClient c(a.socket);
-    std::string bytes;
-    if (!a.bundle.empty()) {
-        bytes = readFile(a.bundle, "bundle");
-    } else {
-        // The next generation after what the daemon has, unless given.
-        uint64_t gen = a.generation ? a.generation : fetchStatus(c).generation() + 1;
-        policy::Diagnostics diags;
-        policy::CompiledPolicy cp;
-        try {
-            cp = policy::compile(policy::loadPolicies(a.paths, diags), gen, diags);
-        } catch (const policy::PolicyError& e) {
-            for (const auto& d : e.diagnostics()) std::cerr << d.str() << "\n";
-            std::cerr << "nothing applied: fix the errors above\n";
-            return kExitInputErrors;
+    // The next generation after what the daemon has, unless given.
+    auto cand = candidateOf(a, [&] { return fetchStatus(c).generation() + 1; });
+    if (!cand) {
+        return kExitInputErrors;
+    }
+    if (a.dry_run || !a.force) {
+        const policy::CompiledPolicy active = localPolicy(a.socket).policy;
+        policy::PolicyDiff d = policy::diffPolicies(active, cand->policy);
+        if (a.dry_run) {
+            std::cout << (a.format == "json" ? diffJson(d) : diffText(d));
+            std::cerr << "dry run: nothing applied\n";
+            return kExitOk;
         }
-        for (const auto& d : diags.warnings()) std::cerr << d.str() << "\n";
-        bytes = policy::serializeBundle(cp, {a.fleet, 0});
+        if (active.generation != 0) {
+            if (auto why = policy::guardRefusal(d, a.max_removal)) {
+                std::cerr << "ztsegctl: apply refused, enforcement unchanged: " << *why
+                          << ".\nSee what would change with ztsegctl apply --dry-run; apply it "
+                             "anyway with --force.\n";
+                return kExitFailed;
+            }
+        }
     }
     v1::ApplyRequest req;
-    req.set_bundle(bytes);
+    req.set_bundle(cand->bytes);
     v1::ApplyReply reply;
     c.check(c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply),
             "apply");
@@ -191,7 +266,48 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
                      "generation for the compiled paths (default: the daemon's + 1)")
         ->check(CLI::Range(uint64_t(1), UINT64_MAX));
     apply->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
+    apply->add_flag("--dry-run", a->dry_run,
+                    "show what would change against the generation in force; apply nothing");
+    apply->add_option("-o,--output", a->format, "--dry-run output: text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    apply->add_flag("--force", a->force,
+                    "apply even if it removes all enforcement or more than --max-removal of "
+                    "the rule entries in force");
+    apply
+        ->add_option("--max-removal", a->max_removal,
+                     "the share of rule entries in force (percent) an apply may remove without "
+                     "--force")
+        ->check(CLI::Range(0u, 100u))
+        ->capture_default_str();
     cmds.on(apply, [a] { return runApply(*a); });
+
+    CLI::App* diff = app.add_subcommand(
+        "diff",
+        "what applying policy files (or a --bundle) would change against the generation the "
+        "local ztsegd enforces (or --against BUNDLE): rule entries, workloads, identities");
+    addSocketOption(diff, a->socket);
+    diff->add_option("paths", a->paths, "policy files or directories (*.yaml)")
+        ->type_name(kPathType);
+    diff->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead")
+        ->type_name(kFileType);
+    diff->add_option("--against", a->against,
+                     "compare with this bundle instead of the one ztsegd enforces")
+        ->type_name(kFileType);
+    diff->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
+    diff->add_option("-o,--output", a->format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    cmds.on(diff, [a] { return runDiff(*a); });
+
+    CLI::App* pol = app.add_subcommand("policy", "the policy the local ztsegd enforces");
+    pol->require_subcommand(1);
+    CLI::App* show = pol->add_subcommand(
+        "show",
+        "generation, signer, when it came into force, source digest, workloads with identities "
+        "and modes, rules with policy name and file:line");
+    addSocketOption(show, a->socket);
+    show->add_option("-o,--output", a->format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    cmds.on(show, [a] { return runPolicyShow(*a); });
 
     CLI::App* rollback =
         app.add_subcommand("rollback", "switch the local ztsegd back to the previous generation");

@@ -16,6 +16,7 @@
 #include "cli/completion.hpp"
 #include "cli/flow_output.hpp"
 #include "cli/flow_query.hpp"
+#include "cli/policy_view.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "controller.grpc.pb.h"
@@ -134,6 +135,7 @@ void checkCall(const grpc::Status& st, const std::string& what, const std::strin
 struct ControllerArgs {
     std::string address = "unix:/run/ztseg/controller.sock";
     std::string format = "table";
+    bool force = false;  // reload: past the rollout guard
 };
 
 void printRollout(const v1::RolloutStatus& r) {
@@ -177,17 +179,33 @@ void runStatus(const ControllerArgs& a) {
 void runReload(const ControllerArgs& a) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+    v1::ReloadRequest req;
+    req.set_force(a.force);
     v1::ReloadReply r;
-    checkCall(controllerStub(a.address)->Reload(&ctx, {}, &r), "fleet reload", a.address);
+    checkCall(controllerStub(a.address)->Reload(&ctx, req, &r), "fleet reload", a.address);
     if (a.format == "json") {
         std::cout << jsonOf(r) << "\n";
-        return;
+    } else if (!r.refused().empty()) {
+        std::cerr << "ztsegctl: rollout refused, generation " << r.generation()
+                  << " stays in force: " << r.refused()
+                  << ".\nRoll it out anyway with ztsegctl fleet reload --force.\n";
+    } else {
+        std::cout << (r.changed() ? "policy changed" : "policy unchanged")
+                  << ", stable generation " << r.generation() << "\n";
+        printRollout(r.rollout());
     }
-    std::cout << (r.changed() ? "policy changed" : "policy unchanged") << ", stable generation "
-              << r.generation() << "\n";
-    printRollout(r.rollout());
-    if (r.rollout().state() == "halted")
+    if (r.rollout().state() == "halted" || !r.refused().empty())
         throw CLI::RuntimeError(kExitFailed);
+}
+
+void runPolicyShow(const ControllerArgs& a) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    v1::PolicyReply r;
+    checkCall(controllerStub(a.address)->FleetPolicy(&ctx, {}, &r), "fleet policy show",
+              a.address);
+    HeldPolicy held = heldPolicy(r, "controller (" + a.address + ")", true);
+    std::cout << (a.format == "json" ? policyJson(held) : policyText(held));
 }
 
 struct FlowsArgs {
@@ -302,7 +320,19 @@ void addFleetCommands(CLI::App& app) {
     CLI::App* rl = fleet->add_subcommand(
         "reload", "re-read the policy source now and wait for its rollout (exit 3 if halted)");
     controllerOptions(rl, *reload, {"table", "json"});
+    rl->add_flag("--force", reload->force,
+                 "roll out even a source that would remove all enforcement or more than half "
+                 "of the rule entries in force");
     rl->callback(guarded([reload] { runReload(*reload); }));
+
+    auto policy = std::make_shared<ControllerArgs>();
+    policy->format = "text";
+    CLI::App* pol = fleet->add_subcommand("policy", "the release every host converges to");
+    pol->require_subcommand(1);
+    CLI::App* ps = pol->add_subcommand(
+        "show", "the stable release as `ztsegctl policy show` shows a host's policy");
+    controllerOptions(ps, *policy, {"text", "json"});
+    ps->callback(guarded([policy] { runPolicyShow(*policy); }));
 
     auto flows = std::make_shared<FlowsArgs>();
     CLI::App* fl = fleet->add_subcommand(

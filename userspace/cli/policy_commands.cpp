@@ -12,11 +12,14 @@
 
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
+#include "cli/daemon_client.hpp"
 #include "cli/flow_text.hpp"
+#include "cli/policy_view.hpp"
 #include "common/error.hpp"
 #include "flows/flow_judge.hpp"
 #include "flows/ocsf_reader.hpp"
 #include "policy/bundle.hpp"
+#include "policy/compiled_judge.hpp"
 #include "policy/compiler.hpp"
 #include "policy/explain.hpp"
 #include "policy/parser.hpp"
@@ -133,6 +136,8 @@ struct ExplainArgs {
     std::string flow_file;
     int pick = 0;  // 1-based; negative counts from the end; 0 = the only event
     std::string format = "text";
+    bool live = false;  // judged against the bundle the local ztsegd holds
+    std::string socket;
 };
 
 const char* verdictOf(const Explanation& ex) {
@@ -178,7 +183,40 @@ flows::FlowRecord pickFlow(const ExplainArgs& a) {
     return all[size_t(i)];
 }
 
+// --live: the same explanation, from the policy ztsegd enforces now.
+int runExplainLive(const ExplainArgs& a) {
+    if (a.from.empty() || a.to.empty() || a.service.empty()) {
+        std::cerr << "ztsegctl: explain --live needs --from, --to and --port; see ztsegctl "
+                     "explain --help\n";
+        return kExitUsage;
+    }
+    HeldPolicy held = localPolicy(a.socket);
+    if (held.policy.generation == 0) {
+        throw Error("explain --live: " + held.holder + " enforces no policy yet");
+    }
+    Explanation ex;
+    try {
+        ex = explainCompiled(held.policy, a.from, a.to, a.service);
+    } catch (const Error& e) {
+        std::cerr << "ztsegctl: explain: " << e.what() << "\n";
+        return kExitUsage;
+    }
+    const std::string source = held.holder + ", generation " + std::to_string(held.policy.generation);
+    if (a.format == "json") {
+        json j = explanationJson(ex);
+        j["judged_by"] = source;
+        j["generation"] = held.policy.generation;
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::cout << "judged by " << source << "\n" << ex.text();
+    }
+    return kExitOk;
+}
+
 int runExplain(const ExplainArgs& a) {
+    if (a.live) {
+        return runExplainLive(a);
+    }
     Diagnostics diags;
     PolicySet ps;
     try {
@@ -297,6 +335,12 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
     }
     explain_cmd->add_option("-o,--output", ex->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
+    CLI::Option* live =
+        explain_cmd->add_flag("--live", ex->live,
+                              "judge against the policy the local ztsegd enforces now, not files");
+    live->excludes(flow_opt);
+    live->excludes(explain_cmd->get_option("--policy"));
+    addSocketOption(explain_cmd, ex->socket);
     cmds.on(explain_cmd, [ex] { return runExplain(*ex); });
 }
 

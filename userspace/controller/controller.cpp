@@ -13,6 +13,7 @@
 #include "controller/etcd_distributor.hpp"
 #include "controller/rollout.hpp"
 #include "policy/bundle.hpp"
+#include "policy/policy_diff.hpp"
 #include "policy/parser.hpp"
 #include "policy/sources.hpp"
 #include "shared/flow_stream.hpp"
@@ -92,6 +93,7 @@ void Controller::start() {
         r.generation = r.policy->generation;
         r.digest = r.policy->source_digest;
         r.signed_bundle = *bytes;
+        r.stable_since_unix_ms = store_->currentSinceUnixMs();
         stable_ = std::move(r);
     }
     if (!cfg_.rollout_log.empty()) {
@@ -155,6 +157,7 @@ void Controller::engine() {
     auto next_check = Clock::now();
     for (;;) {
         bool forced = false;
+        bool override_guard = false;
         {
             std::unique_lock lock(mu_);
             cv_.wait_until(lock,
@@ -163,6 +166,7 @@ void Controller::engine() {
             if (stop_)
                 return;
             forced = std::exchange(reload_requested_, false);
+            override_guard = std::exchange(guard_override_requested_, false);
         }
         bool first = cycles_ == 0;  // the source may have changed while the controller was down
         if (forced || ((cfg_.watch_interval_ms > 0 || first) && Clock::now() >= next_check)) {
@@ -171,7 +175,7 @@ void Controller::engine() {
                 checking_ = true;
             }
             try {
-                checkSource(forced);
+                checkSource(forced, override_guard);
             } catch (const std::exception& e) {
                 spdlog::error("policy source {}: {}", cfg_.policy_dir, e.what());
                 std::lock_guard lock(mu_);
@@ -190,11 +194,12 @@ void Controller::engine() {
     }
 }
 
-v1::ReloadReply Controller::reload() {
+v1::ReloadReply Controller::reload(bool force) {
     std::unique_lock lock(mu_);
     // A check already running may have read the source before this request.
     uint64_t after = cycles_ + (checking_ ? 1 : 0);
     reload_requested_ = true;
+    guard_override_requested_ = guard_override_requested_ || force;
     cv_.notify_all();
     cv_.wait(lock, [&] { return stop_ || cycles_ > after; });
     v1::ReloadReply r = last_reload_;
@@ -246,7 +251,28 @@ uint64_t Controller::nextGeneration() {
     return g + 1;
 }
 
-void Controller::checkSource(bool forced) {
+v1::PolicyReply Controller::policy() {
+    std::optional<Release> stable;
+    {
+        std::lock_guard lock(mu_);
+        stable = stable_;
+    }
+    v1::PolicyReply r;
+    if (!stable) {
+        return r;
+    }
+    std::string signers;
+    for (const auto& sig : policy::openEnvelope(stable->signed_bundle).signatures) {
+        signers += (signers.empty() ? "" : ", ") + sig.key_id;
+    }
+    r.set_generation(stable->generation);
+    r.set_bundle(stable->signed_bundle);
+    r.set_signer(signers);
+    r.set_in_force_since_unix_ms(stable->stable_since_unix_ms);
+    return r;
+}
+
+void Controller::checkSource(bool forced, bool override_guard) {
     std::string fp = fingerprint(cfg_.policy_dir);
     if (!forced && fp == source_fingerprint_) {
         return;
@@ -267,6 +293,22 @@ void Controller::checkSource(bool forced) {
     }
     if (next->digest == failed_digest_ && !forced) {
         return;  // halted before; waits for an edit or an explicit reload
+    }
+    // The rollout guard: a source that would remove all enforcement or most
+    // of the rules in force (an emptied directory, a bad merge) waits for an
+    // edit or a reload with force.
+    if (stable_ && !override_guard) {
+        policy::PolicyDiff d = policy::diffPolicies(*stable_->policy, *next->policy);
+        if (auto why = policy::guardRefusal(d)) {
+            spdlog::error(
+                "policy source {} not rolled out, generation {} stays in force: {}; roll it out "
+                "anyway with ztsegctl fleet reload --force",
+                cfg_.policy_dir, stable_->generation, *why);
+            event("guard-refused", stable_->generation, {{"why", *why}});
+            std::lock_guard lock(mu_);
+            last_reload_.set_refused(*why);
+            return;
+        }
     }
     // Persist the number before anything leaves: a restart never reuses it.
     store_->recordApplied(next->generation, stable_ ? stable_->signed_bundle : "");

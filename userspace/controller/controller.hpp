@@ -39,6 +39,7 @@ struct Release {
     std::string signed_bundle;
     std::string digest;  // the policy source's SHA-256
     std::shared_ptr<const policy::CompiledPolicy> policy;
+    int64_t stable_since_unix_ms = 0;  // when it became the stable release
 };
 
 class Controller {
@@ -58,7 +59,9 @@ class Controller {
 
     // Re-reads the policy source now and, if it changed, rolls it out;
     // returns when that is over (blocking).
-    v1::ReloadReply reload();
+    // force: roll out even what the rollout guard refuses.
+    v1::ReloadReply reload(bool force = false);
+    v1::PolicyReply policy();  // the stable release
     v1::FleetStatusReply status();
 
     // For the agent connections.
@@ -74,7 +77,7 @@ class Controller {
     friend class Rollout;  // rollout.cpp: one release's waves, halt and rollback
     void engine();
     bool stopping() const;
-    void checkSource(bool forced);
+    void checkSource(bool forced, bool override_guard);
     std::optional<Release> compileSource(uint64_t generation);
     Release reissue(const Release& content, uint64_t generation);
     Release sign(policy::CompiledPolicy cp);
@@ -105,6 +108,7 @@ class Controller {
     std::condition_variable cv_;
     bool stop_ = false;
     bool reload_requested_ = false;
+    bool guard_override_requested_ = false;  // a reload with force
     uint64_t cycles_ = 0;  // completed source checks
     bool checking_ = false;
     v1::ReloadReply last_reload_;

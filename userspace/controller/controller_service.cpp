@@ -77,11 +77,23 @@ class ControllerServer::Service final : public v1::Controller::Service {
         return grpc::Status::OK;
     }
 
-    grpc::Status Reload(grpc::ServerContext* ctx, const v1::ReloadRequest*,
+    grpc::Status Reload(grpc::ServerContext* ctx, const v1::ReloadRequest* req,
                         v1::ReloadReply* reply) override {
         if (auto st = operatorOnly(ctx, "Reload"); !st.ok())
             return st;
-        *reply = c_.reload();
+        *reply = c_.reload(req->force());
+        return grpc::Status::OK;
+    }
+
+    grpc::Status FleetPolicy(grpc::ServerContext* ctx, const v1::PolicyRequest*,
+                             v1::PolicyReply* reply) override {
+        if (auto st = operatorOnly(ctx, "FleetPolicy"); !st.ok())
+            return st;
+        try {
+            *reply = c_.policy();
+        } catch (const std::exception& e) {
+            return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
+        }
         return grpc::Status::OK;
     }
 

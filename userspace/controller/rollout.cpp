@@ -188,6 +188,7 @@ void Rollout::finish() {
     {
         std::lock_guard lock(c_.mu_);
         c_.stable_ = next_;
+        c_.stable_->stable_since_unix_ms = unixMillis();
         c_.rolling_.reset();
         c_.included_.clear();
     }
@@ -231,6 +232,7 @@ bool Rollout::halt(const std::string& reason, uint32_t wave) {
     {
         std::lock_guard lock(c_.mu_);
         c_.stable_ = rb;
+        c_.stable_->stable_since_unix_ms = unixMillis();
         c_.rolling_.reset();
         c_.included_.clear();
     }

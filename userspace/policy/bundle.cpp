@@ -260,6 +260,7 @@ CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {
     if (meta) {
         meta->fleet = b.fleet();
         meta->not_after_unix = b.not_after_unix();
+        meta->compiler_version = b.compiler_version();
     }
     return cp;
 }

@@ -19,6 +19,7 @@ std::string deterministicBytes(const google::protobuf::MessageLite& m);
 struct BundleMeta {
     std::string fleet;
     int64_t not_after_unix = 0;
+    std::string compiler_version;  // read from a bundle; written as this build's
 };
 
 // Deterministic bytes: the same CompiledPolicy always gives the same output.

@@ -94,18 +94,6 @@ Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text)
     return p;
 }
 
-std::string ruleRef(const PolicySet& ps, uint32_t id) {
-    for (const auto& pol : ps.policies) {
-        for (const auto& r : pol.rules) {
-            if (r.id == id) {
-                return "rule " + std::to_string(id) + " of policy '" + pol.name + "' (" +
-                       r.loc.str() + ")";
-            }
-        }
-    }
-    return "rule " + std::to_string(id);
-}
-
 }  // namespace
 
 std::pair<uint8_t, uint16_t> parseService(const std::string& text) {
@@ -154,12 +142,48 @@ Explanation explainFlow(const PolicySet& ps, const std::string& from, const std:
     return out;
 }
 
+namespace {
+
+class ReferenceJudge final : public SideJudge {
+  public:
+    ReferenceJudge(const PolicySet& ps, const Evaluator& ev) : ps_(ps), ev_(ev) {}
+    Evaluation evaluate(const Party& local, const Party& peer, Direction dir, uint8_t protocol,
+                        uint16_t port) const override {
+        return ev_.evaluate(local.labels, peer.peer, dir, protocol, port);
+    }
+    std::string ruleRef(uint32_t id) const override {
+        for (const auto& pol : ps_.policies) {
+            for (const auto& r : pol.rules) {
+                if (r.id == id) {
+                    return ruleRefText(id, pol.name, r.loc);
+                }
+            }
+        }
+        return "rule " + std::to_string(id);
+    }
+
+  private:
+    const PolicySet& ps_;
+    const Evaluator& ev_;
+};
+
+}  // namespace
+
+std::string ruleRefText(uint32_t id, const std::string& policy, const SourceLocation& loc) {
+    return "rule " + std::to_string(id) + " of policy '" + policy + "' (" + loc.str() + ")";
+}
+
 Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party& src,
                            const Party& dst, uint8_t proto, uint16_t port,
                            const std::string& service) {
+    return explainSides(ReferenceJudge(ps, ev), src, dst, proto, port, service);
+}
+
+Explanation explainSides(const SideJudge& judge, const Party& src, const Party& dst,
+                         uint8_t proto, uint16_t port, const std::string& service) {
     Explanation out{src.text, dst.text, service, true, false, {}};
     auto side = [&](const Party& local, const Party& peer, Direction dir) {
-        ExplainSide s{dir, local.text, ev.evaluate(local.labels, peer.peer, dir, proto, port), ""};
+        ExplainSide s{dir, local.text, judge.evaluate(local, peer, dir, proto, port), ""};
         const Evaluation& e = s.evaluation;
         std::string flow = src.text + " -> " + dst.text + " on " + service;
         switch (e.reason) {
@@ -167,10 +191,10 @@ Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party
                 s.because = "not enforced: no policy selects " + local.text;
                 break;
             case EvalReason::Allowed:
-                s.because = "allowed by " + ruleRef(ps, e.rules.front());
+                s.because = "allowed by " + judge.ruleRef(e.rules.front());
                 break;
             case EvalReason::PolicyDeny:
-                s.because = "denied by " + ruleRef(ps, e.rules.front());
+                s.because = "denied by " + judge.ruleRef(e.rules.front());
                 break;
             case EvalReason::DefaultDeny:
                 s.because = "default deny: no rule admits " + flow;

@@ -33,11 +33,27 @@ struct Party {
 };
 
 // Both sides of a new flow between resolved parties (egress at the source,
-// ingress at the destination, for each that is a workload). Throws Error if
-// neither is a workload.
+// ingress at the destination, for each that is a workload), judged by the
+// reference evaluator.
 Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party& src,
                            const Party& dst, uint8_t protocol, uint16_t port,
                            const std::string& service);
+
+// What decides one side of a flow, and how a rule id is named in sentences:
+// the reference evaluator over policy files, or a compiled bundle
+// (compiled_judge.hpp, `explain --live`).
+struct SideJudge {
+    virtual ~SideJudge() = default;
+    virtual Evaluation evaluate(const Party& local, const Party& peer, Direction dir,
+                                uint8_t protocol, uint16_t port) const = 0;
+    // "rule 3 of policy 'db' (policies/db.yaml:12:9)"
+    virtual std::string ruleRef(uint32_t id) const = 0;
+};
+// "rule 3 of policy 'db' (policies/db.yaml:12:9)"
+std::string ruleRefText(uint32_t id, const std::string& policy, const SourceLocation& loc);
+
+Explanation explainSides(const SideJudge& judge, const Party& src, const Party& dst,
+                         uint8_t protocol, uint16_t port, const std::string& service);
 
 // "5432/tcp", "53/udp", "icmp", "47" (a protocol without ports: its number).
 std::string serviceText(uint8_t protocol, uint16_t port);

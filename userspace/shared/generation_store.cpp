@@ -71,6 +71,14 @@ std::optional<std::string> GenerationStore::currentBundle() const {
     return currentBundleIn(dir_);
 }
 
+int64_t GenerationStore::currentSinceUnixMs() const {
+    struct stat st {};
+    if (::stat((dir_ + "/" + kBundleFile).c_str(), &st) != 0) {
+        return 0;
+    }
+    return int64_t(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
 std::optional<std::string> GenerationStore::currentBundleIn(const std::string& state_dir) {
     return readFileIfExists(state_dir + "/" + kBundleFile);
 }

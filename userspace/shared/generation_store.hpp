@@ -24,6 +24,8 @@ class GenerationStore {
     // local rollback to an older generation).
     void recordCurrent(const std::string& bundle_bytes);
     std::optional<std::string> currentBundle() const;
+    // When the current bundle was recorded (unix ms), 0 if none is.
+    int64_t currentSinceUnixMs() const;
     // The same for a state_dir read by someone else (ztsegctl while ztsegd is
     // stopped): nothing is created.
     static std::optional<std::string> currentBundleIn(const std::string& state_dir);

@@ -1,0 +1,178 @@
+#include "policy/compiled_judge.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "common/error.hpp"
+
+namespace ztseg::policy {
+
+Party CompiledJudge::partyOf(const IdentityInfo& id, std::string text) const {
+    Party p;
+    p.text = std::move(text);
+    p.labels = id.labels;
+    p.peer.labels = id.labels;
+    p.peer.prefixes = id.prefixes;
+    std::string names;
+    for (const auto& n : id.names) names += (names.empty() ? "" : ",") + n;
+    p.peer.name = names.empty() ? canonical(id.labels) : names;
+    switch (id.kind) {
+        case IdentityKind::Workload:
+            p.peer.kind = Peer::Kind::Workload;
+            p.is_workload = true;
+            break;
+        case IdentityKind::External:
+            p.peer.kind = Peer::Kind::External;
+            break;
+        case IdentityKind::Cidr:
+            p.peer.kind = Peer::Kind::Cidr;
+            break;
+        case IdentityKind::Reserved:
+            p.peer.kind = id.id == kHostIdentity ? Peer::Kind::Host : Peer::Kind::World;
+            break;
+    }
+    return p;
+}
+
+Party CompiledJudge::resolve(const std::string& text) const {
+    if (text.find('=') != std::string::npos) {
+        Selector want{parseLabels(text), {}};
+        std::vector<const IdentityInfo*> found;
+        for (const IdentityInfo& id : cp_.identities) {
+            bool named = id.kind == IdentityKind::Workload ||
+                         (id.kind == IdentityKind::External && !id.labels.empty());
+            if (named && want.matches(id.labels)) {
+                found.push_back(&id);
+            }
+        }
+        if (found.empty()) {
+            throw Error("no workload or external carries the labels '" + text + "'");
+        }
+        if (found.size() > 1) {
+            std::string list;
+            for (const IdentityInfo* id : found) {
+                list += (list.empty() ? "" : "; ") + canonical(id->labels);
+            }
+            throw Error("'" + text + "' is ambiguous, it matches: " + list);
+        }
+        return partyOf(*found.front(), text);
+    }
+    IpPrefix addr;
+    try {
+        addr = IpPrefix::parse(text);
+    } catch (const Error&) {
+        throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
+    }
+    // A range is one party only if the inventory gives all of it one identity.
+    if (addr.length != addr.maxLength()) {
+        std::set<IdentityId> inside;
+        for (const IdentityPrefix& e : cp_.inventory) {
+            if (addr.contains(e.prefix) && !(e.prefix == addr)) {
+                inside.insert(e.identity);
+            }
+        }
+        if (!inside.empty()) {
+            std::string list;
+            for (IdentityId id : inside) {
+                const IdentityInfo* info = cp_.identity(id);
+                list += (list.empty() ? "" : ", ") +
+                        (info ? canonical(info->labels) : "identity " + std::to_string(id));
+            }
+            throw Error("'" + text + "' is a range holding addresses of different identities: " +
+                        list + ": explain one of them (by labels, or one address)");
+        }
+    }
+    const IdentityPrefix* best = nullptr;
+    for (const IdentityPrefix& e : cp_.inventory) {
+        if (e.prefix.contains(addr) && (!best || e.prefix.length > best->prefix.length)) {
+            best = &e;
+        }
+    }
+    const IdentityInfo* info = best ? cp_.identity(best->identity) : nullptr;
+    if (!info) {
+        Party p;
+        p.text = text;
+        p.peer = Peer{Peer::Kind::Unlabeled, {}, {}, "unlabeled " + addr.str()};
+        return p;
+    }
+    return partyOf(*info, text);
+}
+
+const IdentityInfo* CompiledJudge::identityOf(const Party& p) const {
+    if (p.peer.kind == Peer::Kind::Unlabeled) {
+        return nullptr;
+    }
+    for (const IdentityInfo& id : cp_.identities) {
+        if (id.labels == p.peer.labels) {
+            return &id;
+        }
+    }
+    return nullptr;
+}
+
+Evaluation CompiledJudge::evaluate(const Party& local, const Party& peer, Direction dir,
+                                   uint8_t protocol, uint16_t port) const {
+    Evaluation ev;
+    const IdentityInfo* me = identityOf(local);
+    auto mode = me ? cp_.modes.find(me->id) : cp_.modes.end();
+    if (mode == cp_.modes.end() || mode->second == WorkloadMode::Unmanaged) {
+        ev.pass = true;
+        ev.reason = EvalReason::NotManaged;
+        return ev;
+    }
+    const bool audit = mode->second == WorkloadMode::Audit;
+    const IdentityInfo* other = identityOf(peer);
+    std::set<uint32_t> allows, denies;
+    if (other) {
+        for (const Rule& r : cp_.rules) {
+            bool port_ok = r.ports.isAny() || (protocolHasPorts(protocol) &&
+                                               port >= r.ports.first && port <= r.ports.last);
+            if (r.local == me->id && r.direction == dir &&
+                (r.peer == kAnyIdentity || r.peer == other->id) &&
+                (r.protocol == kAnyProtocol || r.protocol == protocol) && port_ok) {
+                (r.action == Action::Deny ? denies : allows).insert(r.rule_id);
+            }
+        }
+    }
+    const std::set<uint32_t>* deciding = nullptr;
+    if (!other) {
+        ev.reason = EvalReason::Unlabeled;
+    } else if (!denies.empty()) {
+        ev.reason = EvalReason::PolicyDeny;
+        deciding = &denies;
+    } else if (!allows.empty()) {
+        ev.reason = EvalReason::Allowed;
+        deciding = &allows;
+    } else {
+        ev.reason = EvalReason::DefaultDeny;
+    }
+    if (deciding) {
+        ev.rules.assign(deciding->begin(), deciding->end());
+    }
+    ev.pass = ev.reason == EvalReason::Allowed || audit;
+    ev.would_drop = audit && ev.reason != EvalReason::Allowed;
+    return ev;
+}
+
+std::string CompiledJudge::ruleRef(uint32_t id) const {
+    const RuleSource* s = cp_.source(id);
+    if (!s) {
+        return "rule " + std::to_string(id);
+    }
+    return ruleRefText(id, s->policy, s->loc);
+}
+
+Explanation explainCompiled(const CompiledPolicy& cp, const std::string& from,
+                            const std::string& to, const std::string& service) {
+    CompiledJudge judge(cp);
+    auto [proto, port] = parseService(service);
+    Party src = judge.resolve(from), dst = judge.resolve(to);
+    Explanation out = explainSides(judge, src, dst, proto, port, service);
+    if (out.sides.empty()) {
+        throw Error("neither '" + from + "' nor '" + to +
+                    "' is a workload: ztseg judges flows at workloads");
+    }
+    return out;
+}
+
+}  // namespace ztseg::policy

@@ -15,6 +15,7 @@
 #include "cli/daemon_client.hpp"
 #include "cli/status_text.hpp"
 #include "cli/stopped_status.hpp"
+#include "cli/usage.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "datapath/datapath.hpp"
@@ -89,8 +90,11 @@ int runStatus(const DaemonArgs& a) {
 }
 
 int runApply(const DaemonArgs& a) {
-    if (a.bundle.empty() == a.paths.empty()) {
-        std::cerr << "ztsegctl: apply needs policy paths (compiled here) or --bundle FILE, not "
+    if (a.bundle.empty() && a.paths.empty()) {
+        return reportMissingInput("apply");
+    }
+    if (!a.bundle.empty() && !a.paths.empty()) {
+        std::cerr << "ztsegctl: apply takes policy files (compiled here) or --bundle FILE, not "
                      "both; see ztsegctl apply --help\n";
         return kExitUsage;
     }

@@ -6,9 +6,9 @@
 #include <cctype>
 #include <functional>
 #include <iostream>
-#include <optional>
 
 #include "cli/command.hpp"
+#include "model/names.hpp"
 
 namespace ztseg::cli {
 namespace {
@@ -46,12 +46,6 @@ constexpr Need kNeeds[] = {
 
 // The description that marks a hidden option as a deprecated spelling.
 constexpr std::string_view kDeprecatedMark = "deprecated spelling of ";
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char c) { return char(std::tolower(c)); });
-    return s;
-}
 
 std::string bare(const std::string& s) {
     size_t i = s.find_first_not_of('-');
@@ -235,14 +229,14 @@ size_t editDistance(std::string_view a, std::string_view b) {
 
 std::vector<std::string> closestWords(const std::string& word,
                                       const std::vector<std::string>& candidates) {
-    const std::string w = lower(bare(word));
+    const std::string w = asciiLower(bare(word));
     // One letter off in a short word, two in a longer one; a one- or
     // two-letter word only by case (-O for -o): any other letter would do.
     const size_t limit = w.size() <= 2 ? 0 : w.size() <= 4 ? 1 : 2;
     size_t best = limit + 1;
     std::vector<std::string> near;
     for (const auto& c : candidates) {
-        size_t d = editDistance(w, lower(bare(c)));
+        size_t d = editDistance(w, asciiLower(bare(c)));
         if (d > limit) {
             continue;
         }

@@ -422,6 +422,11 @@ TEST_F(CliErrors, OldFlagSpellingsWarnAndCannotBeMixedWithNewOnes) {
     EXPECT_NE(r.output.find("\"bundle_bytes\""), std::string::npos) << r.output;
     r = ctl("check policies --output-format yaml");
     EXPECT_EQ(r.status, 2) << "the old spelling is checked like the new one";
+    EXPECT_NE(r.errors.find("check: --output-format: yaml not in {text,json}"), std::string::npos)
+        << r.errors;
+    r = ctl("compile policies -b");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.errors.find("compile: -b: 1 required FILE missing"), std::string::npos) << r.errors;
 
     const std::string mixed = (dir_ / "mixed.pb").string();
     struct Case {

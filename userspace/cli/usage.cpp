@@ -104,10 +104,12 @@ struct Walk {
     std::string path;
     std::string unknown;  // as typed, without "=value"
     bool unknown_is_option = false;
+    const CLI::Option* last_option = nullptr;  // the last one given that takes a value
+    std::string last_option_word;              // as typed
 };
 
 Walk walk(const CLI::App& app, const std::vector<std::string>& args) {
-    Walk w{&app, "", "", false};
+    Walk w{&app, "", "", false, nullptr, ""};
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& word = args[i];
         if (word == "--") {
@@ -126,6 +128,8 @@ Walk walk(const CLI::App& app, const std::vector<std::string>& args) {
             if (!takesValue(o) || attached) {
                 continue;
             }
+            w.last_option = o;
+            w.last_option_word = name;
             if (o->get_expected_max() > 1) {  // a list: values up to the next option
                 while (i + 1 < args.size() && !dashed(args[i + 1]) &&
                        findSubcommand(w.at, args[i + 1]) == nullptr) {
@@ -335,8 +339,14 @@ int reportParseError(const CLI::App& app, const CLI::ParseError& e,
         message = whatItNeeds(w.path);
     } else {
         std::string what = e.what();
+        // CLI11 leaves hidden options (deprecated spellings) unnamed (": msg"):
+        // their validators name themselves, a missing value is named here.
         if (what.rfind(": ", 0) == 0) {
-            what.erase(0, 2);  // a hidden option's error: its validator names it
+            what.erase(0, 2);
+            if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr &&
+                w.last_option != nullptr && w.last_option->get_group().empty()) {
+                what = w.last_option_word + ": " + what;
+            }
         }
         message = (w.path.empty() ? "" : w.path + ": ") + what + " (see " + commandLine(w.path) +
                   " --help)";

@@ -152,8 +152,23 @@ TEST_F(Completion, OptionsOfTheSubcommand) {
     EXPECT_EQ(complete("ztsegctl whatif --fl"), (std::set<std::string>{"--flows"}));
     // An option's value is skipped; a flag takes none.
     EXPECT_EQ(complete("ztsegctl apply -g 7 --fl"), (std::set<std::string>{"--fleet"}));
-    EXPECT_EQ(complete("ztsegctl keygen --force --ou"), (std::set<std::string>{"--output"}));
+    EXPECT_EQ(complete("ztsegctl keygen --force --ou"), (std::set<std::string>{"--out"}));
     EXPECT_EQ(complete("ztsegctl fleet flows --fol"), (std::set<std::string>{"--follow"}));
+}
+
+// Deprecated spellings (compile -b/--bundle/--output-format, keygen -o,
+// sign -b/--bundle-out) still parse but are never offered.
+TEST_F(Completion, DeprecatedSpellingsAreNotOffered) {
+    EXPECT_EQ(complete("ztsegctl compile --o"), (std::set<std::string>{"--out", "--output"}));
+    EXPECT_TRUE(complete("ztsegctl compile --b").empty());
+    EXPECT_EQ(complete("ztsegctl check --o"), (std::set<std::string>{"--output"}));
+    EXPECT_EQ(complete("ztsegctl sign --"), (std::set<std::string>{"--help", "--key", "--out"}));
+    EXPECT_EQ(complete("ztsegctl keygen --"),
+              (std::set<std::string>{"--help", "--out", "--force"}));
+    std::set<std::string> keygen_short = complete("ztsegctl keygen -");
+    EXPECT_EQ(keygen_short.count("-o"), 0u);
+    EXPECT_EQ(script_.find("--bundle-out"), std::string::npos);
+    EXPECT_EQ(script_.find("--output-format"), std::string::npos);
 }
 
 TEST_F(Completion, ChoicesOfIsMemberOptions) {

@@ -160,14 +160,6 @@ TEST_F(CliErrors, BadInputNamesTheOptionOrTheLine) {
     EXPECT_NE(r.errors.find("broken.yaml:3:5: error: unknown field 'selectr'"), std::string::npos)
         << r.errors;
 
-    r = ctl("explain --flow-file tests/cli/data/audit.jsonl");
-    EXPECT_EQ(r.status, 3);
-    EXPECT_NE(r.errors.find("holds 8 flow events: choose one with --pick N (1..8"),
-              std::string::npos)
-        << r.errors;
-    r = ctl("explain --flow-file tests/cli/data/audit.jsonl --pick 9");
-    EXPECT_EQ(r.status, 3);
-    EXPECT_NE(r.errors.find("--pick 9 is outside 1..8"), std::string::npos) << r.errors;
     r = ctl("explain --from app=web");
     EXPECT_EQ(r.status, 2);
     r = ctl("explain --flow-file tests/cli/data/audit.jsonl --from app=web");
@@ -319,8 +311,8 @@ TEST_F(CliErrors, FlowSelectionMisuseIsAUsageError) {
 // used to accept it; trusting a key must never need the signing key.
 TEST_F(CliErrors, VerifyRefusesAPrivateKeyAsTheTrustedKey) {
     std::string key = (dir_ / "k").string(), bundle = (dir_ / "b.pb").string();
-    ASSERT_EQ(ctl("keygen -o " + key).status, 0);
-    ASSERT_EQ(ctl("compile policies -b " + bundle).status, 0);
+    ASSERT_EQ(ctl("keygen --out " + key).status, 0);
+    ASSERT_EQ(ctl("compile policies --out " + bundle).status, 0);
     ASSERT_EQ(ctl("sign " + bundle + " -k " + key + ".key").status, 0);
     CommandResult r = ctl("verify " + bundle + " -k " + key + ".key");
     EXPECT_EQ(r.status, 3);
@@ -332,6 +324,175 @@ TEST_F(CliErrors, VerifyRefusesAPrivateKeyAsTheTrustedKey) {
         << r.errors;
     EXPECT_EQ(lines(r.errors), 1u) << r.errors;
     EXPECT_EQ(ctl("verify " + bundle + " -k " + key + ".pub").status, 0) << "the public key works";
+}
+
+// An unknown command or option is named with the one nearest to it (issue 14).
+TEST_F(CliErrors, UnknownWordsSayWhatWasMeant) {
+    struct Case {
+        std::string args, says;
+    } cases[] = {
+        {"stauts",
+         "ztsegctl: unknown command 'stauts'; did you mean 'status'? (see ztsegctl "
+         "--help)"},
+        {"fleet flwos",
+         "ztsegctl: fleet: unknown command 'flwos'; did you mean 'flows'? (see "
+         "ztsegctl fleet --help)"},
+        {"flows --file tests/cli/data/audit.jsonl --lables app=web",
+         "ztsegctl: flows: unknown option '--lables'; did you mean '--label'? (see ztsegctl flows "
+         "--help)"},
+        {"fleet flows --controler unix:/nowhere",
+         "ztsegctl: fleet flows: unknown option '--controler'; did you mean '--controller'?"},
+        {"whatif -p policies --flow tests/cli/data/audit.jsonl",
+         "whatif: unknown option '--flow'; did you mean '--flows'?"},
+        {"check policies --output=json --stirct",
+         "unknown option '--stirct'; did you mean "
+         "'--strict'?"},
+        {"frobnicate", "ztsegctl: unknown command 'frobnicate' (see ztsegctl --help)"},
+        {"fleet",
+         "ztsegctl: fleet needs a command: status, reload or flows (see ztsegctl fleet "
+         "--help)"},
+    };
+    for (const auto& c : cases) {
+        CommandResult r = ctl(c.args);
+        EXPECT_EQ(r.status, 2) << c.args;
+        EXPECT_EQ(lines(r.errors), 1u) << c.args << "\n" << r.errors;
+        EXPECT_NE(r.errors.find(c.says), std::string::npos) << c.args << "\n" << r.errors;
+    }
+}
+
+// A command run without its input says what it needs and how to give it.
+TEST_F(CliErrors, CommandsWithoutTheirInputSayWhatTheyNeed) {
+    struct Case {
+        std::string args, says;
+    } cases[] = {
+        {"apply",
+         "ztsegctl: apply needs policy files or a directory: ztsegctl apply "
+         "POLICY_DIR|FILE..."},
+        {"apply --socket /nonexistent", "apply needs policy files or a directory"},
+        {"compile",
+         "ztsegctl: compile needs policy files or a directory: ztsegctl compile "
+         "POLICY_DIR|FILE..."},
+        {"check", "check needs policy files or a directory"},
+        {"whatif",
+         "whatif needs candidate policy and recorded flows: ztsegctl whatif -p "
+         "POLICY_DIR|FILE... --flows FLOW_FILE..."},
+        {"whatif -p policies", "whatif needs candidate policy and recorded flows"},
+        {"suggest", "suggest needs recorded flows: ztsegctl suggest --flows FLOW_FILE..."},
+        {"explain",
+         "explain needs a flow: ztsegctl explain --from PARTY --to PARTY --port "
+         "SERVICE"},
+        {"explain -p /nonexistent --from app=web", "explain needs a flow"},
+        {"sign",
+         "sign needs a bundle and the private key(s) to sign it with: ztsegctl sign "
+         "BUNDLE -k KEY..."},
+        {"verify bundle.pb", "verify needs a bundle and the public key(s) to trust"},
+    };
+    for (const auto& c : cases) {
+        CommandResult r = ctl(c.args);
+        EXPECT_EQ(r.status, 2) << c.args;
+        EXPECT_EQ(lines(r.errors), 1u) << c.args << "\n" << r.errors;
+        EXPECT_NE(r.errors.find(c.says), std::string::npos) << c.args << "\n" << r.errors;
+    }
+}
+
+// One flag name per meaning (issue 14): -o/--output is the output format,
+// --out FILE the file written. Old spellings still work, with a warning;
+// old and new together is a usage error.
+TEST_F(CliErrors, OldFlagSpellingsWarnAndCannotBeMixedWithNewOnes) {
+    const std::string b = (dir_ / "b.pb").string(), k = (dir_ / "k").string();
+    CommandResult r = ctl("compile policies -b " + b);
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_TRUE(fs::exists(b));
+    EXPECT_NE(r.errors.find("ztsegctl: warning: 'ztsegctl compile -b' is deprecated: use --out "
+                            "FILE"),
+              std::string::npos)
+        << r.errors;
+    r = ctl("compile policies --bundle " + b + " --output-format json");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.output.find("\"bundle_bytes\""), std::string::npos) << r.output;
+    EXPECT_NE(r.errors.find("'ztsegctl compile --bundle' is deprecated: use --out FILE"),
+              std::string::npos)
+        << r.errors;
+    EXPECT_NE(r.errors.find("'ztsegctl compile --output-format' is deprecated: use --output"),
+              std::string::npos)
+        << r.errors;
+    r = ctl("compile policies --out " + b + " -o json");
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_EQ(r.errors, "");
+    EXPECT_NE(r.output.find("\"bundle_bytes\""), std::string::npos) << r.output;
+    r = ctl("check policies --output-format yaml");
+    EXPECT_EQ(r.status, 2) << "the old spelling is checked like the new one";
+    EXPECT_NE(r.errors.find("check: --output-format: yaml not in {text,json}"), std::string::npos)
+        << r.errors;
+    r = ctl("compile policies -b");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.errors.find("compile: -b: 1 required FILE missing"), std::string::npos) << r.errors;
+
+    const std::string mixed = (dir_ / "mixed.pb").string();
+    struct Case {
+        std::string args, says;
+    } cases[] = {
+        {"compile policies --out " + mixed + " -b " + mixed,
+         "ztsegctl: compile: -b is the deprecated spelling of --out; give only --out"},
+        {"check policies -o json --output-format json",
+         "ztsegctl: check: --output-format is the deprecated spelling of --output; give only "
+         "--output"},
+        {"keygen --out " + k + "1 -o " + k + "2",
+         "ztsegctl: keygen: -o is the deprecated spelling of --out; give only --out"},
+        {"sign " + b + " -k " + k + ".key --out " + mixed + " --bundle-out " + mixed,
+         "ztsegctl: sign: --bundle-out is the deprecated spelling of --out; give only --out"},
+    };
+    for (const auto& c : cases) {
+        r = ctl(c.args);
+        EXPECT_EQ(r.status, 2) << c.args;
+        EXPECT_EQ(r.errors, c.says + "\n") << c.args;
+    }
+    EXPECT_FALSE(fs::exists(mixed));
+    EXPECT_FALSE(fs::exists(k + "1.key"));
+
+    // keygen has no output formats: -o PREFIX is a deprecated --out.
+    r = ctl("keygen -o " + k);
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_TRUE(fs::exists(k + ".key"));
+    EXPECT_NE(r.errors.find("'ztsegctl keygen -o' is deprecated: use --out FILE"),
+              std::string::npos)
+        << r.errors;
+    const std::string signed_pb = (dir_ / "signed.pb").string();
+    r = ctl("sign " + b + " -k " + k + ".key -b " + signed_pb);
+    EXPECT_EQ(r.status, 0) << r.errors;
+    EXPECT_NE(r.errors.find("'ztsegctl sign -b' is deprecated: use --out FILE"), std::string::npos)
+        << r.errors;
+    EXPECT_EQ(ctl("verify " + signed_pb + " -k " + k + ".pub").status, 0);
+
+    // --help shows only the current spellings.
+    r = ctl("compile --help");
+    EXPECT_NE(r.output.find("--out"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("--bundle"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("--output-format"), std::string::npos) << r.output;
+    r = ctl("sign --help");
+    EXPECT_EQ(r.output.find("--bundle-out"), std::string::npos) << r.output;
+}
+
+// Out-of-range and missing argument values are usage errors (exit 2).
+TEST_F(CliErrors, OutOfRangeValuesAreUsageErrors) {
+    struct Case {
+        std::string args, says;
+    } cases[] = {
+        {"compile policies -g 0 --out /nonexistent/b.pb", "--generation"},
+        {"apply -g 0 policies --socket /nonexistent", "--generation"},
+        {"explain --flow-file tests/cli/data/audit.jsonl --pick 9", "--pick 9 is outside 1..8"},
+        {"explain --flow-file tests/cli/data/audit.jsonl",
+         "holds 8 flow events: choose one with --pick N (1..8"},
+        {"flows --file tests/cli/data/audit.jsonl --first 0", "--first 0: give a count N >= 1"},
+        {"fleet flows --last 0 --controller unix:/nowhere", "--last 0: give a count N >= 1"},
+        {"suggest --flows tests/cli/data/audit.jsonl --mode strict", "--mode"},
+    };
+    for (const auto& c : cases) {
+        CommandResult r = ctl(c.args);
+        EXPECT_EQ(r.status, 2) << c.args << "\n" << r.errors;
+        EXPECT_EQ(lines(r.errors), 1u) << c.args << "\n" << r.errors;
+        EXPECT_NE(r.errors.find(c.says), std::string::npos) << c.args << "\n" << r.errors;
+    }
 }
 
 TEST_F(CliErrors, EveryCommandHasHelp) {

@@ -72,7 +72,7 @@ FleetLab::FleetLab(int n)
     pki.leaf("revoked", "URI:spiffe://lab/host/revoked", "ca");
     pki.leaf("rogue", "URI:spiffe://lab/host/rogue", "otherca");
     for (const char* k : {"A", "B", "C"}) {
-        auto [rc, out] = ztsegctl("keygen -o " + keyPath(k, ""));
+        auto [rc, out] = ztsegctl("keygen --out " + keyPath(k, ""));
         if (rc != 0)
             throw std::runtime_error("ztsegctl keygen failed: " + out);
     }

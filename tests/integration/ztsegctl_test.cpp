@@ -232,7 +232,7 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     EXPECT_EQ(webToDb(), 0) << "nothing changed";
 
     // A compiled bundle file works too.
-    r = runCommand({ZTSEGCTL_PATH, "compile", (dir_ / "policy").string(), "-g", "3", "-b",
+    r = runCommand({ZTSEGCTL_PATH, "compile", (dir_ / "policy").string(), "-g", "3", "--out",
                     (dir_ / "b.pb").string()});
     ASSERT_EQ(r.status, 0) << r.output;
     r = ctl("apply --force --bundle " + (dir_ / "b.pb").string());

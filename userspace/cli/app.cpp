@@ -2,6 +2,7 @@
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
 #include "cli/fleet_commands.hpp"
+#include "cli/usage.hpp"
 
 namespace ztseg::cli {
 
@@ -19,6 +20,9 @@ void addCommands(CLI::App& app, Commands& cmds) {
     addAnalysisCommands(app, cmds);
     addFleetCommands(app);  // keygen, sign, verify, fleet ...: run from their callbacks
     addCompletionCommand(app, cmds, "ztsegctl");
+    // Before any command runs: warn about deprecated flag spellings, refuse
+    // one together with its current spelling (usage.hpp).
+    app.parse_complete_callback([&app] { checkDeprecatedAliases(app); });
 }
 
 }  // namespace ztseg::cli

@@ -18,6 +18,7 @@
 #include "cli/policy_view.hpp"
 #include "cli/status_text.hpp"
 #include "cli/stopped_status.hpp"
+#include "cli/usage.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "datapath/datapath.hpp"
@@ -125,10 +126,15 @@ std::optional<Candidate> candidateOf(const DaemonArgs& a, const std::function<ui
     return cand;
 }
 
+// False (the error printed) without a candidate, or with two.
 bool usageOfCandidate(const DaemonArgs& a, const char* cmd) {
-    if (a.bundle.empty() == a.paths.empty()) {
+    if (a.bundle.empty() && a.paths.empty()) {
+        reportMissingInput(cmd);
+        return false;
+    }
+    if (!a.bundle.empty() && !a.paths.empty()) {
         std::cerr << "ztsegctl: " << cmd
-                  << " needs policy paths (compiled here) or --bundle FILE, not both; see "
+                  << " takes policy files (compiled here) or --bundle FILE, not both; see "
                      "ztsegctl "
                   << cmd << " --help\n";
         return false;

@@ -17,6 +17,7 @@
 #include "cli/flow_output.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/policy_view.hpp"
+#include "cli/usage.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "controller.grpc.pb.h"
@@ -273,9 +274,15 @@ std::function<void()> guarded(F f) {
 void addFleetCommands(CLI::App& app) {
     auto keygen = std::make_shared<KeygenArgs>();
     CLI::App* kg = app.add_subcommand("keygen", "make an Ed25519 signing key pair");
-    kg->add_option("-o,--output", keygen->out, "writes PREFIX.key (0600) and PREFIX.pub")
-        ->type_name(kFileType)
-        ->capture_default_str();
+    CLI::Option* key_out =
+        kg->add_option("--out", keygen->out, "writes PREFIX.key (0600) and PREFIX.pub")
+            ->type_name(kFileType)
+            ->capture_default_str();
+    // keygen has no output formats: its old -o PREFIX stays a deprecated --out
+    // (docs/ztsegctl.md, flag conventions).
+    for (const char* old : {"-o", "--output"}) {
+        addDeprecatedAlias(kg, old, key_out, keygen->out);
+    }
     kg->add_flag("--force", keygen->force, "overwrite existing files");
     kg->callback(guarded([keygen] { runKeygen(*keygen); }));
 
@@ -287,8 +294,12 @@ void addFleetCommands(CLI::App& app) {
     sg->add_option("-k,--key", sign->keys, "private key(s); several sign with each")
         ->type_name(kFileType)
         ->required();
-    sg->add_option("-b,--bundle-out", sign->output, "output file (default: in place)")
-        ->type_name(kFileType);
+    CLI::Option* sign_out =
+        sg->add_option("--out", sign->output, "write the signed bundle here (default: in place)")
+            ->type_name(kFileType);
+    for (const char* old : {"-b", "--bundle-out"}) {
+        addDeprecatedAlias(sg, old, sign_out, sign->output);
+    }
     sg->callback(guarded([sign] { runSign(*sign); }));
 
     auto verify = std::make_shared<VerifyArgs>();

@@ -15,6 +15,7 @@
 #include "cli/daemon_client.hpp"
 #include "cli/flow_text.hpp"
 #include "cli/policy_view.hpp"
+#include "cli/usage.hpp"
 #include "common/error.hpp"
 #include "flows/flow_judge.hpp"
 #include "flows/ocsf_reader.hpp"
@@ -171,14 +172,14 @@ flows::FlowRecord pickFlow(const ExplainArgs& a) {
         throw Error("explain: " + a.flow_file + " holds no flow events");
     }
     if (a.pick == 0 && n > 1) {
-        throw Error("explain: " + a.flow_file + " holds " + std::to_string(n) +
-                    " flow events: choose one with --pick N (1.." + std::to_string(n) +
-                    ", -1 = the last)");
+        throw UsageError("explain: " + a.flow_file + " holds " + std::to_string(n) +
+                         " flow events: choose one with --pick N (1.." + std::to_string(n) +
+                         ", -1 = the last)");
     }
     long i = a.pick == 0 ? 0 : a.pick > 0 ? a.pick - 1 : n + a.pick;
     if (i < 0 || i >= n) {
-        throw Error("explain: --pick " + std::to_string(a.pick) + " is outside 1.." +
-                    std::to_string(n) + " (the events in " + a.flow_file + ")");
+        throw UsageError("explain: --pick " + std::to_string(a.pick) + " is outside 1.." +
+                         std::to_string(n) + " (the events in " + a.flow_file + ")");
     }
     return all[size_t(i)];
 }
@@ -217,6 +218,9 @@ int runExplain(const ExplainArgs& a) {
     if (a.live) {
         return runExplainLive(a);
     }
+    if (a.flow_file.empty() && (a.from.empty() || a.to.empty() || a.service.empty())) {
+        return reportMissingInput("explain");
+    }
     Diagnostics diags;
     PolicySet ps;
     try {
@@ -226,11 +230,6 @@ int runExplain(const ExplainArgs& a) {
         return kExitInputErrors;
     }
     if (a.flow_file.empty()) {
-        if (a.from.empty() || a.to.empty() || a.service.empty()) {
-            std::cerr << "ztsegctl: explain needs --from, --to and --port, or a flow event "
-                         "(--flow-file FILE [--pick N]); see ztsegctl explain --help\n";
-            return kExitUsage;
-        }
         Explanation ex;
         try {
             ex = explainFlow(ps, a.from, a.to, a.service);
@@ -292,14 +291,19 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
             ->type_name(kPathType)
             ->required();
         c->add_flag("--strict", compile_args->strict, "treat warnings as errors");
-        c->add_option("-o,--output-format", compile_args->format, "text or json")
-            ->check(CLI::IsMember({"text", "json"}));
+        CLI::Option* format = c->add_option("-o,--output", compile_args->format, "text or json")
+                                  ->check(CLI::IsMember({"text", "json"}));
+        addDeprecatedAlias(c, "--output-format", format, compile_args->format);
     };
     CLI::App* compile_cmd = app.add_subcommand("compile", "compile policy into a bundle");
     addCompileOptions(compile_cmd);
-    compile_cmd->add_option("-b,--bundle", compile_args->output, "bundle file to write")
-        ->type_name(kFileType)
-        ->capture_default_str();
+    CLI::Option* out =
+        compile_cmd->add_option("--out", compile_args->output, "bundle file to write")
+            ->type_name(kFileType)
+            ->capture_default_str();
+    for (const char* old : {"-b", "--bundle"}) {
+        addDeprecatedAlias(compile_cmd, old, out, compile_args->output);
+    }
     compile_cmd
         ->add_option("-g,--generation", compile_args->generation,
                      "generation number (strictly increasing per fleet)")

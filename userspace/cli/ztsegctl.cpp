@@ -5,8 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/command.hpp"
+#include "cli/usage.hpp"
 #include "common/version.hpp"
 
 int main(int argc, char** argv) {
@@ -21,13 +24,17 @@ int main(int argc, char** argv) {
     } catch (const CLI::RuntimeError& e) {
         return e.get_exit_code();  // a command run from its callback failed
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? kExitOk : kExitUsage;  // --help is a ParseError too
+        // --help is a ParseError too; usage errors say what was meant (usage.hpp).
+        return reportParseError(app, e, std::vector<std::string>(argv + 1, argv + argc));
     }
     if (!cmds.selected()) {
         return kExitOk;  // a callback-run command finished (failures throw above)
     }
     try {
         return cmds.run();
+    } catch (const UsageError& e) {
+        std::cerr << "ztsegctl: " << e.what() << "\n";
+        return kExitUsage;
     } catch (const std::exception& e) {
         std::cerr << "ztsegctl: " << e.what() << "\n";
         return kExitFailed;

@@ -43,33 +43,17 @@ struct OcsfClassification {
 // Would-drop (audit): the same activity and action (the packet went through),
 // disposition Detected, severity Low. Dropped: Refuse, Denied, Blocked, Medium.
 constexpr OcsfClassification ocsfClassification(OcsfVerdict v, bool established) {
+    const int id = established ? 6 : 1;
+    const std::string_view activity = established ? "Traffic" : "Open";
     switch (v) {
         case OcsfVerdict::Dropped:
             return {5, "Refuse", 2, "Denied", 2, "Blocked", 3, "Medium", 2, "Failure"};
         case OcsfVerdict::WouldDrop:
-            return {established ? 6 : 1,
-                    established ? "Traffic" : "Open",
-                    1,
-                    "Allowed",
-                    15,
-                    "Detected",
-                    2,
-                    "Low",
-                    1,
-                    "Success"};
+            return {id, activity, 1, "Allowed", 15, "Detected", 2, "Low", 1, "Success"};
         case OcsfVerdict::Allowed:
             break;
     }
-    return {established ? 6 : 1,
-            established ? "Traffic" : "Open",
-            1,
-            "Allowed",
-            1,
-            "Allowed",
-            1,
-            "Informational",
-            1,
-            "Success"};
+    return {id, activity, 1, "Allowed", 1, "Allowed", 1, "Informational", 1, "Success"};
 }
 
 struct OcsfDirection {

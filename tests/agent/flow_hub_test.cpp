@@ -113,7 +113,10 @@ TEST(FlowHub, EventConvertsBackToTheSameRecord) {
     r.src.labels = {{"app", "web"}};
     r.dst.port = 5432;
     r.rule_location = "three-tier.yaml:29";
+    r.src.workload = r.dst.workload = true;  // OCSF says Lateral
     flows::FlowRecord back = fromFlowEvent(toFlowEvent(r));
+    EXPECT_TRUE(back.src.workload);
+    EXPECT_TRUE(back.dst.workload);
     EXPECT_EQ(back.family, 6);
     EXPECT_EQ(back.src.ip, "fd00::1");
     EXPECT_EQ(back.src.labels, r.src.labels);

@@ -4,6 +4,7 @@
 // identity, rule and workload) against enrich() + toOcsf().dump().
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -150,11 +151,15 @@ policy::LabelSet randomLabels(Text& t) {
 
 FlowEndpoint randomEndpoint(Text& t) {
     FlowEndpoint e;
-    e.ip = t.coin(4) ? t.any(16) : "10.1.2." + std::to_string(t.number(255));
-    e.port = uint16_t(t.number(65535));
-    e.identity = IdentityId(t.number(~uint32_t(0)));
+    static const std::vector<std::string> unknown = {"0.0.0.0", "::", ""};
+    e.ip = t.coin(4)   ? t.any(16)
+           : t.coin(5) ? unknown[t.number(2)]
+                       : "10.1.2." + std::to_string(t.number(255));
+    e.port = t.coin(5) ? 0 : uint16_t(t.number(65535));
+    e.identity = t.coin(4) ? IdentityId(t.number(3)) : IdentityId(t.number(~uint32_t(0)));
     e.labels = randomLabels(t);
     e.name = t.coin(3) ? "" : t.any();
+    e.workload = t.coin(2);
     return e;
 }
 
@@ -221,7 +226,9 @@ std::shared_ptr<const policy::CompiledPolicy> randomPolicy(Text& t) {
         }
         policy::IdentityInfo info;
         info.id = id;
-        info.kind = id < 256 ? policy::IdentityKind::Reserved : policy::IdentityKind::Workload;
+        info.kind = id < 256    ? policy::IdentityKind::Reserved
+                    : t.coin(3) ? policy::IdentityKind::External
+                                : policy::IdentityKind::Workload;
         info.labels = randomLabels(t);
         if (id < 256 && t.coin(2)) {
             info.labels[policy::kReservedLabel] = t.any(6);
@@ -265,6 +272,9 @@ ztseg_flow_event randomEvent(Text& t) {
     if (t.coin(4)) {
         ev.saddr[0] = 0;  // addresses with zero bytes, and v4-mapped-like v6 text
         ev.daddr[1] = 0;
+    }
+    if (t.coin(6)) {
+        std::fill(std::begin(ev.saddr), std::end(ev.saddr), 0u);  // 0.0.0.0 / ::, unknown
     }
     ev.src_identity = ids[t.number(std::size(ids) - 1)];
     ev.dst_identity = ids[t.number(std::size(ids) - 1)];

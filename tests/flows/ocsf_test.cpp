@@ -32,7 +32,8 @@ void expectCommonShape(const json& j, const FlowRecord& r) {
     EXPECT_EQ(j.at("class_name"), "Network Activity");
     ASSERT_TRUE(j.at("activity_id").is_number_integer());
     EXPECT_EQ(j.at("type_uid"), 400100 + j.at("activity_id").get<int>());
-    EXPECT_EQ(j.at("severity_id"), 1);
+    EXPECT_TRUE(j.at("severity_id").is_number_integer());
+    EXPECT_FALSE(j.contains("is_alert"));  // not in OCSF 1.3.0
     EXPECT_TRUE(j.at("status_id").is_number_integer());
     EXPECT_TRUE(j.at("status").is_string());
     ASSERT_TRUE(j.at("time").is_number_integer());
@@ -53,19 +54,21 @@ void expectCommonShape(const json& j, const FlowRecord& r) {
     EXPECT_EQ(src.at("ip"), "10.0.0.1");
     ASSERT_TRUE(src.at("port").is_number_integer());
     EXPECT_EQ(src.at("port"), 40000);
-    EXPECT_EQ(src.at("hostname"), "web");
+    EXPECT_EQ(src.at("name"), "web");
+    EXPECT_FALSE(src.contains("hostname"));  // a DNS name, which ztseg does not know
     EXPECT_EQ(src.at("uid"), std::to_string(r.src.identity));
     const json& dst = j.at("dst_endpoint");
     EXPECT_EQ(dst.at("ip"), "10.0.0.3");
     EXPECT_EQ(dst.at("port"), 5432);
-    EXPECT_EQ(dst.at("hostname"), "db");
+    EXPECT_EQ(dst.at("name"), "db");
+    EXPECT_FALSE(dst.contains("hostname"));
     EXPECT_TRUE(dst.at("uid").is_string());
 
     const json& ci = j.at("connection_info");
     EXPECT_EQ(ci.at("protocol_num"), 6);
     EXPECT_EQ(ci.at("protocol_name"), "tcp");
-    EXPECT_EQ(ci.at("direction_id"), 1);
-    EXPECT_EQ(ci.at("direction"), "Inbound");
+    EXPECT_EQ(ci.at("direction_id"), 3);  // web -> db: both ends are workloads
+    EXPECT_EQ(ci.at("direction"), "Lateral");
 
     EXPECT_EQ(j.at("traffic").at("packets"), 1);
     EXPECT_EQ(j.at("traffic").at("bytes"), 60);
@@ -75,6 +78,7 @@ void expectCommonShape(const json& j, const FlowRecord& r) {
     EXPECT_EQ(z.at("verdict"), r.verdict);
     EXPECT_EQ(z.at("reason"), r.reason);
     EXPECT_EQ(z.at("hook"), "cgroup-ingress");
+    EXPECT_EQ(z.at("direction"), "ingress");  // ztseg's own, which Lateral hides
     EXPECT_EQ(z.at("generation"), 7);
     EXPECT_EQ(z.at("workload"), "db");
     EXPECT_EQ(z.at("src_labels"), json({{"app", "web"}, {"tier", "front"}}));
@@ -90,8 +94,11 @@ TEST(FlowOcsf, AllowedNewConnectionIsOpenAllowed) {
     EXPECT_EQ(j.at("activity_name"), "Open");
     EXPECT_EQ(j.at("type_uid"), 400101);
     EXPECT_EQ(j.at("action_id"), 1);
+    EXPECT_EQ(j.at("action"), "Allowed");
     EXPECT_EQ(j.at("disposition_id"), 1);
-    EXPECT_FALSE(j.contains("is_alert"));
+    EXPECT_EQ(j.at("disposition"), "Allowed");
+    EXPECT_EQ(j.at("severity_id"), 1);
+    EXPECT_EQ(j.at("severity"), "Informational");
     EXPECT_EQ(j.at("unmapped").at("ztseg").at("audit"), false);
     const json& fr = j.at("firewall_rule");
     EXPECT_EQ(fr.at("uid"), std::to_string(r.rule_id));
@@ -111,20 +118,26 @@ TEST(FlowOcsf, DroppedIsRefuseDeniedBlocked) {
     EXPECT_EQ(j.at("action_id"), 2);
     EXPECT_EQ(j.at("disposition_id"), 2);
     EXPECT_EQ(j.at("disposition"), "Blocked");
+    EXPECT_EQ(j.at("severity_id"), 3);
+    EXPECT_EQ(j.at("severity"), "Medium");
+    EXPECT_EQ(j.at("status_id"), 2);
     EXPECT_FALSE(j.contains("firewall_rule"));  // default deny: no rule decided
     EXPECT_EQ(j.at("count"), 5);
     EXPECT_EQ(j.at("unmapped").at("ztseg").at("suppressed"), 4);
 }
 
-TEST(FlowOcsf, WouldDropIsObservedAllowedAndMarkedAudit) {
+TEST(FlowOcsf, WouldDropIsAllowedDetectedLowAndMarkedAudit) {
     FlowRecord r = record(ZTSEG_VERDICT_WOULD_DROP, ZTSEG_REASON_DROP_POLICY_DENY, true);
     json j = toOcsf(r);
     expectCommonShape(j, r);
     EXPECT_EQ(j.at("activity_id"), 1);
-    EXPECT_EQ(j.at("action_id"), 3);
-    EXPECT_EQ(j.at("action"), "Observed");
-    EXPECT_EQ(j.at("disposition_id"), 1);
-    EXPECT_EQ(j.at("is_alert"), true);
+    EXPECT_EQ(j.at("action_id"), 1);  // the packet went through
+    EXPECT_EQ(j.at("action"), "Allowed");
+    EXPECT_EQ(j.at("disposition_id"), 15);
+    EXPECT_EQ(j.at("disposition"), "Detected");
+    EXPECT_EQ(j.at("severity_id"), 2);
+    EXPECT_EQ(j.at("severity"), "Low");
+    EXPECT_EQ(j.at("status_id"), 1);
     EXPECT_EQ(j.at("unmapped").at("ztseg").at("audit"), true);
     EXPECT_EQ(j.at("unmapped").at("ztseg").at("would_drop_reason"), "policy-deny");
 }
@@ -136,13 +149,39 @@ TEST(FlowOcsf, ConntrackTrafficEgressIpv6AndIcmp) {
     r.protocol = 58;
     r.protocol_name = "icmpv6";
     r.icmp_type = 128;
+    r.src.port = r.dst.port = 0;  // ICMP has none
     json j = toOcsf(r);
     EXPECT_EQ(j.at("activity_id"), 6);
     EXPECT_EQ(j.at("type_uid"), 400106);
+    EXPECT_EQ(j.at("connection_info").at("direction_id"), 3);
+    EXPECT_EQ(j.at("unmapped").at("ztseg").at("direction"), "egress");
+    EXPECT_FALSE(j.at("src_endpoint").contains("port"));
+    EXPECT_FALSE(j.at("dst_endpoint").contains("port"));
+    r.dst.workload = false;  // not lateral: ztseg's direction
+    j = toOcsf(r);
     EXPECT_EQ(j.at("connection_info").at("direction_id"), 2);
     EXPECT_EQ(j.at("connection_info").at("direction"), "Outbound");
+    r.direction = Direction::Ingress;
+    j = toOcsf(r);
+    EXPECT_EQ(j.at("connection_info").at("direction_id"), 1);
+    EXPECT_EQ(j.at("connection_info").at("direction"), "Inbound");
+    EXPECT_EQ(j.at("unmapped").at("ztseg").at("direction"), "ingress");
     EXPECT_EQ(j.at("connection_info").at("protocol_ver_id"), 6);
     EXPECT_EQ(j.at("unmapped").at("ztseg").at("icmp").at("type"), 128);
+}
+
+TEST(FlowOcsf, ReservedAndUnknownValuesAreLeftOut) {
+    FlowRecord r = record(ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNLABELED, false);
+    r.src = {};  // what enrichment makes of an unlabeled source at connect time
+    r.src.ip = "0.0.0.0";
+    r.src.name = "unlabeled";
+    EXPECT_EQ(toOcsf(r).at("src_endpoint"), json({{"uid", "0"}}));
+    r.family = 6;
+    r.src.ip = "::";
+    r.src.identity = kWorldIdentity;
+    r.src.name = "world";
+    EXPECT_EQ(toOcsf(r).at("src_endpoint"), json({{"uid", "2"}}));
+    EXPECT_EQ(toOcsf(r).at("connection_info").at("direction_id"), 1);  // world is no workload
 }
 
 TEST(FlowOcsf, LineIsOneLineWithoutNewlineAndParsesBack) {
@@ -152,7 +191,7 @@ TEST(FlowOcsf, LineIsOneLineWithoutNewlineAndParsesBack) {
     EXPECT_EQ(line.find('\n'), std::string::npos);
     json back = json::parse(line);
     EXPECT_EQ(back.at("class_uid"), 4001);
-    EXPECT_EQ(back.at("src_endpoint").at("hostname").get<std::string>().substr(0, 6), "we\nird");
+    EXPECT_EQ(back.at("src_endpoint").at("name").get<std::string>().substr(0, 6), "we\nird");
 }
 
 }  // namespace

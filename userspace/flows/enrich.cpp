@@ -29,6 +29,7 @@ void resolveIdentity(const policy::CompiledPolicy& p, IdentityId id, FlowEndpoin
     if (const policy::IdentityInfo* info = p.identity(id)) {
         ep.labels = info->labels;
         ep.name = joinNames(info->names);
+        ep.workload = info->kind == policy::IdentityKind::Workload;
         if (ep.name.empty() && info->kind == policy::IdentityKind::Reserved) {
             auto it = info->labels.find(policy::kReservedLabel);
             if (it != info->labels.end()) {
@@ -37,19 +38,7 @@ void resolveIdentity(const policy::CompiledPolicy& p, IdentityId id, FlowEndpoin
         }
         return;
     }
-    switch (id) {
-        case kUnlabeled:
-            ep.name = "unlabeled";
-            break;
-        case kHostIdentity:
-            ep.name = "host";
-            break;
-        case kWorldIdentity:
-            ep.name = "world";
-            break;
-        default:
-            break;
-    }
+    ep.name = reservedIdentityName(id);
 }
 
 bool hasPorts(uint8_t proto) {
@@ -134,6 +123,7 @@ struct EnrichView::PolicyText {
     struct Identity {
         std::string name_json;    // escaped name ("" when it has none)
         std::string labels_json;  // {"k":"v",...}
+        bool workload = false;    // an inventory workload's identity
     };
     struct Rule {
         std::string policy_json, location_json, description_json;
@@ -143,7 +133,7 @@ struct EnrichView::PolicyText {
     std::unordered_map<IdentityId, Identity> identities;  // every identity with a name or labels
     std::array<const Identity*, 256> reserved{};          // the same for ids < 256, no hashing
     std::unordered_map<uint32_t, Rule> rules;
-    Identity unknown{"", "{}"};
+    Identity unknown{"", "{}", false};
 
     const Identity& identity(IdentityId id) const {
         if (id < reserved.size()) {
@@ -169,8 +159,8 @@ std::shared_ptr<const EnrichView::PolicyText> EnrichView::makePolicyText(
     auto add = [&](IdentityId id) {
         FlowEndpoint ep;
         resolveIdentity(*policy, id, ep);
-        if (!ep.name.empty() || !ep.labels.empty()) {
-            t->identities[id] = {escaped(ep.name), labelsJson(ep.labels)};
+        if (!ep.name.empty() || !ep.labels.empty() || ep.workload) {
+            t->identities[id] = {escaped(ep.name), labelsJson(ep.labels), ep.workload};
         }
     };
     for (const policy::IdentityInfo& info : policy->identities) {
@@ -287,17 +277,26 @@ void EnrichView::appendOcsfLine(const ztseg_flow_event& ev, const EventClock& cl
     p.reason = reasonName(ev.reason);
     p.hook = hookName(ev.hook);
     p.protocol_name = protocolNamesJson()[ev.proto];
-    p.dropped = ev.verdict == ZTSEG_VERDICT_DROPPED;
-    p.audit = ev.verdict == ZTSEG_VERDICT_WOULD_DROP;
+    p.verdict_kind = ev.verdict == ZTSEG_VERDICT_DROPPED      ? OcsfVerdict::Dropped
+                     : ev.verdict == ZTSEG_VERDICT_WOULD_DROP ? OcsfVerdict::WouldDrop
+                                                              : OcsfVerdict::Allowed;
     p.established =
         ev.reason == ZTSEG_REASON_ALLOW_CONNTRACK || ev.reason == ZTSEG_REASON_ALLOW_RELATED;
     p.inbound = !egress;
     p.family = family;
     p.protocol = ev.proto;
-    p.src = {src_ip.view(), ports ? ev.sport : uint16_t(0), ev.src_identity, src.name_json,
-             src.labels_json};
-    p.dst = {dst_ip.view(), ports ? ev.dport : uint16_t(0), ev.dst_identity, dst.name_json,
-             dst.labels_json};
+    p.src = {.ip = src_ip.view(),
+             .port = ports ? ev.sport : uint16_t(0),
+             .identity = ev.src_identity,
+             .name = src.name_json,
+             .labels_json = src.labels_json,
+             .workload = src.workload};
+    p.dst = {.ip = dst_ip.view(),
+             .port = ports ? ev.dport : uint16_t(0),
+             .identity = ev.dst_identity,
+             .name = dst.name_json,
+             .labels_json = dst.labels_json,
+             .workload = dst.workload};
     p.rule_id = ev.rule_id;
     if (ev.rule_id != 0) {
         if (auto it = policy_->rules.find(ev.rule_id); it != policy_->rules.end()) {

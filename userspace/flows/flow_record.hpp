@@ -13,11 +13,17 @@
 namespace ztseg::flows {
 
 struct FlowEndpoint {
-    std::string ip;     // text form, "10.0.0.1" / "fd00::1"
-    uint16_t port = 0;  // 0 for ICMP/ICMPv6 and protocols without ports
+    // Text form, "10.0.0.1" / "fd00::1"; "0.0.0.0" / "::" when unknown (a
+    // connect() refused before the socket had a source address). OCSF omits
+    // an unknown address, and port 0.
+    std::string ip;
+    uint16_t port = 0;  // 0 for ICMP/ICMPv6, protocols without ports, or unknown
     IdentityId identity = kUnlabeled;
     policy::LabelSet labels;
-    std::string name;  // workload/external name(s) carrying the identity, "" if unknown
+    // Workload/external name(s) carrying the identity; for a reserved identity
+    // its reserved name ("unlabeled", "world", ...); "" if unknown.
+    std::string name;
+    bool workload = false;  // the identity is an inventory workload's
 };
 
 struct FlowRecord {

@@ -12,10 +12,16 @@ namespace {
 
 using json = nlohmann::json;
 
+// Unknown values are left out (ocsf_line.hpp says which).
 json endpoint(const FlowEndpoint& e) {
-    json j = {{"ip", e.ip}, {"port", e.port}, {"uid", std::to_string(e.identity)}};
-    if (!e.name.empty()) {
-        j["hostname"] = e.name;
+    json j = {{"uid", std::to_string(e.identity)}};
+    if (ocsfKnownIp(e.ip)) {
+        j["ip"] = e.ip;
+    }
+    if (e.port != 0) {
+        j["port"] = e.port;
+    }
+    if (ocsfNamed(e.identity, e.name)) {
         j["name"] = e.name;
     }
     return j;
@@ -32,19 +38,12 @@ json labels(const policy::LabelSet& l) {
 }  // namespace
 
 json toOcsf(const FlowRecord& r) {
-    const bool dropped = r.verdict == "dropped";
-    const bool audit = r.verdict == "would-drop";
+    const OcsfVerdict verdict = ocsfVerdict(r.verdict);
+    const bool audit = verdict == OcsfVerdict::WouldDrop;
     const bool established = r.reason == "allow-conntrack" || r.reason == "allow-related";
-
-    // Activity: a refused connection, a newly opened one, or traffic of a
-    // tracked connection.
-    int activity_id = dropped ? 5 : (established ? 6 : 1);
-    const char* activity = dropped ? "Refuse" : (established ? "Traffic" : "Open");
-    int action_id = dropped ? 2 : (audit ? 3 : 1);
-    const char* action = dropped ? "Denied" : (audit ? "Observed" : "Allowed");
-    int disposition_id = dropped ? 2 : 1;
-    const char* disposition = dropped ? "Blocked" : "Allowed";
+    const OcsfClassification k = ocsfClassification(verdict, established);
     const bool inbound = r.direction == Direction::Ingress;
+    const OcsfDirection dir = ocsfDirection(inbound, r.src.workload && r.dst.workload);
 
     int64_t ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(r.time.time_since_epoch()).count();
@@ -54,24 +53,21 @@ json toOcsf(const FlowRecord& r) {
     j["class_name"] = "Network Activity";
     j["category_uid"] = kOcsfCategoryUid;
     j["category_name"] = "Network Activity";
-    j["activity_id"] = activity_id;
-    j["activity_name"] = activity;
-    j["type_uid"] = kOcsfClassUid * 100 + activity_id;
-    j["type_name"] = std::string("Network Activity: ") + activity;
-    j["action_id"] = action_id;
-    j["action"] = action;
-    j["disposition_id"] = disposition_id;
-    j["disposition"] = disposition;
-    j["severity_id"] = 1;
-    j["severity"] = "Informational";
-    j["status_id"] = dropped ? 2 : 1;
-    j["status"] = dropped ? "Failure" : "Success";
+    j["activity_id"] = k.activity_id;
+    j["activity_name"] = std::string(k.activity);
+    j["type_uid"] = kOcsfClassUid * 100 + k.activity_id;
+    j["type_name"] = "Network Activity: " + std::string(k.activity);
+    j["action_id"] = k.action_id;
+    j["action"] = std::string(k.action);
+    j["disposition_id"] = k.disposition_id;
+    j["disposition"] = std::string(k.disposition);
+    j["severity_id"] = k.severity_id;
+    j["severity"] = std::string(k.severity);
+    j["status_id"] = k.status_id;
+    j["status"] = std::string(k.status);
     j["status_detail"] = r.reason;
     j["time"] = ms;
     j["count"] = uint64_t(r.suppressed) + 1;
-    if (audit) {
-        j["is_alert"] = true;
-    }
     j["metadata"] = {
         {"version", kOcsfVersion},
         {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", buildVersion()}}},
@@ -82,11 +78,9 @@ json toOcsf(const FlowRecord& r) {
     j["src_endpoint"] = endpoint(r.src);
     j["dst_endpoint"] = endpoint(r.dst);
     j["connection_info"] = {
-        {"protocol_num", r.protocol},
-        {"protocol_name", r.protocol_name},
-        {"protocol_ver_id", r.family},
-        {"direction_id", inbound ? 1 : 2},
-        {"direction", inbound ? "Inbound" : "Outbound"},
+        {"protocol_num", r.protocol},         {"protocol_name", r.protocol_name},
+        {"protocol_ver_id", r.family},        {"direction_id", dir.id},
+        {"direction", std::string(dir.name)},
     };
     if (r.rule_id != 0) {
         json rule = {{"uid", std::to_string(r.rule_id)}};
@@ -110,6 +104,7 @@ json toOcsf(const FlowRecord& r) {
         {"verdict", r.verdict},
         {"reason", r.reason},
         {"hook", r.hook},
+        {"direction", inbound ? "ingress" : "egress"},
         {"audit", audit},
         {"generation", r.generation},
         {"cgroup_id", r.cgroup_id},
@@ -195,16 +190,23 @@ void appendOcsfLine(const FlowRecord& r, TextBuffer& out) {
     p.reason = text.view(reason);
     p.hook = text.view(hook);
     p.protocol_name = text.view(proto);
-    p.dropped = r.verdict == "dropped";
-    p.audit = r.verdict == "would-drop";
+    p.verdict_kind = ocsfVerdict(r.verdict);
     p.established = r.reason == "allow-conntrack" || r.reason == "allow-related";
     p.inbound = r.direction == Direction::Ingress;
     p.family = r.family;
     p.protocol = r.protocol;
-    p.src = {text.view(src_ip), r.src.port, r.src.identity, text.view(src_name),
-             text.view(src_labels)};
-    p.dst = {text.view(dst_ip), r.dst.port, r.dst.identity, text.view(dst_name),
-             text.view(dst_labels)};
+    p.src = {.ip = text.view(src_ip),
+             .port = r.src.port,
+             .identity = r.src.identity,
+             .name = text.view(src_name),
+             .labels_json = text.view(src_labels),
+             .workload = r.src.workload};
+    p.dst = {.ip = text.view(dst_ip),
+             .port = r.dst.port,
+             .identity = r.dst.identity,
+             .name = text.view(dst_name),
+             .labels_json = text.view(dst_labels),
+             .workload = r.dst.workload};
     p.rule_id = r.rule_id;
     p.rule_policy = text.view(rule_policy);
     p.rule_location = text.view(rule_location);

@@ -30,7 +30,6 @@ struct Cursor {
         *p++ = '"';
     }
     void put(char c) { *p++ = c; }
-    void digit(int d) { *p++ = char('0' + d); }
     void num(uint64_t v) { p = std::to_chars(p, p + 20, v).ptr; }
     void snum(int64_t v) { p = std::to_chars(p, p + 20, v).ptr; }
 };
@@ -48,22 +47,25 @@ const std::string& metadataJson() {
     return text;
 }
 
+// Keys in byte order: ip, name, port, uid; unknown values left out.
 void endpoint(Cursor& c, const OcsfLineParts::Endpoint& e) {
     c.put('{');
-    if (!e.name.empty()) {
-        c.lit(R"("hostname":)");
+    if (ocsfKnownIp(e.ip)) {
+        c.lit(R"("ip":)");
+        c.quoted(e.ip);
+        c.put(',');
+    }
+    if (ocsfNamed(e.identity, e.name)) {
+        c.lit(R"("name":)");
         c.quoted(e.name);
         c.put(',');
     }
-    c.lit(R"("ip":)");
-    c.quoted(e.ip);
-    if (!e.name.empty()) {
-        c.lit(R"(,"name":)");
-        c.quoted(e.name);
+    if (e.port != 0) {
+        c.lit(R"("port":)");
+        c.num(e.port);
+        c.put(',');
     }
-    c.lit(R"(,"port":)");
-    c.num(e.port);
-    c.lit(R"(,"uid":")");
+    c.lit(R"("uid":")");
     c.num(e.identity);
     c.lit(R"("})");
 }
@@ -84,29 +86,28 @@ size_t bound(const OcsfLineParts& p) {
 // Keys appear in byte order at every level: that is how nlohmann::json (an
 // std::map per object) dumps toOcsf(), and tests compare the two byte by byte.
 void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
-    const int activity_id = p.dropped ? 5 : (p.established ? 6 : 1);
-    const std::string_view activity = p.dropped ? "Refuse" : (p.established ? "Traffic" : "Open");
-    const int action_id = p.dropped ? 2 : (p.audit ? 3 : 1);
-    const std::string_view action = p.dropped ? "Denied" : (p.audit ? "Observed" : "Allowed");
+    const OcsfClassification k = ocsfClassification(p.verdict_kind, p.established);
+    const OcsfDirection dir = ocsfDirection(p.inbound, p.src.workload && p.dst.workload);
+    const bool audit = p.verdict_kind == OcsfVerdict::WouldDrop;
 
     static const std::string_view metadata = metadataJson();
     Cursor c{out.reserve(bound(p))};
     c.lit(R"({"action":")");
-    c.str(action);
+    c.str(k.action);
     c.lit(R"(","action_id":)");
-    c.digit(action_id);
+    c.num(uint64_t(k.action_id));
     c.lit(R"(,"activity_id":)");
-    c.digit(activity_id);
+    c.num(uint64_t(k.activity_id));
     c.lit(R"(,"activity_name":")");
-    c.str(activity);
+    c.str(k.activity);
     static_assert(kOcsfCategoryUid == 4 && kOcsfClassUid == 4001, "update the literals below");
     c.lit(R"(","category_name":"Network Activity","category_uid":4)");
     c.lit(R"(,"class_name":"Network Activity","class_uid":4001)");
 
     c.lit(R"(,"connection_info":{"direction":")");
-    c.str(p.inbound ? "Inbound" : "Outbound");
+    c.str(dir.name);
     c.lit(R"(","direction_id":)");
-    c.digit(p.inbound ? 1 : 2);
+    c.num(uint64_t(dir.id));
     c.lit(R"(,"protocol_name":)");
     c.quoted(p.protocol_name);
     c.lit(R"(,"protocol_num":)");
@@ -118,12 +119,10 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     c.num(uint64_t(p.suppressed) + 1);
     c.lit(R"(,"device":{"hostname":)");
     c.quoted(p.host);
-    c.lit(R"(,"type":"Server","type_id":1},"disposition":)");
-    if (p.dropped) {
-        c.lit(R"("Blocked","disposition_id":2)");
-    } else {
-        c.lit(R"("Allowed","disposition_id":1)");
-    }
+    c.lit(R"(,"type":"Server","type_id":1},"disposition":")");
+    c.str(k.disposition);
+    c.lit(R"(","disposition_id":)");
+    c.num(uint64_t(k.disposition_id));
     c.lit(R"(,"dst_endpoint":)");
     endpoint(c, p.dst);
 
@@ -148,9 +147,6 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
         c.num(p.rule_id);
         c.lit(R"("})");
     }
-    if (p.audit) {
-        c.lit(R"(,"is_alert":true)");
-    }
 
     // "verdict proto src:port -> dst:port (reason)": escaping each piece is the
     // same as escaping the whole, since ASCII separators stand between them.
@@ -171,16 +167,18 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     c.lit(R"x()","metadata":)x");
     c.str(metadata);
 
-    c.lit(R"(,"severity":"Informational","severity_id":1,"src_endpoint":)");
+    c.lit(R"(,"severity":")");
+    c.str(k.severity);
+    c.lit(R"(","severity_id":)");
+    c.num(uint64_t(k.severity_id));
+    c.lit(R"(,"src_endpoint":)");
     endpoint(c, p.src);
-    if (p.dropped) {
-        c.lit(R"(,"status":"Failure","status_detail":)");
-    } else {
-        c.lit(R"(,"status":"Success","status_detail":)");
-    }
+    c.lit(R"(,"status":")");
+    c.str(k.status);
+    c.lit(R"(","status_detail":)");
     c.quoted(p.reason);
     c.lit(R"(,"status_id":)");
-    c.digit(p.dropped ? 2 : 1);
+    c.num(uint64_t(k.status_id));
     c.lit(R"(,"time":)");
     c.snum(p.time_ms);
     c.lit(R"(,"traffic":{"bytes":)");
@@ -188,18 +186,21 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     c.lit(R"(,"packets":)");
     c.num(p.packets);
     c.lit(R"(},"type_name":"Network Activity: )");
-    c.str(activity);
-    c.lit(R"(","type_uid":40010)");  // class_uid * 100 + activity_id
-    c.digit(activity_id);
+    c.str(k.activity);
+    c.lit(R"(","type_uid":)");
+    c.num(uint64_t(kOcsfClassUid) * 100 + uint64_t(k.activity_id));
 
     c.lit(R"(,"unmapped":{"ztseg":{"audit":)");
-    if (p.audit) {
+    if (audit) {
         c.lit("true");
     } else {
         c.lit("false");
     }
     c.lit(R"(,"cgroup_id":)");
     c.num(p.cgroup_id);
+    c.lit(R"(,"direction":")");
+    c.str(p.inbound ? "ingress" : "egress");
+    c.put('"');
     c.lit(R"(,"dst_labels":)");
     c.str(p.dst.labels_json);
     c.lit(R"(,"generation":)");
@@ -227,7 +228,7 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
         c.lit(R"(,"workload":)");
         c.quoted(p.workload);
     }
-    if (p.audit) {
+    if (audit) {
         c.lit(R"(,"would_drop_reason":)");
         c.quoted(p.reason);
     }

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "flows/ocsf.hpp"
+#include "model/names.hpp"
 #include "policy/parser.hpp"
 
 namespace ztseg::flows {
@@ -50,9 +51,12 @@ policy::LabelSet labelsOf(const json& z, const char* key) {
     return out;
 }
 
-FlowEndpoint endpointOf(const json& e, const char* where) {
+// Left-out values come back as the record held them: an unknown address as
+// the unspecified one of the family, a reserved identity's name from its uid.
+// Lines before the OCSF fix (issue 14) put the name in `hostname` too.
+FlowEndpoint endpointOf(const json& e, const char* where, int family) {
     FlowEndpoint ep;
-    ep.ip = get<std::string>(e, "ip", where, "");
+    ep.ip = get<std::string>(e, "ip", where, family == 6 ? "::" : "0.0.0.0");
     ep.port = get<uint16_t>(e, "port", where, 0);
     std::string uid = get<std::string>(e, "uid", where, "0");
     try {
@@ -61,6 +65,9 @@ FlowEndpoint endpointOf(const json& e, const char* where) {
         throw Error(std::string("field ") + where + ".uid '" + uid + "' is not an identity number");
     }
     ep.name = get<std::string>(e, "name", where, get<std::string>(e, "hostname", where, ""));
+    if (ep.name.empty()) {
+        ep.name = reservedIdentityName(ep.identity);
+    }
     return ep;
 }
 
@@ -68,8 +75,11 @@ std::string verdictOf(const json& j, const json& z) {
     if (auto v = get<std::string>(z, "verdict", "unmapped.ztseg", ""); !v.empty()) {
         return v;
     }
+    // Without ztseg's fields: Denied is a drop; disposition Detected (or
+    // action 3 "Observed", which lines before issue 14 used) a would-drop.
     int action = get<int>(j, "action_id", "event", 0);
-    return action == 2 ? "dropped" : action == 3 ? "would-drop" : "allowed";
+    int disposition = get<int>(j, "disposition_id", "event", 0);
+    return action == 2 ? "dropped" : (action == 3 || disposition == 15) ? "would-drop" : "allowed";
 }
 
 }  // namespace
@@ -97,14 +107,24 @@ FlowRecord parseOcsfLine(std::string_view line) {
                                 get<std::string>(j, "status_detail", "event", ""));
     r.hook = get<std::string>(z, "hook", "unmapped.ztseg", "");
     const json& ci = at(j, "connection_info", "event");
-    r.direction = get<int>(ci, "direction_id", "connection_info", 1) == 2 ? Direction::Egress
-                                                                          : Direction::Ingress;
+    // ztseg's own direction first: connection_info says Lateral between two
+    // workloads, and lines before issue 14 have only Inbound (1) / Outbound (2).
+    const int direction_id = get<int>(ci, "direction_id", "connection_info", 1);
+    std::string direction = get<std::string>(z, "direction", "unmapped.ztseg", "");
+    if (direction.empty()) {
+        direction = direction_id == 2 ? "egress" : "ingress";
+    } else if (direction != "ingress" && direction != "egress") {
+        throw Error("field unmapped.ztseg.direction '" + direction + "' is not ingress or egress");
+    }
+    r.direction = direction == "egress" ? Direction::Egress : Direction::Ingress;
     r.family = get<int>(ci, "protocol_ver_id", "connection_info", 4) == 6 ? 6 : 4;
     r.protocol = get<uint8_t>(ci, "protocol_num", "connection_info", 0);
     r.protocol_name =
         get<std::string>(ci, "protocol_name", "connection_info", policy::protocolName(r.protocol));
-    r.src = endpointOf(at(j, "src_endpoint", "event"), "src_endpoint");
-    r.dst = endpointOf(at(j, "dst_endpoint", "event"), "dst_endpoint");
+    r.src = endpointOf(at(j, "src_endpoint", "event"), "src_endpoint", r.family);
+    r.dst = endpointOf(at(j, "dst_endpoint", "event"), "dst_endpoint", r.family);
+    // Lateral: both ends are workloads. Otherwise the line does not say.
+    r.src.workload = r.dst.workload = direction_id == 3;
     r.src.labels = labelsOf(z, "src_labels");
     r.dst.labels = labelsOf(z, "dst_labels");
     if (auto it = j.find("firewall_rule"); it != j.end() && it->is_object()) {

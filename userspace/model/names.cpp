@@ -82,6 +82,19 @@ bool reasonIsDrop(uint32_t reason) {
     return reason >= ZTSEG_REASON_FIRST_DROP && reason < ZTSEG_REASON_MAX;
 }
 
+std::string_view reservedIdentityName(IdentityId id) {
+    switch (id) {
+        case kUnlabeled:
+            return "unlabeled";
+        case kHostIdentity:
+            return "host";
+        case kWorldIdentity:
+            return "world";
+        default:
+            return "";
+    }
+}
+
 std::string_view modeName(WorkloadMode mode) {
     switch (mode) {
         case WorkloadMode::Enforce:

@@ -22,6 +22,10 @@ std::string protocolName(uint8_t proto);
 // "any" is ZTSEG_PROTO_ANY); nullopt if unknown.
 std::optional<uint8_t> protocolNumber(std::string_view name);
 
+// The name of a reserved identity the datapath assigns without an inventory
+// entry: "unlabeled" (0), "host" (1), "world" (2); "" for any other id.
+std::string_view reservedIdentityName(IdentityId id);
+
 // "enforce", "audit", "unmanaged".
 std::string_view modeName(WorkloadMode mode);
 

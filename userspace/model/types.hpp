@@ -19,6 +19,12 @@ inline constexpr IdentityId kHostIdentity = ZTSEG_ID_HOST;
 inline constexpr IdentityId kWorldIdentity = ZTSEG_ID_WORLD;
 inline constexpr IdentityId kAnyIdentity = ZTSEG_ID_ANY;  // rule peer wildcard
 
+// Ids below ZTSEG_ID_USER_MIN are reserved (unlabeled, host, world, ...): the
+// datapath's own, never an inventory workload's or external's.
+constexpr bool isReservedIdentity(IdentityId id) {
+    return id < ZTSEG_ID_USER_MIN;
+}
+
 enum class Direction : uint8_t { Ingress = ZTSEG_DIR_INGRESS, Egress = ZTSEG_DIR_EGRESS };
 enum class Action : uint8_t { Allow = ZTSEG_ACTION_ALLOW, Deny = ZTSEG_ACTION_DENY };
 

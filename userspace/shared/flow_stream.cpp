@@ -13,6 +13,7 @@ void fillEndpoint(const flows::FlowEndpoint& in, v1::FlowEndpoint* out) {
     out->set_identity(in.identity);
     out->mutable_labels()->insert(in.labels.begin(), in.labels.end());
     out->set_name(in.name);
+    out->set_workload(in.workload);
 }
 
 flows::FlowEndpoint endpointOf(const v1::FlowEndpoint& in) {
@@ -22,6 +23,7 @@ flows::FlowEndpoint endpointOf(const v1::FlowEndpoint& in) {
     out.identity = in.identity();
     out.labels.insert(in.labels().begin(), in.labels().end());
     out.name = in.name();
+    out.workload = in.workload();
     return out;
 }
 

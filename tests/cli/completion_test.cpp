@@ -144,7 +144,11 @@ TEST_F(Completion, SubcommandsByPrefix) {
     EXPECT_EQ(complete("ztsegctl fl"), (std::set<std::string>{"fleet", "flows"}));
     EXPECT_EQ(complete("ztsegctl flo"), (std::set<std::string>{"flows"}));
     EXPECT_EQ(complete("ztsegctl fleet st"), (std::set<std::string>{"status"}));
-    EXPECT_EQ(complete("ztsegctl fleet "), (std::set<std::string>{"flows", "reload", "status"}));
+    EXPECT_EQ(complete("ztsegctl fleet "),
+              (std::set<std::string>{"flows", "policy", "reload", "status"}));
+    EXPECT_EQ(complete("ztsegctl pol"), (std::set<std::string>{"policy"}));
+    EXPECT_EQ(complete("ztsegctl policy "), (std::set<std::string>{"show"}));
+    EXPECT_EQ(complete("ztsegctl apply --dr"), (std::set<std::string>{"--dry-run"}));
 }
 
 TEST_F(Completion, OptionsOfTheSubcommand) {

@@ -349,7 +349,7 @@ TEST_F(CliErrors, UnknownWordsSayWhatWasMeant) {
          "'--strict'?"},
         {"frobnicate", "ztsegctl: unknown command 'frobnicate' (see ztsegctl --help)"},
         {"fleet",
-         "ztsegctl: fleet needs a command: status, reload or flows (see ztsegctl fleet "
+         "ztsegctl: fleet needs a command: status, reload, policy or flows (see ztsegctl fleet "
          "--help)"},
     };
     for (const auto& c : cases) {

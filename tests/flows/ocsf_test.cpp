@@ -48,7 +48,7 @@ void expectCommonShape(const json& j, const FlowRecord& r) {
     EXPECT_EQ(md.at("product").at("name"), "ztseg");
     EXPECT_EQ(md.at("product").at("vendor_name"), "ztseg");
     EXPECT_TRUE(md.at("product").at("version").is_string());
-    EXPECT_EQ(md.at("profiles"), json::array({"security_control"}));
+    EXPECT_EQ(md.at("profiles"), json::array({"host", "security_control"}));
 
     const json& src = j.at("src_endpoint");
     EXPECT_EQ(src.at("ip"), "10.0.0.1");

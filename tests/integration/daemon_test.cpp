@@ -147,9 +147,8 @@ TEST_F(Ztsegd, StatusAfterRestartOffersNoRollbackItCannotDo) {
     daemon_ = startDaemon();
     const std::string sock = (dir_ / "sock").string();
     writeBundle(2, "5433", "next.pb");
-    CommandResult applied = runCommand(
-        {ZTSEGCTL_PATH, "apply", "--force", "--bundle", (dir_ / "next.pb").string(), "--socket",
-         sock});
+    CommandResult applied = runCommand({ZTSEGCTL_PATH, "apply", "--force", "--bundle",
+                                        (dir_ / "next.pb").string(), "--socket", sock});
     ASSERT_EQ(applied.status, 0) << applied.output << applied.errors;
     CommandResult st = runCommand({ZTSEGCTL_PATH, "status", "--socket", sock});
     EXPECT_NE(st.output.find("policy generation 2 (rollback goes to 1)"), std::string::npos)

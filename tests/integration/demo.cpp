@@ -341,8 +341,8 @@ int run() {
     CommandResult shown = ztsegctl("policy show");
     expect(contains(shown.output, "policy generation 2") &&
                lineWith(shown.output, {"db", "enforce", "postgresql.service"}) &&
-               lineWith(shown.output, {"db-ssh-from-bastion", "ingress", "allow",
-                                       "bastion-ssh.yaml:"}),
+               lineWith(shown.output,
+                        {"db-ssh-from-bastion", "ingress", "allow", "bastion-ssh.yaml:"}),
            "policy show: generation 2, db enforced, the bastion rule with its file:line");
     traffic(lab, true);
     waitUntil([&] { return lineWith(slurp("flows.jsonl"), {"10.10.9.66", "\"dropped\""}); });

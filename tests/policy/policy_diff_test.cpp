@@ -1,13 +1,14 @@
 // `ztsegctl diff` / `apply --dry-run` and the apply guard: what a candidate
 // changes against the policy in force, in label terms, and when a change
 // removes too much enforcement to apply without --force.
+#include "policy/policy_diff.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
-#include "policy/policy_diff.hpp"
 
 namespace ztseg::policy {
 namespace {
@@ -66,8 +67,7 @@ TEST(PolicyDiff, RulesAddedAndRemovedInLabelTermsWithTheirSource) {
     std::string wider = twoHops();
     wider.replace(wider.find("port: 5432"), 10, "port: 5433");
     PolicyDiff d = diffPolicies(compileText(twoHops(), 3), compileText(wider, 4));
-    EXPECT_EQ(entries(d.rules_added),
-              std::vector<std::string>{"app=db <- app=api tcp/5433 allow"});
+    EXPECT_EQ(entries(d.rules_added), std::vector<std::string>{"app=db <- app=api tcp/5433 allow"});
     EXPECT_EQ(entries(d.rules_removed),
               std::vector<std::string>{"app=db <- app=api tcp/5432 allow"});
     ASSERT_EQ(d.rules_added.size(), 1u);
@@ -119,10 +119,11 @@ TEST(PolicyDiff, GuardRefusesRemovingAllEnforcement) {
 TEST(PolicyDiff, GuardRefusesRemovingMoreThanTheShare) {
     // Enforcement stays (db), but 1 of 2 entries goes at a 40% limit.
     std::string one_hop = twoHops();
-    one_hop.erase(one_hop.find("    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]"),
-                  std::string("    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
-                              "        ports: [{port: 8080, protocol: tcp}]\n")
-                      .size());
+    one_hop.erase(
+        one_hop.find("    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]"),
+        std::string("    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
+                    "        ports: [{port: 8080, protocol: tcp}]\n")
+            .size());
     PolicyDiff d = diffPolicies(compileText(twoHops(), 3), compileText(one_hop, 4));
     EXPECT_EQ(d.rules_removed.size(), 1u);
     auto why = guardRefusal(d, 40);

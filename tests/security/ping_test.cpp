@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <string>
 
@@ -101,6 +102,7 @@ TEST_P(Ping, RealPingWorksUnderAPolicyThatAllowsIcmp) {
     applyPolicy(true);
     EXPECT_EQ(pingFromDb(), 0) << output();
     EXPECT_NE(output().find("1 received"), std::string::npos) << output();
+    std::cout << "[record] ping from db (its cgroup enforced, ICMP allowed to web):\n" << output();
 }
 
 TEST_P(Ping, RealPingFailsWhereThePolicyDoesNotAllowIcmp) {

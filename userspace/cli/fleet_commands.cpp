@@ -191,8 +191,8 @@ void runReload(const ControllerArgs& a) {
                   << " stays in force: " << r.refused()
                   << ".\nRoll it out anyway with ztsegctl fleet reload --force.\n";
     } else {
-        std::cout << (r.changed() ? "policy changed" : "policy unchanged")
-                  << ", stable generation " << r.generation() << "\n";
+        std::cout << (r.changed() ? "policy changed" : "policy unchanged") << ", stable generation "
+                  << r.generation() << "\n";
         printRollout(r.rollout());
     }
     if (r.rollout().state() == "halted" || !r.refused().empty())
@@ -203,8 +203,7 @@ void runPolicyShow(const ControllerArgs& a) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
     v1::PolicyReply r;
-    checkCall(controllerStub(a.address)->FleetPolicy(&ctx, {}, &r), "fleet policy show",
-              a.address);
+    checkCall(controllerStub(a.address)->FleetPolicy(&ctx, {}, &r), "fleet policy show", a.address);
     HeldPolicy held = heldPolicy(r, "controller (" + a.address + ")", true);
     std::cout << (a.format == "json" ? policyJson(held) : policyText(held));
 }

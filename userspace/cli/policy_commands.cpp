@@ -202,7 +202,8 @@ int runExplainLive(const ExplainArgs& a) {
         std::cerr << "ztsegctl: explain: " << e.what() << "\n";
         return kExitUsage;
     }
-    const std::string source = held.holder + ", generation " + std::to_string(held.policy.generation);
+    const std::string source =
+        held.holder + ", generation " + std::to_string(held.policy.generation);
     if (a.format == "json") {
         json j = explanationJson(ex);
         j["judged_by"] = source;
@@ -339,9 +340,8 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
     }
     explain_cmd->add_option("-o,--output", ex->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
-    CLI::Option* live =
-        explain_cmd->add_flag("--live", ex->live,
-                              "judge against the policy the local ztsegd enforces now, not files");
+    CLI::Option* live = explain_cmd->add_flag(
+        "--live", ex->live, "judge against the policy the local ztsegd enforces now, not files");
     live->excludes(flow_opt);
     live->excludes(explain_cmd->get_option("--policy"));
     addSocketOption(explain_cmd, ex->socket);

@@ -1,9 +1,8 @@
 #include "cli/policy_view.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "cli/daemon_client.hpp"
 #include "cli/flow_text.hpp"
@@ -18,8 +17,9 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 std::string msTime(int64_t unix_ms) {
-    return unix_ms == 0 ? "" : isoTime(std::chrono::system_clock::time_point(
-                                   std::chrono::milliseconds(unix_ms)));
+    return unix_ms == 0
+               ? ""
+               : isoTime(std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)));
 }
 
 std::string labelsOf(const policy::CompiledPolicy& cp, IdentityId id) {
@@ -51,7 +51,9 @@ std::string where(const policy::RuleSource& s) {
 std::string_view directionName(Direction d) {
     return d == Direction::Ingress ? "ingress" : "egress";
 }
-std::string_view actionName(Action a) { return a == Action::Allow ? "allow" : "deny"; }
+std::string_view actionName(Action a) {
+    return a == Action::Allow ? "allow" : "deny";
+}
 
 }  // namespace
 
@@ -70,8 +72,7 @@ HeldPolicy heldPolicy(const v1::PolicyReply& reply, std::string holder, bool sig
 HeldPolicy localPolicy(const std::string& socket) {
     DaemonClient c(socket);
     v1::PolicyReply reply;
-    c.check(c.stub().Policy(DaemonClient::context().get(), v1::PolicyRequest{}, &reply),
-            "policy");
+    c.check(c.stub().Policy(DaemonClient::context().get(), v1::PolicyRequest{}, &reply), "policy");
     v1::StatusReply st;
     c.check(c.stub().Status(DaemonClient::context().get(), v1::StatusRequest{}, &st), "status");
     // ztsegd checks signatures when it has trusted keys; a signer says it did.
@@ -89,7 +90,7 @@ std::string policyText(const HeldPolicy& p) {
     std::vector<std::vector<std::string>> head{
         {"signed by", signerText(p)},
         {"in force since", p.in_force_since_unix_ms ? msTime(p.in_force_since_unix_ms) : "-"},
-        {"compiled by", "ztseg " + p.meta.compiler_version},
+        {"compiled by", p.meta.compiler_version},
         {"source digest", cp.source_digest},
         {"source files", std::to_string(cp.files.size())},
         {"expires", p.meta.not_after_unix ? msTime(p.meta.not_after_unix * 1000) : "never"}};
@@ -110,9 +111,9 @@ std::string policyText(const HeldPolicy& p) {
         auto it = entries.find(s.rule_id);
         const std::vector<std::string> none;
         const auto& list = it == entries.end() ? none : it->second;
-        rows.push_back({std::to_string(s.rule_id), s.policy, std::string(directionName(s.direction)),
-                        std::string(actionName(s.action)), where(s),
-                        list.empty() ? "(matches nothing)" : list.front()});
+        rows.push_back({std::to_string(s.rule_id), s.policy,
+                        std::string(directionName(s.direction)), std::string(actionName(s.action)),
+                        where(s), list.empty() ? "(matches nothing)" : list.front()});
         for (size_t i = 1; i < list.size(); ++i) {
             rows.push_back({"", "", "", "", "", list[i]});
         }
@@ -155,14 +156,14 @@ std::string policyJson(const HeldPolicy& p) {
     j["rules"] = Json::array();
     for (const policy::RuleSource& s : cp.sources) {
         auto it = entries.find(s.rule_id);
-        j["rules"].push_back({{"id", s.rule_id},
-                              {"policy", s.policy},
-                              {"direction", directionName(s.direction)},
-                              {"action", actionName(s.action)},
-                              {"location", where(s)},
-                              {"description", s.description},
-                              {"entries", it == entries.end() ? std::vector<std::string>{}
-                                                              : it->second}});
+        j["rules"].push_back(
+            {{"id", s.rule_id},
+             {"policy", s.policy},
+             {"direction", directionName(s.direction)},
+             {"action", actionName(s.action)},
+             {"location", where(s)},
+             {"description", s.description},
+             {"entries", it == entries.end() ? std::vector<std::string>{} : it->second}});
     }
     return j.dump(2) + "\n";
 }
@@ -176,11 +177,12 @@ std::string diffText(const policy::PolicyDiff& d) {
     if (d.empty()) {
         return out + "no change\n";
     }
-    out += std::to_string(d.rules_added.size()) + " rule entries added, " +
-           std::to_string(d.rules_removed.size()) + " removed (of " +
-           std::to_string(d.active_rules) + "); workloads in enforce mode " +
-           std::to_string(d.active_enforced) + " -> " + std::to_string(d.candidate_enforced) +
-           "\n";
+    auto entries = [](size_t n) {
+        return std::to_string(n) + (n == 1 ? " rule entry" : " rule entries");
+    };
+    out += entries(d.rules_added.size()) + " added, " + std::to_string(d.rules_removed.size()) +
+           " removed (of " + entries(d.active_rules) + " in force); workloads in enforce mode " +
+           std::to_string(d.active_enforced) + " -> " + std::to_string(d.candidate_enforced) + "\n";
     auto rules = [&](const char* title, const char* mark,
                      const std::vector<policy::RuleChange>& list) {
         if (list.empty()) {

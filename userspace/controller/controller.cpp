@@ -13,8 +13,8 @@
 #include "controller/etcd_distributor.hpp"
 #include "controller/rollout.hpp"
 #include "policy/bundle.hpp"
-#include "policy/policy_diff.hpp"
 #include "policy/parser.hpp"
+#include "policy/policy_diff.hpp"
 #include "policy/sources.hpp"
 #include "shared/flow_stream.hpp"
 

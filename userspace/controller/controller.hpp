@@ -109,7 +109,7 @@ class Controller {
     bool stop_ = false;
     bool reload_requested_ = false;
     bool guard_override_requested_ = false;  // a reload with force
-    uint64_t cycles_ = 0;  // completed source checks
+    uint64_t cycles_ = 0;                    // completed source checks
     bool checking_ = false;
     v1::ReloadReply last_reload_;
     std::optional<Release> stable_;

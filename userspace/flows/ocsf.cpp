@@ -71,7 +71,7 @@ json toOcsf(const FlowRecord& r) {
     j["metadata"] = {
         {"version", kOcsfVersion},
         {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", buildVersion()}}},
-        {"profiles", json::array({"security_control"})},
+        {"profiles", json::array({"host", "security_control"})},
         {"log_name", "flows"},
     };
     j["device"] = {{"hostname", r.host}, {"type_id", 1}, {"type", "Server"}};

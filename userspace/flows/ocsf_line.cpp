@@ -39,7 +39,7 @@ const std::string& metadataJson() {
         std::string s = R"({"log_name":"flows","product":{"name":"ztseg","vendor_name":"ztseg",)";
         s += R"("version":)";
         appendJsonString(s, buildVersion());
-        s += R"(},"profiles":["security_control"],"version":)";
+        s += R"(},"profiles":["host","security_control"],"version":)";
         appendJsonString(s, kOcsfVersion);
         s += "}";
         return s;

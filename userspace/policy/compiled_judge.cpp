@@ -34,6 +34,27 @@ Party CompiledJudge::partyOf(const IdentityInfo& id, std::string text) const {
     return p;
 }
 
+// "workload web", "external partner", "host", as explain names owners.
+std::string CompiledJudge::ownerText(IdentityId id) const {
+    const IdentityInfo* info = cp_.identity(id);
+    if (!info) {
+        return "identity " + std::to_string(id);
+    }
+    std::string names;
+    for (const auto& n : info->names) names += (names.empty() ? "" : ",") + n;
+    switch (info->kind) {
+        case IdentityKind::Workload:
+            return "workload " + names;
+        case IdentityKind::External:
+            return "external " + names;
+        case IdentityKind::Cidr:
+            return "cidr";
+        case IdentityKind::Reserved:
+            break;
+    }
+    return id == kHostIdentity ? "host" : "external " + names;
+}
+
 Party CompiledJudge::resolve(const std::string& text) const {
     if (text.find('=') != std::string::npos) {
         Selector want{parseLabels(text), {}};
@@ -65,18 +86,20 @@ Party CompiledJudge::resolve(const std::string& text) const {
     }
     // A range is one party only if the inventory gives all of it one identity.
     if (addr.length != addr.maxLength()) {
-        std::set<IdentityId> inside;
+        std::vector<std::string> inside;
         for (const IdentityPrefix& e : cp_.inventory) {
             if (addr.contains(e.prefix) && !(e.prefix == addr)) {
-                inside.insert(e.identity);
+                inside.push_back(ownerText(e.identity) + " (" + e.prefix.str() + ")");
             }
         }
         if (!inside.empty()) {
+            constexpr size_t kNamed = 5;
             std::string list;
-            for (IdentityId id : inside) {
-                const IdentityInfo* info = cp_.identity(id);
-                list += (list.empty() ? "" : ", ") +
-                        (info ? canonical(info->labels) : "identity " + std::to_string(id));
+            for (size_t i = 0; i < inside.size() && i < kNamed; ++i) {
+                list += (i ? ", " : "") + inside[i];
+            }
+            if (inside.size() > kNamed) {
+                list += " and " + std::to_string(inside.size() - kNamed) + " more";
             }
             throw Error("'" + text + "' is a range holding addresses of different identities: " +
                         list + ": explain one of them (by labels, or one address)");

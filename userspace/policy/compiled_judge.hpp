@@ -29,6 +29,7 @@ class CompiledJudge final : public SideJudge {
   private:
     const IdentityInfo* identityOf(const Party& p) const;
     Party partyOf(const IdentityInfo& id, std::string text) const;
+    std::string ownerText(IdentityId id) const;
     const CompiledPolicy& cp_;
 };
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,8 +48,9 @@ void refuseMixedRange(const PolicySet& ps, const IpPrefix& range, const std::str
         return;
     }
     std::vector<std::string> inside;
+    std::set<std::string> seen;  // a rule's range may be a declared one
     auto note = [&](const IpPrefix& p, const std::string& who) {
-        if (range.contains(p) && !(p == range)) {
+        if (range.contains(p) && !(p == range) && seen.insert(p.str()).second) {
             inside.push_back(who + " (" + p.str() + ")");
         }
     };
@@ -59,6 +61,18 @@ void refuseMixedRange(const PolicySet& ps, const IpPrefix& range, const std::str
         for (const auto& c : e.cidrs) note(c, "external " + e.name);
     }
     for (const auto& h : ps.hosts) note(h, "host");
+    // Ranges rules name (and their excepts) are identities of their own too.
+    for (const auto& pol : ps.policies) {
+        for (const auto& r : pol.rules) {
+            for (const auto& spec : r.peers) {
+                if (spec.kind != PeerSpec::Kind::Cidr) {
+                    continue;
+                }
+                note(spec.cidr, "cidr");
+                for (const auto& q : spec.except) note(q, "cidr");
+            }
+        }
+    }
     if (inside.empty()) {
         return;
     }
@@ -179,8 +193,8 @@ Explanation explainParties(const PolicySet& ps, const Evaluator& ev, const Party
     return explainSides(ReferenceJudge(ps, ev), src, dst, proto, port, service);
 }
 
-Explanation explainSides(const SideJudge& judge, const Party& src, const Party& dst,
-                         uint8_t proto, uint16_t port, const std::string& service) {
+Explanation explainSides(const SideJudge& judge, const Party& src, const Party& dst, uint8_t proto,
+                         uint16_t port, const std::string& service) {
     Explanation out{src.text, dst.text, service, true, false, {}};
     auto side = [&](const Party& local, const Party& peer, Direction dir) {
         ExplainSide s{dir, local.text, judge.evaluate(local, peer, dir, proto, port), ""};

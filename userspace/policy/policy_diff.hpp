@@ -34,13 +34,13 @@ struct PolicyDiff {
     std::vector<std::string> workloads_added, workloads_removed;  // "db (enforce)"
     std::vector<WorkloadChange> workloads_changed;
     std::vector<std::string> identities_added, identities_removed;  // "app=db (db)"
-    size_t active_rules = 0, candidate_rules = 0;        // distinct rule entries
-    size_t active_enforced = 0, candidate_enforced = 0;  // workloads in enforce mode
+    size_t active_rules = 0, candidate_rules = 0;                   // distinct rule entries
+    size_t active_enforced = 0, candidate_enforced = 0;             // workloads in enforce mode
 
     bool empty() const {
         return rules_added.empty() && rules_removed.empty() && workloads_added.empty() &&
-               workloads_removed.empty() && workloads_changed.empty() &&
-               identities_added.empty() && identities_removed.empty();
+               workloads_removed.empty() && workloads_changed.empty() && identities_added.empty() &&
+               identities_removed.empty();
     }
 };
 

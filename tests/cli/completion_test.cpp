@@ -118,7 +118,8 @@ TEST_F(Completion, EverySubcommandIsOfferedUnderItsParent) {
     // The paths the man page documents are the same tree.
     std::vector<std::string> paths = commandPaths(app_);
     EXPECT_EQ(paths.size(), subs.size());
-    for (const char* p : {"status", "apply", "flows", "fleet", "fleet flows", "uninstall"}) {
+    for (const char* p : {"status", "apply", "flows", "map", "fleet", "fleet flows", "fleet map",
+                          "uninstall"}) {
         EXPECT_NE(std::find(paths.begin(), paths.end(), p), paths.end()) << p;
     }
 }
@@ -145,7 +146,7 @@ TEST_F(Completion, SubcommandsByPrefix) {
     EXPECT_EQ(complete("ztsegctl flo"), (std::set<std::string>{"flows"}));
     EXPECT_EQ(complete("ztsegctl fleet st"), (std::set<std::string>{"status"}));
     EXPECT_EQ(complete("ztsegctl fleet "),
-              (std::set<std::string>{"flows", "policy", "reload", "status"}));
+              (std::set<std::string>{"flows", "map", "policy", "reload", "status"}));
     EXPECT_EQ(complete("ztsegctl pol"), (std::set<std::string>{"policy"}));
     EXPECT_EQ(complete("ztsegctl policy "), (std::set<std::string>{"show"}));
     EXPECT_EQ(complete("ztsegctl apply --dr"), (std::set<std::string>{"--dry-run"}));

@@ -292,6 +292,11 @@ TEST_F(CliErrors, FlowSelectionMisuseIsAUsageError) {
         {"flows" + file + " --color sometimes", "--color"},
         {"flows" + file + " -o yaml", "-o"},
         {"flows" + file + " --label key!", "label selector"},
+        {"map" + file + " -o svg", "-o svg writes a file: give --out FILE"},
+        {"map" + file + " -o png", "-o png writes a file: give --out FILE"},
+        {"map" + file + " -o jpeg --out x.jpeg", "-o"},
+        {"map" + file + " --first 0", "--first 0: give a count N >= 1"},
+        {"fleet map --controller unix:/nowhere -o svg", "-o svg writes a file: give --out FILE"},
     };
     for (const auto& c : cases) {
         CommandResult r = ctl(c.args);

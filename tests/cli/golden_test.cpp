@@ -92,6 +92,10 @@ const Case kCases[] = {
      " -p tests/cli/data/bastion-ssh.yaml -o json",
      0},
     {"explain-intruder.txt", "explain --flow-file " ENFORCE " --pick -1 " LAB_POLICY, 0},
+    {"map-enforce.dot", "map --file " ENFORCE, 0},
+    {"map-audit-by-tier.dot", "map --file " AUDIT " --group-by tier", 0},
+    {"map-not-allowed.dot",
+     "map --file " AUDIT " --file " ENFORCE " --not --verdict allowed --to app=db", 0},
 };
 
 class GoldenCli : public ::testing::TestWithParam<Case> {};

@@ -373,7 +373,39 @@ int run() {
            "the intruder's packets were dropped at XDP, before the network stack");
     expect(lineWith(st.output, {"db", "enforce"}), "db is enforced");
 
-    step("11. Tear down", "Stop ztsegd (enforcement would stay pinned), then uninstall ztseg.");
+    step("11. The map",
+         "Who talks to whom, from the same flow file: one node per workload, all unlabeled\n"
+         "sources one node, an edge per service and verdict (green allowed, red dropped, orange\n"
+         "would-drop), each connection counted once although both ends report it.");
+    CommandResult mp = ztsegctl("map --file flows.jsonl --out map.dot");
+    std::string dot = slurp("map.dot");
+    std::cout << indent(dot);
+    auto edge = [&](const std::string& src, const std::string& dst, const std::string& service,
+                    const std::string& verdict) {
+        return lineWith(dot, {"\"" + src + "\" -> \"" + dst + "\"", "\"" + service + " ",
+                              "tooltip=\"" + verdict + "\""});
+    };
+    expect(mp.status == 0 && edge("web", "api", "tcp/8080", "allowed"),
+           "map: web -> api tcp/8080 allowed");
+    expect(edge("unlabeled", "db", "tcp/5432", "dropped"), "map: unlabeled -> db dropped");
+    expect(edge("web", "db", "tcp/5432", "dropped"), "map: web -> db dropped");
+    expect(edge("bastion", "db", "tcp/22", "allowed"), "map: bastion -> db tcp/22 allowed");
+    CommandResult svg = ztsegctl("map --file flows.jsonl -o svg --out map.svg");
+    expect(svg.status == 0 && contains(slurp("map.svg"), "<svg"),
+           "map -o svg: rendered by Graphviz");
+    // The work directory goes with the lab; the map stays in one fixed place
+    // (overwritten by the next run).
+    fs::path keep = fs::temp_directory_path() / "ztseg-demo-map";
+    fs::create_directories(keep);
+    for (const char* f : {"map.dot", "map.svg"}) {
+        if (fs::exists(f)) {
+            fs::copy_file(f, keep / f, fs::copy_options::overwrite_existing);
+        }
+    }
+    say("  the map stays after the demo: " + (keep / "map.dot").string() + " and " +
+        (keep / "map.svg").string());
+
+    step("12. Tear down", "Stop ztsegd (enforcement would stay pinned), then uninstall ztseg.");
     expect(daemon->stop() == 0, "ztsegd stopped cleanly");
     daemon.reset();
     CommandResult un = ztsegctl("uninstall --config ztsegd.yaml");

@@ -42,5 +42,6 @@ void addPolicyCommands(CLI::App& app, Commands& cmds);    // compile, check, exp
 void addDaemonCommands(CLI::App& app, Commands& cmds);    // status, apply, rollback, uninstall
 void addFlowCommands(CLI::App& app, Commands& cmds);      // flows
 void addAnalysisCommands(CLI::App& app, Commands& cmds);  // whatif, suggest
+void addMapCommands(CLI::App& app, Commands& cmds);       // map
 
 }  // namespace ztseg::cli

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "cli/completion.hpp"
 #include "cli/flow_output.hpp"
 #include "cli/flow_query.hpp"
+#include "cli/map_commands.hpp"
 #include "cli/policy_view.hpp"
 #include "cli/usage.hpp"
 #include "common/error.hpp"
@@ -215,44 +217,77 @@ struct FlowsArgs {
     bool follow = false;
 };
 
-// The fleet log, filtered as `ztsegctl flows` filters (the controller applies
-// what the request can say, the rest is judged here), with a NODE column.
-void runFlows(const FlowsArgs& a) {
-    FlowQuery q;
+FlowQuery parseQuery(const FlowQueryArgs& args) {
     try {
-        q = FlowQuery::parse(a.query, std::chrono::system_clock::now());
+        return FlowQuery::parse(args, std::chrono::system_clock::now());
     } catch (const Error& e) {
         std::cerr << "ztsegctl: " << e.what() << "\n";
         throw CLI::RuntimeError(kExitUsage);
     }
+}
+
+// The fleet log through the controller, filtered as `ztsegctl flows` filters
+// (the controller applies what the request can say, the rest is judged
+// here). `take` gets each matching flow and returns false to stop reading.
+void readFleetFlows(const std::string& address, const FlowQuery& q, bool follow,
+                    const std::function<bool(ShownFlow)>& take, const std::string& what) {
+    grpc::ClientContext ctx;
+    auto reader = controllerStub(address)->FleetFlows(&ctx, q.request(follow));
+    v1::FlowEvent e;
+    while (reader->Read(&e)) {
+        flows::FlowRecord r = fromFlowEvent(e);
+        if (q.matches(r) && !take({r, e.ocsf_json(), e})) {
+            ctx.TryCancel();  // --first N: the rest is not needed
+            return;
+        }
+    }
+    checkCall(reader->Finish(), what, address);
+}
+
+// The fleet log with a NODE column.
+void runFlows(const FlowsArgs& a) {
+    FlowQuery q = parseQuery(a.query);
     if (a.follow && (q.first || q.until)) {
         std::cerr << "ztsegctl: --first and --until end a listing; they do not go with --follow\n";
         throw CLI::RuntimeError(kExitUsage);
     }
-    grpc::ClientContext ctx;
-    auto reader = controllerStub(a.address)->FleetFlows(&ctx, q.request(a.follow));
     FlowWindow kept(q);
     FlowPrinter out(a.output, a.follow, true);
-    v1::FlowEvent e;
-    bool cut = false;
-    while (reader->Read(&e)) {
-        flows::FlowRecord r = fromFlowEvent(e);
-        if (!q.matches(r)) {
-            continue;
-        }
-        if (a.follow) {
-            out.print({r, e.ocsf_json(), e});
-        } else if (!kept.add({r, e.ocsf_json(), e})) {
-            cut = true;  // --first N: the rest is not needed
-            ctx.TryCancel();
-            break;
-        }
-    }
-    if (!cut) {
-        checkCall(reader->Finish(), "fleet flows", a.address);
-    }
+    readFleetFlows(
+        a.address, q, a.follow,
+        [&](ShownFlow s) {
+            if (a.follow) {
+                out.print(s);
+                return true;
+            }
+            return kept.add(std::move(s));
+        },
+        "fleet flows");
     for (const auto& s : kept.kept()) out.print(s);
     out.finish();
+}
+
+struct MapArgs {
+    std::string address = "unix:/run/ztseg/controller.sock";
+    FlowQueryArgs query;
+    MapOutputArgs output;
+};
+
+// The fleet log's flows as one map (flows seen at both ends counted once).
+void runMap(const MapArgs& a) {
+    FlowQuery q = parseQuery(a.query);
+    int rc = kExitOk;
+    if (a.output.format == "dot" || !a.output.out.empty()) {
+        FlowWindow kept(q);
+        readFleetFlows(
+            a.address, q, false, [&](ShownFlow s) { return kept.add(std::move(s)); }, "fleet map");
+        rc = writeMap(a.output, kept.kept(), "fleet log (controller " + a.address + ")");
+    } else {
+        rc = writeMap(a.output, {}, "");  // the usage error, before asking the controller
+    }
+    if (rc != kExitOk) {
+        throw CLI::RuntimeError(rc);
+    }
 }
 
 template <typename F>
@@ -353,6 +388,15 @@ void addFleetCommands(CLI::App& app) {
     addFlowOutputOptions(fl, flows->output);
     fl->add_flag("-f,--follow", flows->follow, "keep streaming new flows");
     fl->callback(guarded([flows] { runFlows(*flows); }));
+
+    auto map = std::make_shared<MapArgs>();
+    CLI::App* mp = fleet->add_subcommand(
+        "map", "who talks to whom across the fleet: `ztsegctl map` of the fleet log");
+    mp->add_option("--controller", map->address, "controller API (gRPC target)")
+        ->capture_default_str();
+    addFlowQueryOptions(mp, map->query);
+    addMapOutputOptions(mp, map->output);
+    mp->callback(guarded([map] { runMap(*map); }));
 }
 
 }  // namespace ztseg::cli

@@ -10,6 +10,7 @@
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_files.hpp"
+#include "cli/flow_history.hpp"
 #include "cli/flow_output.hpp"
 #include "cli/flow_query.hpp"
 #include "cli/flow_text.hpp"
@@ -35,12 +36,7 @@ int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
         std::cerr << "ztsegctl: --follow streams from ztsegd; it does not apply to --file\n";
         return kExitUsage;
     }
-    FlowWindow kept(q);
-    forEachFlowInFiles(a.files, a.strict, [&](const flows::FlowRecord& r, const std::string& line) {
-        if (q.matches(r)) {
-            kept.add({r, line, std::nullopt});
-        }
-    });
+    FlowWindow kept = flowsFromFiles(a.files, a.strict, q);
     FlowPrinter out(a.output, false, false);
     for (const auto& s : kept.kept()) out.print(s);
     out.finish();
@@ -50,24 +46,8 @@ int fromFiles(const FlowsArgs& a, const FlowQuery& q) {
 int fromDaemon(const FlowsArgs& a, const FlowQuery& q) {
     DaemonClient c(a.socket);
     // The daemon's recent history (filtered there and here), last N of it.
-    FlowWindow kept(q);
     int64_t seen_until = 0;  // newest history event, ns
-    {
-        auto ctx = DaemonClient::context();
-        auto reader = c.stub().Flows(ctx.get(), q.request(false));
-        v1::FlowEvent e;
-        while (reader->Read(&e)) {
-            seen_until = std::max(seen_until, e.time_unix_nanos());
-            flows::FlowRecord r = fromFlowEvent(e);
-            if (q.matches(r) && !kept.add({r, e.ocsf_json(), e})) {
-                ctx->TryCancel();  // --first N: the rest is not needed
-                break;
-            }
-        }
-        if (!(q.first && kept.kept().size() >= q.first)) {
-            c.check(reader->Finish(), "flows");
-        }
-    }
+    FlowWindow kept = flowsFromDaemon(c, q, &seen_until);
     FlowPrinter out(a.output, a.follow, false);
     // Following without --last shows only what happens from now on.
     if (!a.follow || q.last) {

@@ -354,8 +354,8 @@ TEST_F(CliErrors, UnknownWordsSayWhatWasMeant) {
          "'--strict'?"},
         {"frobnicate", "ztsegctl: unknown command 'frobnicate' (see ztsegctl --help)"},
         {"fleet",
-         "ztsegctl: fleet needs a command: status, reload, policy or flows (see ztsegctl fleet "
-         "--help)"},
+         "ztsegctl: fleet needs a command: status, reload, policy, flows or map (see ztsegctl "
+         "fleet --help)"},
     };
     for (const auto& c : cases) {
         CommandResult r = ctl(c.args);

@@ -276,16 +276,14 @@ struct MapArgs {
 // The fleet log's flows as one map (flows seen at both ends counted once).
 void runMap(const MapArgs& a) {
     FlowQuery q = parseQuery(a.query);
-    int rc = kExitOk;
-    if (a.output.format == "dot" || !a.output.out.empty()) {
-        FlowWindow kept(q);
-        readFleetFlows(
-            a.address, q, false, [&](ShownFlow s) { return kept.add(std::move(s)); }, "fleet map");
-        rc = writeMap(a.output, kept.kept(), "fleet log (controller " + a.address + ")");
-    } else {
-        rc = writeMap(a.output, {}, "");  // the usage error, before asking the controller
+    if (!mapOutputUsable(a.output)) {
+        throw CLI::RuntimeError(kExitUsage);  // before asking the controller
     }
-    if (rc != kExitOk) {
+    FlowWindow kept(q);
+    readFleetFlows(
+        a.address, q, false, [&](ShownFlow s) { return kept.add(std::move(s)); }, "fleet map");
+    if (int rc = writeMap(a.output, kept.kept(), "fleet log (controller " + a.address + ")");
+        rc != kExitOk) {
         throw CLI::RuntimeError(rc);
     }
 }

@@ -113,12 +113,16 @@ void addMapOutputOptions(CLI::App* cmd, MapOutputArgs& a) {
         ->type_name(kFileType);
 }
 
-int writeMap(const MapOutputArgs& a, const std::deque<ShownFlow>& shown, const std::string& title) {
+bool mapOutputUsable(const MapOutputArgs& a) {
     if (a.format != "dot" && a.out.empty()) {
         std::cerr << "ztsegctl: map: -o " << a.format
                   << " writes a file: give --out FILE (or -o dot for the DOT text on stdout)\n";
-        return kExitUsage;
+        return false;
     }
+    return true;
+}
+
+int writeMap(const MapOutputArgs& a, const std::deque<ShownFlow>& shown, const std::string& title) {
     std::vector<flows::FlowRecord> records;
     records.reserve(shown.size());
     for (const auto& s : shown) records.push_back(s.record);
@@ -160,8 +164,8 @@ void addMapCommands(CLI::App& app, Commands& cmds) {
             std::cerr << "ztsegctl: " << e.what() << "\n";
             return kExitUsage;
         }
-        if (a->output.format != "dot" && a->output.out.empty()) {
-            return writeMap(a->output, {}, "");  // the usage error, before any reading
+        if (!mapOutputUsable(a->output)) {
+            return kExitUsage;
         }
         if (!a->files.empty()) {
             return writeMap(a->output, flowsFromFiles(a->files, a->strict, q).kept(),

@@ -19,8 +19,12 @@ struct MapOutputArgs {
 // -o/--output dot|svg|png, --out FILE, --group-by KEY.
 void addMapOutputOptions(CLI::App* cmd, MapOutputArgs& a);
 
-// The exit code: kExitUsage for svg/png without --out, kExitFailed when the
-// file cannot be written or Graphviz is missing or fails (stderr says why).
+// False (and says why on stderr: a usage error, exit 2) for svg/png without
+// --out. Checked before any flow is read.
+bool mapOutputUsable(const MapOutputArgs& a);
+
+// The exit code: kExitFailed when the file cannot be written or Graphviz is
+// missing or fails (stderr says why).
 int writeMap(const MapOutputArgs& a, const std::deque<ShownFlow>& flows, const std::string& title);
 
 }  // namespace ztseg::cli

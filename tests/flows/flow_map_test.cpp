@@ -87,6 +87,28 @@ TEST(FlowMap, ConnectionTakesItsMostSevereVerdict) {
     EXPECT_EQ(m.edges[0].verdict, "dropped");
 }
 
+TEST(FlowMap, ReplyDirectionIsTheSameConnection) {
+    // Audit mode: the intruder's SYN would be dropped at db, and db's answer
+    // to the intruder's port too. One connection, to db's port.
+    FlowRecord syn = flow(unlabeled("10.9.0.1", 0), 57060, kDb, 5432, "would-drop");
+    syn.time = std::chrono::system_clock::time_point(std::chrono::seconds(10));
+    FlowRecord reply = flow(kDb, 5432, unlabeled("10.9.0.1", 0), 57060, "would-drop");
+    reply.time = syn.time + std::chrono::milliseconds(1);
+    for (const auto& rs :
+         {std::vector<FlowRecord>{syn, reply}, std::vector<FlowRecord>{reply, syn}}) {
+        FlowMap m = buildFlowMap(rs);
+        ASSERT_EQ(m.edges.size(), 1u);
+        EXPECT_EQ(m.edges[0].src, "unlabeled");
+        EXPECT_EQ(m.edges[0].service(), "tcp/5432");
+        EXPECT_EQ(m.connections, 1u);
+    }
+    // Reported in the same millisecond: the direction to the lower port is the request.
+    reply.time = syn.time;
+    FlowMap m = buildFlowMap({reply, syn});
+    ASSERT_EQ(m.edges.size(), 1u);
+    EXPECT_EQ(m.edges[0].service(), "tcp/5432");
+}
+
 TEST(FlowMap, EventsWithoutSourcePortCountOneEach) {
     // connect() refused twice before the socket had an address.
     FlowRecord r = flow(kWeb, 0, kDb, 5432, "dropped");

@@ -1,6 +1,7 @@
 #include "flows/flow_map.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <tuple>
 
 namespace ztseg::flows {
@@ -101,15 +102,43 @@ FlowMap buildFlowMap(const std::vector<FlowRecord>& records, const FlowMapOption
     // One entry per connection: its 5-tuple, or the event's index for
     // events without a source port (counted one each).
     using ConnKey = std::tuple<std::string, uint16_t, std::string, uint16_t, uint8_t, size_t>;
-    std::map<ConnKey, const FlowRecord*> conns;
+    struct Conn {
+        const FlowRecord* record;  // its endpoints (all events of a key share them)
+        std::string verdict;       // the most severe of its events
+        std::chrono::system_clock::time_point first;
+    };
+    std::map<ConnKey, Conn> conns;
     for (size_t i = 0; i < records.size(); ++i) {
         const FlowRecord& r = records[i];
         bool tuple = r.src.port != 0 && knownAddress(r.src.ip);
         ConnKey key{r.src.ip, r.src.port, r.dst.ip, r.dst.port, r.protocol, tuple ? 0 : i + 1};
-        auto [it, added] = conns.emplace(key, &r);
-        if (!added && severity(r.verdict) > severity(it->second->verdict)) {
-            it->second = &r;
+        auto [it, added] = conns.emplace(key, Conn{&r, r.verdict, r.time});
+        if (!added) {
+            it->second.first = std::min(it->second.first, r.time);
+            if (severity(r.verdict) > severity(it->second.verdict)) {
+                it->second.verdict = r.verdict;
+            }
         }
+    }
+    // Replies: a 5-tuple whose reverse is a connection too is that
+    // connection's other direction (the server's answer, reported when the
+    // first packet was allowed or only audited). The later one (same time:
+    // the one to the higher port) is the reply; it adds its verdict only.
+    for (auto it = conns.begin(); it != conns.end();) {
+        const auto& [k, c] = *it;
+        auto fwd = std::get<5>(k) == 0 ? conns.find({std::get<2>(k), std::get<3>(k), std::get<0>(k),
+                                                     std::get<1>(k), std::get<4>(k), 0})
+                                       : conns.end();
+        if (fwd == conns.end() || fwd == it ||
+            std::tuple(c.first, std::get<3>(k), k) <
+                std::tuple(fwd->second.first, std::get<3>(fwd->first), fwd->first)) {
+            ++it;
+            continue;
+        }
+        if (severity(c.verdict) > severity(fwd->second.verdict)) {
+            fwd->second.verdict = c.verdict;
+        }
+        it = conns.erase(it);
     }
     std::map<std::string, MapNode> nodes;
     auto node = [&](const FlowEndpoint& e) {
@@ -134,16 +163,17 @@ FlowMap buildFlowMap(const std::vector<FlowRecord>& records, const FlowMapOption
     };
     using EdgeKey = std::tuple<std::string, std::string, std::string, uint16_t, int>;
     std::map<EdgeKey, MapEdge> edges;
-    for (const auto& [key, r] : conns) {
+    for (const auto& [key, c] : conns) {
+        const FlowRecord* r = c.record;
         std::string src = node(r->src), dst = node(r->dst);
         std::string proto =
             r->protocol_name.empty() ? std::to_string(r->protocol) : r->protocol_name;
-        MapEdge& e = edges[{src, dst, proto, r->dst.port, severity(r->verdict)}];
+        MapEdge& e = edges[{src, dst, proto, r->dst.port, severity(c.verdict)}];
         e.src = src;
         e.dst = dst;
         e.protocol = proto;
         e.port = r->dst.port;
-        e.verdict = r->verdict;
+        e.verdict = c.verdict;
         ++e.connections;
         ++map.connections;
     }

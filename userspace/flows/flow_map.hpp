@@ -9,8 +9,11 @@
 // the server's ingress event, and a retransmitted SYN dropped twice at XDP.
 // The connection takes the most severe verdict any of its events had
 // (dropped > would-drop > allowed): allowed at the client but dropped at the
-// server did not get through. Events without a source port (ICMP, or a
-// connect() refused before the socket had an address) count one each.
+// server did not get through. The reverse 5-tuple (the server's reply,
+// reported when the first packet was allowed or only audited) is the same
+// connection: the earlier direction is kept. Events without a source port
+// (ICMP, or a connect() refused before the socket had an address) count one
+// each.
 #pragma once
 
 #include <cstdint>

@@ -118,8 +118,8 @@ TEST_F(Completion, EverySubcommandIsOfferedUnderItsParent) {
     // The paths the man page documents are the same tree.
     std::vector<std::string> paths = commandPaths(app_);
     EXPECT_EQ(paths.size(), subs.size());
-    for (const char* p : {"status", "apply", "flows", "map", "fleet", "fleet flows", "fleet map",
-                          "uninstall"}) {
+    for (const char* p :
+         {"status", "apply", "flows", "map", "fleet", "fleet flows", "fleet map", "uninstall"}) {
         EXPECT_NE(std::find(paths.begin(), paths.end(), p), paths.end()) << p;
     }
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,14 @@ PinImage imageOf(const std::string& pin_dir) {
     std::sort(img.pins.begin(), img.pins.end());
     for (const auto& e : fs::directory_iterator(pins::mapsDir(pin_dir))) {
         const std::string name = e.path().filename().string();
-        // Entered by the kernel for any cgroup the host creates meanwhile.
-        if (name == "ztseg_cg_pending") {
+        // Written by the programs themselves, from whatever the host does
+        // meanwhile (a cgroup created, an IPv6 DAD or MLD packet on the veth's
+        // XDP): not what inspection could have changed.
+        static const std::set<std::string> kWrittenByPackets{
+            "ztseg_cg_pending", "ztseg_ct",        "ztseg_ct_new",   "ztseg_ctstats",
+            "ztseg_frags",      "ztseg_flowcache", "ztseg_counters", "ztseg_evstats",
+            "ztseg_ratelimit",  "ztseg_events"};
+        if (kWrittenByPackets.count(name)) {
             continue;
         }
         UniqueFd fd(bpf_obj_get(e.path().c_str()));

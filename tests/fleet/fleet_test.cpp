@@ -215,6 +215,13 @@ TEST_F(Fleet, FlowsOfEveryHostLandInOneFleetLog) {
     EXPECT_EQ(rc4, 0);
     EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 1) << first;
     EXPECT_EQ(first.find("agent3"), std::string::npos) << first;
+    // fleet map: the fleet log as one graph, probe -> hub allowed on 7000, dropped on 7002.
+    auto [rc5, dot] = lab_->ztsegctl("fleet map --controller unix:" + sock);
+    EXPECT_EQ(rc5, 0);
+    EXPECT_NE(dot.find("digraph ztseg"), std::string::npos) << dot;
+    EXPECT_NE(dot.find("\"probe\" -> \"hub\" [label=\"tcp/7000 ×"), std::string::npos) << dot;
+    EXPECT_NE(dot.find("\"probe\" -> \"hub\" [label=\"tcp/7002 ×"), std::string::npos) << dot;
+    EXPECT_NE(dot.find("tooltip=\"dropped\""), std::string::npos) << dot;
 }
 
 TEST_F(Fleet, FailingCanaryHaltsTheRolloutAndRollsBack) {

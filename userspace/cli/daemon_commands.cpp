@@ -258,20 +258,24 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
         return runStatus(*a);
     });
 
+    // The candidate of apply and diff: policy paths compiled here, or a bundle.
+    auto addCandidateOptions = [a](CLI::App* cmd) {
+        cmd->add_option("paths", a->paths, "policy files or directories (*.yaml)")
+            ->type_name(kPathType);
+        cmd->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead")
+            ->type_name(kFileType);
+        cmd->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
+    };
     CLI::App* apply = app.add_subcommand(
         "apply",
         "compile policy files and apply them on the local ztsegd (next generation), or apply a "
         "compiled --bundle");
     addSocketOption(apply, a->socket);
-    apply->add_option("paths", a->paths, "policy files or directories (*.yaml)")
-        ->type_name(kPathType);
-    apply->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead")
-        ->type_name(kFileType);
+    addCandidateOptions(apply);
     apply
         ->add_option("-g,--generation", a->generation,
                      "generation for the compiled paths (default: the daemon's + 1)")
         ->check(CLI::Range(uint64_t(1), UINT64_MAX));
-    apply->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
     apply->add_flag("--dry-run", a->dry_run,
                     "show what would change against the generation in force; apply nothing");
     apply->add_option("-o,--output", a->format, "--dry-run output: text or json")
@@ -292,14 +296,10 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
         "what applying policy files (or a --bundle) would change against the generation the "
         "local ztsegd enforces (or --against BUNDLE): rule entries, workloads, identities");
     addSocketOption(diff, a->socket);
-    diff->add_option("paths", a->paths, "policy files or directories (*.yaml)")
-        ->type_name(kPathType);
-    diff->add_option("-b,--bundle", a->bundle, "a bundle from `ztsegctl compile` instead")
-        ->type_name(kFileType);
+    addCandidateOptions(diff);
     diff->add_option("--against", a->against,
                      "compare with this bundle instead of the one ztsegd enforces")
         ->type_name(kFileType);
-    diff->add_option("--fleet", a->fleet, "fleet name for the compiled paths");
     diff->add_option("-o,--output", a->format, "text or json")
         ->check(CLI::IsMember({"text", "json"}));
     cmds.on(diff, [a] { return runDiff(*a); });

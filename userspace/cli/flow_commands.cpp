@@ -82,10 +82,7 @@ void addFlowCommands(CLI::App& app, Commands& cmds) {
         "flow events from the local ztsegd (-f to follow) or from flow files (--file), filtered "
         "like hubble observe");
     addFlowQueryOptions(cmd, a->query);
-    cmd->add_option("--file", a->files,
-                    "read OCSF flow files instead of the daemon ('-' = standard input)")
-        ->type_name(kFileType);
-    cmd->add_flag("--strict", a->strict, kStrictFlowsHelp);
+    addFlowFileOptions(cmd, a->files, a->strict);
     cmd->add_flag("-f,--follow", a->follow, "keep streaming new flows from the daemon");
     addFlowOutputOptions(cmd, a->output);
     addSocketOption(cmd, a->socket);

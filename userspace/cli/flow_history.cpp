@@ -4,10 +4,18 @@
 
 #include <algorithm>
 
+#include "cli/completion.hpp"
 #include "cli/flow_files.hpp"
 #include "shared/flow_stream.hpp"
 
 namespace ztseg::cli {
+
+void addFlowFileOptions(CLI::App* cmd, std::vector<std::string>& files, bool& strict) {
+    cmd->add_option("--file", files,
+                    "read OCSF flow files instead of the daemon ('-' = standard input)")
+        ->type_name(kFileType);
+    cmd->add_flag("--strict", strict, kStrictFlowsHelp);
+}
 
 FlowWindow flowsFromFiles(const std::vector<std::string>& files, bool strict, const FlowQuery& q) {
     FlowWindow kept(q);

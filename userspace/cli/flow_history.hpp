@@ -3,6 +3,7 @@
 // map` draws. The fleet log's counterpart is in fleet_commands.cpp.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +13,9 @@
 #include "cli/flow_query.hpp"
 
 namespace ztseg::cli {
+
+// --file FILE... and --strict: where a command reads flows instead of the daemon.
+void addFlowFileOptions(CLI::App* cmd, std::vector<std::string>& files, bool& strict);
 
 // The matching events of the files, --first/--last applied.
 FlowWindow flowsFromFiles(const std::vector<std::string>& files, bool strict, const FlowQuery& q);

@@ -150,10 +150,7 @@ void addMapCommands(CLI::App& app, Commands& cmds) {
         "who talks to whom: the workload graph of the local ztsegd's recent flows or of flow "
         "files (--file), filtered like flows, as DOT, SVG or PNG");
     addFlowQueryOptions(cmd, a->query);
-    cmd->add_option("--file", a->files,
-                    "read OCSF flow files instead of the daemon ('-' = standard input)")
-        ->type_name(kFileType);
-    cmd->add_flag("--strict", a->strict, kStrictFlowsHelp);
+    addFlowFileOptions(cmd, a->files, a->strict);
     addMapOutputOptions(cmd, a->output);
     addSocketOption(cmd, a->socket);
     cmds.on(cmd, [a] {

@@ -66,24 +66,12 @@ Party CompiledJudge::resolve(const std::string& text) const {
                 found.push_back(&id);
             }
         }
-        if (found.empty()) {
-            throw Error("no workload or external carries the labels '" + text + "'");
-        }
-        if (found.size() > 1) {
-            std::string list;
-            for (const IdentityInfo* id : found) {
-                list += (list.empty() ? "" : "; ") + canonical(id->labels);
-            }
-            throw Error("'" + text + "' is ambiguous, it matches: " + list);
-        }
+        std::vector<std::string> matches;
+        for (const IdentityInfo* id : found) matches.push_back(canonical(id->labels));
+        requireOneLabelSet(text, matches);
         return partyOf(*found.front(), text);
     }
-    IpPrefix addr;
-    try {
-        addr = IpPrefix::parse(text);
-    } catch (const Error&) {
-        throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
-    }
+    const IpPrefix addr = partyAddress(text);
     // A range is one party only if the inventory gives all of it one identity.
     if (addr.length != addr.maxLength()) {
         std::vector<std::string> inside;
@@ -92,18 +80,7 @@ Party CompiledJudge::resolve(const std::string& text) const {
                 inside.push_back(ownerText(e.identity) + " (" + e.prefix.str() + ")");
             }
         }
-        if (!inside.empty()) {
-            constexpr size_t kNamed = 5;
-            std::string list;
-            for (size_t i = 0; i < inside.size() && i < kNamed; ++i) {
-                list += (i ? ", " : "") + inside[i];
-            }
-            if (inside.size() > kNamed) {
-                list += " and " + std::to_string(inside.size() - kNamed) + " more";
-            }
-            throw Error("'" + text + "' is a range holding addresses of different identities: " +
-                        list + ": explain one of them (by labels, or one address)");
-        }
+        refuseMixedRange(text, inside);
     }
     const IdentityPrefix* best = nullptr;
     for (const IdentityPrefix& e : cp_.inventory) {

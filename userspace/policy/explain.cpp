@@ -27,23 +27,16 @@ LabelSet uniqueLabelSet(const PolicySet& ps, const std::string& text) {
             found[canonical(e.labels)] = e.labels;
         }
     }
-    if (found.empty()) {
-        throw Error("no workload or external carries the labels '" + text + "'");
-    }
-    if (found.size() > 1) {
-        std::string list;
-        for (const auto& [c, l] : found) {
-            list += (list.empty() ? "" : "; ") + c;
-        }
-        throw Error("'" + text + "' is ambiguous, it matches: " + list);
-    }
+    std::vector<std::string> matches;
+    for (const auto& [c, l] : found) matches.push_back(c);
+    requireOneLabelSet(text, matches);
     return found.begin()->second;
 }
 
 // A range (CIDR) is one party only if no declared address lies inside it:
 // otherwise its addresses have different identities, and no single verdict
 // describes it. Refused, naming what it holds.
-void refuseMixedRange(const PolicySet& ps, const IpPrefix& range, const std::string& text) {
+void refuseDeclaredInside(const PolicySet& ps, const IpPrefix& range, const std::string& text) {
     if (range.length == range.maxLength()) {
         return;
     }
@@ -73,32 +66,15 @@ void refuseMixedRange(const PolicySet& ps, const IpPrefix& range, const std::str
             }
         }
     }
-    if (inside.empty()) {
-        return;
-    }
-    constexpr size_t kNamed = 5;
-    std::string list;
-    for (size_t i = 0; i < inside.size() && i < kNamed; ++i) {
-        list += (i ? ", " : "") + inside[i];
-    }
-    if (inside.size() > kNamed) {
-        list += " and " + std::to_string(inside.size() - kNamed) + " more";
-    }
-    throw Error("'" + text + "' is a range holding addresses of different identities: " + list +
-                ": explain one of them (by labels, or one address)");
+    refuseMixedRange(text, inside);
 }
 
 Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text) {
     Party p;
     p.text = text;
     if (text.find('=') == std::string::npos) {
-        IpPrefix addr;
-        try {
-            addr = IpPrefix::parse(text);
-        } catch (const Error&) {
-            throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
-        }
-        refuseMixedRange(ps, addr, text);
+        IpPrefix addr = partyAddress(text);
+        refuseDeclaredInside(ps, addr, text);
         p.peer = ev.peerOfAddress(addr);
     } else {
         p.peer = ev.peerOfLabels(uniqueLabelSet(ps, text));
@@ -182,6 +158,43 @@ class ReferenceJudge final : public SideJudge {
 };
 
 }  // namespace
+
+void requireOneLabelSet(const std::string& text, const std::vector<std::string>& matches) {
+    if (matches.empty()) {
+        throw Error("no workload or external carries the labels '" + text + "'");
+    }
+    if (matches.size() > 1) {
+        std::string list;
+        for (const auto& c : matches) {
+            list += (list.empty() ? "" : "; ") + c;
+        }
+        throw Error("'" + text + "' is ambiguous, it matches: " + list);
+    }
+}
+
+IpPrefix partyAddress(const std::string& text) {
+    try {
+        return IpPrefix::parse(text);
+    } catch (const Error&) {
+        throw Error("'" + text + "' is neither labels (key=value,...) nor an IP address");
+    }
+}
+
+void refuseMixedRange(const std::string& text, const std::vector<std::string>& owners) {
+    if (owners.empty()) {
+        return;
+    }
+    constexpr size_t kNamed = 5;
+    std::string list;
+    for (size_t i = 0; i < owners.size() && i < kNamed; ++i) {
+        list += (i ? ", " : "") + owners[i];
+    }
+    if (owners.size() > kNamed) {
+        list += " and " + std::to_string(owners.size() - kNamed) + " more";
+    }
+    throw Error("'" + text + "' is a range holding addresses of different identities: " + list +
+                ": explain one of them (by labels, or one address)");
+}
 
 std::string ruleRefText(uint32_t id, const std::string& policy, const SourceLocation& loc) {
     return "rule " + std::to_string(id) + " of policy '" + policy + "' (" + loc.str() + ")";

@@ -49,6 +49,15 @@ struct SideJudge {
     // "rule 3 of policy 'db' (policies/db.yaml:12:9)"
     virtual std::string ruleRef(uint32_t id) const = 0;
 };
+// How both judges refuse a party, worded once.
+// Throws unless exactly one label set (canonical text) carries every label of `text`.
+void requireOneLabelSet(const std::string& text, const std::vector<std::string>& matches);
+// `text` as an address or range; throws naming it otherwise.
+IpPrefix partyAddress(const std::string& text);
+// Throws when the range `text` holds addresses of other identities: `owners`
+// names them, e.g. "workload web (10.0.0.1/32)".
+void refuseMixedRange(const std::string& text, const std::vector<std::string>& owners);
+
 // "rule 3 of policy 'db' (policies/db.yaml:12:9)"
 std::string ruleRefText(uint32_t id, const std::string& policy, const SourceLocation& loc);
 

@@ -12,7 +12,7 @@ DEPS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake mak
         libgrpc++-dev protobuf-compiler-grpc openssl \
         etcd-server iperf3 nftables iptables xdp-tools gnuplot-nox \
         libsystemd-dev help2man pandoc python3 dpkg-dev fakeroot bash-completion \
-        iputils-ping graphviz
+        iputils-ping graphviz patch
 
 .PHONY: all deps build install package test test-unit sanitize tidy demo bench bench-smoke fuzz format format-check bpffs clean
 

@@ -8,7 +8,7 @@
 #   BENCH_NET_SIZES [100,10000,100000]      BENCH_NET_FILTERS [all]
 #   BENCH_BULK_SECONDS [4] BENCH_CONN_SECONDS [3] BENCH_FLOOD_SECONDS [3] BENCH_PROBES [1000]
 #   BENCH_MEMORY_RULES [100000]             BENCH_MEMORY_CONNTRACK [1000000]
-#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows"
+#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr"
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--smoke]}
 smoke=${2:-}
@@ -22,7 +22,7 @@ if [ "$smoke" = "--smoke" ]; then
   out="$data/RESULTS.md"
   png="$data/results.png"
 fi
-only=${BENCH_ONLY:-xdp net memory compile apply flows}
+only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr}
 want() { [[ " $only " == *" $1 "* ]]; }
 
 # Arguments for one binary: --smoke, or the configured sizes.
@@ -102,6 +102,16 @@ started=$(date +%s)
     echo "## Policy apply latency (compile, full apply, one-rule update)"
     echo
     "$build/bench/ztseg_bench_apply" "${args_smoke[@]}"
+    echo
+  fi
+  if want rulectr; then
+    echo "## Per-rule hit counters: per-packet cost, counters on vs off"
+    echo
+    echo "Two datapaths loaded side by side, one counting per rule (the default) and one"
+    echo "with datapath.rule_counters: false, the same packets through both, runs"
+    echo "interleaved; the ratio is on/off per run (median, and min–max over runs)."
+    echo
+    "$build/bench/ztseg_bench_rule_counters" "${args_smoke[@]}"
     echo
   fi
   if want flows; then

@@ -41,7 +41,7 @@ static __always_inline int ztseg_judge_answer(struct ztseg_judgement* j) {
     }
     j->pkt.icmp_error = 0;
     j->direction = ZTSEG_DIR_INGRESS;
-    return ztseg_judge(j, ZTSEG_J_CONNTRACK);
+    return ztseg_judge(j, ZTSEG_J_CONNTRACK | ZTSEG_J_COUNT);
 }
 
 /* Global: its header scratch buffers stay off the stack that the conntrack
@@ -116,7 +116,7 @@ static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __
     }
     if (dir == ZTSEG_DIR_EGRESS && ztseg_is_answer(&j.pkt))
         return ztseg_judge_answer(&j);
-    return ztseg_judge(&j, ZTSEG_J_CONNTRACK | ZTSEG_J_TRACK);
+    return ztseg_judge(&j, ZTSEG_J_CONNTRACK | ZTSEG_J_TRACK | ZTSEG_J_COUNT);
 }
 
 SEC("cgroup_skb/ingress")

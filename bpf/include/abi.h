@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 3
+#define ZTSEG_ABI_VERSION 4
 
 /* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -246,7 +246,7 @@ struct ztseg_ct_value {
     __u8 flags;     /* ZTSEG_CTF_* */
     __u8 pad[3];
     __u32 reply_isn; /* TCP: sequence number of the reply's SYN-ACK */
-    __u32 pad2;
+    __u32 counter;   /* ztseg_rule_hits index of the rule that decided it (0: none) */
 };
 /* New flows live in a table of their own (ztseg_ct_new) until they are
  * assured: a reply was seen and then another packet of the original
@@ -322,6 +322,35 @@ struct ztseg_ratelimit_entry {
     __u64 last_emit_ns;
 };
 
+/* ---- per-rule hit counters ----
+ * Every rule of a generation is counted in one slot of ztseg_rule_hits (a
+ * per-CPU array): packets and bytes it decided, new connections it admitted
+ * or refused, and the last hit. The slot follows the rule's fingerprint (its
+ * policy and content, not its file position or rule id), so counters survive
+ * policy updates that leave the rule as it was, and ztsegd restarts (the
+ * array is pinned). The per-generation map ztseg_rules gives a rule id's
+ * slot; ztseg_rule_slots (userspace only) records which fingerprint holds
+ * which slot since when. Slot 0 is "not counted". */
+#define ZTSEG_DEFAULT_RULE_CAPACITY 65536
+struct ztseg_rule_key {
+    __u32 rule_id;
+};
+struct ztseg_rule_ref {
+    __u32 counter; /* index into ztseg_rule_hits; 0 = not counted */
+};
+struct ztseg_rule_hits {
+    __u64 packets;
+    __u64 bytes;
+    __u32 admitted; /* new connections the rule let in (tracked) */
+    __u32 refused;  /* packets of new connections it refused (or would, in audit) */
+    __u64 last_ns;  /* CLOCK_MONOTONIC (coarse) of the last hit; 0 = never */
+};
+struct ztseg_rule_slot {
+    __u32 counter;
+    __u32 pad;
+    __u64 since_unix_ns; /* when this fingerprint got the slot: counted from then */
+};
+
 /* ---- flow event, the ring buffer record ---- */
 #define ZTSEG_VERDICT_ALLOWED 1
 #define ZTSEG_VERDICT_DROPPED 2
@@ -382,7 +411,9 @@ struct ztseg_flow_event {
     X(HOST6, ztseg_host6, HASH, struct ztseg_host6_key, struct ztseg_identity_info, ztseg_h6_gen, \
       IDENT_CAPACITY, identity_capacity, "IPv6 identity map")                                     \
     X(ENDPOINTS, ztseg_endpoints, HASH, struct ztseg_endpoint_key, struct ztseg_identity_info,    \
-      ztseg_ep_gen, ENDPOINT_CAPACITY, endpoint_capacity, "endpoint map")
+      ztseg_ep_gen, ENDPOINT_CAPACITY, endpoint_capacity, "endpoint map")                         \
+    X(RULES, ztseg_rules, HASH, struct ztseg_rule_key, struct ztseg_rule_ref, ztseg_ru_gen,       \
+      RULE_CAPACITY, rule_capacity, "rule counter map")
 
 #define ZTSEG_SLOT_MAP_ENUM_(id, ...) ZTSEG_SLOT_##id,
 enum ztseg_slot_map { ZTSEG_SLOT_MAPS(ZTSEG_SLOT_MAP_ENUM_) ZTSEG_SLOT_MAP_MAX };

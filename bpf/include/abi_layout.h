@@ -97,7 +97,19 @@ ZTSEG_ABI_OFFSET(ztseg_ct_value, direction, 35);
 ZTSEG_ABI_OFFSET(ztseg_ct_value, flags, 36);
 ZTSEG_ABI_OFFSET(ztseg_ct_value, pad, 37);
 ZTSEG_ABI_OFFSET(ztseg_ct_value, reply_isn, 40);
-ZTSEG_ABI_OFFSET(ztseg_ct_value, pad2, 44);
+ZTSEG_ABI_OFFSET(ztseg_ct_value, counter, 44);
+
+ZTSEG_ABI_SIZE(ztseg_rule_key, 4);
+ZTSEG_ABI_SIZE(ztseg_rule_ref, 4);
+ZTSEG_ABI_SIZE(ztseg_rule_hits, 32);
+ZTSEG_ABI_OFFSET(ztseg_rule_hits, packets, 0);
+ZTSEG_ABI_OFFSET(ztseg_rule_hits, bytes, 8);
+ZTSEG_ABI_OFFSET(ztseg_rule_hits, admitted, 16);
+ZTSEG_ABI_OFFSET(ztseg_rule_hits, refused, 20);
+ZTSEG_ABI_OFFSET(ztseg_rule_hits, last_ns, 24);
+ZTSEG_ABI_SIZE(ztseg_rule_slot, 16);
+ZTSEG_ABI_OFFSET(ztseg_rule_slot, counter, 0);
+ZTSEG_ABI_OFFSET(ztseg_rule_slot, since_unix_ns, 8);
 
 ZTSEG_ABI_SIZE(ztseg_flowcache_entry, 48);
 ZTSEG_ABI_OFFSET(ztseg_flowcache_entry, saddr, 0);

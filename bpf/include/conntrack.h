@@ -82,11 +82,12 @@ static __always_inline int ztseg_ct_progress(struct ztseg_ct_value* v,
  * peer's identity is resolved only for such a re-judgement, so an established
  * packet costs one lookup here. With ZTSEG_CTL_RELATED (an ICMP error, whose
  * sender is not the connection's peer) the entry's recorded identity is used
- * and nothing is changed. Returns ZTSEG_CT_* (| ZTSEG_CT_ASSURED). */
-ZTSEG_LOOKUP int ztseg_ct_lookup(const struct ztseg_judgement* j, const struct ztseg_tuple* t,
+ * and nothing is changed. Returns ZTSEG_CT_* (| ZTSEG_CT_ASSURED); on a hit
+ * j->counter is the entry's rule counter. */
+ZTSEG_LOOKUP int ztseg_ct_lookup(struct ztseg_judgement* j, const struct ztseg_tuple* t,
                                  __u32 mode);
 #ifdef ZTSEG_DEFINE_LOOKUPS
-ZTSEG_LOOKUP int ztseg_ct_lookup(const struct ztseg_judgement* j, const struct ztseg_tuple* t,
+ZTSEG_LOOKUP int ztseg_ct_lookup(struct ztseg_judgement* j, const struct ztseg_tuple* t,
                                  __u32 mode) {
     struct ztseg_ct_key k;
     struct ztseg_ct_value* v;
@@ -131,10 +132,12 @@ ZTSEG_LOOKUP int ztseg_ct_lookup(const struct ztseg_judgement* j, const struct z
         } else {
             v->flags |= ZTSEG_CTF_AUDIT;
         }
+        v->counter = ztseg_rule_counter(&j->active, (__u32)p);
         v->peer_id = peer_id;
         v->generation = j->active.generation;
     }
     hit = (v->flags & ZTSEG_CTF_AUDIT) ? ZTSEG_CT_HIT_AUDIT : ZTSEG_CT_HIT;
+    j->counter = related ? 0 : v->counter;
     if (related)
         return hit | (assured ? ZTSEG_CT_ASSURED : 0);
     /* refresh at most once a second: avoids a cache-line write per packet */
@@ -168,6 +171,7 @@ static __always_inline void ztseg_ct_create(const struct ztseg_judgement* j, __u
     v.generation = j->active.generation;
     v.peer_id = j->peer_id;
     v.rule_id = rule_id;
+    v.counter = j->counter;
     v.service_port = ztseg_service_port(t);
     v.proto = t->proto;
     v.direction = j->direction;

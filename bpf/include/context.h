@@ -48,6 +48,7 @@ struct ztseg_judgement {
     __u32 local_flags;
     __u32 peer_id;
     __u32 rule_id;
+    __u32 counter; /* ztseg_rule_hits slot of rule_id (see ztseg_rule_counter) */
     __u32 ifindex;
     __u32 len;
     __u8 hook;

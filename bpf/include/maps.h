@@ -133,6 +133,24 @@ ZTSEG_MAP struct {
     __type(value, struct ztseg_ratelimit_entry);
 } ztseg_ratelimit SEC(".maps");
 
+/* Per-rule hit counters (abi.h): sized by userspace before load. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, ZTSEG_DEFAULT_RULE_CAPACITY);
+    __type(key, __u32);
+    __type(value, struct ztseg_rule_hits);
+} ztseg_rule_hits SEC(".maps");
+
+/* Which rule fingerprint holds which ztseg_rule_hits slot: read and written
+ * by ztsegd only, pinned so the assignment outlives its restarts. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_DEFAULT_RULE_CAPACITY);
+    __type(key, __u64);
+    __type(value, struct ztseg_rule_slot);
+} ztseg_rule_slots SEC(".maps");
+
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);

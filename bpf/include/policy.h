@@ -59,4 +59,25 @@ ZTSEG_LOOKUP __u64 ztseg_policy_find(const struct ztseg_active* a, __u32 local_i
 }
 #endif
 
+/* The ztseg_rule_hits slot of a rule of the active generation; 0 when the
+ * rule is not counted (no rule, counters off, or none left). */
+ZTSEG_LOOKUP __u32 ztseg_rule_counter(const struct ztseg_active* a, __u32 rule_id);
+#ifdef ZTSEG_DEFINE_LOOKUPS
+ZTSEG_LOOKUP __u32 ztseg_rule_counter(const struct ztseg_active* a, __u32 rule_id) {
+    struct ztseg_rule_key k = {.rule_id = rule_id};
+    struct ztseg_rule_ref* r;
+    __u32 slot;
+    void* rules;
+
+    if (!a || a->slot < 0 || rule_id == 0)
+        return 0;
+    slot = a->slot;
+    rules = bpf_map_lookup_elem(&ztseg_rules, &slot);
+    if (!rules)
+        return 0;
+    r = bpf_map_lookup_elem(rules, &k);
+    return r ? r->counter : 0;
+}
+#endif
+
 #endif /* ZTSEG_POLICY_H */

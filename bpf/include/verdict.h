@@ -21,10 +21,25 @@
 /* How much of the pipeline a hook runs. */
 #define ZTSEG_J_CONNTRACK 0x1 /* consult conntrack (the full tuple is known) */
 #define ZTSEG_J_TRACK 0x2     /* record admitted flows and emit allowed/would-drop events */
+#define ZTSEG_J_COUNT 0x4     /* the packet's last judgement: count it for its rule */
+
+/* Rule hits are counted once per packet: where the packet's fate is final.
+ * The cgroup_skb hooks see every packet to and from a workload (ZTSEG_J_COUNT);
+ * XDP and the socket hooks count only what they drop, since whatever they let
+ * through is judged (and counted) again at cgroup_skb. */
+static __always_inline void ztseg_count_rule(struct ztseg_judgement* j, __u32 what) {
+    if (!j->rule_id)
+        return;
+    if (!j->counter)
+        j->counter = ztseg_rule_counter(&j->active, j->rule_id);
+    ztseg_rule_hit(j->counter, j->len, what);
+}
 
 static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, __u32 opts) {
     if (j->local_flags & ZTSEG_IDF_AUDIT) {
         ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
+        if (opts & ZTSEG_J_COUNT)
+            ztseg_count_rule(j, ZTSEG_RH_REFUSED);
         if (opts & ZTSEG_J_TRACK) {
             /* a peer without identity never gets conntrack state, not even in
              * audit mode: it could otherwise fill the table at will */
@@ -37,6 +52,7 @@ static __always_inline int ztseg_refuse(struct ztseg_judgement* j, __u8 reason, 
         return ZTSEG_PASS;
     }
     ztseg_count(j->hook, reason, j->len);
+    ztseg_count_rule(j, ZTSEG_RH_REFUSED);
     ztseg_emit(j, ZTSEG_VERDICT_DROPPED, reason);
     return ZTSEG_DROP;
 }
@@ -62,10 +78,14 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
         if ((ct & ZTSEG_CT_VERDICT) == ZTSEG_CT_HIT) {
             j->ct_hit = (ct & ZTSEG_CT_ASSURED) != 0;
             ztseg_count(j->hook, ZTSEG_REASON_ALLOW_CONNTRACK, j->len);
+            if (opts & ZTSEG_J_COUNT)
+                ztseg_rule_hit(j->counter, j->len, ZTSEG_RH_PACKET);
             return ZTSEG_PASS;
         }
         if ((ct & ZTSEG_CT_VERDICT) == ZTSEG_CT_HIT_AUDIT) {
             ztseg_count(j->hook, ZTSEG_REASON_AUDIT, j->len);
+            if (opts & ZTSEG_J_COUNT)
+                ztseg_rule_hit(j->counter, j->len, ZTSEG_RH_PACKET);
             return ZTSEG_PASS;
         }
         if (j->pkt.icmp_error) {
@@ -86,8 +106,11 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
         ztseg_policy_query(j->direction, j->pkt.t.proto, ztseg_service_port(&j->pkt.t)));
     action = p >> 32;
     j->rule_id = (__u32)p;
+    j->counter = 0;
     if (action == ZTSEG_ACTION_ALLOW) {
         ztseg_count(j->hook, ZTSEG_REASON_ALLOW_POLICY, j->len);
+        if (opts & ZTSEG_J_COUNT)
+            ztseg_count_rule(j, (opts & ZTSEG_J_TRACK) ? ZTSEG_RH_ADMITTED : ZTSEG_RH_PACKET);
         if (opts & ZTSEG_J_TRACK) {
             ztseg_ct_create(j, j->rule_id, 0);
             ztseg_emit(j, ZTSEG_VERDICT_ALLOWED, ZTSEG_REASON_ALLOW_POLICY);

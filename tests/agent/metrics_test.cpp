@@ -77,6 +77,8 @@ MetricsSnapshot sampleSnapshot() {
     s.attached_interfaces = {{"eth0", "native"}, {"veth1", "generic"}};
     s.workloads = 3;
     s.raw_socket_guard = true;
+    s.policy_hits["db"] = {100, 6400, 3, 2, 2, 1};
+    s.policy_hits["web"] = {0, 0, 0, 0, 1, 1};
     return s;
 }
 
@@ -194,6 +196,12 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_workloads",
         "ztseg_pending_cgroups",
         "ztseg_conntrack_flows_total",
+        "ztseg_policy_hit_packets_total",
+        "ztseg_policy_hit_bytes_total",
+        "ztseg_policy_admitted_connections_total",
+        "ztseg_policy_refused_packets_total",
+        "ztseg_policy_unused_rules",
+        "ztseg_rules_uncounted",
         "ztseg_raw_socket_guard",
         "ztseg_build_info",
     };
@@ -206,6 +214,27 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
     EXPECT_EQ(types["ztseg_policy_apply_duration_seconds"], "histogram");
     EXPECT_EQ(types["ztseg_bpf_map_entries"], "gauge");
     EXPECT_EQ(types["ztseg_flow_events_lost_total"], "counter");
+}
+
+TEST(MetricsRender, RuleHitsPerPolicyAlwaysPerRuleOnlyWhenAsked) {
+    MetricsSnapshot snap = sampleSnapshot();
+    std::string t = renderPrometheus(snap);
+    EXPECT_TRUE(hasLine(t, R"(ztseg_policy_hit_packets_total{policy="db"} 100)")) << t;
+    EXPECT_TRUE(hasLine(t, R"(ztseg_policy_hit_bytes_total{policy="db"} 6400)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_policy_admitted_connections_total{policy="db"} 3)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_policy_refused_packets_total{policy="db"} 2)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_policy_unused_rules{policy="web"} 1)"));
+    EXPECT_TRUE(hasLine(t, "ztseg_rules_uncounted 0"));
+    EXPECT_EQ(t.find("ztseg_rule_hit_"), std::string::npos) << "no per-rule series by default";
+    snap.rule_hits.push_back({"db", 4, "three-tier.yaml:46", 90, 5760});
+    snap.rules_uncounted = 7;
+    t = renderPrometheus(snap);
+    EXPECT_TRUE(hasLine(
+        t, R"(ztseg_rule_hit_packets_total{policy="db",rule="4",source="three-tier.yaml:46"} 90)"))
+        << t;
+    EXPECT_TRUE(hasLine(
+        t, R"(ztseg_rule_hit_bytes_total{policy="db",rule="4",source="three-tier.yaml:46"} 5760)"));
+    EXPECT_TRUE(hasLine(t, "ztseg_rules_uncounted 7"));
 }
 
 TEST(MetricsRender, HistogramBucketsCumulative) {

@@ -3,6 +3,8 @@
 // computation of the generation gives, and packets see the new rules.
 #include <bpf/bpf.h>
 
+#include <set>
+
 #include "bpf/datapath_fixture.hpp"
 #include "common/packet_builder.hpp"
 #include "common/random_generation.hpp"
@@ -76,6 +78,18 @@ TEST_F(IncrementalApply, RandomEditsLeaveExactlyTheFullBuildContent) {
         incremental += dp().lastApply().incremental;
         ASSERT_EQ(activeSlotImages(options().pin_dir), referenceImages(g)) << "generation " << n;
         ASSERT_EQ(dp().activeGeneration(), n);
+        // Every rule has its own counter slot, patched or built.
+        std::set<uint32_t> rule_ids, slots;
+        for (const Rule& rule : g.rules) {
+            rule_ids.insert(rule.rule_id);
+        }
+        std::set<uint32_t> counted;
+        for (const auto& [rule, slot] : activeRuleSlots(options().pin_dir)) {
+            counted.insert(rule);
+            EXPECT_NE(slot, 0u);
+            EXPECT_TRUE(slots.insert(slot).second) << "slot " << slot << " given twice";
+        }
+        ASSERT_EQ(counted, rule_ids) << "generation " << n;
     }
     EXPECT_GT(incremental, 40) << "small edits should be patched in place";
 }

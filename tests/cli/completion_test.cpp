@@ -146,7 +146,7 @@ TEST_F(Completion, SubcommandsByPrefix) {
     EXPECT_EQ(complete("ztsegctl flo"), (std::set<std::string>{"flows"}));
     EXPECT_EQ(complete("ztsegctl fleet st"), (std::set<std::string>{"status"}));
     EXPECT_EQ(complete("ztsegctl fleet "),
-              (std::set<std::string>{"flows", "map", "policy", "reload", "status"}));
+              (std::set<std::string>{"flows", "map", "policy", "reload", "rules", "status"}));
     EXPECT_EQ(complete("ztsegctl pol"), (std::set<std::string>{"policy"}));
     EXPECT_EQ(complete("ztsegctl policy "), (std::set<std::string>{"show"}));
     EXPECT_EQ(complete("ztsegctl apply --dr"), (std::set<std::string>{"--dry-run"}));

@@ -354,8 +354,13 @@ TEST_F(CliErrors, UnknownWordsSayWhatWasMeant) {
          "'--strict'?"},
         {"frobnicate", "ztsegctl: unknown command 'frobnicate' (see ztsegctl --help)"},
         {"fleet",
-         "ztsegctl: fleet needs a command: status, reload, policy, flows or map (see ztsegctl "
-         "fleet --help)"},
+         "ztsegctl: fleet needs a command: status, reload, policy, flows, rules or map (see "
+         "ztsegctl fleet --help)"},
+        {"rules --since 7d", "--since needs --unused"},
+        {"rules --suggest-removal policies", "--suggest-removal needs --unused"},
+        {"rules --unused --since 7x", "ztsegctl: bad --since '7x': expected a window like 7d"},
+        {"rules --sort size", "--sort"},
+        {"fleet rules --since 1h", "--since needs --unused"},
     };
     for (const auto& c : cases) {
         CommandResult r = ctl(c.args);

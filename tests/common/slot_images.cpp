@@ -13,6 +13,9 @@ namespace ztseg::test {
 Images imagesOf(const SlotContent& c) {
     Images im;
     for (const SlotMapSpec& s : kSlotMaps) {
+        if (s.id == ZTSEG_SLOT_RULES) {
+            continue;  // see activeRuleSlots()
+        }
         PackedEntries e = slotEntries(c, s.id);
         for (size_t i = 0; i < e.size(); ++i) {
             im[s.id].emplace(std::string(reinterpret_cast<const char*>(e.key(i)), e.keySize()),
@@ -121,9 +124,32 @@ Images activeSlotImages(const std::string& pin_dir) {
     uint32_t slot = uint32_t(raw - 1);
     Images im;
     for (const SlotMapSpec& s : kSlotMaps) {
-        im[s.id] = dump(innerOf(pin_dir, s.name, slot).get(), s.key_size, s.value_size);
+        if (s.id != ZTSEG_SLOT_RULES) {  // counter slots: activeRuleSlots()
+            im[s.id] = dump(innerOf(pin_dir, s.name, slot).get(), s.key_size, s.value_size);
+        }
     }
     return im;
+}
+
+std::map<uint32_t, uint32_t> activeRuleSlots(const std::string& pin_dir) {
+    std::string path = pin_dir + "/maps/ztseg_config";
+    UniqueFd config(bpf_obj_get(path.c_str()));
+    uint32_t key = ZTSEG_CFG_ACTIVE_SLOT;
+    uint64_t raw = 0;
+    if (!config || bpf_map_lookup_elem(config.get(), &key, &raw) != 0 || raw == 0) {
+        throw Error("no active slot");
+    }
+    std::map<uint32_t, uint32_t> out;
+    Image im = dump(innerOf(pin_dir, "ztseg_rules", uint32_t(raw - 1)).get(),
+                    sizeof(ztseg_rule_key), sizeof(ztseg_rule_ref));
+    for (const auto& [k, v] : im) {
+        ztseg_rule_key rk;
+        ztseg_rule_ref rv;
+        std::memcpy(&rk, k.data(), sizeof(rk));
+        std::memcpy(&rv, v.data(), sizeof(rv));
+        out[rk.rule_id] = rv.counter;
+    }
+    return out;
 }
 
 }  // namespace ztseg::test

@@ -32,6 +32,11 @@ Images imagesOf(const SlotContent& c);
 // The whole generation's entries, computed plainly (no grouping, no reuse).
 Images referenceImages(const Generation& g);
 // What the kernel's active slot holds, read through the maps pinned in pin_dir.
+// Rule counter slots (ztseg_rules) are the counter table's choice, not the
+// generation's content: left out here and in the images above, read with
+// activeRuleSlots().
 Images activeSlotImages(const std::string& pin_dir);
+// The active slot's ztseg_rules: rule id -> its ztseg_rule_hits slot.
+std::map<uint32_t, uint32_t> activeRuleSlots(const std::string& pin_dir);
 
 }  // namespace ztseg::test

@@ -222,6 +222,22 @@ TEST_F(Fleet, FlowsOfEveryHostLandInOneFleetLog) {
     EXPECT_NE(dot.find("\"probe\" -> \"hub\" [label=\"tcp/7000 ×"), std::string::npos) << dot;
     EXPECT_NE(dot.find("\"probe\" -> \"hub\" [label=\"tcp/7002 ×"), std::string::npos) << dot;
     EXPECT_NE(dot.find("tooltip=\"dropped\""), std::string::npos) << dot;
+    // fleet rules: every connected host's rule counts, summed; the probes used the one rule.
+    auto [rc6, rules] = lab_->ztsegctl("fleet rules -o json --controller unix:" + sock);
+    ASSERT_EQ(rc6, 0) << rules;
+    json r = json::parse(rules);
+    EXPECT_EQ(r["rules"].size(), 1u) << rules;
+    EXPECT_EQ(r["hosts"].get<size_t>(), lab_->agents.size()) << rules;
+    EXPECT_TRUE(r["unanswered"].empty()) << rules;
+    EXPECT_GE(r["rules"][0]["admitted"].get<int>(), 2) << "agent0's and agent3's probes";
+    EXPECT_GE(r["rules"][0]["packets"].get<int>(), 2) << rules;
+    EXPECT_EQ(r["rules"][0]["policy"], "probe");
+    auto [rc7, unused] = lab_->ztsegctl("fleet rules --unused --controller unix:" + sock);
+    EXPECT_EQ(rc7, 0);
+    EXPECT_NE(unused.find("hosts): 0 rules no traffic used since counting began"),
+              std::string::npos)
+        << unused;
+    EXPECT_EQ(unused.find("not included"), std::string::npos) << "every host answered";
 }
 
 TEST_F(Fleet, FailingCanaryHaltsTheRolloutAndRollsBack) {

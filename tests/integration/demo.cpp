@@ -338,6 +338,7 @@ int run() {
            "the dry run lists the mode changes and the bastion's SSH rule; nothing applied");
     ap = ztsegctl("apply enforce");
     expect(ap.status == 0 && contains(ap.output, "applied generation 2"), "generation 2 applied");
+    const size_t enforce_events_from = slurp("flows.jsonl").size();  // phase 2's flows follow
     CommandResult shown = ztsegctl("policy show");
     expect(contains(shown.output, "policy generation 2") &&
                lineWith(shown.output, {"db", "enforce", "postgresql.service"}) &&
@@ -405,7 +406,44 @@ int run() {
     say("  the map stays after the demo: " + (keep / "map.dot").string() + " and " +
         (keep / "map.svg").string());
 
-    step("12. Tear down", "Stop ztsegd (enforcement would stay pinned), then uninstall ztseg.");
+    step("12. Least privilege: which rules does the traffic use?",
+         "The kernel counts every rule's packets, bytes, admitted and refused connections and\n"
+         "its last hit; counts follow the rule, not its line, so audit -> enforce kept them.\n"
+         "`rules --unused` is the cleanup list; `--suggest-removal` writes the YAML diff.");
+    CommandResult ru = ztsegctl("rules --sort hits");
+    expect(ru.status == 0 &&
+               lineWith(ru.output, {" db ", "ingress", "allow", "three-tier.yaml:"}) &&
+               !lineWith(ru.output, {" db ", "ingress", "allow", "three-tier.yaml:", "never"}),
+           "rules: db's ingress rule (api -> db) was hit");
+    CommandResult unused = ztsegctl("rules --unused");
+    expect(unused.status == 0 &&
+               lineWith(unused.output, {"web", "ingress", "allow", "three-tier"}) &&
+               contains(unused.output, "1 rule no traffic used"),
+           "rules --unused: exactly web's public ingress (no internet in the lab)");
+    std::cout << "  $ ztsegctl rules --unused --suggest-removal enforce > unused.diff\n";
+    CommandResult diff =
+        runCommand({ZTSEGCTL_PATH, "rules", "--unused", "--suggest-removal", "enforce"}, nullptr,
+                   std::chrono::seconds(60), true);
+    std::cout << indent(diff.output) << indent(diff.errors);
+    expect(diff.status == 0 && contains(diff.output, "-      - from: [{entity: world}]") &&
+               contains(diff.output, "+    ingress: []"),
+           "the suggested diff removes that rule");
+    write("unused.diff", diff.output);
+    fs::create_directories("pruned");
+    for (const auto& f : fs::directory_iterator("enforce")) {
+        fs::copy_file(f.path(), fs::path("pruned") / f.path().filename());
+    }
+    CommandResult patched = runCommand({"/usr/bin/env", "patch", "-p1", "-s", "-d", "pruned", "-i",
+                                        fs::absolute("unused.diff").string()});
+    std::string all = slurp("flows.jsonl");
+    write("enforced.jsonl", all.substr(std::min(enforce_events_from, all.size())));
+    say("  $ patch -p1 -d pruned < unused.diff   # a copy of enforce/");
+    CommandResult safe = ztsegctl("whatif --policy pruned --flows enforced.jsonl");
+    expect(patched.status == 0, "the diff applies with patch -p1" + patched.output);
+    expect(safe.status == 0 && !contains(slurp("pruned/three-tier.yaml"), "entity: world"),
+           "whatif on the enforce phase's flows: the pruned policy breaks nothing observed");
+
+    step("13. Tear down", "Stop ztsegd (enforcement would stay pinned), then uninstall ztseg.");
     expect(daemon->stop() == 0, "ztsegd stopped cleanly");
     daemon.reset();
     CommandResult un = ztsegctl("uninstall --config ztsegd.yaml");

@@ -130,6 +130,19 @@ class ApiServer::Service final : public v1::Agent::Service {
         return grpc::Status::OK;
     }
 
+    grpc::Status Rules(grpc::ServerContext* ctx, const v1::RulesRequest*,
+                       v1::RulesReply* reply) override {
+        if (auto st = authorize(ctx, "Rules", false); !st.ok()) {
+            return st;
+        }
+        try {
+            *reply = ops_.rules();
+        } catch (const std::exception& e) {
+            return fromError(grpc::StatusCode::FAILED_PRECONDITION, e);
+        }
+        return grpc::Status::OK;
+    }
+
     grpc::Status Flows(grpc::ServerContext* ctx, const v1::FlowsRequest* req,
                        grpc::ServerWriter<v1::FlowEvent>* writer) override {
         // Registered before the check: a revocation loaded in between cuts it.

@@ -37,6 +37,7 @@ struct AgentOps {
     virtual uint64_t rollback() = 0;                        // the now active generation
     virtual v1::StatusReply status() = 0;
     virtual v1::PolicyReply policy() = 0;  // the bundle in force
+    virtual v1::RulesReply rules() = 0;    // per-rule hit counts of the rules in force
 };
 
 struct ApiOptions {

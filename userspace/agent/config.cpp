@@ -130,7 +130,9 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                 {"revoked", revokedField(r, file_name, c.revoked)},
                 {"metrics",
                  [&](const yaml::Node& n) {
-                     r.fields(n, "metrics", {{"listen", r.str(c.metrics_listen)}});
+                     r.fields(n, "metrics",
+                              {{"listen", r.str(c.metrics_listen)},
+                               {"per_rule", r.flag(c.metrics_per_rule)}});
                  }},
                 {"datapath",
                  [&](const yaml::Node& n) {
@@ -138,6 +140,8 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                               {{"policy_capacity", r.num(dp.policy_capacity, 16, 1u << 26)},
                                {"identity_capacity", r.num(dp.identity_capacity, 16, 1u << 26)},
                                {"endpoint_capacity", r.num(dp.endpoint_capacity, 16, 1u << 22)},
+                               {"rule_capacity", r.num(dp.rule_capacity, 16, 1u << 24)},
+                               {"rule_counters", r.flag(dp.rule_counters)},
                                {"conntrack_capacity", r.num(dp.conntrack_capacity, 1024, 1u << 26)},
                                {"conntrack_new_capacity",
                                 r.num(dp.conntrack_new_capacity, 256, 1u << 26)},

@@ -55,6 +55,8 @@ struct AgentConfig {
     RevocationSettings revoked;
     std::string metrics_listen =
         "127.0.0.1:9746";  // clear of cilium-agent (9962-9965), node_exporter (9100)
+    // One series per rule (ztseg_rule_hit_*); off by default: per policy only.
+    bool metrics_per_rule = false;
     DatapathOptions datapath;
 };
 

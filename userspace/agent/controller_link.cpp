@@ -68,7 +68,8 @@ class ControllerLink::Session {
                 apply(m.push());
             } else if (m.has_report_request()) {
                 v1::AgentMessage out;
-                *out.mutable_report() = fleetReport(link_.ops_, m.report_request().id());
+                *out.mutable_report() = fleetReport(link_.ops_, m.report_request().id(), nullptr,
+                                                    m.report_request().rules());
                 send(out);
             } else if (m.has_flows() && !flows_.joinable()) {
                 flows_ = std::thread([this] { forwardFlows(); });

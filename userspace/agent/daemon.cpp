@@ -21,6 +21,7 @@
 #include "agent/flow_pipeline.hpp"
 #include "agent/metrics.hpp"
 #include "agent/preflight.hpp"
+#include "agent/rule_report.hpp"
 #include "agent/systemd_notify.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
@@ -285,6 +286,11 @@ v1::PolicyReply Daemon::policy() {
     return r;
 }
 
+v1::RulesReply Daemon::rules() {
+    awaitReady();
+    return rulesReply(s_->enforcement->ruleHits(), cfg_.host_name);
+}
+
 v1::StatusReply Daemon::status() {
     awaitReady();
     const EnforcementSnapshot snap = s_->enforcement->snapshot();
@@ -357,6 +363,7 @@ MetricsSnapshot Daemon::metrics() {
     if (snap.state->policy) {
         m.map_entries["ztseg_endpoints"] = snap.state->endpoints.size();
     }
+    addRuleHits(rules(), cfg_.metrics_per_rule, m);
     return m;
 }
 

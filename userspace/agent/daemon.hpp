@@ -53,6 +53,7 @@ class Daemon : public AgentOps {
     uint64_t rollback() override;
     v1::StatusReply status() override;
     v1::PolicyReply policy() override;
+    v1::RulesReply rules() override;
     uint16_t metricsPort() const;
 
     // `ztsegd --uninstall`: detach everything and remove every pin.

@@ -251,4 +251,13 @@ EnforcementSnapshot Enforcement::snapshot() const {
     return s;
 }
 
+RuleHitsSnapshot Enforcement::ruleHits() const {
+    std::lock_guard lock(mu_);  // the counter table changes with every apply
+    RuleHitsSnapshot r;
+    r.policy = state_.load()->policy;
+    r.hits = dp_->ruleHits();
+    r.uncounted = dp_->uncountedRules();
+    return r;
+}
+
 }  // namespace ztseg::agent

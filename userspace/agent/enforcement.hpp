@@ -46,6 +46,13 @@ struct EnforcementSnapshot {
     std::string raw_sockets;  // "confined (...)" or "NOT confined: why"
 };
 
+// Per-rule hit counts of the policy in force, read at one moment.
+struct RuleHitsSnapshot {
+    std::shared_ptr<const policy::CompiledPolicy> policy;  // null: no policy
+    std::vector<RuleHitCount> hits;                        // by rule id, counted rules only
+    size_t uncounted = 0;
+};
+
 class Enforcement {
   public:
     // Called with the lock held whenever the policy in force or the set of
@@ -83,6 +90,8 @@ class Enforcement {
     // first apply. Waits for a running apply or rollback to finish.
     std::string currentBundle() const;
     EnforcementSnapshot snapshot() const;
+    // The policy in force and what the kernel counted for each of its rules.
+    RuleHitsSnapshot ruleHits() const;
 
     int eventsFd() const { return dp_->eventsFd(); }
     int cgroupsFd() const { return cgroups_->fd(); }

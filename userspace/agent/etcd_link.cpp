@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
 
 #include "agent/fleet_report.hpp"
 #include "common/error.hpp"
@@ -82,8 +83,8 @@ void EtcdLink::onChange(const EtcdKeyValue& kv) {
     }
     if (kv.key == request_key_) {
         uint64_t id = 0;
-        std::from_chars(kv.value.data(), kv.value.data() + kv.value.size(), id);
-        report(id);
+        auto [rest, ec] = std::from_chars(kv.value.data(), kv.value.data() + kv.value.size(), id);
+        report(id, nullptr, std::string_view(rest, kv.value.data() + kv.value.size()) == " rules");
     } else if (kv.key == fleet_key_ || kv.key == host_bundle_key_) {
         sync();
     }
@@ -125,8 +126,8 @@ void EtcdLink::sync() {
     }
 }
 
-void EtcdLink::report(uint64_t request_id, const v1::ApplyResult* apply) {
-    kv_.put(report_key_, fleetReport(ops_, request_id, apply).SerializeAsString());
+void EtcdLink::report(uint64_t request_id, const v1::ApplyResult* apply, bool rules) {
+    kv_.put(report_key_, fleetReport(ops_, request_id, apply, rules).SerializeAsString());
 }
 
 }  // namespace ztseg::agent

@@ -36,7 +36,7 @@ class EtcdLink {
     void watchLoop(EtcdClient& client, const std::string& key, bool prefix);
     void onChange(const EtcdKeyValue& kv);
     void sync();  // applies the newest admissible candidate
-    void report(uint64_t request_id, const v1::ApplyResult* apply = nullptr);
+    void report(uint64_t request_id, const v1::ApplyResult* apply = nullptr, bool rules = false);
     bool sleepFor(std::chrono::milliseconds d);
 
     AgentConfig cfg_;

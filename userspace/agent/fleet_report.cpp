@@ -4,7 +4,8 @@
 
 namespace ztseg::agent {
 
-v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply) {
+v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply,
+                       bool with_rules) {
     v1::Report r;
     r.set_request_id(request_id);
     *r.mutable_status() = ops.status();
@@ -14,6 +15,9 @@ v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult
                            .count());
     if (apply != nullptr) {
         *r.mutable_apply() = *apply;
+    }
+    if (with_rules) {
+        *r.mutable_rules() = ops.rules();
     }
     return r;
 }

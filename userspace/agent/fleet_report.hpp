@@ -9,6 +9,8 @@
 
 namespace ztseg::agent {
 
-v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply = nullptr);
+// with_rules: include the per-rule hit counts (the controller asks for them).
+v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult* apply = nullptr,
+                       bool with_rules = false);
 
 }  // namespace ztseg::agent

@@ -11,6 +11,7 @@
 #include <exception>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "abi.h"
@@ -111,6 +112,58 @@ constexpr std::string_view kDirections[] = {"ingress", "egress"};
 std::string_view hookDirection(uint32_t hook) {
     return hook == ZTSEG_HOOK_XDP || hook == ZTSEG_HOOK_CGROUP_INGRESS ? "ingress" : "egress";
 }
+
+namespace {
+
+// Per-policy aggregates always; per-rule series only when asked for.
+void writeRuleHits(Writer& w, const MetricsSnapshot& snap) {
+    using Field = uint64_t PolicyHitTotals::*;
+    const std::tuple<const char*, const char*, Field> kFamilies[] = {
+        {"ztseg_policy_hit_packets_total", "Packets decided by the policy's rules.",
+         &PolicyHitTotals::packets},
+        {"ztseg_policy_hit_bytes_total", "Bytes of packets decided by the policy's rules.",
+         &PolicyHitTotals::bytes},
+        {"ztseg_policy_admitted_connections_total",
+         "New connections the policy's allow rules admitted.", &PolicyHitTotals::admitted},
+        {"ztseg_policy_refused_packets_total",
+         "Packets of new connections the policy's deny rules refused (or would, in audit).",
+         &PolicyHitTotals::refused},
+    };
+    for (const auto& [name, help, field] : kFamilies) {
+        w.family(name, "counter", help);
+        for (const auto& [policy, t] : snap.policy_hits) {
+            w.sample(name, {{"policy", policy}}, t.*field);
+        }
+    }
+    w.family("ztseg_policy_unused_rules", "gauge",
+             "Rules of the policy that no packet has hit since counting began.");
+    for (const auto& [policy, t] : snap.policy_hits) {
+        w.sample("ztseg_policy_unused_rules", {{"policy", policy}}, t.unused_rules);
+    }
+    w.family(
+        "ztseg_rules_uncounted", "gauge",
+        "Rules enforced but not counted: the rule counters are full (datapath.rule_capacity).");
+    w.sample("ztseg_rules_uncounted", {}, snap.rules_uncounted);
+    if (snap.rule_hits.empty()) {
+        return;
+    }
+    w.family("ztseg_rule_hit_packets_total", "counter", "Packets decided by one rule.");
+    for (const RuleHitSample& r : snap.rule_hits) {
+        w.sample(
+            "ztseg_rule_hit_packets_total",
+            {{"policy", r.policy}, {"rule", std::to_string(r.rule_id)}, {"source", r.location}},
+            r.packets);
+    }
+    w.family("ztseg_rule_hit_bytes_total", "counter", "Bytes of packets decided by one rule.");
+    for (const RuleHitSample& r : snap.rule_hits) {
+        w.sample(
+            "ztseg_rule_hit_bytes_total",
+            {{"policy", r.policy}, {"rule", std::to_string(r.rule_id)}, {"source", r.location}},
+            r.bytes);
+    }
+}
+
+}  // namespace
 
 std::string renderPrometheus(const MetricsSnapshot& snap) {
     Writer w;
@@ -225,6 +278,8 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
     w.sample("ztseg_conntrack_flows_total", {{"stage", "created"}}, snap.conntrack.created);
     w.sample("ztseg_conntrack_flows_total", {{"stage", "assured"}}, snap.conntrack.assured_total);
     w.sample("ztseg_conntrack_flows_total", {{"stage", "untracked"}}, snap.conntrack.untracked);
+
+    writeRuleHits(w, snap);
 
     w.family("ztseg_raw_socket_guard", "gauge",
              "1 if raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are refused "

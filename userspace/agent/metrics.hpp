@@ -16,6 +16,24 @@
 
 namespace ztseg::agent {
 
+// One policy's rules together (bounded cardinality: one series per policy).
+struct PolicyHitTotals {
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint64_t admitted = 0;
+    uint64_t refused = 0;
+    uint64_t rules = 0;         // rules of the policy
+    uint64_t unused_rules = 0;  // counted rules with no hit since counting began
+};
+// One rule (only when metrics.per_rule is on: one series per rule).
+struct RuleHitSample {
+    std::string policy;
+    uint32_t rule_id = 0;
+    std::string location;  // file:line
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+};
+
 struct MetricsSnapshot {
     Counters datapath{};  // per hook x reason packet/byte counters, event stats
     uint64_t policy_generation = 0;
@@ -32,6 +50,9 @@ struct MetricsSnapshot {
     ConntrackUsage conntrack{};     // table pressure: created, assured, untracked flows
     uint64_t pending_cgroups = 0;   // cgroups judged by name until ztsegd classifies them
     bool raw_socket_guard = false;  // Datapath::rawSocketGuard()
+    std::map<std::string, PolicyHitTotals> policy_hits;  // by policy name
+    std::vector<RuleHitSample> rule_hits;                // empty unless per-rule is asked for
+    uint64_t rules_uncounted = 0;                        // enforced but not counted (full)
 };
 
 // Upper bounds of ztseg_policy_apply_duration_seconds (+Inf is implicit).

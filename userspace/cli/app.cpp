@@ -19,6 +19,7 @@ void addCommands(CLI::App& app, Commands& cmds) {
     addFlowCommands(app, cmds);
     addAnalysisCommands(app, cmds);
     addMapCommands(app, cmds);
+    addRuleCommands(app, cmds);
     addFleetCommands(app);  // keygen, sign, verify, fleet ...: run from their callbacks
     addCompletionCommand(app, cmds, "ztsegctl");
     // Before any command runs: warn about deprecated flag spellings, refuse

@@ -43,5 +43,6 @@ void addDaemonCommands(CLI::App& app, Commands& cmds);    // status, apply, roll
 void addFlowCommands(CLI::App& app, Commands& cmds);      // flows
 void addAnalysisCommands(CLI::App& app, Commands& cmds);  // whatif, suggest
 void addMapCommands(CLI::App& app, Commands& cmds);       // map
+void addRuleCommands(CLI::App& app, Commands& cmds);      // rules
 
 }  // namespace ztseg::cli

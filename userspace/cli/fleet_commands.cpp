@@ -19,6 +19,7 @@
 #include "cli/flow_query.hpp"
 #include "cli/map_commands.hpp"
 #include "cli/policy_view.hpp"
+#include "cli/rule_commands.hpp"
 #include "cli/usage.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
@@ -210,6 +211,24 @@ void runPolicyShow(const ControllerArgs& a) {
     std::cout << (a.format == "json" ? policyJson(held) : policyText(held));
 }
 
+struct FleetRulesArgs {
+    std::string address = "unix:/run/ztseg/controller.sock";
+    RuleListArgs list;
+};
+
+void runFleetRules(const FleetRulesArgs& a) {
+    checkRuleListArgs(a.list);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::RulesReply r;
+    checkCall(controllerStub(a.address)->FleetRules(&ctx, {}, &r), "fleet rules", a.address);
+    std::string holder = "fleet " + r.host() + " (" + std::to_string(r.hosts()) + " host" +
+                         (r.hosts() == 1 ? "" : "s") + ")";
+    if (int rc = printRuleListing(r, a.list, holder); rc != kExitOk) {
+        throw CLI::RuntimeError(rc);
+    }
+}
+
 struct FlowsArgs {
     std::string address = "unix:/run/ztseg/controller.sock";
     FlowQueryArgs query;
@@ -386,6 +405,15 @@ void addFleetCommands(CLI::App& app) {
     addFlowOutputOptions(fl, flows->output);
     fl->add_flag("-f,--follow", flows->follow, "keep streaming new flows");
     fl->callback(guarded([flows] { runFlows(*flows); }));
+
+    auto rules = std::make_shared<FleetRulesArgs>();
+    CLI::App* ru = fleet->add_subcommand(
+        "rules",
+        "per-rule hit counts summed over the connected hosts; --unused: rules no host used");
+    ru->add_option("--controller", rules->address, "controller API (gRPC target)")
+        ->capture_default_str();
+    addRuleListOptions(ru, rules->list);
+    ru->callback(guarded([rules] { runFleetRules(*rules); }));
 
     auto map = std::make_shared<MapArgs>();
     CLI::App* mp = fleet->add_subcommand(

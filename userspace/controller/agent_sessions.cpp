@@ -56,10 +56,11 @@ bool AgentSessions::push(const std::string& host, uint64_t generation,
     return s->write(m);
 }
 
-void AgentSessions::requestReport(const std::string& host, uint64_t id) {
+void AgentSessions::requestReport(const std::string& host, uint64_t id, bool rules) {
     if (auto s = find(host)) {
         v1::ControllerMessage m;
         m.mutable_report_request()->set_id(id);
+        m.mutable_report_request()->set_rules(rules);
         s->write(m);
     }
 }

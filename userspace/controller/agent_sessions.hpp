@@ -41,7 +41,7 @@ class AgentSessions : public Distributor {
 
     bool push(const std::string& host, uint64_t generation,
               const std::string& signed_bundle) override;
-    void requestReport(const std::string& host, uint64_t id) override;
+    void requestReport(const std::string& host, uint64_t id, bool rules) override;
     void publishStable(uint64_t, const std::string&) override {}  // pushed per host
     void publishRollout(const v1::RolloutStatus&) override {}
 

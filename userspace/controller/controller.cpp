@@ -11,6 +11,7 @@
 #include "common/error.hpp"
 #include "common/signals.hpp"
 #include "controller/etcd_distributor.hpp"
+#include "controller/fleet_rules.hpp"
 #include "controller/rollout.hpp"
 #include "policy/bundle.hpp"
 #include "policy/parser.hpp"
@@ -351,6 +352,50 @@ void Controller::reconcile() {
             event("push", want->generation, {{"host", name}, {"from", h.generation}});
         }
     }
+}
+
+v1::RulesReply Controller::rules(std::chrono::milliseconds wait) {
+    if (dist_ == nullptr) {
+        throw Error("the controller has not started: no hosts to ask");
+    }
+    uint64_t id;
+    {
+        std::lock_guard lock(mu_);
+        id = ++report_seq_;
+    }
+    std::vector<std::string> asked;
+    for (const auto& [name, h] : fleet_.snapshot()) {
+        if (h.connected) {
+            dist_->requestReport(name, id, true);
+            asked.push_back(name);
+        }
+    }
+    auto answered = [&](const HostState& h) { return h.rules && h.rules_id >= id; };
+    fleet_.waitUntil(
+        [&](const Fleet::Hosts& hs) {
+            return std::all_of(asked.begin(), asked.end(), [&](const std::string& n) {
+                auto it = hs.find(n);
+                return it == hs.end() || !it->second.connected || answered(it->second);
+            });
+        },
+        Clock::now() + wait);
+    std::vector<v1::RulesReply> replies;
+    std::vector<std::string> unanswered;
+    const Fleet::Hosts hs = fleet_.snapshot();
+    for (const std::string& n : asked) {
+        auto it = hs.find(n);
+        if (it != hs.end() && answered(it->second)) {
+            replies.push_back(*it->second.rules);
+        } else {
+            unanswered.push_back(n);
+        }
+    }
+    v1::RulesReply out = sumRuleHits(replies);
+    out.set_host(cfg_.fleet);
+    for (const std::string& n : unanswered) {
+        out.add_unanswered(n);
+    }
+    return out;
 }
 
 bool Controller::waitHosts(const std::function<bool(const Fleet::Hosts&)>& pred,

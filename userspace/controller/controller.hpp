@@ -62,6 +62,9 @@ class Controller {
     // force: roll out even what the rollout guard refuses.
     v1::ReloadReply reload(bool force = false);
     v1::PolicyReply policy();  // the stable release
+    // Per-rule hit counts of every connected host, summed (fleet_rules.hpp);
+    // hosts that do not answer within `wait` are named in unanswered.
+    v1::RulesReply rules(std::chrono::milliseconds wait = std::chrono::seconds(5));
     v1::FleetStatusReply status();
 
     // For the agent connections.

@@ -97,6 +97,18 @@ class ControllerServer::Service final : public v1::Controller::Service {
         return grpc::Status::OK;
     }
 
+    grpc::Status FleetRules(grpc::ServerContext* ctx, const v1::RulesRequest*,
+                            v1::RulesReply* reply) override {
+        if (auto st = operatorOnly(ctx, "FleetRules"); !st.ok())
+            return st;
+        try {
+            *reply = c_.rules();
+        } catch (const std::exception& e) {
+            return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, e.what());
+        }
+        return grpc::Status::OK;
+    }
+
     grpc::Status FleetFlows(grpc::ServerContext* ctx, const v1::FlowsRequest* req,
                             grpc::ServerWriter<v1::FlowEvent>* writer) override {
         if (auto st = operatorOnly(ctx, "FleetFlows"); !st.ok())

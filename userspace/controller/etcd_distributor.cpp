@@ -83,9 +83,11 @@ bool EtcdDistributor::push(const std::string& host, uint64_t, const std::string&
     }
 }
 
-void EtcdDistributor::requestReport(const std::string& host, uint64_t id) {
+void EtcdDistributor::requestReport(const std::string& host, uint64_t id, bool rules) {
     try {
-        kv_.put(prefix_ + "/hosts/" + host + "/report-request", std::to_string(id));
+        // "<id>", or "<id> rules" for a report with per-rule hit counts
+        kv_.put(prefix_ + "/hosts/" + host + "/report-request",
+                std::to_string(id) + (rules ? " rules" : ""));
     } catch (const Error& e) {
         spdlog::warn("etcd report request to {}: {}", host, e.what());
     }

@@ -69,6 +69,10 @@ void Fleet::report(const std::string& host, const v1::Report& r) {
         h.last_contact_ms = unixMillis();
         std::tie(h.default_deny, h.drops) = dropCounts(r.status());
         h.report_id = std::max(h.report_id, r.request_id());
+        if (r.has_rules()) {
+            h.rules = std::make_shared<const v1::RulesReply>(r.rules());
+            h.rules_id = std::max(h.rules_id, r.request_id());
+        }
         if (r.has_apply()) {
             h.last_apply = r.apply();
             if (!r.apply().applied()) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -25,13 +26,15 @@ struct HostState {
     uint64_t highest = 0;
     std::string version;  // ztsegd's, from its last report (rolling upgrades)
     std::string commit;
-    int64_t last_contact_ms = 0;  // unix ms
-    uint64_t default_deny = 0;    // packets, summed over hooks
-    uint64_t drops = 0;           // every drop reason
-    std::string last_error;       // last refusal
-    uint64_t report_id = 0;       // newest ReportRequest answered
-    v1::ApplyResult last_apply;   // newest ack
-    uint64_t pushed = 0;          // generation last pushed (0 after a reconnect)
+    int64_t last_contact_ms = 0;                  // unix ms
+    uint64_t default_deny = 0;                    // packets, summed over hooks
+    uint64_t drops = 0;                           // every drop reason
+    std::string last_error;                       // last refusal
+    uint64_t report_id = 0;                       // newest ReportRequest answered
+    v1::ApplyResult last_apply;                   // newest ack
+    uint64_t pushed = 0;                          // generation last pushed (0 after a reconnect)
+    std::shared_ptr<const v1::RulesReply> rules;  // per-rule hit counts, newest asked for
+    uint64_t rules_id = 0;                        // the ReportRequest they answered
 };
 
 // Drop counters of a status report: {default-deny packets, all drops}.

@@ -142,7 +142,7 @@ std::string Rollout::checkHealth(size_t i, const std::map<std::string, uint64_t>
         id = ++c_.report_seq_;
     }
     for (const auto& n : wave) {
-        c_.dist_->requestReport(n, id);
+        c_.dist_->requestReport(n, id, false);
     }
     c_.waitHosts(
         [&](const Fleet::Hosts& hs) {

@@ -21,6 +21,7 @@
 #include "datapath/options.hpp"
 #include "datapath/policy_entries.hpp"
 #include "datapath/raw_socket_guard.hpp"
+#include "datapath/rule_counters.hpp"
 #include "datapath/slot_maps.hpp"
 #include "model/types.hpp"
 
@@ -163,6 +164,11 @@ class Datapath {
     void clearPending(uint64_t cgroup_id);
 
     Counters counters() const;
+    // What each rule of the active generation counted (datapath/rule_counters.hpp),
+    // by rule id; empty when no policy is loaded or counting is off.
+    std::vector<RuleHitCount> ruleHits() const;
+    // Rules of the last apply that are enforced but not counted (counters full).
+    size_t uncountedRules() const;
     uint32_t conntrackEntries() const;  // assured + new
     ConntrackUsage conntrackUsage() const;
     // Forget every tracked connection (and XDP's cache of established flows).
@@ -204,17 +210,23 @@ class Datapath {
     // Lets the hooks find these endpoints' descendants (ZTSEG_CFG_WORKLOAD_LEVELS).
     void raiseWorkloadLevels(const std::vector<Endpoint>& eps);
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
+    // ztseg_rules entries of `gen` (datapath_rules.cpp); reads the active slot's.
+    std::vector<RuleRefEntry> assignRuleCounters(const Generation& gen);
+    std::vector<RuleRefEntry> activeRuleRefs() const;
+    RuleCounterTable& ruleTable() const;
 
     DatapathOptions opts_;
     BpfMap config_, slots_;
     std::array<BpfMap, kSlotMapCount> slot_maps_;  // the outer maps, by ztseg_slot_map
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
-    std::map<uint64_t, int> endpoint_levels_;              // cgroup id -> level, as found
-    UniqueFd xdp_prog_, xdp_l3_prog_;                      // Ethernet first, IP first
-    std::array<UniqueFd, kCgroupHookCount> cgroup_progs_;  // order: kCgroupHooks
-    UniqueFd lsm_prog_;                                    // invalid when the kernel lacks BPF LSM
-    UniqueFd raw_inet_prog_, raw_kill_prog_;               // the fallback without BPF LSM
+    BpfMap rule_hits_, rule_slots_;
+    mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use
+    std::map<uint64_t, int> endpoint_levels_;               // cgroup id -> level, as found
+    UniqueFd xdp_prog_, xdp_l3_prog_;                       // Ethernet first, IP first
+    std::array<UniqueFd, kCgroupHookCount> cgroup_progs_;   // order: kCgroupHooks
+    UniqueFd lsm_prog_;                                     // invalid when the kernel lacks BPF LSM
+    UniqueFd raw_inet_prog_, raw_kill_prog_;                // the fallback without BPF LSM
     RawGuardKind raw_guard_kind_ = RawGuardKind::None;
     RawKillHook raw_kill_hook_ = RawKillHook::Auto;  // Fallback: the hook of raw_kill_prog_
     std::string raw_guard_problem_;                  // "" = raw sockets are confined

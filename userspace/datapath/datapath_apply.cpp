@@ -215,7 +215,9 @@ void Datapath::apply(const Generation& gen) {
     }
     const SlotContent* active = active_owner.get();
     const SlotContent* target = target_owner.get();
-    auto next = std::make_shared<const SlotContent>(buildSlotContent(gen, {target, active}));
+    SlotContent built = buildSlotContent(gen, {target, active});
+    built.rules = assignRuleCounters(gen);
+    auto next = std::make_shared<const SlotContent>(std::move(built));
 
     checkCapacity(*next);
     size_t policy_entries = next->policy_entries;

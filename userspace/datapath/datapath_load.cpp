@@ -103,8 +103,8 @@ UniqueFd dupFd(int fd, const std::string& what) {
 // maps are listed here (pointers to members need the friendship); the
 // per-generation ones come from kSlotMaps.
 struct DatapathMaps {
-    static const std::array<MapSpec, 14>& shared() {
-        static const std::array<MapSpec, 14> k = {{
+    static const std::array<MapSpec, 16>& shared() {
+        static const std::array<MapSpec, 16> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ct", &Datapath::ct_},
@@ -119,6 +119,8 @@ struct DatapathMaps {
             {"ztseg_cg_pending", &Datapath::cg_pending_},
             {"ztseg_cg_names", &Datapath::cg_names_},
             {"ztseg_cg_guards", &Datapath::cg_guards_},
+            {"ztseg_rule_hits", &Datapath::rule_hits_},
+            {"ztseg_rule_slots", &Datapath::rule_slots_},
         }};
         return k;
     }
@@ -200,6 +202,8 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     setMax(skel->maps.ztseg_ct, opts.conntrack_capacity);
     setMax(skel->maps.ztseg_ct_new, opts.conntrack_new_capacity);
     setMax(skel->maps.ztseg_events, opts.ringbuf_bytes);
+    setMax(skel->maps.ztseg_rule_hits, opts.rule_capacity);
+    setMax(skel->maps.ztseg_rule_slots, opts.rule_capacity);
     // One raw-socket guard: BPF LSM where the kernel runs it (elsewhere it
     // could not even load), else the fallback, else none.
     const RawGuardPlan raw_guard = planRawSocketGuard(opts);

@@ -19,6 +19,11 @@ struct DatapathOptions {
     uint32_t policy_capacity = ZTSEG_DEFAULT_POLICY_CAPACITY;
     uint32_t identity_capacity = ZTSEG_DEFAULT_IDENT_CAPACITY;  // per address family
     uint32_t endpoint_capacity = ZTSEG_DEFAULT_ENDPOINT_CAPACITY;
+    // Rules counted per generation, and the slots of the pinned per-rule
+    // counters (ztseg_rule_hits: 32 bytes per slot and CPU). Rules beyond it
+    // are enforced but not counted. rule_counters false: nothing is counted.
+    uint32_t rule_capacity = ZTSEG_DEFAULT_RULE_CAPACITY;
+    bool rule_counters = true;
     // Shared maps, sized at load.
     uint32_t conntrack_capacity = ZTSEG_DEFAULT_CT_CAPACITY;          // assured (established) flows
     uint32_t conntrack_new_capacity = ZTSEG_DEFAULT_CT_NEW_CAPACITY;  // new, not yet assured

@@ -85,6 +85,8 @@ void forEachRun(const SlotContent& c, ztseg_slot_map m, Fn&& fn) {
             return fn(ids.h6);
         case ZTSEG_SLOT_ENDPOINTS:
             return fn(c.endpoints);
+        case ZTSEG_SLOT_RULES:
+            return fn(c.rules);
         case ZTSEG_SLOT_MAP_MAX:
             break;
     }

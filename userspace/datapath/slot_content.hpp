@@ -44,6 +44,11 @@ using Ident6Entry = KeyedValue<ztseg_ident6_key>;
 using Host4Entry = KeyedValue<ztseg_host4_key>;
 using Host6Entry = KeyedValue<ztseg_host6_key>;
 using EndpointEntry = KeyedValue<ztseg_endpoint_key>;
+// A rule id's ztseg_rule_hits slot (datapath/rule_counters.hpp assigns them).
+struct RuleRefEntry {
+    ztseg_rule_key key;
+    ztseg_rule_ref value;
+};
 
 // Identity prefixes with their mode flags, each vector sorted by key bytes:
 // host addresses (/32, /128) for the exact-match maps, shorter prefixes for
@@ -68,6 +73,7 @@ struct SlotContent {
     std::vector<std::pair<PolicyGroupKey, std::shared_ptr<const PolicyGroup>>> groups;
     std::shared_ptr<const IdentityTable> identities;
     std::vector<EndpointEntry> endpoints;  // sorted by key bytes
+    std::vector<RuleRefEntry> rules;       // sorted by key bytes; empty: nothing counted
     size_t policy_entries = 0;
     ProbeMasks probe_masks{};  // OR of the groups' masks
 };

@@ -82,6 +82,10 @@ struct Generation {
     std::set<IdentityId> raw_sockets;
     std::vector<Endpoint> endpoints;
     std::vector<Rule> rules;
+    // Rule id -> fingerprint of the source rule (policy and content, not
+    // position): per-rule hit counters follow it from generation to
+    // generation. A rule without one is counted for this generation only.
+    std::map<uint32_t, uint64_t> rule_fingerprints;
 };
 
 }  // namespace ztseg

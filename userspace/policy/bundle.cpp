@@ -148,6 +148,7 @@ std::string serializeBundle(const CompiledPolicy& cp, const BundleMeta& meta) {
         o->set_action(v1::Action(int(s.action)));
         toProto(s.loc, o->mutable_location());
         o->set_description(s.description);
+        o->set_fingerprint(s.fingerprint);
     }
     return deterministicBytes(b);
 }
@@ -253,7 +254,8 @@ CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {
              direction(o.direction(), where),
              action(o.action(), where),
              {o.location().file(), int(o.location().line()), int(o.location().column())},
-             o.description()});
+             o.description(),
+             o.fingerprint()});
     }
     std::sort(cp.sources.begin(), cp.sources.end(),
               [](const RuleSource& a, const RuleSource& c) { return a.rule_id < c.rule_id; });

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "policy/parser.hpp"
+#include "policy/rule_fingerprint.hpp"
 
 namespace ztseg::policy {
 namespace {
@@ -218,6 +219,11 @@ Generation CompiledPolicy::toGeneration(std::vector<Endpoint> endpoints) const {
     g.raw_sockets = raw_sockets;
     g.endpoints = std::move(endpoints);
     g.rules = rules;
+    for (const RuleSource& s : sources) {
+        if (s.fingerprint != 0) {
+            g.rule_fingerprints[s.rule_id] = s.fingerprint;
+        }
+    }
     return g;
 }
 
@@ -403,9 +409,15 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
     };
     std::vector<Resolved> resolved;
     for (size_t i = 0; i < ps.policies.size(); ++i) {
+        std::map<uint64_t, unsigned> seen;  // fingerprint -> identical rules so far
         for (const RuleSpec& r : ps.policies[i].rules) {
             resolved.push_back({&r, &locals_of[i], peersOf(r)});
-            out.sources.push_back({r.id, r.policy, r.direction, r.action, r.loc, r.description});
+            uint64_t fp = ruleFingerprint(ps.policies[i], r, 0);
+            if (unsigned n = seen[fp]++; n != 0) {
+                fp = ruleFingerprint(ps.policies[i], r, n);
+            }
+            out.sources.push_back(
+                {r.id, r.policy, r.direction, r.action, r.loc, r.description, fp});
             for (IdentityId local : locals_of[i]) {
                 for (const PortSpec& port : portsOrAny(r)) {
                     auto emit = [&](IdentityId peer) {

@@ -48,6 +48,7 @@ struct RuleSource {
     Action action = Action::Allow;
     SourceLocation loc;
     std::string description;
+    uint64_t fingerprint = 0;  // policy/rule_fingerprint.hpp; 0: unknown (older bundle)
 };
 
 struct CompiledPolicy {

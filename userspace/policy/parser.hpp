@@ -25,6 +25,8 @@ PolicySet parsePolicies(std::vector<SourceText> sources, Diagnostics& diags);
 // Reads files and directories (every *.yaml / *.yml inside, recursively),
 // named relative to the directory they were found in, then parsePolicies().
 PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags);
+// The texts loadPolicies() parses, named as in its locations.
+std::vector<SourceText> readPolicySources(const std::vector<std::string>& paths);
 
 // Protocol names used in policy text and output (model/names.hpp).
 using ztseg::protocolName;

@@ -89,7 +89,7 @@ std::vector<fs::path> policyFilesIn(const fs::path& dir) {
     return files;
 }
 
-PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags) {
+std::vector<SourceText> readPolicySources(const std::vector<std::string>& paths) {
     std::vector<SourceText> sources;
     for (const std::string& arg : paths) {
         fs::path p(arg);
@@ -107,7 +107,11 @@ PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags
     if (sources.empty()) {
         throw Error("no *.yaml policy files found in the given paths");
     }
-    return parsePolicies(std::move(sources), diags);
+    return sources;
+}
+
+PolicySet loadPolicies(const std::vector<std::string>& paths, Diagnostics& diags) {
+    return parsePolicies(readPolicySources(paths), diags);
 }
 
 }  // namespace ztseg::policy

@@ -1,0 +1,146 @@
+#include "datapath/rule_counters.hpp"
+
+#include <bpf/bpf.h>
+#include <spdlog/spdlog.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/error.hpp"
+
+namespace ztseg {
+namespace {
+
+uint64_t clockNs(clockid_t clock) {
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+}  // namespace
+
+RuleCounterTable::RuleCounterTable(const BpfMap& slots, const BpfMap& hits)
+    : capacity_(hits.maxEntries()) {
+    uint64_t key = 0, next = 0;
+    const void* prev = nullptr;
+    while (slots.nextKey(prev, &next)) {
+        ztseg_rule_slot v{};
+        if (slots.lookup(&next, &v) && v.counter != 0 && v.counter < capacity_ &&
+            taken_.insert(v.counter).second) {
+            by_fingerprint_[next] = v;
+        }
+        key = next;
+        prev = &key;
+    }
+}
+
+uint32_t RuleCounterTable::allocate(const BpfMap& slots, const BpfMap& hits, uint64_t fingerprint) {
+    uint32_t counter = next_free_hint_;
+    while (counter < capacity_ && taken_.count(counter) != 0) {
+        ++counter;
+    }
+    if (counter >= capacity_) {
+        return 0;
+    }
+    next_free_hint_ = counter + 1;
+    // A fresh start: whatever a released rule left in the slot is not this rule's.
+    std::vector<ztseg_rule_hits> zero(static_cast<size_t>(possibleCpus()));
+    hits.update(&counter, zero.data());
+    ztseg_rule_slot v{};
+    v.counter = counter;
+    v.since_unix_ns = clockNs(CLOCK_REALTIME);
+    slots.update(&fingerprint, &v);
+    taken_.insert(counter);
+    by_fingerprint_[fingerprint] = v;
+    return counter;
+}
+
+void RuleCounterTable::release(const BpfMap& slots, uint64_t fingerprint) {
+    auto it = by_fingerprint_.find(fingerprint);
+    if (it == by_fingerprint_.end()) {
+        return;
+    }
+    slots.erase(&fingerprint);
+    taken_.erase(it->second.counter);
+    next_free_hint_ = std::min(next_free_hint_, it->second.counter);
+    by_fingerprint_.erase(it);
+}
+
+std::vector<RuleRefEntry> RuleCounterTable::assign(const BpfMap& slots, const BpfMap& hits,
+                                                   const std::map<uint32_t, uint64_t>& fingerprints,
+                                                   const std::set<uint32_t>& in_use) {
+    std::set<uint64_t> wanted;
+    for (const auto& [rule, fp] : fingerprints) {
+        wanted.insert(fp);
+    }
+    // Release first, so a full table makes room for this generation's new rules.
+    std::vector<uint64_t> unused;
+    for (const auto& [fp, slot] : by_fingerprint_) {
+        if (wanted.count(fp) == 0 && in_use.count(slot.counter) == 0) {
+            unused.push_back(fp);
+        }
+    }
+    for (uint64_t fp : unused) {
+        release(slots, fp);
+    }
+    std::vector<RuleRefEntry> out;
+    uncounted_ = 0;
+    for (const auto& [rule, fp] : fingerprints) {
+        auto it = by_fingerprint_.find(fp);
+        uint32_t counter = it != by_fingerprint_.end() ? it->second.counter : allocate(slots, hits, fp);
+        if (counter == 0) {
+            ++uncounted_;
+            continue;
+        }
+        out.push_back({{rule}, {counter}});
+    }
+    if (uncounted_ != 0) {
+        spdlog::warn(
+            "{} rules are enforced but not counted: the rule counters are full ({} slots; raise "
+            "datapath.rule_capacity)",
+            uncounted_, capacity_ - 1);
+    }
+    std::sort(out.begin(), out.end(), [](const RuleRefEntry& a, const RuleRefEntry& b) {
+        return std::memcmp(&a.key, &b.key, sizeof(a.key)) < 0;
+    });
+    return out;
+}
+
+std::vector<RuleHitCount> RuleCounterTable::read(const BpfMap& hits,
+                                                 const std::vector<RuleRefEntry>& rules) const {
+    std::map<uint32_t, uint64_t> since;
+    for (const auto& [fp, slot] : by_fingerprint_) {
+        since[slot.counter] = slot.since_unix_ns;
+    }
+    const int cpus = possibleCpus();
+    // ztseg_rule_hits.last_ns is CLOCK_MONOTONIC (coarse): shift it to wall time.
+    const uint64_t mono = clockNs(CLOCK_MONOTONIC), wall = clockNs(CLOCK_REALTIME);
+    std::vector<RuleHitCount> out;
+    out.reserve(rules.size());
+    for (const RuleRefEntry& r : rules) {
+        RuleHitCount c;
+        c.rule_id = r.key.rule_id;
+        uint32_t counter = r.value.counter;
+        auto raw = hits.lookupPerCpu(&counter, sizeof(ztseg_rule_hits));
+        uint64_t last = 0;
+        for (int cpu = 0; cpu < cpus; ++cpu) {
+            ztseg_rule_hits h;
+            std::memcpy(&h, raw.data() + size_t(cpu) * sizeof(h), sizeof(h));
+            c.packets += h.packets;
+            c.bytes += h.bytes;
+            c.admitted += h.admitted;
+            c.refused += h.refused;
+            last = std::max<uint64_t>(last, h.last_ns);
+        }
+        if (last != 0) {
+            c.last_unix_ns = wall - std::min(wall, mono > last ? mono - last : 0);
+        }
+        auto s = since.find(counter);
+        c.since_unix_ns = s == since.end() ? 0 : s->second;
+        out.push_back(c);
+    }
+    return out;
+}
+
+}  // namespace ztseg

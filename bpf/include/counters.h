@@ -20,4 +20,10 @@ static __always_inline void ztseg_evstat(__u32 which) {
         (*c)++;
 }
 
+static __always_inline void ztseg_evstat_add(__u32 which, __u64 n) {
+    __u64* c = bpf_map_lookup_elem(&ztseg_evstats, &which);
+    if (c)
+        *c += n;
+}
+
 #endif /* ZTSEG_COUNTERS_H */

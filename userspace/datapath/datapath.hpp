@@ -168,6 +168,7 @@ class Datapath {
     // Forget every tracked connection (and XDP's cache of established flows).
     void flushConntrack();
     void setDropEventInterval(uint64_t ns);
+    void setDropEventSourceBudget(uint32_t events);  // 0: no per-source budget
 
     // Whether raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are
     // confined: by the BPF LSM program, or without BPF LSM by the fallback
@@ -208,7 +209,7 @@ class Datapath {
     DatapathOptions opts_;
     BpfMap config_, slots_;
     std::array<BpfMap, kSlotMapCount> slot_maps_;  // the outer maps, by ztseg_slot_map
-    BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
+    BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, srclimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     std::map<uint64_t, int> endpoint_levels_;              // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;                      // Ethernet first, IP first

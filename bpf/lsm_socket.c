@@ -51,7 +51,9 @@ static __always_inline int ztseg_is_raw(int family, int type) {
  * bpf_ktime_get_coarse_ns, which tracing and LSM programs may not use. Same
  * event, same rate limiting (one drop event per "flow" and interval, in
  * ztseg_ratelimit under this hook), on bpf_ktime_get_ns: a workload retrying
- * socket() in a loop cannot flood the ring buffer. */
+ * socket() in a loop cannot flood the ring buffer. No per-source budget: the
+ * workload is its own peer. A slot taken over folds what it suppressed into
+ * its source summary (srclimit.h). */
 struct ztseg_sock_verdict {
     struct ztseg_tuple t; /* family/proto/ports as in the header comment, no addresses */
     __u64 cgroup_id;
@@ -82,10 +84,17 @@ static __always_inline int ztseg_sock_event_allowed(const struct ztseg_sock_verd
         }
         *suppressed = e->suppressed;
     } else {
+        struct ztseg_src_key k = {};
+
+        ztseg_flow_evict(e, now, &k); /* what the slot's flow suppressed: into its summary */
         __builtin_memcpy(e, &v->t, sizeof(v->t));
         e->hook = ZTSEG_HOOK_SOCK_CREATE;
         e->reason = reason;
         e->local_id = v->local_id;
+        e->peer_id = 0;
+        e->verdict = ZTSEG_VERDICT_DROPPED;
+        e->direction = ZTSEG_DIR_EGRESS;
+        e->event_hook = ZTSEG_HOOK_SOCK_CREATE;
     }
     e->suppressed = 0;
     e->last_emit_ns = now;
@@ -103,6 +112,8 @@ static __always_inline void ztseg_sock_emit(const struct ztseg_sock_verdict* v, 
     e = bpf_ringbuf_reserve(&ztseg_events, sizeof(*e), 0);
     if (!e) {
         ztseg_evstat(ZTSEG_EVSTAT_LOST_RINGBUF);
+        if (verdict == ZTSEG_VERDICT_DROPPED)
+            ztseg_evstat_add(ZTSEG_EVSTAT_LOST_DROPS, 1 + (__u64)suppressed);
         return;
     }
     __builtin_memset(e, 0, sizeof(*e));

@@ -91,10 +91,13 @@ struct ztseg_counter {
 
 /* Per-CPU event accounting: nothing is lost silently. */
 enum ztseg_event_stat {
-    ZTSEG_EVSTAT_EMITTED = 0,      /* written to the ring buffer */
-    ZTSEG_EVSTAT_LOST_RINGBUF = 1, /* ring buffer full: event dropped */
-    ZTSEG_EVSTAT_RATE_LIMITED = 2, /* repeated drop of the same flow suppressed */
-    ZTSEG_EVSTAT_MAX = 3,
+    ZTSEG_EVSTAT_EMITTED = 0,        /* written to the ring buffer */
+    ZTSEG_EVSTAT_LOST_RINGBUF = 1,   /* ring buffer full: event dropped */
+    ZTSEG_EVSTAT_RATE_LIMITED = 2,   /* repeated drop of the same flow suppressed */
+    ZTSEG_EVSTAT_SOURCE_LIMITED = 3, /* drop beyond its source's budget: in a summary */
+    ZTSEG_EVSTAT_SUMMARIES = 4,      /* summary events written to the ring buffer */
+    ZTSEG_EVSTAT_LOST_DROPS = 5,     /* drops a lost event carried (itself + suppressed) */
+    ZTSEG_EVSTAT_MAX = 6,
 };
 
 /* ---- config: an array of u64, one knob per index so each update is atomic ---- */
@@ -104,6 +107,7 @@ enum ztseg_config_index {
     ZTSEG_CFG_ABI_VERSION = 2,            /* ZTSEG_ABI_VERSION of the loaded programs */
     ZTSEG_CFG_WORKLOAD_LEVELS = 3,        /* bit L: some workload cgroup sits at cgroup level L */
     ZTSEG_CFG_PENDING_LEVELS = 4, /* bit L: a pending (unclassified) cgroup sits at level L */
+    ZTSEG_CFG_DROP_EVENT_SOURCE_BUDGET = 5, /* drop events per source key and interval; 0: off */
     ZTSEG_CFG_MAX = 8,
 };
 
@@ -305,7 +309,9 @@ struct ztseg_frag_value {
  * A direct-mapped array indexed by a hash of (flow, local identity, hook,
  * reason): one inlined array access instead of a hash-map probe on every
  * dropped packet. Two flows that share a slot evict each other; the evicted
- * flow's next drop is reported again (more events, never fewer). */
+ * flow's next drop is reported again (more events, never fewer), and what it
+ * had suppressed is folded into its source's summary (below). peer_id,
+ * verdict, direction and event_hook say which source that is and how. */
 #define ZTSEG_RATELIMIT_BITS 14
 #define ZTSEG_RATELIMIT_SLOTS (1u << ZTSEG_RATELIMIT_BITS)
 struct ztseg_ratelimit_entry {
@@ -320,6 +326,43 @@ struct ztseg_ratelimit_entry {
     __u32 local_id;
     __u32 suppressed; /* drops not reported since last_emit_ns */
     __u64 last_emit_ns;
+    __u32 peer_id;
+    __u8 verdict;    /* ZTSEG_VERDICT_* */
+    __u8 direction;  /* ZTSEG_DIR_* of the drop */
+    __u8 event_hook; /* the drop's hook (hook above is 0xff for either-way keys) */
+    __u8 pad;
+};
+
+/* ---- drop-event budget per source ----
+ * Key: (peer address, local identity, verdict), where the peer is the source
+ * of ingress and the destination of egress traffic. Each key may emit
+ * ZTSEG_CFG_DROP_EVENT_SOURCE_BUDGET drop events per window of
+ * ZTSEG_CFG_DROP_EVENT_INTERVAL_NS; the window starts with an emitted event.
+ * Drops beyond it are summarized: one summary event (kind
+ * ZTSEG_EVENT_SUMMARY) when the window has ended and the key drops again, or
+ * when another key takes over the slot. Direct-mapped like the flow limiter. */
+#define ZTSEG_SRCLIMIT_BITS 12
+#define ZTSEG_SRCLIMIT_SLOTS (1u << ZTSEG_SRCLIMIT_BITS)
+/* Destination ports of summarized drops: a bitmap of this many bits indexed
+ * by a hash of the port; userspace estimates distinct ports by linear
+ * counting from the number of bits set. */
+#define ZTSEG_SRCLIMIT_PORT_BITS 256
+struct ztseg_srclimit_entry {
+    __u32 peer[4]; /* network order; IPv4 in [0] */
+    __u32 local_id;
+    __u32 peer_id;
+    __u8 family;
+    __u8 verdict;
+    __u8 hook; /* of the latest summarized drop, as are reason, direction, proto */
+    __u8 reason;
+    __u8 direction;
+    __u8 proto;
+    __u16 port_bits;  /* bits set in ports */
+    __u32 tokens;     /* events left in this window */
+    __u32 summarized; /* drops summarized in this window */
+    __u64 window_start_ns;
+    __u64 last_ns; /* latest summarized drop */
+    __u64 ports[ZTSEG_SRCLIMIT_PORT_BITS / 64];
 };
 
 /* ---- per-rule hit counters ----
@@ -378,7 +421,17 @@ struct ztseg_flow_event {
     __u8 direction; /* ZTSEG_DIR_* relative to the local workload */
     __u8 icmp_type;
     __u8 icmp_code;
+    __u8 kind; /* ZTSEG_EVENT_* */
+    __u8 pad;
+    /* summaries: suppressed is the number of drops summarized, ts_ns the
+     * latest of them, window_start_ns the first; port_bits the bits set in the
+     * destination-port bitmap (ZTSEG_SRCLIMIT_PORT_BITS); no local address or
+     * ports; the peer address, identities, hook, reason as for its key */
+    __u16 port_bits;
+    __u64 window_start_ns;
 };
+#define ZTSEG_EVENT_FLOW 0
+#define ZTSEG_EVENT_SUMMARY 1
 
 /* Default sizes; userspace may override max_entries before load. */
 #define ZTSEG_DEFAULT_IDENT_CAPACITY 1048576

@@ -135,7 +135,7 @@ ZTSEG_ABI_OFFSET(ztseg_frag_value, sport, 8);
 ZTSEG_ABI_OFFSET(ztseg_frag_value, dport, 10);
 ZTSEG_ABI_OFFSET(ztseg_frag_value, admitted, 12);
 
-ZTSEG_ABI_SIZE(ztseg_ratelimit_entry, 56);
+ZTSEG_ABI_SIZE(ztseg_ratelimit_entry, 64);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, saddr, 0);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, daddr, 16);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, sport, 32);
@@ -147,8 +147,29 @@ ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, reason, 39);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, local_id, 40);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, suppressed, 44);
 ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, last_emit_ns, 48);
+ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, peer_id, 56);
+ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, verdict, 60);
+ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, direction, 61);
+ZTSEG_ABI_OFFSET(ztseg_ratelimit_entry, event_hook, 62);
 
-ZTSEG_ABI_SIZE(ztseg_flow_event, 96);
+ZTSEG_ABI_SIZE(ztseg_srclimit_entry, 88);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, peer, 0);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, local_id, 16);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, peer_id, 20);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, family, 24);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, verdict, 25);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, hook, 26);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, reason, 27);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, direction, 28);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, proto, 29);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, port_bits, 30);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, tokens, 32);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, summarized, 36);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, window_start_ns, 40);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, last_ns, 48);
+ZTSEG_ABI_OFFSET(ztseg_srclimit_entry, ports, 56);
+
+ZTSEG_ABI_SIZE(ztseg_flow_event, 104);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, ts_ns, 0);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, cgroup_id, 8);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, generation, 16);
@@ -170,6 +191,9 @@ ZTSEG_ABI_OFFSET(ztseg_flow_event, reason, 88);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, direction, 89);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, icmp_type, 90);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, icmp_code, 91);
+ZTSEG_ABI_OFFSET(ztseg_flow_event, kind, 92);
+ZTSEG_ABI_OFFSET(ztseg_flow_event, port_bits, 94);
+ZTSEG_ABI_OFFSET(ztseg_flow_event, window_start_ns, 96);
 
 #undef ZTSEG_ABI_SIZE
 #undef ZTSEG_ABI_OFFSET

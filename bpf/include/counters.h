@@ -46,4 +46,10 @@ static __always_inline void ztseg_rule_hit(__u32 counter, __u32 bytes, __u32 wha
     h->last_ns = bpf_ktime_get_coarse_ns();
 }
 
+static __always_inline void ztseg_evstat_add(__u32 which, __u64 n) {
+    __u64* c = bpf_map_lookup_elem(&ztseg_evstats, &which);
+    if (c)
+        *c += n;
+}
+
 #endif /* ZTSEG_COUNTERS_H */

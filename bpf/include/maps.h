@@ -152,6 +152,13 @@ ZTSEG_MAP struct {
 } ztseg_rule_slots SEC(".maps");
 
 ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, ZTSEG_SRCLIMIT_SLOTS);
+    __type(key, __u32);
+    __type(value, struct ztseg_srclimit_entry);
+} ztseg_srclimit SEC(".maps");
+
+ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);
 } ztseg_events SEC(".maps");

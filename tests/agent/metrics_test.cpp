@@ -63,6 +63,9 @@ MetricsSnapshot sampleSnapshot() {
     s.datapath.events[ZTSEG_EVSTAT_EMITTED] = 50;
     s.datapath.events[ZTSEG_EVSTAT_LOST_RINGBUF] = 9;
     s.datapath.events[ZTSEG_EVSTAT_RATE_LIMITED] = 11;
+    s.datapath.events[ZTSEG_EVSTAT_SOURCE_LIMITED] = 7;
+    s.datapath.events[ZTSEG_EVSTAT_SUMMARIES] = 2;
+    s.datapath.events[ZTSEG_EVSTAT_LOST_DROPS] = 5;
     s.policy_generation = 42;
     s.map_entries = {{"ztseg_ct", 120}, {"ztseg_policy", 17}};
     s.map_capacity = {{"ztseg_ct", 65536}, {"ztseg_policy", 16384}};
@@ -141,6 +144,9 @@ TEST(MetricsRender, GaugesAndEventCounters) {
     // Datapath event stats fill the kernel-side stages ...
     EXPECT_TRUE(hasLine(t, R"(ztseg_flow_events_lost_total{stage="ringbuf"} 9)"));
     EXPECT_TRUE(hasLine(t, R"(ztseg_flow_events_lost_total{stage="rate_limited"} 11)"));
+    EXPECT_TRUE(hasLine(t, R"(ztseg_flow_events_lost_total{stage="source_limited"} 7)"));
+    EXPECT_TRUE(hasLine(t, "ztseg_flow_event_summaries_total 2"));
+    EXPECT_TRUE(hasLine(t, "ztseg_drops_unreported_total 5"));
     // ... unless the snapshot names them itself.
     MetricsSnapshot s = sampleSnapshot();
     s.flow_events_lost_by_stage["ringbuf"] = 100;
@@ -187,6 +193,8 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_forward_count_by_reason_total",
         "ztseg_flow_events_total",
         "ztseg_flow_events_lost_total",
+        "ztseg_flow_event_summaries_total",
+        "ztseg_drops_unreported_total",
         "ztseg_policy_generation",
         "ztseg_policy_apply_duration_seconds",
         "ztseg_policy_apply_failures_total",

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/flow_output.hpp"
 #include "cli/flow_text.hpp"
 #include "flows/ocsf.hpp"
 #include "flows/ocsf_reader.hpp"
@@ -102,6 +103,23 @@ TEST(FlowFileFormat, TodaysLinesGiveTheSameWhatif) {
     EXPECT_EQ(b.covered, a.covered);
     ASSERT_EQ(b.changes.size(), a.changes.size());
     EXPECT_GT(a.judged, 0u);
+}
+
+// A summary of one source's drops (issue 15) reads back from its line and
+// says what it summarizes in every text format.
+TEST(FlowFileFormat, SummaryShowsItsDropsPortsAndWindow) {
+    FlowRecord r = recorded().front();
+    r.verdict = "dropped";
+    r.reason = "unlabeled";
+    r.summary = true;
+    r.suppressed = 4992;
+    r.distinct_dst_ports = 312;
+    r.window_start = r.time - std::chrono::milliseconds(3000);
+    const FlowRecord back = parseOcsfLine(toOcsfLine(r));
+    const std::string want = "summary: 4992 drops on 312 ports in 3.0 s";
+    EXPECT_NE(table({back}).find(want), std::string::npos) << table({back});
+    EXPECT_NE(cli::compactLine(back, false, false).find(", " + want + ")"), std::string::npos);
+    EXPECT_NE(cli::dictBlock(back, false, false).find("SUMMARY"), std::string::npos);
 }
 
 }  // namespace

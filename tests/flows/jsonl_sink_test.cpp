@@ -96,6 +96,33 @@ TEST_F(JsonlSinkTest, RotatesBySizeAndKeepsMaxFiles) {
     EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 3);
 }
 
+// Rotation accounting: lines deleted with the oldest file count as rotated
+// away undelivered unless below the delivered watermark.
+TEST_F(JsonlSinkTest, CountsLinesRotatedAwayBeforeDelivery) {
+    fs::path p = dir_ / "flows.jsonl";
+    const size_t line = toOcsfLine(record(100)).size() + 1;
+    JsonlSink sink({p.string(), line * 3 + line / 2, 1});  // three per file, one rotated file
+    for (int i = 100; i < 106; ++i) {
+        ASSERT_TRUE(sink.write(record(i)));
+    }
+    EXPECT_EQ(sink.rotatedUndelivered(), 0u);  // 100-102 in .1, nothing deleted yet
+    sink.markDelivered(4);                     // 100-103 reached a stream
+    for (int i = 106; i < 120; ++i) {
+        ASSERT_TRUE(sink.write(record(i)));
+    }
+    // 20 lines: 118-119 current, 115-117 in .1; 100-114 deleted, 104-114 undelivered
+    EXPECT_EQ(readPorts(fs::path(p.string() + ".1")), (std::vector<int>{115, 116, 117}));
+    EXPECT_EQ(sink.rotatedUndelivered(), 11u);
+    sink.markDelivered(2);   // a watermark never goes back
+    sink.markDelivered(20);  // 100-119
+    for (int i = 120; i < 126; ++i) {
+        ASSERT_TRUE(sink.write(record(i)));
+    }
+    // 115-120 deleted since: only 120 was not delivered
+    EXPECT_EQ(readPorts(fs::path(p.string() + ".1")), (std::vector<int>{121, 122, 123}));
+    EXPECT_EQ(sink.rotatedUndelivered(), 12u);
+}
+
 TEST_F(JsonlSinkTest, ReopenedSinkContinuesTheExistingFileSize) {
     fs::path p = dir_ / "flows.jsonl";
     const size_t line = toOcsfLine(record(100)).size() + 1;

@@ -5,6 +5,7 @@
 // writes from the event) are checked on the same records, and must agree.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -272,6 +273,44 @@ TEST_P(OcsfSchema, ReadsBackAsTheRecord) {
 
 INSTANTIATE_TEST_SUITE_P(Flows, OcsfSchema, ::testing::ValuesIn(kCases),
                          [](const auto& c) { return std::string(c.param.name); });
+
+// A summary of one source's drops beyond its budget (issue 15): count is the
+// drops, unmapped.ztseg.summary says how many ports and since when.
+TEST(OcsfSchemaEvents, SummaryConformsAndReadsBack) {
+    ztseg_flow_event ev = eventOf(kCases[5]);  // UnlabeledSource
+    ev.kind = ZTSEG_EVENT_SUMMARY;
+    ev.suppressed = 4992;
+    ev.port_bits = 180;
+    ev.window_start_ns = ev.ts_ns - 3'000'000'000;
+    ev.sport = ev.dport = 0;
+    std::memset(ev.daddr, 0, sizeof(ev.daddr));
+    Enricher en(lab(), "node-1");
+    EventClock clock;
+    FlowRecord r = en.view()->enrich(ev, clock);
+    TextBuffer fast;
+    en.view()->appendOcsfLine(ev, clock, fast);
+    EXPECT_EQ(std::string(fast.view()), toOcsf(r).dump());
+    const json j = json::parse(fast.view());
+    EXPECT_EQ(violations(j), std::vector<std::string>{}) << lines(violations(j));
+    EXPECT_EQ(j.at("count"), 4992);
+    const json& s = j.at("unmapped").at("ztseg").at("summary");
+    EXPECT_EQ(s.at("drops"), 4992);
+    EXPECT_EQ(s.at("distinct_dst_ports"), summaryPorts(180));
+    EXPECT_EQ(s.at("ports_estimated_by"), "linear-counting-256");
+    EXPECT_EQ(j.at("time").get<int64_t>() - s.at("window_start_time").get<int64_t>(), 3000);
+    FlowRecord back = parseOcsfLine(toOcsfLine(r));
+    EXPECT_TRUE(back.summary);
+    EXPECT_EQ(back.suppressed, 4992u);
+    EXPECT_EQ(back.distinct_dst_ports, r.distinct_dst_ports);
+    EXPECT_EQ(toOcsfLine(back), toOcsfLine(r));
+}
+
+TEST(OcsfSchemaEvents, SummaryPortsAreALinearCountingEstimate) {
+    EXPECT_EQ(summaryPorts(0), 0u);
+    EXPECT_EQ(summaryPorts(1), 1u);
+    EXPECT_EQ(summaryPorts(128), 177u);   // -256 ln(1/2)
+    EXPECT_EQ(summaryPorts(256), 1420u);  // saturated: at least 256 ln 256
+}
 
 TEST(OcsfSchemaEvents, DroppedAtConnectLeavesOutTheUnknownSourceAddress) {
     Enricher en(lab(), "node-1");

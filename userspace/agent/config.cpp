@@ -113,7 +113,9 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                               {{"file", r.str(c.flow_file)},
                                {"max_bytes", r.num(c.flow_file_max_bytes, 4096, 1ull << 40)},
                                {"max_files", r.num(c.flow_file_max_files, 1, 1000)},
-                               {"drop_event_interval_ms", r.num(drop_interval_ms, 0, 3'600'000)}});
+                               {"drop_event_interval_ms", r.num(drop_interval_ms, 0, 3'600'000)},
+                               {"drop_event_source_budget",
+                                r.num(dp.drop_event_source_budget, 0, 1'000'000)}});
                  }},
                 {"api",
                  [&](const yaml::Node& n) {

@@ -44,7 +44,9 @@ std::map<std::string, uint64_t> lostByStage(const Counters& c, const flows::Json
                                             const FlowHub& hub) {
     return {{"ringbuf", c.events[ZTSEG_EVSTAT_LOST_RINGBUF]},
             {"rate_limited", c.events[ZTSEG_EVSTAT_RATE_LIMITED]},
+            {"source_limited", c.events[ZTSEG_EVSTAT_SOURCE_LIMITED]},
             {"sink_file", sink.lost()},
+            {"rotated_undelivered", sink.rotatedUndelivered()},
             {"grpc_stream", hub.lost()}};
 }
 

@@ -55,6 +55,7 @@ bool Enforcement::open() {
         dp_.emplace(Datapath::adopt(cfg_.datapath));
     }
     dp_->setDropEventInterval(cfg_.datapath.drop_event_interval_ns);
+    dp_->setDropEventSourceBudget(cfg_.datapath.drop_event_source_budget);
     cgroups_ = std::make_unique<CgroupWatcher>(cgroup_root_, std::vector<WorkloadPattern>{});
     return fresh;
 }

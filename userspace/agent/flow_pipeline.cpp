@@ -65,18 +65,21 @@ void FlowPipeline::onDrained() noexcept {
     view_.reset();
 }
 
+// Streams first: a batch a stream has queued is delivered, even if the
+// flow log rotates it away while writing it.
 void FlowPipeline::flush() noexcept {
-    if (!lines_.empty()) {
-        sink_.write(lines_);  // never throws; counts what it cannot write
-    }
+    bool streamed = false;
     if (!events_.empty()) {
         try {
-            hub_.publish(events_, view_, clock_);
+            streamed = hub_.publish(events_, view_, clock_);
         } catch (const std::exception& e) {
             spdlog::error("flow pipeline: publish {} flows to streams: {}", events_.size(),
                           e.what());
         }
         events_.clear();
+    }
+    if (!lines_.empty()) {
+        sink_.write(lines_, streamed);  // never throws; counts what it cannot write
     }
 }
 

@@ -223,9 +223,16 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
     std::map<std::string, uint64_t> lost = snap.flow_events_lost_by_stage;
     lost.try_emplace("ringbuf", c.events[ZTSEG_EVSTAT_LOST_RINGBUF]);
     lost.try_emplace("rate_limited", c.events[ZTSEG_EVSTAT_RATE_LIMITED]);
+    lost.try_emplace("source_limited", c.events[ZTSEG_EVSTAT_SOURCE_LIMITED]);
     for (const auto& [stage, n] : lost) {
         w.sample("ztseg_flow_events_lost_total", {{"stage", stage}}, n);
     }
+    w.family("ztseg_flow_event_summaries_total", "counter",
+             "Summary events: one source's drops beyond its event budget.");
+    w.sample("ztseg_flow_event_summaries_total", {}, c.events[ZTSEG_EVSTAT_SUMMARIES]);
+    w.family("ztseg_drops_unreported_total", "counter",
+             "Drops whose event or summary the full ring buffer lost.");
+    w.sample("ztseg_drops_unreported_total", {}, c.events[ZTSEG_EVSTAT_LOST_DROPS]);
 
     w.family("ztseg_policy_generation", "gauge", "Policy generation active in the datapath.");
     w.sample("ztseg_policy_generation", {}, snap.policy_generation);

@@ -40,8 +40,9 @@ struct MetricsSnapshot {
     std::map<std::string, uint64_t> map_entries;   // by BPF map name
     std::map<std::string, uint64_t> map_capacity;  // by BPF map name
     std::map<std::string, uint64_t> flow_events_by_sink;
-    // e.g. "ringbuf", "rate_limited", "sink_file". "ringbuf" and
-    // "rate_limited" default to datapath.events when not given here.
+    // e.g. "ringbuf", "rate_limited", "sink_file", "rotated_undelivered".
+    // "ringbuf", "rate_limited" and "source_limited" default to
+    // datapath.events when not given here.
     std::map<std::string, uint64_t> flow_events_lost_by_stage;
     std::vector<double> apply_durations_seconds;  // one observation per apply
     uint64_t apply_failures = 0;

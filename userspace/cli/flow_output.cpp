@@ -65,7 +65,7 @@ std::string compactLine(const flows::FlowRecord& r, bool color, bool show_node) 
             " " + directionText(r.direction) + " " + verdictText(r.verdict, color) + " (" +
             r.reason + " at " + r.hook;
     if (std::string rule = ruleText(r); !rule.empty()) {
-        line += ", rule " + rule;
+        line += (r.summary ? ", " : ", rule ") + rule;
     }
     return line + ")";
 }
@@ -84,7 +84,7 @@ std::string dictBlock(const flows::FlowRecord& r, bool color, bool show_node) {
     rows.push_back({"REASON", r.reason});
     rows.push_back({"HOOK", r.hook});
     if (std::string rule = ruleText(r); !rule.empty()) {
-        rows.push_back({"RULE", rule});
+        rows.push_back({r.summary ? "SUMMARY" : "RULE", rule});
     }
     if (!r.workload.empty()) {
         rows.push_back({"WORKLOAD", r.workload});

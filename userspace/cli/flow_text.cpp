@@ -1,6 +1,7 @@
 #include "cli/flow_text.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <ctime>
 
 #include "cli/flow_output.hpp"
@@ -57,7 +58,25 @@ std::string protocolText(const flows::FlowRecord& r) {
     return proto;
 }
 
+namespace {
+
+// "summary: 700 drops on 312 ports in 3.0 s" (ports estimated, see
+// flows::summaryPorts).
+std::string summaryText(const flows::FlowRecord& r) {
+    using namespace std::chrono;
+    const double secs = double(duration_cast<milliseconds>(r.time - r.window_start).count()) / 1000;
+    char span[32];
+    std::snprintf(span, sizeof(span), "%.1f s", secs < 0 ? 0.0 : secs);
+    return "summary: " + std::to_string(r.suppressed) + " drops on " +
+           std::to_string(r.distinct_dst_ports) + " ports in " + span;
+}
+
+}  // namespace
+
 std::string ruleText(const flows::FlowRecord& r) {
+    if (r.summary) {
+        return summaryText(r);
+    }
     if (r.rule_id == 0) {
         return "";
     }

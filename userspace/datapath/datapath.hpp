@@ -174,6 +174,7 @@ class Datapath {
     // Forget every tracked connection (and XDP's cache of established flows).
     void flushConntrack();
     void setDropEventInterval(uint64_t ns);
+    void setDropEventSourceBudget(uint32_t events);  // 0: no per-source budget
 
     // Whether raw IP, AF_PACKET and AF_XDP sockets of enforced workloads are
     // confined: by the BPF LSM program, or without BPF LSM by the fallback
@@ -212,13 +213,13 @@ class Datapath {
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
     // ztseg_rules entries of `gen` (datapath_rules.cpp); reads the active slot's.
     std::vector<RuleRefEntry> assignRuleCounters(const Generation& gen);
-    std::vector<RuleRefEntry> activeRuleRefs() const;
+    std::optional<std::vector<RuleRefEntry>> activeRuleRefs() const;  // nullopt: unknown
     RuleCounterTable& ruleTable() const;
 
     DatapathOptions opts_;
     BpfMap config_, slots_;
     std::array<BpfMap, kSlotMapCount> slot_maps_;  // the outer maps, by ztseg_slot_map
-    BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, events_;
+    BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, srclimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     BpfMap rule_hits_, rule_slots_;
     mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use

@@ -58,6 +58,10 @@ void Datapath::setDropEventInterval(uint64_t ns) {
     writeConfig(ZTSEG_CFG_DROP_EVENT_INTERVAL_NS, ns);
 }
 
+void Datapath::setDropEventSourceBudget(uint32_t events) {
+    writeConfig(ZTSEG_CFG_DROP_EVENT_SOURCE_BUDGET, events);
+}
+
 ConntrackUsage Datapath::conntrackUsage() const {
     ConntrackUsage u;
     u.assured = ct_.countEntries(sizeof(ztseg_ct_key));

@@ -103,8 +103,8 @@ UniqueFd dupFd(int fd, const std::string& what) {
 // maps are listed here (pointers to members need the friendship); the
 // per-generation ones come from kSlotMaps.
 struct DatapathMaps {
-    static const std::array<MapSpec, 16>& shared() {
-        static const std::array<MapSpec, 16> k = {{
+    static const std::array<MapSpec, 17>& shared() {
+        static const std::array<MapSpec, 17> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ct", &Datapath::ct_},
@@ -113,6 +113,7 @@ struct DatapathMaps {
             {"ztseg_counters", &Datapath::counters_},
             {"ztseg_evstats", &Datapath::evstats_},
             {"ztseg_ratelimit", &Datapath::ratelimit_},
+            {"ztseg_srclimit", &Datapath::srclimit_},
             {"ztseg_events", &Datapath::events_},
             {"ztseg_ct_new", &Datapath::ct_new_},
             {"ztseg_ctstats", &Datapath::ctstats_},
@@ -355,7 +356,12 @@ void Datapath::openPinned() {
         throw Error("no ztseg datapath pinned at " + opts_.pin_dir);
     }
     DatapathMaps::forEach(*this, [&](const char* name, BpfMap& map) {
-        map = BpfMap::openPinned(mapsDir(opts_.pin_dir) + "/" + name, name);
+        const std::string pin = mapsDir(opts_.pin_dir) + "/" + name;
+        if (!fs::exists(pin)) {  // a map added since (ztseg_srclimit: ABI 4)
+            throw Error("pinned datapath at " + opts_.pin_dir + " lacks map " + name +
+                        " (pinned by an older ztseg; uninstall, then start again)");
+        }
+        map = BpfMap::openPinned(pin, name);
     });
     xdp_prog_ = openPinnedObject(progsDir(opts_.pin_dir) + "/" + kXdpEthernetProg, "program");
     // State pinned by a build without the IP-first program cannot serve

@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "common/error.hpp"
@@ -27,26 +28,32 @@ RuleCounterTable& Datapath::ruleTable() const {
     return *rule_table_;
 }
 
-std::vector<RuleRefEntry> Datapath::activeRuleRefs() const {
+std::optional<std::vector<RuleRefEntry>> Datapath::activeRuleRefs() const {
     uint32_t raw = activeSlotRaw();
     if (raw == 0) {
-        return {};
+        return std::vector<RuleRefEntry>{};
     }
     if (const auto& mirror = mirror_[raw - 1].content) {
         return mirror->rules;
     }
-    // Adopted state: read the active slot's map.
+    // Adopted state: read the active slot's map. Opening an inner map by id
+    // needs CAP_SYS_ADMIN, which ztsegd's unit does not grant: then unknown.
     uint32_t slot = raw - 1, id = 0;
     if (!slot_maps_[ZTSEG_SLOT_RULES].lookup(&slot, &id) || id == 0) {
-        return {};
+        return std::vector<RuleRefEntry>{};
     }
-    BpfMap inner = BpfMap::openByIdReadOnly(id, "ztseg_rules(active)");
+    std::optional<BpfMap> inner;
+    try {
+        inner.emplace(BpfMap::openByIdReadOnly(id, "ztseg_rules(active)"));
+    } catch (const Error&) {
+        return std::nullopt;
+    }
     std::vector<RuleRefEntry> out;
     ztseg_rule_key key{}, next{};
     const void* prev = nullptr;
-    while (inner.nextKey(prev, &next)) {
+    while (inner->nextKey(prev, &next)) {
         ztseg_rule_ref ref{};
-        if (inner.lookup(&next, &ref)) {
+        if (inner->lookup(&next, &ref)) {
             out.push_back({next, ref});
         }
         key = next;
@@ -66,15 +73,25 @@ std::vector<RuleRefEntry> Datapath::assignRuleCounters(const Generation& gen) {
                                             ? fp->second
                                             : generationOnlyFingerprint(gen.number, r.rule_id));
     }
-    std::set<uint32_t> in_use;
-    for (const RuleRefEntry& e : activeRuleRefs()) {
-        in_use.insert(e.value.counter);
+    // Slots the active generation counts in stay; when that is unknown (adopted
+    // without the right to read its map), every slot stays for this apply and
+    // the next one releases what neither generation has.
+    std::optional<std::set<uint32_t>> in_use;
+    if (auto active = activeRuleRefs()) {
+        in_use.emplace();
+        for (const RuleRefEntry& e : *active) {
+            in_use->insert(e.value.counter);
+        }
     }
     return ruleTable().assign(rule_slots_, rule_hits_, fingerprints, in_use);
 }
 
 std::vector<RuleHitCount> Datapath::ruleHits() const {
-    std::vector<RuleHitCount> out = ruleTable().read(rule_hits_, activeRuleRefs());
+    auto active = activeRuleRefs();
+    if (!active) {
+        return {};  // adopted, not applied since: known again after the next apply
+    }
+    std::vector<RuleHitCount> out = ruleTable().read(rule_hits_, *active);
     std::sort(out.begin(), out.end(),
               [](const RuleHitCount& a, const RuleHitCount& b) { return a.rule_id < b.rule_id; });
     return out;

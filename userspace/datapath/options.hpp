@@ -29,6 +29,9 @@ struct DatapathOptions {
     uint32_t conntrack_new_capacity = ZTSEG_DEFAULT_CT_NEW_CAPACITY;  // new, not yet assured
     uint32_t ringbuf_bytes = ZTSEG_DEFAULT_RINGBUF_BYTES;
     uint64_t drop_event_interval_ns = 1'000'000'000;  // per flow; 0 = no rate limit
+    // Drop events per (source address, local workload, verdict) and interval;
+    // the rest go into one summary event (docs/threat-model.md). 0 = no budget.
+    uint32_t drop_event_source_budget = 16;
     // The raw-socket guard (datapath/raw_socket_guard.hpp): a BPF LSM program
     // for the whole host. It needs "bpf" in the kernel's active LSM list at
     // lsm_list (tests point it elsewhere). Off only for tests that make their

@@ -69,7 +69,7 @@ void RuleCounterTable::release(const BpfMap& slots, uint64_t fingerprint) {
 
 std::vector<RuleRefEntry> RuleCounterTable::assign(const BpfMap& slots, const BpfMap& hits,
                                                    const std::map<uint32_t, uint64_t>& fingerprints,
-                                                   const std::set<uint32_t>& in_use) {
+                                                   const std::optional<std::set<uint32_t>>& in_use) {
     std::set<uint64_t> wanted;
     for (const auto& [rule, fp] : fingerprints) {
         wanted.insert(fp);
@@ -77,7 +77,7 @@ std::vector<RuleRefEntry> RuleCounterTable::assign(const BpfMap& slots, const Bp
     // Release first, so a full table makes room for this generation's new rules.
     std::vector<uint64_t> unused;
     for (const auto& [fp, slot] : by_fingerprint_) {
-        if (wanted.count(fp) == 0 && in_use.count(slot.counter) == 0) {
+        if (in_use && wanted.count(fp) == 0 && in_use->count(slot.counter) == 0) {
             unused.push_back(fp);
         }
     }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -40,9 +41,10 @@ class RuleCounterTable {
     // fingerprints get a zeroed slot, and slots that neither this generation
     // nor `in_use` (the counters the active generation still points at) need
     // are released. Rules left without a slot (capacity) are not counted.
+    // in_use nullopt (not known): no slot is released.
     std::vector<RuleRefEntry> assign(const BpfMap& slots, const BpfMap& hits,
                                      const std::map<uint32_t, uint64_t>& fingerprints,
-                                     const std::set<uint32_t>& in_use);
+                                     const std::optional<std::set<uint32_t>>& in_use);
     size_t uncounted() const { return uncounted_; }  // rules without a slot at the last assign
     size_t capacity() const { return capacity_; }
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <array>
+#include <cmath>
 #include <utility>
 
 #include "common/error.hpp"
@@ -253,6 +254,12 @@ FlowRecord EnrichView::enrich(const ztseg_flow_event& ev, const EventClock& cloc
     r.packets = 1;
     r.bytes = ev.pkt_len;
     r.suppressed = ev.suppressed;
+    if (ev.kind == ZTSEG_EVENT_SUMMARY) {
+        r.summary = true;
+        r.packets = ev.suppressed;
+        r.window_start = clock.wallTime(ev.window_start_ns);
+        r.distinct_dst_ports = summaryPorts(ev.port_bits);
+    }
     return r;
 }
 
@@ -318,11 +325,25 @@ void EnrichView::appendOcsfLine(const ztseg_flow_event& ev, const EventClock& cl
     p.packets = 1;
     p.bytes = ev.pkt_len;
     p.suppressed = ev.suppressed;
+    if (ev.kind == ZTSEG_EVENT_SUMMARY) {
+        p.summary = true;
+        p.packets = ev.suppressed;
+        p.window_start_ms = clock.wallNanos(ev.window_start_ns) / 1'000'000;
+        p.distinct_dst_ports = summaryPorts(ev.port_bits);
+    }
     if (isIcmp(ev.proto)) {
         p.icmp_type = ev.icmp_type;
         p.icmp_code = ev.icmp_code;
     }
     ::ztseg::flows::appendOcsfLine(p, out);
+}
+
+uint32_t summaryPorts(uint32_t bits_set) {
+    constexpr double m = ZTSEG_SRCLIMIT_PORT_BITS;
+    if (bits_set >= ZTSEG_SRCLIMIT_PORT_BITS) {
+        return uint32_t(std::lround(m * std::log(m)));
+    }
+    return uint32_t(std::lround(-m * std::log1p(-double(bits_set) / m)));
 }
 
 Enricher::Enricher(const policy::CompiledPolicy& policy, std::string host, WorkloadNames names)

@@ -17,7 +17,7 @@ namespace ztseg::flows {
 
 // False for events that policy does not decide: packets of tracked
 // connections, related ICMP, malformed packets, fragments, traffic not
-// subject to policy.
+// subject to policy, and summaries of one source's drops.
 bool isPolicyDecision(const FlowRecord& r);
 
 struct Judgement {

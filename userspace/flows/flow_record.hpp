@@ -49,8 +49,22 @@ struct FlowRecord {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint32_t suppressed = 0;  // drop events of this flow suppressed before this one
+    // A summary (datapath event kind "summary"): not one packet but
+    // `suppressed` drops of one source (src at ingress, dst at egress) to one
+    // local workload beyond the source's event budget, from window_start to
+    // time, on about distinct_dst_ports destination ports (summaryPorts()).
+    bool summary = false;
+    std::chrono::system_clock::time_point window_start{};
+    uint32_t distinct_dst_ports = 0;
     uint8_t icmp_type = 0;
     uint8_t icmp_code = 0;
 };
+
+// Distinct destination ports of a summary from the bits set in its
+// ZTSEG_SRCLIMIT_PORT_BITS-bit port bitmap, by linear counting:
+// round(-m ln(1 - bits/m)), m = 256. Close to exact for a few dozen ports,
+// within a few percent up to several hundred; a full bitmap (saturated)
+// reports m ln m = 1420, "at least that many".
+uint32_t summaryPorts(uint32_t bits_set);
 
 }  // namespace ztseg::flows

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -52,15 +53,27 @@ bool JsonlSink::openLocked(int& err) {
     return true;
 }
 
+void JsonlSink::deletedLocked(uint64_t first, uint64_t end) {
+    rotated_undelivered_ += end - std::clamp(delivered_, first, end);
+}
+
 void JsonlSink::rotateLocked() {
     closeLocked();
     const std::string& p = opts_.path;
+    const std::pair<uint64_t, uint64_t> current{file_first_, written_};
+    file_first_ = written_;
     if (opts_.max_files == 0) {
         ::unlink(p.c_str());
+        deletedLocked(current.first, current.second);
         return;
     }
     std::string oldest = p + "." + std::to_string(opts_.max_files);
     ::unlink(oldest.c_str());
+    if (rotated_.size() >= opts_.max_files) {
+        deletedLocked(rotated_.back().first, rotated_.back().second);
+        rotated_.pop_back();
+    }
+    rotated_.push_front(current);
     for (unsigned i = opts_.max_files - 1; i >= 1; --i) {
         std::string from = p + "." + std::to_string(i);
         std::string to = p + "." + std::to_string(i + 1);
@@ -140,7 +153,7 @@ bool JsonlSink::writeChunkLocked(const Lines& lines, size_t first, size_t end,
     return true;
 }
 
-void JsonlSink::writeLocked(Lines& lines) {
+void JsonlSink::writeLocked(Lines& lines, bool delivered) {
     if (lines.unrendered_ > 0) {
         lost_ += lines.unrendered_;
         spdlog::error("flow log {}: cannot encode {} record(s): {}", opts_.path, lines.unrendered_,
@@ -164,6 +177,9 @@ void JsonlSink::writeLocked(Lines& lines) {
                 failLocked(n - i, EIO, "write");
                 break;
             }
+            if (delivered) {
+                delivered_ = std::max(delivered_, written_);
+            }
             rotateLocked();  // closes the file; the fresh one opens below
             first = i;
             if (!openLocked(err)) {
@@ -175,12 +191,15 @@ void JsonlSink::writeLocked(Lines& lines) {
             writeChunkLocked(lines, first, n, chunk_start);  // counts its own losses
         }
     }
+    if (delivered) {
+        delivered_ = std::max(delivered_, written_);
+    }
     lines.clear();
 }
 
-void JsonlSink::write(Lines& lines) {
+void JsonlSink::write(Lines& lines, bool delivered) {
     std::lock_guard lock(mu_);
-    writeLocked(lines);
+    writeLocked(lines, delivered);
 }
 
 bool JsonlSink::write(const FlowRecord& r) {
@@ -213,6 +232,8 @@ void JsonlSink::setPath(std::string path) {
     std::lock_guard lock(mu_);
     closeLocked();
     opts_.path = std::move(path);
+    rotated_.clear();  // another set of files
+    file_first_ = written_;
     int err = 0;
     if (!openLocked(err)) {
         spdlog::warn("flow log {}: cannot open yet: {}; will retry on every write", opts_.path,
@@ -228,6 +249,16 @@ uint64_t JsonlSink::written() const {
 uint64_t JsonlSink::lost() const {
     std::lock_guard lock(mu_);
     return lost_;
+}
+
+void JsonlSink::markDelivered(uint64_t lines) {
+    std::lock_guard lock(mu_);
+    delivered_ = std::max(delivered_, lines);
+}
+
+uint64_t JsonlSink::rotatedUndelivered() const {
+    std::lock_guard lock(mu_);
+    return rotated_undelivered_;
 }
 
 std::string JsonlSink::path() const {

@@ -9,9 +9,20 @@
 // and hands the batch to write(Lines&), which sends it in as few write()s as
 // rotation allows. A line counts as written once the write() carrying it
 // succeeded; a failed write counts every line it carried as lost.
+//
+// Rotation accounting: lines are numbered in the order this sink wrote them.
+// markDelivered(n) says lines [0, n) have reached a remote sink (a connected
+// flow stream); write(lines, true) says the same of every line up to and
+// including the batch's (the event pipeline queues a batch for the streams
+// before writing it). rotatedUndelivered() counts the lines at or past that
+// watermark that were in a file deleted by rotation (the oldest rotated file,
+// or the file itself when max_files is 0) when it was deleted: records gone
+// from the host before anyone off it saw them. Files left by an earlier
+// process are not counted (their lines are unknown).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -74,7 +85,8 @@ class JsonlSink {
     bool write(const FlowRecord& r);
     bool writeLine(const std::string& line);  // a ready OCSF line, no newline
     // Writes every line of the batch and clears it. Never throws.
-    void write(Lines& lines);
+    // `delivered`: a remote sink already has the batch (rotation accounting).
+    void write(Lines& lines, bool delivered = false);
 
     void flush();  // fdatasync; never throws
     // Switches to another file (closing the current one); also the way to
@@ -83,14 +95,17 @@ class JsonlSink {
 
     uint64_t written() const;
     uint64_t lost() const;
+    void markDelivered(uint64_t lines);  // lines [0, lines) reached a remote sink
+    uint64_t rotatedUndelivered() const;
     std::string path() const;
 
   private:
     bool openLocked(int& err);
     void rotateLocked();
+    void deletedLocked(uint64_t first, uint64_t end);  // lines [first, end) were deleted
     void failLocked(uint64_t lines, int err, const char* what);
     void closeLocked();
-    void writeLocked(Lines& lines);
+    void writeLocked(Lines& lines, bool delivered = false);
     bool writeChunkLocked(const Lines& lines, size_t first, size_t end, size_t& chunk_start);
 
     mutable std::mutex mu_;
@@ -100,7 +115,12 @@ class JsonlSink {
     uint64_t written_ = 0;
     uint64_t lost_ = 0;
     uint64_t burst_lost_ = 0;  // lost since the last success; > 0: in an error burst
-    Lines single_;             // write(record) / writeLine()
+    uint64_t file_first_ = 0;  // number of the current file's first line
+    // [first, end) line numbers of path.1, path.2, ... that this sink wrote
+    std::deque<std::pair<uint64_t, uint64_t>> rotated_;
+    uint64_t delivered_ = 0;
+    uint64_t rotated_undelivered_ = 0;
+    Lines single_;  // write(record) / writeLine()
 };
 
 }  // namespace ztseg::flows

@@ -67,7 +67,7 @@ json toOcsf(const FlowRecord& r) {
     j["status"] = std::string(k.status);
     j["status_detail"] = r.reason;
     j["time"] = ms;
-    j["count"] = uint64_t(r.suppressed) + 1;
+    j["count"] = r.summary ? uint64_t(r.suppressed) : uint64_t(r.suppressed) + 1;
     j["metadata"] = {
         {"version", kOcsfVersion},
         {"product", {{"name", "ztseg"}, {"vendor_name", "ztseg"}, {"version", buildVersion()}}},
@@ -121,6 +121,16 @@ json toOcsf(const FlowRecord& r) {
     }
     if (r.protocol == 1 || r.protocol == 58) {
         z["icmp"] = {{"type", r.icmp_type}, {"code", r.icmp_code}};
+    }
+    if (r.summary) {
+        z["summary"] = {
+            {"drops", r.suppressed},
+            {"distinct_dst_ports", r.distinct_dst_ports},
+            {"ports_estimated_by", kSummaryPortsMethod},
+            {"window_start_time", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      r.window_start.time_since_epoch())
+                                      .count()},
+        };
     }
     j["unmapped"] = {{"ztseg", z}};
     return j;
@@ -218,6 +228,11 @@ void appendOcsfLine(const FlowRecord& r, TextBuffer& out) {
     p.packets = r.packets;
     p.bytes = r.bytes;
     p.suppressed = r.suppressed;
+    p.summary = r.summary;
+    p.window_start_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(r.window_start.time_since_epoch())
+            .count();
+    p.distinct_dst_ports = r.distinct_dst_ports;
     p.icmp_type = r.icmp_type;
     p.icmp_code = r.icmp_code;
     appendOcsfLine(p, out);

@@ -116,7 +116,7 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     c.snum(p.family);
 
     c.lit(R"(},"count":)");
-    c.num(uint64_t(p.suppressed) + 1);
+    c.num(p.summary ? uint64_t(p.suppressed) : uint64_t(p.suppressed) + 1);
     c.lit(R"(,"device":{"hostname":)");
     c.quoted(p.host);
     c.lit(R"(,"type":"Server","type_id":1},"disposition":")");
@@ -220,6 +220,17 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     c.quoted(p.reason);
     c.lit(R"(,"src_labels":)");
     c.str(p.src.labels_json);
+    if (p.summary) {
+        c.lit(R"(,"summary":{"distinct_dst_ports":)");
+        c.num(p.distinct_dst_ports);
+        c.lit(R"(,"drops":)");
+        c.num(p.suppressed);
+        c.lit(R"(,"ports_estimated_by":")");
+        c.str(kSummaryPortsMethod);
+        c.lit(R"(","window_start_time":)");
+        c.snum(p.window_start_ms);
+        c.put('}');
+    }
     c.lit(R"(,"suppressed":)");
     c.num(p.suppressed);
     c.lit(R"(,"verdict":)");

@@ -114,9 +114,15 @@ struct OcsfLineParts {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint32_t suppressed = 0;
+    bool summary = false;  // FlowRecord::summary; the two fields below only then
+    int64_t window_start_ms = 0;
+    uint32_t distinct_dst_ports = 0;
     uint8_t icmp_type = 0;
     uint8_t icmp_code = 0;
 };
+
+// unmapped.ztseg.summary.ports_estimated_by: how distinct_dst_ports is counted.
+inline constexpr const char* kSummaryPortsMethod = "linear-counting-256";
 
 // Appends one OCSF line (no newline) to `out`.
 void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out);

@@ -143,6 +143,13 @@ FlowRecord parseOcsfLine(std::string_view line) {
     r.generation = get<uint64_t>(z, "generation", "unmapped.ztseg", 0);
     r.ifindex = get<uint32_t>(z, "ifindex", "unmapped.ztseg", 0);
     r.suppressed = get<uint32_t>(z, "suppressed", "unmapped.ztseg", 0);
+    if (auto it = z.find("summary"); it != z.end() && it->is_object()) {
+        r.summary = true;
+        r.distinct_dst_ports =
+            get<uint32_t>(*it, "distinct_dst_ports", "unmapped.ztseg.summary", 0);
+        r.window_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(
+            get<int64_t>(*it, "window_start_time", "unmapped.ztseg.summary", 0)));
+    }
     if (auto it = j.find("traffic"); it != j.end() && it->is_object()) {
         r.packets = get<uint64_t>(*it, "packets", "traffic", 0);
         r.bytes = get<uint64_t>(*it, "bytes", "traffic", 0);

@@ -42,12 +42,12 @@ void FlowHub::queueLocked(const flows::FlowRecord& r) {
     }
 }
 
-void FlowHub::publish(std::span<const ztseg_flow_event> events,
+bool FlowHub::publish(std::span<const ztseg_flow_event> events,
                       const std::shared_ptr<const flows::EnrichView>& view,
                       const EventClock& clock) {
     std::unique_lock lock(mu_);
     if (closed_ || events.empty()) {
-        return;
+        return false;
     }
     // Only the last history_size_ events of the batch stay in the history.
     for (const ztseg_flow_event& ev : events.last(std::min(events.size(), history_size_))) {
@@ -63,13 +63,14 @@ void FlowHub::publish(std::span<const ztseg_flow_event> events,
         }
     }
     if (subs_.empty()) {
-        return;
+        return false;
     }
     for (const ztseg_flow_event& ev : events) {
         queueLocked(view->enrich(ev, clock));
     }
     lock.unlock();
     cv_.notify_all();
+    return true;
 }
 
 std::vector<flows::FlowRecord> FlowHub::recentLocked() const {

@@ -31,8 +31,10 @@ class FlowHub {
     // The event pipeline's way in, a batch at a time: records are built only
     // when someone reads them (a connected stream at once, recent() later,
     // with the view and clock they were published with), so with no stream
-    // connected a batch costs copying its last `history` events.
-    void publish(std::span<const ztseg_flow_event> events,
+    // connected a batch costs copying its last `history` events. Returns
+    // whether a connected stream queued the batch (delivered to a remote
+    // sink, for the flow log's rotation accounting).
+    bool publish(std::span<const ztseg_flow_event> events,
                  const std::shared_ptr<const flows::EnrichView>& view, const EventClock& clock);
     std::vector<flows::FlowRecord> recent() const;
 

@@ -61,6 +61,11 @@ v1::FlowEvent toFlowEvent(const flows::FlowRecord& r) {
     e.set_packets(r.packets);
     e.set_bytes(r.bytes);
     e.set_suppressed(r.suppressed);
+    e.set_summary(r.summary);
+    e.set_window_start_unix_nanos(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(r.window_start.time_since_epoch())
+            .count());
+    e.set_distinct_dst_ports(r.distinct_dst_ports);
     e.set_icmp_type(r.icmp_type);
     e.set_icmp_code(r.icmp_code);
     e.set_ocsf_json(flows::toOcsfLine(r));
@@ -93,6 +98,11 @@ flows::FlowRecord fromFlowEvent(const v1::FlowEvent& e) {
     r.packets = e.packets();
     r.bytes = e.bytes();
     r.suppressed = e.suppressed();
+    r.summary = e.summary();
+    r.window_start = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(e.window_start_unix_nanos())));
+    r.distinct_dst_ports = e.distinct_dst_ports();
     r.icmp_type = uint8_t(e.icmp_type());
     r.icmp_code = uint8_t(e.icmp_code());
     return r;

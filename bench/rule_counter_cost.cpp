@@ -104,8 +104,7 @@ struct Case {
 
 // The same measurement on both sides, alternating which goes first.
 template <typename Measure>
-Case interleaved(const std::string& label, const Config& c, Side& on, Side& off,
-                 Measure measure) {
+Case interleaved(const std::string& label, const Config& c, Side& on, Side& off, Measure measure) {
     Case r{label, {}, {}};
     for (int i = 0; i < c.runs; ++i) {
         checkInterrupted();
@@ -164,19 +163,19 @@ int run(const Config& c) {
                     std::to_string(uint64_t(c.runs) * c.repeat) + " sent");
     }
     before = on.countedPackets();
-    cases.push_back(interleaved("cgroup ingress: new allowed SYN (distinct flows)", c, on, off,
-                                [&](Side& s) {
-                                    s.dp().flushConntrack();
-                                    uint64_t total = 0;
-                                    for (const auto& f : syns) {
-                                        uint32_t ns = 0;
-                                        if (runOnce(s.ingress(), f, 1, &ns) != kSkbPass) {
-                                            throw Error("SYN: not admitted");
-                                        }
-                                        total += ns;
-                                    }
-                                    return double(total) / double(syns.size());
-                                }));
+    cases.push_back(
+        interleaved("cgroup ingress: new allowed SYN (distinct flows)", c, on, off, [&](Side& s) {
+            s.dp().flushConntrack();
+            uint64_t total = 0;
+            for (const auto& f : syns) {
+                uint32_t ns = 0;
+                if (runOnce(s.ingress(), f, 1, &ns) != kSkbPass) {
+                    throw Error("SYN: not admitted");
+                }
+                total += ns;
+            }
+            return double(total) / double(syns.size());
+        }));
     if (uint64_t moved = on.countedPackets() - before; moved != uint64_t(c.runs) * syns.size()) {
         throw Error("SYN: the rule counted " + std::to_string(moved) + " packets");
     }
@@ -197,8 +196,9 @@ int run(const Config& c) {
                   << fmt(*hi, "%.3f") << " |\n";
     }
     std::cout << "\n"
-              << c.rules << " allow rules; " << c.runs << " interleaved runs per side; established: "
-              << c.repeat << " packets per kernel run (whole ns); new SYN: mean of " << c.distinct
+              << c.rules << " allow rules; " << c.runs
+              << " interleaved runs per side; established: " << c.repeat
+              << " packets per kernel run (whole ns); new SYN: mean of " << c.distinct
               << " distinct flows per run (incl. the kernel's timer reads).\n";
     return 0;
 }

@@ -105,8 +105,7 @@ static __always_inline void ztseg_src_restart(struct ztseg_srclimit_entry* e,
 
 /* Count n drops of key k (its drop at hand shows how) into the summary. */
 static __always_inline void ztseg_src_summarize(struct ztseg_srclimit_entry* e,
-                                                const struct ztseg_src_key* k, __u32 n,
-                                                __u64 now) {
+                                                const struct ztseg_src_key* k, __u32 n, __u64 now) {
     __u32 h = k->dport;
     __u32 bit, word;
     __u64 mask;
@@ -145,8 +144,8 @@ static __always_inline __u32 ztseg_src_budget(void) {
 
 /* May this drop of key k have an event of its own? If not, it is summarized
  * with `carried`, the drops of its flow suppressed before it. */
-ZTSEG_SUBPROG int ztseg_src_allowed(const struct ztseg_src_key* k, __u32 carried,
-                                             __u64 interval, __u64 now) {
+ZTSEG_SUBPROG int ztseg_src_allowed(const struct ztseg_src_key* k, __u32 carried, __u64 interval,
+                                    __u64 now) {
     __u32 slot = ztseg_src_slot(k);
     struct ztseg_srclimit_entry* e = bpf_map_lookup_elem(&ztseg_srclimit, &slot);
 
@@ -187,7 +186,7 @@ static __always_inline void ztseg_src_key_of_flow(struct ztseg_src_key* k,
  * goes into its key's summary (no token used). k: the caller's scratch (the
  * stack of the programs calling ztseg_emit has no room for another key). */
 ZTSEG_SUBPROG void ztseg_flow_evict(const struct ztseg_ratelimit_entry* f, __u64 now,
-                                             struct ztseg_src_key* k) {
+                                    struct ztseg_src_key* k) {
     struct ztseg_srclimit_entry* e;
     __u32 slot;
 

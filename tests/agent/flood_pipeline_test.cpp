@@ -101,7 +101,8 @@ TEST_F(FloodPipeline, FloodCannotRotateAwayAnEarlierDeniedRecord) {
     EXPECT_EQ((*summary)["src_endpoint"]["ip"], "10.231.1.3");
     EXPECT_EQ(sink_->rotatedUndelivered(), 0u);
     RecordProperty("log_lines", int(lines.size()));
-    RecordProperty("summary_ports", (*summary)["unmapped"]["ztseg"]["summary"].value("distinct_dst_ports", 0));
+    RecordProperty("summary_ports",
+                   (*summary)["unmapped"]["ztseg"]["summary"].value("distinct_dst_ports", 0));
 }
 
 TEST_F(FloodPipeline, WithoutBudgetTheFloodRotatesItAwayCounted) {

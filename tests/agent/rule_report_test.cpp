@@ -64,7 +64,7 @@ TEST(RuleReport, MetricsSumPerPolicyAndListRulesOnlyOnRequest) {
     EXPECT_EQ(m.policy_hits["db"].bytes, 1400u);
     EXPECT_EQ(m.policy_hits["db"].admitted, 2u);
     EXPECT_EQ(m.policy_hits["db"].rules, 2u);
-    EXPECT_EQ(m.policy_hits["db"].unused_rules, 1u);  // the deny rule never hit
+    EXPECT_EQ(m.policy_hits["db"].unused_rules, 1u);   // the deny rule never hit
     EXPECT_EQ(m.policy_hits["web"].unused_rules, 0u);  // not counted: not called unused
     EXPECT_EQ(m.rules_uncounted, 1u);
     EXPECT_TRUE(m.rule_hits.empty());

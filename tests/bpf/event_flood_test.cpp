@@ -3,13 +3,13 @@
 // event is never suppressed by another source's flood; what a flow evicted
 // from the per-flow limiter had suppressed reaches a summary; and every drop
 // is accounted for exactly once.
+#include <arpa/inet.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
 #include <vector>
-
-#include <arpa/inet.h>
 
 #include "bpf/scenario.hpp"
 
@@ -20,7 +20,9 @@ constexpr uint64_t kTenSeconds = 10'000'000'000;
 constexpr uint32_t kBudget = 8;
 constexpr char kAttacker[] = "10.231.1.3";  // unlabeled
 
-bool isSummary(const ztseg_flow_event& e) { return e.kind == ZTSEG_EVENT_SUMMARY; }
+bool isSummary(const ztseg_flow_event& e) {
+    return e.kind == ZTSEG_EVENT_SUMMARY;
+}
 
 std::string srcOf(const ztseg_flow_event& e) {
     char buf[INET_ADDRSTRLEN] = {};
@@ -135,8 +137,7 @@ TEST_F(EventFlood, SlotTakeoverKeepsTheEvictedFlowsSuppressedCount) {
     ASSERT_EQ(runXdp(fromWeb(40000)).retval, kXdpDrop);
     const ztseg_flow_event first = onlyEvent(ZTSEG_REASON_DROP_DEFAULT_DENY, kWeb, kDb);
     const uint32_t local = first.dst_identity;  // ingress: the local side
-    const uint32_t slot =
-        ratelimitSlot("10.1.0.10", "10.1.0.20", 40000, 22, local, first.reason);
+    const uint32_t slot = ratelimitSlot("10.1.0.10", "10.1.0.20", 40000, 22, local, first.reason);
     uint16_t other = 40001;
     while (ratelimitSlot("10.1.0.10", "10.1.0.20", other, 22, local, first.reason) != slot) {
         ASSERT_LT(other, 65535) << "no colliding source port";

@@ -77,7 +77,7 @@ PinImage imageOf(const std::string& pin_dir) {
         static const std::set<std::string> kWrittenByPackets{
             "ztseg_cg_pending", "ztseg_ct",        "ztseg_ct_new",   "ztseg_ctstats",
             "ztseg_frags",      "ztseg_flowcache", "ztseg_counters", "ztseg_evstats",
-            "ztseg_ratelimit",  "ztseg_srclimit",  "ztseg_events",    "ztseg_rule_hits"};
+            "ztseg_ratelimit",  "ztseg_srclimit",  "ztseg_events",   "ztseg_rule_hits"};
         if (kWrittenByPackets.count(name)) {
             continue;
         }

@@ -54,8 +54,8 @@ TEST(FleetRules, SumsByFingerprintAcrossGenerations) {
 }
 
 TEST(FleetRules, RuleCountedNowhereStaysUncounted) {
-    auto sum = sumRuleHits({host(5, {rule(1, 0xa, 0, 0, 0, false)}),
-                            host(5, {rule(1, 0xa, 0, 0, 0, false)})});
+    auto sum = sumRuleHits(
+        {host(5, {rule(1, 0xa, 0, 0, 0, false)}), host(5, {rule(1, 0xa, 0, 0, 0, false)})});
     ASSERT_EQ(sum.rules_size(), 1);
     EXPECT_FALSE(sum.rules(0).counted());
 }

@@ -1,6 +1,8 @@
 // rules: what each rule the local ztsegd enforces has counted in the kernel,
 // the rules no traffic used (--unused [--since]), and the YAML diff that
 // removes those (--suggest-removal PATHS).
+#include "cli/rule_commands.hpp"
+
 #include <iostream>
 #include <map>
 #include <memory>
@@ -10,7 +12,6 @@
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
 #include "cli/flow_query.hpp"
-#include "cli/rule_commands.hpp"
 #include "cli/rule_view.hpp"
 #include "cli/usage.hpp"
 #include "common/error.hpp"
@@ -107,7 +108,8 @@ void checkRuleListArgs(const RuleListArgs& a) {
     }
 }
 
-int printRuleListing(const v1::RulesReply& reply, const RuleListArgs& a, const std::string& holder) {
+int printRuleListing(const v1::RulesReply& reply, const RuleListArgs& a,
+                     const std::string& holder) {
     const auto now = std::chrono::system_clock::now();
     RuleListing l = listRules(reply, parseRuleSort(a.sort), a.unused, a.since, now);
     if (!a.removal_paths.empty()) {

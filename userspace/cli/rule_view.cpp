@@ -49,11 +49,16 @@ uint64_t hits(const v1::RuleHits& r) {
 }  // namespace
 
 RuleSort parseRuleSort(const std::string& text) {
-    if (text == "rule") return RuleSort::Rule;
-    if (text == "hits") return RuleSort::Hits;
-    if (text == "bytes") return RuleSort::Bytes;
-    if (text == "last") return RuleSort::Last;
-    if (text == "file") return RuleSort::File;
+    if (text == "rule")
+        return RuleSort::Rule;
+    if (text == "hits")
+        return RuleSort::Hits;
+    if (text == "bytes")
+        return RuleSort::Bytes;
+    if (text == "last")
+        return RuleSort::Last;
+    if (text == "file")
+        return RuleSort::File;
     throw Error("--sort " + text + ": expected rule, hits, bytes, last or file");
 }
 
@@ -117,15 +122,17 @@ RuleListing listRules(const v1::RulesReply& reply, RuleSort sort, bool unused_on
     if (sort == RuleSort::File) {
         std::stable_sort(l.rules.begin(), l.rules.end(), byFile);
     } else {
-        std::stable_sort(l.rules.begin(), l.rules.end(),
-                         [&](const v1::RuleHits& a, const v1::RuleHits& b) { return key(a) < key(b); });
+        std::stable_sort(
+            l.rules.begin(), l.rules.end(),
+            [&](const v1::RuleHits& a, const v1::RuleHits& b) { return key(a) < key(b); });
     }
     return l;
 }
 
 std::string rulesText(const RuleListing& l, const std::string& holder, Clock::time_point now) {
     std::string out;
-    const std::string window = l.window.empty() ? "since counting began" : "in the last " + l.window;
+    const std::string window =
+        l.window.empty() ? "since counting began" : "in the last " + l.window;
     if (l.unused_only) {
         out = holder + ": " + std::to_string(l.rules.size()) + " rule" +
               (l.rules.size() == 1 ? "" : "s") + " no traffic used " + window + "\n";
@@ -133,9 +140,9 @@ std::string rulesText(const RuleListing& l, const std::string& holder, Clock::ti
         out = holder + ": " + std::to_string(l.rules.size()) + " rules\n";
     }
     if (!l.rules.empty()) {
-        std::vector<std::vector<std::string>> rows{{"RULE", "POLICY", "DIRECTION", "ACTION", "SOURCE",
-                                                    "PACKETS", "BYTES", "ADMITTED", "REFUSED",
-                                                    "LAST HIT", "COUNTING SINCE"}};
+        std::vector<std::vector<std::string>> rows{{"RULE", "POLICY", "DIRECTION", "ACTION",
+                                                    "SOURCE", "PACKETS", "BYTES", "ADMITTED",
+                                                    "REFUSED", "LAST HIT", "COUNTING SINCE"}};
         for (const v1::RuleHits& r : l.rules) {
             rows.push_back({std::to_string(r.rule_id()), r.policy(), r.direction(), r.action(),
                             where(r), r.counted() ? std::to_string(r.packets()) : "-",
@@ -162,16 +169,22 @@ std::string rulesText(const RuleListing& l, const std::string& holder, Clock::ti
 std::string rulesJson(const RuleListing& l, const v1::RulesReply& reply) {
     using json = nlohmann::json;
     auto one = [](const v1::RuleHits& r) {
-        json j = {{"rule_id", r.rule_id()},       {"policy", r.policy()},
-                  {"file", r.file()},             {"line", r.line()},
-                  {"direction", r.direction()},   {"action", r.action()},
-                  {"description", r.description()}, {"counted", r.counted()},
-                  {"packets", r.packets()},       {"bytes", r.bytes()},
-                  {"admitted", r.admitted()},     {"refused", r.refused()}};
+        json j = {{"rule_id", r.rule_id()},
+                  {"policy", r.policy()},
+                  {"file", r.file()},
+                  {"line", r.line()},
+                  {"direction", r.direction()},
+                  {"action", r.action()},
+                  {"description", r.description()},
+                  {"counted", r.counted()},
+                  {"packets", r.packets()},
+                  {"bytes", r.bytes()},
+                  {"admitted", r.admitted()},
+                  {"refused", r.refused()}};
         j["last_hit"] = r.last_hit_unix_ms() == 0 ? json(nullptr)
                                                   : json(isoTime(fromUnixMs(r.last_hit_unix_ms())));
-        j["counting_since"] = r.counted() ? json(isoTime(fromUnixMs(r.counting_since_unix_ms())))
-                                          : json(nullptr);
+        j["counting_since"] =
+            r.counted() ? json(isoTime(fromUnixMs(r.counting_since_unix_ms()))) : json(nullptr);
         return j;
     };
     json out = {{"host", reply.host()},

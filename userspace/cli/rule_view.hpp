@@ -22,7 +22,7 @@ enum class RuleUse { Used, Unused, TooNew, Uncounted };
 RuleUse ruleUse(const v1::RuleHits& r, std::optional<std::chrono::system_clock::time_point> from);
 
 struct RuleListing {
-    std::vector<v1::RuleHits> rules;  // sorted as asked
+    std::vector<v1::RuleHits> rules;    // sorted as asked
     std::vector<v1::RuleHits> too_new;  // --unused: counted for less than the window
     bool unused_only = false;
     std::string window;  // "7d", or "" (since counting began)

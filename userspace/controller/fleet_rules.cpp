@@ -27,9 +27,9 @@ void add(v1::RuleHits& sum, const v1::RuleHits& r) {
     sum.set_admitted(sum.admitted() + r.admitted());
     sum.set_refused(sum.refused() + r.refused());
     sum.set_last_hit_unix_ms(std::max(sum.last_hit_unix_ms(), r.last_hit_unix_ms()));
-    sum.set_counting_since_unix_ms(first ? r.counting_since_unix_ms()
-                                         : std::max(sum.counting_since_unix_ms(),
-                                                    r.counting_since_unix_ms()));
+    sum.set_counting_since_unix_ms(
+        first ? r.counting_since_unix_ms()
+              : std::max(sum.counting_since_unix_ms(), r.counting_since_unix_ms()));
 }
 
 }  // namespace

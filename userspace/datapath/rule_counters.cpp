@@ -67,9 +67,9 @@ void RuleCounterTable::release(const BpfMap& slots, uint64_t fingerprint) {
     by_fingerprint_.erase(it);
 }
 
-std::vector<RuleRefEntry> RuleCounterTable::assign(const BpfMap& slots, const BpfMap& hits,
-                                                   const std::map<uint32_t, uint64_t>& fingerprints,
-                                                   const std::optional<std::set<uint32_t>>& in_use) {
+std::vector<RuleRefEntry> RuleCounterTable::assign(
+    const BpfMap& slots, const BpfMap& hits, const std::map<uint32_t, uint64_t>& fingerprints,
+    const std::optional<std::set<uint32_t>>& in_use) {
     std::set<uint64_t> wanted;
     for (const auto& [rule, fp] : fingerprints) {
         wanted.insert(fp);
@@ -88,7 +88,8 @@ std::vector<RuleRefEntry> RuleCounterTable::assign(const BpfMap& slots, const Bp
     uncounted_ = 0;
     for (const auto& [rule, fp] : fingerprints) {
         auto it = by_fingerprint_.find(fp);
-        uint32_t counter = it != by_fingerprint_.end() ? it->second.counter : allocate(slots, hits, fp);
+        uint32_t counter =
+            it != by_fingerprint_.end() ? it->second.counter : allocate(slots, hits, fp);
         if (counter == 0) {
             ++uncounted_;
             continue;

@@ -24,8 +24,8 @@ struct RuleHitCount {
     uint32_t rule_id = 0;
     uint64_t packets = 0;
     uint64_t bytes = 0;
-    uint64_t admitted = 0;  // new connections it admitted
-    uint64_t refused = 0;   // packets of new connections it refused (would refuse, in audit)
+    uint64_t admitted = 0;       // new connections it admitted
+    uint64_t refused = 0;        // packets of new connections it refused (would refuse, in audit)
     uint64_t last_unix_ns = 0;   // 0 = never hit
     uint64_t since_unix_ns = 0;  // when counting began for this rule (its slot's assignment)
 };
@@ -49,7 +49,8 @@ class RuleCounterTable {
     size_t capacity() const { return capacity_; }
 
     // The counts of `rules` (a generation's ztseg_rules entries).
-    std::vector<RuleHitCount> read(const BpfMap& hits, const std::vector<RuleRefEntry>& rules) const;
+    std::vector<RuleHitCount> read(const BpfMap& hits,
+                                   const std::vector<RuleRefEntry>& rules) const;
 
   private:
     uint32_t allocate(const BpfMap& slots, const BpfMap& hits, uint64_t fingerprint);

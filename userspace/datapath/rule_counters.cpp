@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/error.hpp"
@@ -16,6 +17,28 @@ uint64_t clockNs(clockid_t clock) {
     timespec ts{};
     ::clock_gettime(clock, &ts);
     return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+
+// ztseg_rule_hits slots 0..last, every CPU's value (slot * cpus + cpu): one
+// batch read instead of a syscall per rule (slots are handed out lowest
+// first, so they are dense). Falls back to one lookup per slot.
+std::vector<ztseg_rule_hits> readSlots(const BpfMap& hits, uint32_t last, int cpus) {
+    const uint32_t n = last + 1;
+    std::vector<ztseg_rule_hits> values(size_t(n) * size_t(cpus));
+    std::vector<uint32_t> keys(n);
+    uint32_t out_batch = 0, count = n;
+    int rc = bpf_map_lookup_batch(hits.fd(), nullptr, &out_batch, keys.data(), values.data(),
+                                  &count, nullptr);
+    // An array's batch read reports ENOENT when it reached the last entry.
+    if ((rc == 0 || errno == ENOENT) && count == n) {
+        return values;
+    }
+    for (uint32_t slot = 0; slot < n; ++slot) {
+        auto raw = hits.lookupPerCpu(&slot, sizeof(ztseg_rule_hits));
+        std::memcpy(&values[size_t(slot) * size_t(cpus)], raw.data(),
+                    size_t(cpus) * sizeof(ztseg_rule_hits));
+    }
+    return values;
 }
 
 }  // namespace
@@ -119,15 +142,19 @@ std::vector<RuleHitCount> RuleCounterTable::read(const BpfMap& hits,
     const uint64_t mono = clockNs(CLOCK_MONOTONIC), wall = clockNs(CLOCK_REALTIME);
     std::vector<RuleHitCount> out;
     out.reserve(rules.size());
+    uint32_t highest = 0;
+    for (const RuleRefEntry& r : rules) {
+        highest = std::max(highest, r.value.counter);
+    }
+    const std::vector<ztseg_rule_hits> values =
+        rules.empty() ? std::vector<ztseg_rule_hits>{} : readSlots(hits, highest, cpus);
     for (const RuleRefEntry& r : rules) {
         RuleHitCount c;
         c.rule_id = r.key.rule_id;
         uint32_t counter = r.value.counter;
-        auto raw = hits.lookupPerCpu(&counter, sizeof(ztseg_rule_hits));
         uint64_t last = 0;
         for (int cpu = 0; cpu < cpus; ++cpu) {
-            ztseg_rule_hits h;
-            std::memcpy(&h, raw.data() + size_t(cpu) * sizeof(h), sizeof(h));
+            const ztseg_rule_hits& h = values[size_t(counter) * size_t(cpus) + size_t(cpu)];
             c.packets += h.packets;
             c.bytes += h.bytes;
             c.admitted += h.admitted;

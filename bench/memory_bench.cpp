@@ -52,7 +52,35 @@ const char* kPrograms[] = {"ztseg_xdp",      "ztseg_cg_ingress", "ztseg_cg_egres
 
 struct Rss {
     double rss_mib = 0, peak_mib = 0;
+    double bpf_mib = 0;   // mmapped BPF maps (ring buffer): kernel memory, in map memory too
+    double heap_mib = 0;  // private anonymous memory: what ztsegd's own data costs
 };
+
+// Splits the RSS by mapping, so the daemon's own data is told apart from
+// shared libraries and from BPF maps it merely maps.
+void splitRss(pid_t pid, Rss& r) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+    bool bpf = false, anon = false;
+    for (std::string line; std::getline(in, line);) {
+        std::istringstream s(line);
+        std::string first;
+        s >> first;
+        if (!first.empty() && first.back() != ':') {  // a mapping's header line
+            std::string perms, off, dev, inode, name;
+            s >> perms >> off >> dev >> inode;
+            std::getline(s >> std::ws, name);
+            bpf = name.starts_with("anon_inode:bpf-map");
+            anon = inode == "0" && (name.empty() || name == "[heap]" || name == "[stack]");
+        } else if (first == "Rss:") {
+            double kb = 0;
+            s >> kb;
+            if (bpf)
+                r.bpf_mib += kb / 1024;
+            if (anon)
+                r.heap_mib += kb / 1024;
+        }
+    }
+}
 
 Rss rssOf(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -70,6 +98,7 @@ Rss rssOf(pid_t pid) {
     if (r.rss_mib == 0) {
         throw Error("read memory of ztsegd (pid " + std::to_string(pid) + "): not running?");
     }
+    splitRss(pid, r);
     return r;
 }
 
@@ -283,14 +312,18 @@ int run(const Config& c) {
               << c.conntrack << " distinct allowed SYNs (" << fill_s
               << " s). Map memory = the kernel's `memlock` for every map the ztseg programs "
                  "use, per-generation inner maps included.\n\n"
-              << "| state | rules | conntrack entries | ztsegd RSS MiB | ztsegd peak RSS MiB | "
-                 "BPF map memory MiB |\n|---|---:|---:|---:|---:|---:|\n"
+              << "RSS splits into the daemon's private anonymous memory (its own data), mmapped "
+                 "BPF maps (the event ring: kernel memory, also in the map column) and shared "
+                 "libraries (the rest).\n\n"
+              << "| state | rules | conntrack entries | ztsegd RSS MiB | of which private "
+                 "anonymous MiB | of which mmapped BPF maps MiB | ztsegd peak RSS MiB | BPF map "
+                 "memory MiB |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
               << "| bundle applied | " << c.rules << " | 0 | " << std::setprecision(1)
-              << applied.rss_mib << " | " << applied.peak_mib << " | "
-              << mib(double(total(maps_applied))) << " |\n"
+              << applied.rss_mib << " | " << applied.heap_mib << " | " << applied.bpf_mib << " | "
+              << applied.peak_mib << " | " << mib(double(total(maps_applied))) << " |\n"
               << "| conntrack filled | " << c.rules << " | " << ct_entries << " | "
-              << filled.rss_mib << " | " << filled.peak_mib << " | "
-              << mib(double(total(maps_filled))) << " |\n\n";
+              << filled.rss_mib << " | " << filled.heap_mib << " | " << filled.bpf_mib << " | "
+              << filled.peak_mib << " | " << mib(double(total(maps_filled))) << " |\n\n";
     std::map<std::string, MapUse> by_name;
     for (const auto& m : maps_filled) {
         auto& e = by_name[m.name];

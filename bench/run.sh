@@ -8,6 +8,7 @@
 #   BENCH_NET_SIZES [100,10000,100000]      BENCH_NET_FILTERS [all]
 #   BENCH_BULK_SECONDS [4] BENCH_CONN_SECONDS [3] BENCH_FLOOD_SECONDS [3] BENCH_PROBES [1000]
 #   BENCH_MEMORY_RULES [100000]             BENCH_MEMORY_CONNTRACK [1000000]
+#   BENCH_MEMORY_SWEEP [1000 10000 100000]
 #   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr"
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--smoke]}
@@ -91,6 +92,17 @@ started=$(date +%s)
     echo
     "$build/bench/ztseg_bench_memory" "${args_mem[@]}"
     echo
+    if [ "$smoke" != "--smoke" ]; then
+      echo "ztsegd RSS after the bundle is applied, by policy size (same harness, no conntrack):"
+      echo
+      echo "| rules | ztsegd RSS MiB | of which private anonymous MiB | of which mmapped BPF maps MiB |"
+      echo "|---:|---:|---:|---:|"
+      for n in ${BENCH_MEMORY_SWEEP:-1000 10000 100000}; do
+        "$build/bench/ztseg_bench_memory" --rules "$n" --conntrack 0 2>/dev/null |
+          awk -F'|' '/^\| bundle applied/ {print "| " $3 " |" $5 "|" $6 "|" $7 "|"}'
+      done
+      echo
+    fi
   fi
   if want compile; then
     echo "## Policy compile (YAML -> bundle)"

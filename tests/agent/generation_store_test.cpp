@@ -44,6 +44,29 @@ TEST_F(StoreTest, LocalRollbackRecordsTheBundleButKeepsHighest) {
     EXPECT_THROW(again.checkNewer(2), Error);
 }
 
+// The bundle rollback returns to lives on disk, not in the daemon's memory.
+TEST_F(StoreTest, PreviousBundleIsKeptOnDiskAndSwapsOnRollback) {
+    {
+        GenerationStore s(dir_);
+        s.recordApplied(1, "bundle-one", /*keep_previous=*/true);
+        EXPECT_FALSE(s.previousBundle().has_value());  // nothing was current before
+        s.recordApplied(2, "bundle-two", /*keep_previous=*/true);
+        EXPECT_EQ(s.previousBundle(), "bundle-one");
+        s.swapCurrentAndPrevious();
+    }
+    GenerationStore again(dir_);  // a restart keeps the rollback
+    EXPECT_EQ(again.currentBundle(), "bundle-one");
+    EXPECT_EQ(again.previousBundle(), "bundle-two");
+    EXPECT_EQ(again.highest(), 2u);
+    again.recordApplied(3, "bundle-three");  // without keep_previous: previous untouched
+    EXPECT_EQ(again.previousBundle(), "bundle-two");
+    size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir_)) {
+        ++files;
+    }
+    EXPECT_EQ(files, 3u);  // current, previous, highest: no temp or swap file left
+}
+
 TEST_F(StoreTest, HighestGenerationSurvivesAReopenAndRefusesRollback) {
     {
         GenerationStore s(dir_);

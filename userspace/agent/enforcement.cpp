@@ -1,5 +1,6 @@
 #include "agent/enforcement.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include "agent/cgroup_preclassify.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
+#include "policy/bundle.hpp"
+#include "policy/signing.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -106,11 +109,12 @@ uint64_t Enforcement::apply(const Admit& admit, const std::string& bytes, bool r
         throw;
     }
     if (record) {
-        store_.recordApplied(cp->generation, bytes);
+        store_.recordApplied(cp->generation, bytes, /*keep_previous=*/true);
     }
-    keepPrevious(state_.load()->policy);
-    previous_bytes_ = std::exchange(current_bytes_, bytes);
+    // What rollback returns to: its bytes stay on disk (previousBundle()).
+    previous_generation_ = state_.load()->generation();
     use(cp, std::move(endpoints));
+    releaseFreedMemory();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
         EnforcedState next = *state_.load();
@@ -153,24 +157,37 @@ void Enforcement::settle() {
     settlePending(*dp_, *cgroups_, state_.load()->endpoints);
 }
 
-void Enforcement::keepPrevious(std::shared_ptr<const policy::CompiledPolicy> p) {
-    previous_generation_ = p ? p->generation : 0;
-    previous_ = std::move(p);
-}
-
 uint64_t Enforcement::rollback() {
     std::lock_guard lock(mu_);
     uint64_t prev = dp_->previousGeneration();
-    if (prev == 0 || !previous_ || previous_->generation == 0) {
+    if (prev == 0 || previous_generation_ == 0) {
         throw Error(
             "rollback: no previous generation since this ztsegd started; apply the bundle of "
             "the generation you want instead");
     }
-    if (previous_->generation != prev) {
+    if (previous_generation_ != prev) {
         throw Error("rollback: generation " + std::to_string(prev) +
                     " was applied before this ztsegd started; apply its bundle instead");
     }
-    auto cp = previous_;
+    // Parsed again from the state dir (it was admitted when it was applied):
+    // keeping it parsed would double the agent's memory for a rare operation.
+    std::optional<std::string> bytes = store_.previousBundle();
+    std::shared_ptr<const policy::CompiledPolicy> cp;
+    try {
+        if (!bytes) {
+            throw Error("it is not in the state directory");
+        }
+        cp = std::make_shared<const policy::CompiledPolicy>(
+            policy::parseBundle(policy::openEnvelope(*bytes).bundle));
+    } catch (const Error& e) {
+        throw Error("rollback: read the bundle of generation " + std::to_string(prev) + ": " +
+                    e.what());
+    }
+    if (cp->generation != prev) {
+        throw Error("rollback: the stored previous bundle is generation " +
+                    std::to_string(cp->generation) + ", the datapath's previous is " +
+                    std::to_string(prev) + "; apply the bundle you want instead");
+    }
     dp_->rollback();
     // Workloads that came or went since that generation was active.
     std::map<uint64_t, CgroupMatch> endpoints = scanEndpoints(*cp);
@@ -178,17 +195,24 @@ uint64_t Enforcement::rollback() {
         const policy::CompiledWorkload* w = cp->workload(m.workload);
         dp_->upsertEndpoint({id, w->identity}, w->mode, w->raw_sockets);
     }
-    std::swap(current_bytes_, previous_bytes_);
-    store_.recordCurrent(current_bytes_);  // a restart keeps the rollback
-    keepPrevious(state_.load()->policy);
+    store_.swapCurrentAndPrevious();  // a restart keeps the rollback
+    previous_generation_ = state_.load()->generation();
     use(cp, std::move(endpoints));
+    releaseFreedMemory();
     spdlog::warn("rolled back to generation {} on request", cp->generation);
     return cp->generation;
 }
 
 std::string Enforcement::currentBundle() const {
     std::lock_guard lock(mu_);
-    return current_bytes_;
+    return store_.currentBundle().value_or("");
+}
+
+// Parsing a bundle allocates several times what stays in force; glibc keeps
+// the freed heap mapped unless asked. Without this, a 100k-rule agent's RSS
+// stays at the parse's peak (measured: 239 -> 162 MiB).
+void Enforcement::releaseFreedMemory() {
+    ::malloc_trim(0);
 }
 
 void Enforcement::syncCgroups() {

@@ -118,11 +118,10 @@ class Enforcement {
     std::optional<Datapath> dp_;
     std::unique_ptr<CgroupWatcher> cgroups_;
     std::unique_ptr<XdpInterfaces> xdp_;
-    // For rollback: the datapath's previous generation, if this process applied it.
-    std::shared_ptr<const policy::CompiledPolicy> previous_;
-    std::string current_bytes_, previous_bytes_;
-    std::atomic<uint64_t> previous_generation_{0};  // previous_'s, for snapshot() without mu_
-    void keepPrevious(std::shared_ptr<const policy::CompiledPolicy> p);
+    // For rollback: the datapath's previous generation, if this process
+    // applied it (0: none); its bundle is the store's previousBundle().
+    std::atomic<uint64_t> previous_generation_{0};
+    void releaseFreedMemory();
 
     std::atomic<std::shared_ptr<const EnforcedState>> state_;
 };

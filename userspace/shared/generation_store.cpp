@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kGenerationFile = "highest-generation";
 constexpr const char* kBundleFile = "bundle.pb";
+constexpr const char* kPreviousFile = "previous-bundle.pb";
 
 }  // namespace
 
@@ -58,7 +59,15 @@ void GenerationStore::checkNewer(uint64_t generation) const {
     }
 }
 
-void GenerationStore::recordApplied(uint64_t generation, const std::string& bundle_bytes) {
+void GenerationStore::recordApplied(uint64_t generation, const std::string& bundle_bytes,
+                                    bool keep_previous) {
+    if (keep_previous) {
+        if (::access((dir_ + "/" + kBundleFile).c_str(), F_OK) == 0) {
+            linkAtomically(kBundleFile, kPreviousFile);
+        } else {
+            ::unlink((dir_ + "/" + kPreviousFile).c_str());
+        }
+    }
     writeAtomically(kBundleFile, bundle_bytes);
     writeAtomically(kGenerationFile, std::to_string(generation) + "\n");
 }
@@ -69,6 +78,46 @@ void GenerationStore::recordCurrent(const std::string& bundle_bytes) {
 
 std::optional<std::string> GenerationStore::currentBundle() const {
     return currentBundleIn(dir_);
+}
+
+std::optional<std::string> GenerationStore::previousBundle() const {
+    return readFileIfExists(dir_ + "/" + kPreviousFile);
+}
+
+void GenerationStore::swapCurrentAndPrevious() {
+    std::string swap = std::string(kBundleFile) + ".swap";
+    linkAtomically(kBundleFile, swap);
+    std::string prev = dir_ + "/" + kPreviousFile, cur = dir_ + "/" + kBundleFile;
+    if (::rename(prev.c_str(), cur.c_str()) != 0) {
+        int err = errno;
+        ::unlink((dir_ + "/" + swap).c_str());
+        throwErrno("rename " + prev + " to " + cur, err);
+    }
+    if (::rename((dir_ + "/" + swap).c_str(), prev.c_str()) != 0) {
+        throwErrno("rename " + dir_ + "/" + swap + " to " + prev, errno);
+    }
+    syncDir();
+}
+
+// `to` becomes a second name of `from`'s file, replacing any file named `to`.
+void GenerationStore::linkAtomically(const std::string& from, const std::string& to) const {
+    std::string src = dir_ + "/" + from, tmp = dir_ + "/" + to + ".tmp", dst = dir_ + "/" + to;
+    ::unlink(tmp.c_str());
+    if (::link(src.c_str(), tmp.c_str()) != 0) {
+        throwErrno("link " + src + " to " + tmp, errno);
+    }
+    if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        throwErrno("rename " + tmp + " to " + dst, err);
+    }
+}
+
+void GenerationStore::syncDir() const {
+    UniqueFd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (d) {
+        ::fsync(d.get());
+    }
 }
 
 int64_t GenerationStore::currentSinceUnixMs() const {
@@ -115,10 +164,7 @@ void GenerationStore::writeAtomically(const std::string& name, const std::string
         ::unlink(tmp.c_str());
         throwErrno("rename " + tmp + " to " + path, err);
     }
-    UniqueFd d(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (d) {
-        ::fsync(d.get());
-    }
+    syncDir();
 }
 
 }  // namespace ztseg

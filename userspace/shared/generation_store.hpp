@@ -18,12 +18,21 @@ class GenerationStore {
     // Throws Error unless `generation` is strictly greater than highest():
     // "generation 7 is not newer than 9, the highest this host applied".
     void checkNewer(uint64_t generation) const;
-    // Records an applied bundle (its bytes and generation).
-    void recordApplied(uint64_t generation, const std::string& bundle_bytes);
+    // Records an applied bundle (its bytes and generation). `keep_previous`:
+    // the bundle current until now becomes previousBundle().
+    void recordApplied(uint64_t generation, const std::string& bundle_bytes,
+                       bool keep_previous = false);
     // Records which bundle is applied now without raising highest() (a
     // local rollback to an older generation).
     void recordCurrent(const std::string& bundle_bytes);
     std::optional<std::string> currentBundle() const;
+    // The bundle that was current before the last recordApplied() with
+    // keep_previous (what a local rollback returns to). Kept on disk, not in
+    // memory: at 100k rules a bundle is 15 MB.
+    std::optional<std::string> previousBundle() const;
+    // The current and the previous bundle trade places (a local rollback).
+    // Every step is a rename: after a crash the current bundle is one of the two.
+    void swapCurrentAndPrevious();
     // When the current bundle was recorded (unix ms), 0 if none is.
     int64_t currentSinceUnixMs() const;
     // The same for a state_dir read by someone else (ztsegctl while ztsegd is
@@ -32,6 +41,8 @@ class GenerationStore {
 
   private:
     void writeAtomically(const std::string& name, const std::string& data) const;
+    void linkAtomically(const std::string& from, const std::string& to) const;
+    void syncDir() const;
     std::string dir_;
 };
 

@@ -8,7 +8,9 @@
 
 #include "common/error.hpp"
 #include "policy/bundle.hpp"
+#include "policy/bundle_delta.hpp"
 #include "policy/parser.hpp"
+#include "policy/signing.hpp"
 
 namespace ztseg::agent {
 namespace {
@@ -112,6 +114,42 @@ TEST_F(BundleGate, StandaloneModeAcceptsPlainAndSignedBundles) {
                           *store_, &signer);
     EXPECT_EQ(cp.generation, 2u);
     EXPECT_EQ(signer, "") << "signatures are not checked without trusted keys";
+}
+
+// A delta meets the bundle the store holds: applied only on top of exactly
+// it, and the bundle it rebuilds admitted like a full one, under its own
+// signatures; what is recorded is that bundle's envelope, as if sent whole.
+TEST_F(BundleGate, DeltaOnTopOfTheCurrentBundleIsAdmittedLikeTheFullBundle) {
+    auto key = policy::Ed25519Key::generate();
+    AdmissionPolicy rules{"prod", 1000, {key}};
+    std::string base = bundle(5), next = bundle(6);
+    store_->recordApplied(5, policy::signBundle(base, {key}));
+    std::string signed_next = policy::signBundle(next, {key});
+    std::string delta = policy::deltaEnvelope(policy::makeDelta(base, next).value(), signed_next);
+    std::string signer, record;
+    auto cp = admitBundle(delta, rules, *store_, &signer, &record);
+    EXPECT_EQ(cp.generation, 6u);
+    EXPECT_EQ(signer, key.keyId());
+    EXPECT_EQ(record, signed_next);
+
+    // The bundle's signatures are required as for a full bundle.
+    EXPECT_NE(refusal(policy::deltaEnvelope(policy::makeDelta(base, next).value(), next), rules)
+                  .find("bundle is not signed"),
+              std::string::npos);
+    // On top of another bundle than its base: refused, the full bundle is needed.
+    store_->recordApplied(5, policy::signBundle(bundle(5, "prod", 77), {key}));
+    EXPECT_NE(refusal(delta, rules).find("not the delta's base"), std::string::npos)
+        << refusal(delta, rules);
+}
+
+TEST_F(BundleGate, DeltaWithoutABaseOrForAnotherFleetIsRefused) {
+    std::string base = bundle(5, "staging"), next = bundle(6, "staging");
+    std::string delta = policy::deltaEnvelope(policy::makeDelta(base, next).value(), next);
+    EXPECT_NE(refusal(delta, {"prod", 1000}).find("holds no bundle"), std::string::npos);
+    store_->recordApplied(5, base);
+    EXPECT_NE(refusal(delta, {"prod", 1000}).find("is for fleet 'staging'"), std::string::npos)
+        << refusal(delta, {"prod", 1000});
+    EXPECT_EQ(admitBundle(delta, {"staging", 1000}, *store_).generation, 6u);
 }
 
 }  // namespace

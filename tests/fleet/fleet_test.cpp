@@ -149,6 +149,40 @@ TEST_F(Fleet, NewGenerationConvergesOnEveryAgentInWaves) {
             waves.push_back(e["hosts"]);
     }
     ASSERT_EQ(waves.size(), 3u);
+    // Every host was one generation behind: each got the signed delta, not
+    // the full bundle (DESIGN §6), and applied it.
+    size_t pushes = 0;
+    for (const auto& e : eventsOf(lab_->rolloutLog(), g)) {
+        if (e["event"] == "push") {
+            ++pushes;
+            EXPECT_EQ(e["as"], "delta") << e.dump();
+            EXPECT_EQ(e["from"], g - 1) << e.dump();
+            std::cout << "[measure] push to " << e["host"] << ": " << e["bytes"] << " bytes as "
+                      << e["as"] << "\n";
+        }
+    }
+    EXPECT_EQ(pushes, size_t(kAgents));
+    // ...and holds byte for byte the bundle the controller compiled, which
+    // verifies under the trusted key through the delta that produced it.
+    {
+        v1::PolicyReply fleet;
+        grpc::ClientContext fctx;
+        fctx.set_deadline(std::chrono::system_clock::now() + 5s);
+        ASSERT_TRUE(lab_->controller()->FleetPolicy(&fctx, {}, &fleet).ok());
+        for (int i = 0; i < kAgents; ++i) {
+            v1::PolicyReply mine;
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+            ASSERT_TRUE(lab_->agentApi(i)->Policy(&ctx, {}, &mine).ok());
+            EXPECT_EQ(policy::openEnvelope(mine.bundle()).bundle,
+                      policy::openEnvelope(fleet.bundle()).bundle)
+                << "agent" << i;
+            EXPECT_FALSE(mine.signer().empty()) << "agent" << i;
+            EXPECT_NE(fleet.signer().find(mine.signer()), std::string::npos)
+                << "agent" << i << ": " << mine.signer();
+            EXPECT_EQ(mine.generation(), g);
+        }
+    }
     EXPECT_EQ(waves[0], std::vector<std::string>{"agent0"});
     EXPECT_EQ(waves[1], (std::vector<std::string>{"agent1", "agent2"}));
     EXPECT_EQ(waves[2], (std::vector<std::string>{"agent3", "agent4"}));
@@ -511,6 +545,11 @@ TEST_F(Fleet, EtcdModeEndToEnd) {
     uint64_t g = reply.generation();
     EXPECT_GT(g, before);
     ASSERT_TRUE(converged(g, 20s));
+    for (const auto& e : eventsOf(lab_->rolloutLog(), g)) {
+        if (e["event"] == "push") {
+            EXPECT_EQ(e["as"], "delta") << "etcd mode: a host's key holds the delta " << e.dump();
+        }
+    }
     std::cout << "[measure] etcd mode: 5 agents converged on generation " << g << " in "
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
               << " s (staged, 1.5 s soak per wave)\n";
@@ -532,6 +571,8 @@ TEST_F(Fleet, EtcdModeEndToEnd) {
         o->set_sig(s.sig);
     }
     etcd.put("/ztseg/lab/bundle", tampered.SerializeAsString());
+    // Agents watch the small stable pointer, and read the bundle when behind it.
+    etcd.put("/ztseg/lab/stable", std::to_string(g + 50));
     EXPECT_TRUE(FleetLab::waitFor(
         [&] {
             auto st = lab_->fleetStatus();

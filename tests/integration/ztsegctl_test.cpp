@@ -207,7 +207,8 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
     // ...and --force applies it; rollback brings 5432 back.
     r = ctl("apply --force " + (dir_ / "policy").string());
     ASSERT_EQ(r.status, 0) << r.errors;
-    EXPECT_EQ(r.output, "applied generation 2\n");
+    // Sent as a delta against generation 1 (DESIGN §6), enforced below.
+    EXPECT_TRUE(r.output.starts_with("applied generation 2 (sent as a delta: ")) << r.output;
     r = ctl("explain --live -o json --from " + lab_->webAddr(4) + " --to app=db --port 5432/tcp");
     ASSERT_EQ(r.status, 0) << r.errors;
     auto live = nlohmann::json::parse(r.output);
@@ -233,7 +234,8 @@ TEST_F(Ztsegctl, AppliesShowsStatusStreamsFlowsAndRollsBack) {
                     (dir_ / "b.pb").string()});
     ASSERT_EQ(r.status, 0) << r.output;
     r = ctl("apply --force --bundle " + (dir_ / "b.pb").string());
-    EXPECT_EQ(r.output, "applied generation 3\n") << r.errors;
+    EXPECT_TRUE(r.output.starts_with("applied generation 3 (sent as a delta: "))
+        << r.output << r.errors;
     EXPECT_EQ(webToDb(), ETIMEDOUT);
 }
 

@@ -1,12 +1,30 @@
 #include "agent/bundle_gate.hpp"
 
+#include <optional>
+
 #include "common/error.hpp"
 #include "policy/bundle.hpp"
+#include "policy/bundle_delta.hpp"
 
 namespace ztseg::agent {
 
 policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPolicy& rules,
-                                   const GenerationStore& store, std::string* signer) {
+                                   const GenerationStore& store, std::string* signer,
+                                   std::string* record) {
+    if (policy::isSignedDelta(bytes)) {
+        // Rebuild the bundle on top of exactly the one in force, then admit
+        // it like a full one: its own signatures, checked on its own bytes.
+        policy::Envelope d = policy::openDelta(bytes);
+        std::optional<std::string> base = store.currentBundle();
+        if (!base) {
+            policy::DeltaInfo info = policy::deltaInfo(d.bundle);
+            throw Error("delta " + std::to_string(info.base_generation) + " -> " +
+                        std::to_string(info.generation) +
+                        ": this host holds no bundle to apply it to; the full bundle is needed");
+        }
+        d.bundle = policy::applyDelta(policy::openEnvelope(*base).bundle, d.bundle);
+        return admitBundle(policy::rebuiltEnvelope(d), rules, store, signer, record);
+    }
     // The signature comes first: nothing of an unverified bundle is parsed.
     std::string inner;
     std::string key_id;
@@ -30,6 +48,9 @@ policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPoli
     store.checkNewer(cp.generation);
     if (signer != nullptr) {
         *signer = key_id;
+    }
+    if (record != nullptr) {
+        *record = bytes;
     }
     return cp;
 }

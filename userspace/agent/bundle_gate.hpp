@@ -23,9 +23,15 @@ struct AdmissionPolicy {
     std::vector<policy::Ed25519Key> trusted_keys;
 };
 
-// `bytes`: a SignedBundle envelope or a plain Bundle. `signer` (optional)
-// receives the key id that vouched for it ("" in standalone mode).
+// `bytes`: a SignedBundle envelope, a plain Bundle, or a SignedDelta
+// (policy/bundle_delta.hpp) against the bundle the store holds as current:
+// the delta applies only on top of exactly its base, and the bundle it
+// rebuilds is admitted like a full one (its signatures travel in the delta).
+// `signer` (optional) receives the key id that vouched ("" in standalone
+// mode); `record` (optional) what to keep in the state dir: the admitted
+// envelope (for a delta, the rebuilt bundle's).
 policy::CompiledPolicy admitBundle(const std::string& bytes, const AdmissionPolicy& rules,
-                                   const GenerationStore& store, std::string* signer = nullptr);
+                                   const GenerationStore& store, std::string* signer = nullptr,
+                                   std::string* record = nullptr);
 
 }  // namespace ztseg::agent

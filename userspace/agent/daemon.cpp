@@ -177,10 +177,12 @@ void Daemon::establish(bool serve_api) {
         // Recorded after admission (as received, envelope included); state_dir is root's.
         s_->enforcement->apply(
             [&] {
-                return std::make_shared<const policy::CompiledPolicy>(
-                    policy::parseBundle(policy::openEnvelope(*bytes).bundle));
+                return Enforcement::Admitted{
+                    std::make_shared<const policy::CompiledPolicy>(
+                        policy::parseBundle(policy::openEnvelope(*bytes).bundle)),
+                    *bytes};
             },
-            *bytes, /*record=*/false);
+            /*record=*/false);
     }
     if (!cfg_.bundle.empty()) {
         try {
@@ -233,20 +235,23 @@ uint64_t Daemon::applyAdmitted(const std::string& bytes) {
     return s_->enforcement->apply(
         [&] {
             AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), *s_->trusted.load()};
-            std::string signer;
+            std::string signer, record;
             try {
                 auto cp = std::make_shared<const policy::CompiledPolicy>(
-                    admitBundle(bytes, rules, s_->store, &signer));
+                    admitBundle(bytes, rules, s_->store, &signer, &record));
                 if (!signer.empty()) {
-                    spdlog::info("bundle generation {} signed by {}", cp->generation, signer);
+                    spdlog::info("{} generation {} signed by {}",
+                                 policy::isSignedDelta(bytes) ? "delta to" : "bundle",
+                                 cp->generation, signer);
                 }
-                return cp;
+                return Enforcement::Admitted{cp, std::move(record)};
             } catch (const Error& e) {
-                spdlog::warn("bundle refused, enforcement unchanged: {}", e.what());
+                spdlog::warn("{} refused, enforcement unchanged: {}",
+                             policy::isSignedDelta(bytes) ? "delta" : "bundle", e.what());
                 throw;
             }
         },
-        bytes, /*record=*/true);
+        /*record=*/true);
 }
 
 uint64_t Daemon::rollback() {

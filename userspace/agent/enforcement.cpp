@@ -91,14 +91,17 @@ void Enforcement::countFailure() {
     state_.store(std::make_shared<const EnforcedState>(std::move(next)));
 }
 
-uint64_t Enforcement::apply(const Admit& admit, const std::string& bytes, bool record) {
+uint64_t Enforcement::apply(const Admit& admit, bool record) {
     std::lock_guard lock(mu_);
     auto t0 = std::chrono::steady_clock::now();
     std::shared_ptr<const policy::CompiledPolicy> cp;
     std::map<uint64_t, CgroupMatch> endpoints;
     std::vector<Endpoint> eps;
+    std::string bytes;
     try {
-        cp = admit();
+        Admitted a = admit();
+        cp = std::move(a.policy);
+        bytes = std::move(a.bytes);
         endpoints = scanEndpoints(*cp);
         for (const auto& [id, m] : endpoints) {
             eps.push_back({id, cp->workload(m.workload)->identity});

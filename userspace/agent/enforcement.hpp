@@ -58,8 +58,13 @@ class Enforcement {
     // Called with the lock held whenever the policy in force or the set of
     // local workload cgroups changed (the flow enricher follows it).
     using Listener = std::function<void(const EnforcedState&)>;
-    // Produces the policy to apply, or throws Error to refuse it (admission).
-    using Admit = std::function<std::shared_ptr<const policy::CompiledPolicy>()>;
+    // Produces the policy to apply and the bytes to keep in the state dir as
+    // the current bundle, or throws Error to refuse it (admission).
+    struct Admitted {
+        std::shared_ptr<const policy::CompiledPolicy> policy;
+        std::string bytes;
+    };
+    using Admit = std::function<Admitted()>;
 
     Enforcement(const AgentConfig& cfg, GenerationStore& store, Listener listener);
     ~Enforcement();
@@ -73,9 +78,10 @@ class Enforcement {
     void attach();
 
     // Admits and applies a policy, serialized with every other change (so
-    // rollback protection sees applies in order). `record`: remember `bytes`
-    // in the state dir as the current bundle. Throws Error, changing nothing.
-    uint64_t apply(const Admit& admit, const std::string& bytes, bool record);
+    // rollback protection sees applies in order, and a delta meets the
+    // bundle in force). `record`: remember the admitted bytes in the state
+    // dir as the current bundle. Throws Error, changing nothing.
+    uint64_t apply(const Admit& admit, bool record);
     // Back to the previous generation, if this process applied it.
     uint64_t rollback();
     // Workload cgroups that appeared or left (the cgroup watcher's events).

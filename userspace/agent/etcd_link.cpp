@@ -8,6 +8,7 @@
 
 #include "agent/fleet_report.hpp"
 #include "common/error.hpp"
+#include "policy/bundle_delta.hpp"
 #include "policy/signing.hpp"
 
 namespace ztseg::agent {
@@ -16,6 +17,7 @@ EtcdLink::EtcdLink(const AgentConfig& cfg, AgentOps& ops)
     : cfg_(cfg),
       ops_(ops),
       fleet_key_(cfg.etcd.prefix + "/bundle"),
+      stable_key_(cfg.etcd.prefix + "/stable"),
       host_prefix_(cfg.etcd.prefix + "/hosts/" + cfg.host_name + "/"),
       host_bundle_key_(host_prefix_ + "bundle"),
       request_key_(host_prefix_ + "report-request"),
@@ -23,7 +25,7 @@ EtcdLink::EtcdLink(const AgentConfig& cfg, AgentOps& ops)
       kv_(cfg.etcd.endpoints),
       fleet_watch_(cfg.etcd.endpoints),
       host_watch_(cfg.etcd.endpoints) {
-    threads_.emplace_back([this] { watchLoop(fleet_watch_, fleet_key_, false); });
+    threads_.emplace_back([this] { watchLoop(fleet_watch_, stable_key_, false); });
     threads_.emplace_back([this] { watchLoop(host_watch_, host_prefix_, true); });
     threads_.emplace_back([this] {
         auto every = std::chrono::milliseconds(cfg_.etcd.report_interval_ms);
@@ -35,7 +37,7 @@ EtcdLink::EtcdLink(const AgentConfig& cfg, AgentOps& ops)
             }
         } while (sleepFor(every));
     });
-    spdlog::info("etcd mode: watching {} and {} on {}", fleet_key_, host_prefix_,
+    spdlog::info("etcd mode: watching {} and {} on {}", stable_key_, host_prefix_,
                  cfg_.etcd.endpoints.front());
 }
 
@@ -85,45 +87,59 @@ void EtcdLink::onChange(const EtcdKeyValue& kv) {
         uint64_t id = 0;
         auto [rest, ec] = std::from_chars(kv.value.data(), kv.value.data() + kv.value.size(), id);
         report(id, nullptr, std::string_view(rest, kv.value.data() + kv.value.size()) == " rules");
-    } else if (kv.key == fleet_key_ || kv.key == host_bundle_key_) {
+    } else if (kv.key == stable_key_ || kv.key == host_bundle_key_) {
         sync();
     }
 }
 
 void EtcdLink::sync() {
     std::lock_guard lock(sync_mu_);
-    std::vector<std::string> candidates;
-    for (const std::string& key : {fleet_key_, host_bundle_key_}) {
-        if (auto kv = kv_.get(key)) {
-            candidates.push_back(std::move(kv->value));
-        }
+    std::optional<std::string> host;
+    if (auto kv = kv_.get(host_bundle_key_)) {
+        host = std::move(kv->value);
     }
-    std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
-        return policy::claimedGeneration(a) > policy::claimedGeneration(b);
-    });
-    uint64_t highest = ops_.status().highest_generation();
-    for (const auto& c : candidates) {
-        uint64_t claimed = policy::claimedGeneration(c);
-        if (std::find(tried_.begin(), tried_.end(), c) != tried_.end() ||
-            (claimed != 0 && claimed <= highest)) {
-            continue;  // seen, or older than what this host has (no need to refuse it again)
-        }
-        tried_.push_back(c);
-        if (tried_.size() > 8)
-            tried_.erase(tried_.begin());
-        v1::ApplyResult res;
-        res.set_generation(claimed);
-        try {
-            ops_.apply(c);
-            res.set_applied(true);
-        } catch (const std::exception& e) {
-            res.set_error(e.what());
-        }
-        report(0, &res);
-        if (res.applied()) {
+    uint64_t stable = 0;
+    if (auto kv = kv_.get(stable_key_)) {
+        std::from_chars(kv->value.data(), kv->value.data() + kv->value.size(), stable);
+    }
+    // Newest first: this host's own key (a canary bundle, or a delta to
+    // where the fleet is going) unless the fleet moved past it.
+    bool host_first = host && policy::claimedGeneration(*host) >= stable;
+    if (host_first && tryCandidate(*host)) {
+        return;
+    }
+    // The full stable bundle only when this host is behind it.
+    if (stable == 0 || stable > ops_.status().highest_generation()) {
+        if (auto kv = kv_.get(fleet_key_); kv && tryCandidate(kv->value)) {
             return;
         }
     }
+    if (host && !host_first) {
+        tryCandidate(*host);
+    }
+}
+
+bool EtcdLink::tryCandidate(const std::string& candidate) {
+    uint64_t claimed = policy::claimedGeneration(candidate);
+    std::string digest = policy::sha256(candidate);
+    if (std::find(tried_.begin(), tried_.end(), digest) != tried_.end() ||
+        (claimed != 0 && claimed <= ops_.status().highest_generation())) {
+        return false;  // seen, or older than what this host has (no need to refuse it again)
+    }
+    tried_.push_back(digest);
+    if (tried_.size() > 8) {
+        tried_.erase(tried_.begin());
+    }
+    v1::ApplyResult res;
+    res.set_generation(claimed);
+    try {
+        ops_.apply(candidate);
+        res.set_applied(true);
+    } catch (const std::exception& e) {
+        res.set_error(e.what());
+    }
+    report(0, &res);
+    return res.applied();
 }
 
 void EtcdLink::report(uint64_t request_id, const v1::ApplyResult* apply, bool rules) {

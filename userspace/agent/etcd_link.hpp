@@ -1,8 +1,11 @@
 // etcd mode (fleets beyond hundreds of hosts): instead of a controller
 // connection, ztsegd watches two keys in etcd and reports into a third
 // (docs/ztseg-controller.md, "etcd mode"):
-//   <prefix>/bundle                     the fleet's stable signed bundle
-//   <prefix>/hosts/<host>/bundle        this host's bundle during a staged rollout
+//   <prefix>/stable                     the stable generation (watched: small)
+//   <prefix>/bundle                     the fleet's stable signed bundle (read
+//                                       only when this host is behind it)
+//   <prefix>/hosts/<host>/bundle        this host's bundle, or a delta against
+//                                       the generation it reported
 //   <prefix>/hosts/<host>/report-request  a report is wanted (value: request id)
 //   <prefix>/reports/<host>             this host's Report (controller.proto, binary)
 // Candidates are tried newest first through the normal admission, so etcd
@@ -36,16 +39,19 @@ class EtcdLink {
     void watchLoop(EtcdClient& client, const std::string& key, bool prefix);
     void onChange(const EtcdKeyValue& kv);
     void sync();  // applies the newest admissible candidate
+    // Admits `candidate` unless tried before or not newer than what this host
+    // applied; reports the outcome. True if applied.
+    bool tryCandidate(const std::string& candidate);
     void report(uint64_t request_id, const v1::ApplyResult* apply = nullptr, bool rules = false);
     bool sleepFor(std::chrono::milliseconds d);
 
     AgentConfig cfg_;
     AgentOps& ops_;
-    std::string fleet_key_, host_prefix_, host_bundle_key_, request_key_, report_key_;
+    std::string fleet_key_, stable_key_, host_prefix_, host_bundle_key_, request_key_, report_key_;
     EtcdClient kv_;
     EtcdClient fleet_watch_, host_watch_;
     std::mutex sync_mu_;              // one sync at a time
-    std::vector<std::string> tried_;  // candidates already tried (their bytes)
+    std::vector<std::string> tried_;  // candidates already tried (their SHA-256)
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;

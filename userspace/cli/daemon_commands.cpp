@@ -23,6 +23,7 @@
 #include "common/file.hpp"
 #include "datapath/datapath.hpp"
 #include "policy/bundle.hpp"
+#include "policy/bundle_delta.hpp"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
 #include "policy/policy_diff.hpp"
@@ -167,6 +168,26 @@ int runDiff(const DaemonArgs& a) {
     return kExitOk;
 }
 
+// The delta from the daemon's bundle in force to `bundle`, in its envelope;
+// nullopt when it holds none or the change is too large for a delta to pay.
+std::optional<std::string> deltaAgainstDaemon(DaemonClient& c, const std::string& bundle) {
+    v1::PolicyReply held;
+    c.check(c.stub().Policy(DaemonClient::context().get(), v1::PolicyRequest{}, &held), "policy");
+    if (held.bundle().empty()) {
+        return std::nullopt;
+    }
+    auto delta = policy::makeDelta(policy::openEnvelope(held.bundle()).bundle,
+                                   policy::openEnvelope(bundle).bundle);
+    if (!delta) {
+        return std::nullopt;
+    }
+    std::string env = policy::deltaEnvelope(*delta, bundle);
+    if (env.size() >= bundle.size()) {
+        return std::nullopt;  // a small policy: the whole bundle is smaller
+    }
+    return env;
+}
+
 int runApply(const DaemonArgs& a) {
     if (!usageOfCandidate(a, "apply")) {
         return kExitUsage;
@@ -194,12 +215,28 @@ int runApply(const DaemonArgs& a) {
             }
         }
     }
+    // A delta against the bundle in force when there is one (DESIGN §6): the
+    // daemon rebuilds the same bundle and checks its signatures as if whole.
+    std::optional<std::string> delta = deltaAgainstDaemon(c, cand->bytes);
     v1::ApplyRequest req;
-    req.set_bundle(cand->bytes);
+    req.set_bundle(delta ? *delta : cand->bytes);
     v1::ApplyReply reply;
-    c.check(c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply),
-            "apply");
-    std::cout << "applied generation " << reply.generation() << "\n";
+    grpc::Status st =
+        c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply);
+    if (delta && !st.ok() &&
+        st.error_message().find("the full bundle is needed") != std::string::npos) {
+        // The bundle in force changed in between: send it whole.
+        delta.reset();
+        req.set_bundle(cand->bytes);
+        st = c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply);
+    }
+    c.check(st, "apply");
+    std::cout << "applied generation " << reply.generation();
+    if (delta) {
+        std::cout << " (sent as a delta: " << delta->size() << " of " << cand->bytes.size()
+                  << " bytes)";
+    }
+    std::cout << "\n";
     return kExitOk;
 }
 

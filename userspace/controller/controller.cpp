@@ -86,6 +86,7 @@ void Controller::start() {
         }
         ids += (ids.empty() ? "" : ", ") + keys_.back().keyId();
     }
+    deltas_ = std::make_unique<DeltaCache>();
     store_.emplace(cfg_.state_dir);
     if (auto bytes = store_->currentBundle(); bytes && !bytes->empty()) {
         auto env = policy::openEnvelope(*bytes);
@@ -95,6 +96,7 @@ void Controller::start() {
         r.digest = r.policy->source_digest;
         r.signed_bundle = *bytes;
         r.stable_since_unix_ms = store_->currentSinceUnixMs();
+        deltas_->remember(r.generation, r.signed_bundle);
         stable_ = std::move(r);
     }
     if (!cfg_.rollout_log.empty()) {
@@ -232,6 +234,7 @@ Release Controller::sign(policy::CompiledPolicy cp) {
     r.digest = cp.source_digest;
     std::string bytes = policy::serializeBundle(cp, {cfg_.fleet, 0});
     r.signed_bundle = policy::signBundle(bytes, keys_);
+    deltas_->remember(r.generation, r.signed_bundle);
     r.policy = std::make_shared<const policy::CompiledPolicy>(std::move(cp));
     return r;
 }
@@ -342,14 +345,28 @@ void Controller::reconcile() {
             if (const Release* d = desiredFor(name))
                 want = *d;
         }
-        // Behind, able to take it (highest below), and not already sent it.
-        if (!want || h.generation >= want->generation || h.highest >= want->generation ||
-            h.pushed == want->generation) {
+        // Behind, able to take it (highest below), and not already sent it
+        // (a refused delta is followed by the full bundle, once).
+        if (!want || h.generation >= want->generation || h.highest >= want->generation) {
             continue;
         }
-        fleet_.markPushed(name, want->generation);
-        if (dist_->push(name, want->generation, want->signed_bundle)) {
-            event("push", want->generation, {{"host", name}, {"from", h.generation}});
+        bool delta_refused = h.pushed_delta && h.last_apply.generation() == want->generation &&
+                             !h.last_apply.applied();
+        if (h.pushed == want->generation && !delta_refused) {
+            continue;
+        }
+        std::optional<std::string> delta;
+        if (!delta_refused) {
+            delta = deltas_->delta(h.generation, want->generation);
+        }
+        const std::string& bytes = delta ? *delta : want->signed_bundle;
+        fleet_.markPushed(name, want->generation, delta.has_value());
+        if (dist_->push(name, want->generation, bytes)) {
+            event("push", want->generation,
+                  {{"host", name},
+                   {"from", h.generation},
+                   {"as", delta ? "delta" : "bundle"},
+                   {"bytes", bytes.size()}});
         }
     }
 }

@@ -24,6 +24,7 @@
 #include "controller.pb.h"
 #include "controller/agent_sessions.hpp"
 #include "controller/controller_config.hpp"
+#include "controller/delta_cache.hpp"
 #include "controller/fleet.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "policy/compiler.hpp"
@@ -97,6 +98,7 @@ class Controller {
     ControllerConfig cfg_;
     std::vector<policy::Ed25519Key> keys_;
     std::optional<GenerationStore> store_;
+    std::unique_ptr<DeltaCache> deltas_;  // hosts one release behind get a delta
     Fleet fleet_;
     std::unique_ptr<AgentSessions> sessions_;  // direct mode
     std::unique_ptr<Distributor> etcd_;        // etcd mode

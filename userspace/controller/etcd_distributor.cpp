@@ -95,6 +95,10 @@ void EtcdDistributor::requestReport(const std::string& host, uint64_t id, bool r
 
 void EtcdDistributor::publishStable(uint64_t generation, const std::string& signed_bundle) {
     kv_.put(prefix_ + "/bundle", signed_bundle);
+    // Agents watch this small key, not the bundle: a watch event carries the
+    // value, and hosts that already run this generation (a delta or a wave
+    // brought it) need not receive the full bundle again.
+    kv_.put(prefix_ + "/stable", std::to_string(generation));
     spdlog::info("etcd: {}/bundle is generation {}", prefix_, generation);
 }
 

@@ -83,9 +83,10 @@ void Fleet::report(const std::string& host, const v1::Report& r) {
     changed();
 }
 
-void Fleet::markPushed(const std::string& host, uint64_t generation) {
+void Fleet::markPushed(const std::string& host, uint64_t generation, bool delta) {
     std::lock_guard lock(mu_);
     hosts_[host].pushed = generation;
+    hosts_[host].pushed_delta = delta;
 }
 
 void Fleet::expire(std::chrono::milliseconds timeout) {

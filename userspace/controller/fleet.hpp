@@ -33,6 +33,7 @@ struct HostState {
     uint64_t report_id = 0;                       // newest ReportRequest answered
     v1::ApplyResult last_apply;                   // newest ack
     uint64_t pushed = 0;                          // generation last pushed (0 after a reconnect)
+    bool pushed_delta = false;                    // ...as a delta (refused: the full bundle next)
     std::shared_ptr<const v1::RulesReply> rules;  // per-rule hit counts, newest asked for
     uint64_t rules_id = 0;                        // the ReportRequest they answered
 };
@@ -48,7 +49,7 @@ class Fleet {
                    uint64_t highest);
     void disconnected(const std::string& host);
     void report(const std::string& host, const v1::Report& r);
-    void markPushed(const std::string& host, uint64_t generation);
+    void markPushed(const std::string& host, uint64_t generation, bool delta = false);
     // etcd mode: hosts without a report for `timeout` count as disconnected.
     void expire(std::chrono::milliseconds timeout);
 

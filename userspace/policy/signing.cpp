@@ -13,6 +13,7 @@
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "policy/bundle.hpp"
+#include "policy/bundle_delta.hpp"
 
 namespace ztseg::policy {
 namespace {
@@ -201,6 +202,9 @@ Envelope openEnvelope(const std::string& bytes) {
 
 uint64_t claimedGeneration(const std::string& bytes) {
     try {
+        if (isSignedDelta(bytes)) {
+            return deltaInfo(openDelta(bytes).bundle).generation;
+        }
         v1::Bundle b;
         return b.ParseFromString(openEnvelope(bytes).bundle) ? b.generation() : 0;
     } catch (const Error&) {
@@ -208,14 +212,18 @@ uint64_t claimedGeneration(const std::string& bytes) {
     }
 }
 
-VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519Key>& trusted) {
-    Envelope env = openEnvelope(bytes);
-    if (env.signatures.empty()) {
-        throw Error("bundle is not signed; this host only accepts bundles signed by a trusted key");
+namespace {
+
+// The trusted key whose signature over `msg` verifies. `what` names the
+// signed thing in errors.
+std::string vouchingKey(const std::string& msg, const std::vector<Envelope::Sig>& sigs,
+                        const std::vector<Ed25519Key>& trusted, const std::string& what) {
+    if (sigs.empty()) {
+        throw Error(what + " is not signed; this host only accepts " + what +
+                    "s signed by a trusted key");
     }
-    std::string msg = signedMessage(env.bundle);
     std::string vouched, unknown;
-    for (const auto& s : env.signatures) {
+    for (const auto& s : sigs) {
         const Ed25519Key* key = nullptr;
         for (const auto& k : trusted) {
             if (k.keyId() == s.key_id) {
@@ -227,8 +235,8 @@ VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519K
             continue;
         }
         if (!key->verify(msg, s.sig)) {
-            throw Error("bundle signature by " + s.key_id +
-                        " does not verify (tampered or corrupted bundle)");
+            throw Error(what + " signature by " + s.key_id +
+                        " does not verify (tampered or corrupted " + what + ")");
         }
         vouched = s.key_id;
     }
@@ -237,10 +245,61 @@ VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519K
         for (const auto& k : trusted) {
             known += (known.empty() ? "" : ", ") + k.keyId();
         }
-        throw Error("bundle is signed by unknown key(s) " + unknown +
+        throw Error(what + " is signed by unknown key(s) " + unknown +
                     " (trusted: " + (known.empty() ? "none" : known) + ")");
     }
-    return {std::move(env.bundle), vouched};
+    return vouched;
+}
+
+}  // namespace
+
+VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519Key>& trusted) {
+    Envelope env = openEnvelope(bytes);
+    std::string key = vouchingKey(signedMessage(env.bundle), env.signatures, trusted, "bundle");
+    return {std::move(env.bundle), key};
+}
+
+bool isSignedDelta(const std::string& bytes) {
+    return !bytes.empty() && bytes[0] == '\x7a';
+}
+
+std::string deltaEnvelope(const std::string& delta, const std::string& signed_bundle) {
+    v1::SignedDelta env;
+    env.set_delta(delta);
+    for (const auto& s : openEnvelope(signed_bundle).signatures) {
+        v1::Signature* o = env.add_bundle_signatures();
+        o->set_key_id(s.key_id);
+        o->set_sig(s.sig);
+    }
+    return deterministicBytes(env);
+}
+
+Envelope openDelta(const std::string& signed_delta) {
+    v1::SignedDelta env;
+    if (!isSignedDelta(signed_delta) || !env.ParseFromString(signed_delta) || env.delta().empty()) {
+        throw Error("delta: not a valid envelope (" + std::to_string(signed_delta.size()) +
+                    " bytes)");
+    }
+    Envelope out;
+    out.bundle = env.delta();
+    for (const auto& s : env.bundle_signatures()) {
+        out.signatures.push_back({s.key_id(), s.sig()});
+    }
+    return out;
+}
+
+std::string rebuiltEnvelope(const Envelope& opened) {
+    if (opened.signatures.empty()) {
+        return opened.bundle;
+    }
+    v1::SignedBundle env;
+    env.set_bundle(opened.bundle);
+    for (const auto& s : opened.signatures) {
+        v1::Signature* o = env.add_signatures();
+        o->set_key_id(s.key_id);
+        o->set_sig(s.sig);
+    }
+    return deterministicBytes(env);
 }
 
 }  // namespace ztseg::policy

@@ -65,7 +65,7 @@ struct Envelope {
 // Throws Error if an envelope does not parse.
 Envelope openEnvelope(const std::string& bytes);
 
-// The generation a bundle or envelope claims, NOT verified: only for ordering
+// The generation a bundle, envelope or signed delta claims, NOT verified: only for ordering
 // candidates (etcd mode) before admission. 0 if it does not parse.
 uint64_t claimedGeneration(const std::string& bytes);
 
@@ -79,5 +79,19 @@ struct VerifiedBundle {
 // A signature by an unknown key next to a valid trusted one is ignored, so a
 // controller may sign with an old and a new key during rotation.
 VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519Key>& trusted);
+
+// ---- delta envelopes (policy/bundle_delta.hpp) ----
+
+// True when `bytes` is a SignedDelta (first byte 0x7a).
+bool isSignedDelta(const std::string& bytes);
+// The envelope of `delta`, a BundleDelta whose result is the bundle inside
+// `signed_bundle`: it carries that bundle's signatures (none for a plain one).
+std::string deltaEnvelope(const std::string& delta, const std::string& signed_bundle);
+// Unwraps a SignedDelta (nothing is verified: the signatures are the rebuilt
+// bundle's). Throws Error if it does not parse.
+Envelope openDelta(const std::string& signed_delta);
+// The envelope of a bundle rebuilt from `opened` (its `bundle`: the rebuilt
+// bytes): a SignedBundle with the delta's signatures, or the plain bundle.
+std::string rebuiltEnvelope(const Envelope& opened);
 
 }  // namespace ztseg::policy

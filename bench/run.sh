@@ -8,7 +8,9 @@
 #   BENCH_NET_SIZES [100,10000,100000]      BENCH_NET_FILTERS [all]
 #   BENCH_BULK_SECONDS [4] BENCH_CONN_SECONDS [3] BENCH_FLOOD_SECONDS [3] BENCH_PROBES [1000]
 #   BENCH_MEMORY_RULES [100000]             BENCH_MEMORY_CONNTRACK [1000000]
-#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr"
+#   BENCH_FLEET_AGENTS [100,1000]           BENCH_FLEET_MODES [controller,etcd]
+#   BENCH_FLEET_RULES [10000]
+#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr fleet"
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--smoke]}
 smoke=${2:-}
@@ -22,14 +24,14 @@ if [ "$smoke" = "--smoke" ]; then
   out="$data/RESULTS.md"
   png="$data/results.png"
 fi
-only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr}
+only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr fleet}
 want() { [[ " $only " == *" $1 "* ]]; }
 
 # Arguments for one binary: --smoke, or the configured sizes.
-args_xdp=() args_net=() args_mem=() args_smoke=()
+args_xdp=() args_net=() args_mem=() args_smoke=() args_fleet=()
 if [ "$smoke" = "--smoke" ]; then
   args_smoke=(--smoke)
-  args_xdp=(--smoke) args_net=(--smoke) args_mem=(--smoke)
+  args_xdp=(--smoke) args_net=(--smoke) args_mem=(--smoke) args_fleet=(--smoke)
 else
   [ -n "${BENCH_XDP_SIZES:-}" ] && args_xdp+=(--sizes "$BENCH_XDP_SIZES")
   [ -n "${BENCH_XDP_PREFIXES:-}" ] && args_xdp+=(--prefixes "$BENCH_XDP_PREFIXES")
@@ -43,6 +45,9 @@ else
   [ -n "${BENCH_PROBES:-}" ] && args_net+=(--probes "$BENCH_PROBES")
   [ -n "${BENCH_MEMORY_RULES:-}" ] && args_mem+=(--rules "$BENCH_MEMORY_RULES")
   [ -n "${BENCH_MEMORY_CONNTRACK:-}" ] && args_mem+=(--conntrack "$BENCH_MEMORY_CONNTRACK")
+  [ -n "${BENCH_FLEET_AGENTS:-}" ] && args_fleet+=(--agents "$BENCH_FLEET_AGENTS")
+  [ -n "${BENCH_FLEET_MODES:-}" ] && args_fleet+=(--modes "$BENCH_FLEET_MODES")
+  [ -n "${BENCH_FLEET_RULES:-}" ] && args_fleet+=(--rules "$BENCH_FLEET_RULES")
 fi
 
 version() { "$@" 2>&1 | head -1 || echo "not installed"; }
@@ -124,6 +129,24 @@ started=$(date +%s)
     echo "for (produced = written + lost in the ring buffer + lost in the sink)."
     echo
     "$build/bench/ztseg_bench_flows" "${args_smoke[@]}"
+    echo
+  fi
+  if want fleet; then
+    echo "## Fleet simulation: one-rule change to N agents (controller and etcd mode)"
+    echo
+    echo "The real ztseg-controller (etcd mode: and a real local etcd) against N simulated"
+    echo "agents in one process (bench/sim_agent): each dials with its own client"
+    echo "certificate over mutual TLS through ztsegd's own ControllerLink / EtcdLink and"
+    echo "admits every bundle through ztsegd's admission (signature, fleet, expiry,"
+    echo "rollback), applying into memory instead of the kernel. One rule of the synthetic"
+    echo "policy is changed and the controller reloaded (one canary, then one wave, no"
+    echo "soak); latency per agent is from the Reload call to admission on that agent."
+    echo "MiB to agents: ControllerMessages received (controller mode), bundle bytes"
+    echo "admitted (etcd mode). The agents share this machine's cores with the"
+    echo "controller (agents' CPU s), which inflates latencies as N grows. First full"
+    echo "push: all agents connecting and admitting the full bundle."
+    echo
+    "$build/bench/ztseg_bench_fleet" "${args_fleet[@]}"
     echo
   fi
   if [ -f "$data/xdp.csv" ] || [ -f "$data/net.csv" ]; then

@@ -7,7 +7,7 @@
 // RSS, etcd load. Markdown on stdout.
 //
 // Usage: ztseg_bench_fleet [--smoke] [--agents 100,1000] [--modes controller,etcd]
-//                          [--rules 10000]
+//                          [--rules 10000] [--concurrent-admissions N]
 // --smoke: 20 agents, 100 rules, both modes; exits 1 unless every agent
 // admitted the change, nothing was refused and bytes were counted.
 #include <spdlog/spdlog.h>
@@ -48,25 +48,46 @@ struct Row {
     double sim_cpu_s;  // this process (the simulated agents) during the push
 };
 
-void printRow(const Row& row, int rules) {
-    const PushResult& r = row.r;
-    double mib = 1024.0 * 1024.0;
+void printHeader() {
     std::printf(
-        "| %s | %d | %d | %d/%d | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.1f | %.2f | %.2f | "
-        "%.0f / %.0f | %.0f |",
-        modeName(row.mode), row.agents, rules, r.reached, r.agents, r.reload_ms, r.percentile(50),
-        r.percentile(99), r.time_to_all_ms, row.initial_ms,
-        double(row.mode == FleetMode::Controller ? r.wire_bytes : r.admitted_bytes) / mib,
-        double(r.admitted_bytes) / double(std::max(r.reached, 1)) / 1024,
-        r.controller_after.cpu_s - r.controller_before.cpu_s, row.sim_cpu_s,
-        r.controller_after.rss_mib, r.controller_after.peak_mib, double(r.refusals));
-    if (row.mode == FleetMode::Etcd) {
+        "| mode | agents | reached | rollout | Reload RPC ms | received p50 / p99 / all ms | "
+        "admitted p50 / p99 / all ms | admission ms (median) | est. all on own CPUs ms | "
+        "first full push ms | MiB to agents | KiB per agent | messages | reconnects | refused | "
+        "controller CPU s | controller RSS / peak MiB | agents' CPU s | etcd puts | "
+        "etcd watch events | etcd sent MiB | etcd RSS MiB |\n");
+    std::printf(
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "---:|---:|---:|---:|---:|---:|\n");
+}
+
+void printRow(const Row& row) {
+    const PushResult& r = row.r;
+    const double mib = 1024.0 * 1024.0;
+    const bool direct = row.mode == FleetMode::Controller;
+    double bytes = double(direct ? r.wire_bytes : r.admitted_bytes);
+    std::string rollout =
+        r.rollout_state + (r.rollout_reason.empty() ? "" : ": " + r.rollout_reason);
+    std::printf(
+        "| %s | %d | %d | %s | %.0f | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | %.0f | %.0f | %.0f "
+        "| "
+        "%.1f | %.0f | %s | %s | %llu | %.2f | %.0f / %.0f | %.2f |",
+        modeName(row.mode), row.agents, r.reached, rollout.c_str(), r.reload_ms,
+        percentile(r.received_ms, 50), percentile(r.received_ms, 99),
+        percentile(r.received_ms, 100), percentile(r.admitted_ms, 50),
+        percentile(r.admitted_ms, 99), r.timeToAllMs(), percentile(r.admission_ms, 50),
+        percentile(r.own_cpu_ms, 100), row.initial_ms, bytes / mib,
+        bytes / double(std::max(r.reached, 1)) / 1024,
+        direct ? std::to_string(r.wire_messages).c_str() : "–",
+        direct ? std::to_string(r.streams).c_str() : "–", (unsigned long long)r.refusals,
+        r.controller_after.cpu_s - r.controller_before.cpu_s, r.controller_after.rss_mib,
+        r.controller_after.peak_mib, row.sim_cpu_s);
+    if (direct) {
+        std::printf(" – | – | – | – |\n");
+    } else {
         std::printf(" %s | %s | %.1f | %.0f |\n", count(metric(r, "etcd_mvcc_put_total")).c_str(),
                     count(metric(r, "etcd_debugging_mvcc_events_total")).c_str(),
                     metric(r, "etcd_network_client_grpc_sent_bytes_total") / mib,
                     r.etcd_after.rss_mib);
-    } else {
-        std::printf(" – | – | – | – |\n");
     }
     std::fflush(stdout);
 }
@@ -86,15 +107,20 @@ void printExtrapolation(const std::vector<Row>& rows, FleetMode mode, int target
     auto at = [&](double ya, double yb) {
         return ya + (yb - ya) * double(target - a->agents) / double(b->agents - a->agents);
     };
-    double bytes_a = double(mode == FleetMode::Controller ? a->r.wire_bytes : a->r.admitted_bytes);
-    double bytes_b = double(mode == FleetMode::Controller ? b->r.wire_bytes : b->r.admitted_bytes);
+    auto bytes = [&](const Row* x) {
+        return double(mode == FleetMode::Controller ? x->r.wire_bytes : x->r.admitted_bytes);
+    };
+    auto cpu = [](const Row* x) {
+        return x->r.controller_after.cpu_s - x->r.controller_before.cpu_s;
+    };
     std::printf(
-        "- %s mode, %d agents (**extrapolated**, linear from %d and %d agents, not measured): "
-        "time to all ≈ %.0f ms, bytes ≈ %.0f MiB, controller CPU ≈ %.1f s\n",
-        modeName(mode), target, a->agents, b->agents, at(a->r.time_to_all_ms, b->r.time_to_all_ms),
-        at(bytes_a, bytes_b) / (1024.0 * 1024.0),
-        at(a->r.controller_after.cpu_s - a->r.controller_before.cpu_s,
-           b->r.controller_after.cpu_s - b->r.controller_before.cpu_s));
+        "- %s mode, %d agents (**extrapolated** linearly from %d and %d agents, not measured): "
+        "received by all ≈ %.0f ms, est. all on own CPUs ≈ %.0f ms, bytes ≈ %.0f MiB, "
+        "controller CPU ≈ %.1f s\n",
+        modeName(mode), target, a->agents, b->agents,
+        at(percentile(a->r.received_ms, 100), percentile(b->r.received_ms, 100)),
+        at(percentile(a->r.own_cpu_ms, 100), percentile(b->r.own_cpu_ms, 100)),
+        at(bytes(a), bytes(b)) / (1024.0 * 1024.0), at(cpu(a), cpu(b)));
 }
 
 }  // namespace
@@ -103,6 +129,7 @@ int main(int argc, char** argv) {
     std::vector<int> sizes = {100, 1'000};
     std::vector<FleetMode> modes = {FleetMode::Controller, FleetMode::Etcd};
     int rules = 10'000;
+    int admissions = 0;  // default: SimAgent's (cores - 1)
     bool smoke = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -120,21 +147,20 @@ int main(int argc, char** argv) {
             }
         } else if (a == "--rules" && i + 1 < argc) {
             rules = std::stoi(argv[++i]);
+        } else if (a == "--concurrent-admissions" && i + 1 < argc) {
+            admissions = std::stoi(argv[++i]);
         } else {
             std::cerr << "usage: ztseg_bench_fleet [--smoke] [--agents 100,1000] "
-                         "[--modes controller,etcd] [--rules 10000]\n";
+                         "[--modes controller,etcd] [--rules 10000] [--concurrent-admissions N]\n";
             return 2;
         }
     }
     spdlog::set_level(spdlog::level::warn);
-    std::printf(
-        "| mode | agents | rules | reached | Reload RPC ms | p50 ms | p99 ms | time to all ms | "
-        "first full push ms | MiB to agents | KiB admitted per agent | controller CPU s | "
-        "agents' CPU s | controller RSS / peak MiB | refused | etcd puts | etcd watch events | "
-        "etcd sent MiB | etcd RSS MiB |\n");
-    std::printf(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        "---:|---:|---:|\n");
+    if (admissions > 0) {
+        SimAgent::setConcurrentAdmissions(admissions);
+    }
+    std::printf("Policy: %d rules (bench/synthetic_policy), one rule changed per push.\n\n", rules);
+    printHeader();
     std::vector<Row> rows;
     bool ok = true;
     for (FleetMode mode : modes) {
@@ -149,14 +175,15 @@ int main(int argc, char** argv) {
                 PushResult r = sim.pushOneRuleChange();
                 double sim_cpu = procStats(::getpid()).cpu_s - cpu_before;
                 rows.push_back({mode, n, r, sim.initialConvergeMs(), sim_cpu});
-                printRow(rows.back(), rules);
+                printRow(rows.back());
                 bool bytes_counted =
                     (mode == FleetMode::Controller ? r.wire_bytes : r.admitted_bytes) > 0;
-                if (r.reached != r.agents || r.refusals != 0 || !bytes_counted) {
+                if (r.reached != r.agents || r.refusals != 0 || !bytes_counted ||
+                    r.rollout_state != "done") {
                     ok = false;
                 }
             } catch (const std::exception& e) {
-                std::printf("| %s | %d | %d | failed: %s |\n", modeName(mode), n, rules, e.what());
+                std::printf("| %s | %d | failed: %s |\n", modeName(mode), n, e.what());
                 ok = false;
             }
         }

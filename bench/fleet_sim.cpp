@@ -79,11 +79,11 @@ const char* modeName(FleetMode m) {
     return m == FleetMode::Controller ? "controller" : "etcd";
 }
 
-double PushResult::percentile(double p) const {
-    if (latency_ms.empty())
+double percentile(const std::vector<double>& sorted, double p) {
+    if (sorted.empty())
         return 0;
-    size_t rank = size_t(std::ceil(p / 100.0 * double(latency_ms.size())));
-    return latency_ms[std::clamp<size_t>(rank, 1, latency_ms.size()) - 1];
+    size_t rank = size_t(std::ceil(p / 100.0 * double(sorted.size())));
+    return sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1];
 }
 
 FleetSim::FleetSim(FleetSimOptions opts) : opts_(opts) {
@@ -212,6 +212,8 @@ PushResult FleetSim::pushOneRuleChange() {
                     (reply.refused().empty() ? std::string("source unchanged") : reply.refused()));
     }
     r.generation = reply.generation();
+    r.rollout_state = reply.rollout().state();
+    r.rollout_reason = reply.rollout().reason();
     waitAll(r.generation, opts_.converge_timeout);
     r.controller_after = procStats(lab_->controllerPid());
     if (opts_.mode == FleetMode::Etcd) {
@@ -221,10 +223,14 @@ PushResult FleetSim::pushOneRuleChange() {
         r.etcd_after = procStats(lab_->etcdPid());
     }
     for (const auto& a : agents_) {
-        if (auto at = a->admittedAt(r.generation)) {
-            r.latency_ms.push_back(msBetween(t0, *at));
+        if (auto at = a->arrival(r.generation)) {
+            r.received_ms.push_back(msBetween(t0, at->received));
+            r.admitted_ms.push_back(msBetween(t0, at->admitted));
+            r.admission_ms.push_back(at->admission_ms);
+            r.own_cpu_ms.push_back(r.received_ms.back() + at->admission_ms);
         }
         WireMeter::Count c = WireMeter::instance().received(a->name());
+        r.streams += c.streams - wire_before[a->name()].streams;
         r.wire_messages += c.messages - wire_before[a->name()].messages;
         r.wire_bytes += c.bytes - wire_before[a->name()].bytes;
         r.admitted_bytes += a->bytesAdmitted();
@@ -232,9 +238,10 @@ PushResult FleetSim::pushOneRuleChange() {
     }
     r.admitted_bytes -= admitted_before;
     r.refusals -= refusals_before;
-    std::sort(r.latency_ms.begin(), r.latency_ms.end());
-    r.reached = int(r.latency_ms.size());
-    r.time_to_all_ms = r.reached == r.agents && r.reached > 0 ? r.latency_ms.back() : 0;
+    for (auto* v : {&r.received_ms, &r.admitted_ms, &r.admission_ms, &r.own_cpu_ms}) {
+        std::sort(v->begin(), v->end());
+    }
+    r.reached = int(r.admitted_ms.size());
     return r;
 }
 

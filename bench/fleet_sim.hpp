@@ -32,12 +32,20 @@ struct FleetSimOptions {
     std::chrono::seconds converge_timeout{600};
 };
 
+// Nearest-rank percentile of sorted values (0 if empty).
+double percentile(const std::vector<double>& sorted, double p);
+
 struct PushResult {
     uint64_t generation = 0;
     int agents = 0, reached = 0;
-    std::vector<double> latency_ms;              // per agent that reached it, sorted
-    double reload_ms = 0;                        // the Reload RPC (blocks for the rollout)
-    double time_to_all_ms = 0;                   // the last agent's latency
+    std::string rollout_state, rollout_reason;  // the controller's, after Reload
+    // Per agent that admitted it, sorted, from the Reload call: when the
+    // bundle reached the agent, when admission completed here (agents share
+    // this machine's cores), how long admission itself took, and the estimate
+    // for agents on their own CPUs (received + own admission time).
+    std::vector<double> received_ms, admitted_ms, admission_ms, own_cpu_ms;
+    double reload_ms = 0;  // the Reload RPC (blocks for the rollout)
+    uint64_t streams = 0;  // Connect streams opened during the push (reconnects)
     uint64_t wire_messages = 0, wire_bytes = 0;  // ControllerMessages received (direct mode)
     uint64_t admitted_bytes = 0;                 // bundle bytes handed to admission
     uint64_t refusals = 0;
@@ -45,7 +53,7 @@ struct PushResult {
     ProcStats etcd_after;                      // etcd mode
     std::map<std::string, double> etcd_delta;  // etcd mode: counters after - before
 
-    double percentile(double p) const;  // of latency_ms
+    double timeToAllMs() const { return reached == agents ? percentile(admitted_ms, 100) : 0; }
 };
 
 class FleetSim {

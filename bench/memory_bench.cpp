@@ -32,6 +32,7 @@
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
+#include "proc_stats.hpp"
 
 using namespace ztseg;
 using namespace ztseg::bench;
@@ -50,23 +51,9 @@ const char* kPrograms[] = {"ztseg_xdp",      "ztseg_cg_ingress", "ztseg_cg_egres
                            "ztseg_connect4", "ztseg_connect6",   "ztseg_sendmsg4",
                            "ztseg_sendmsg6"};
 
-struct Rss {
-    double rss_mib = 0, peak_mib = 0;
-};
-
-Rss rssOf(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    Rss r;
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream s(line);
-        std::string key;
-        double kb = 0;
-        s >> key >> kb;
-        if (key == "VmRSS:")
-            r.rss_mib = kb / 1024;
-        if (key == "VmHWM:")
-            r.peak_mib = kb / 1024;
-    }
+// VmRSS and VmHWM of the running daemon.
+ProcStats rssOf(pid_t pid) {
+    ProcStats r = procStats(pid);
     if (r.rss_mib == 0) {
         throw Error("read memory of ztsegd (pid " + std::to_string(pid) + "): not running?");
     }
@@ -255,7 +242,7 @@ int run(const Config& c) {
     }
     double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     std::this_thread::sleep_for(1s);  // let it settle (endpoint sync, watchers)
-    Rss applied = rssOf(daemon.pid());
+    ProcStats applied = rssOf(daemon.pid());
     auto maps_applied = mapsOf(*dp);
 
     auto t2 = std::chrono::steady_clock::now();
@@ -265,7 +252,7 @@ int run(const Config& c) {
     double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
     uint32_t ct_entries = dp->conntrackEntries();
     std::this_thread::sleep_for(500ms);
-    Rss filled = rssOf(daemon.pid());
+    ProcStats filled = rssOf(daemon.pid());
     auto maps_filled = mapsOf(*dp);
 
     auto total = [](const std::vector<MapUse>& v) {

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <ctime>
+#include <thread>
 
 #include "agent/controller_link.hpp"
 #include "agent/etcd_link.hpp"
@@ -10,6 +13,54 @@
 #include "shared/flow_hub.hpp"
 
 namespace ztseg::bench {
+namespace {
+
+// A counting semaphore whose size is set at run time.
+class AdmissionSlots {
+  public:
+    void resize(int n) {
+        std::lock_guard lock(mu_);
+        free_ += n - size_;
+        size_ = n;
+        cv_.notify_all();
+    }
+    void acquire() {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return free_ > 0; });
+        --free_;
+    }
+    void release() {
+        {
+            std::lock_guard lock(mu_);
+            ++free_;
+        }
+        cv_.notify_one();
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int size_ = std::max(1, int(std::thread::hardware_concurrency()) - 1);
+    int free_ = size_;
+};
+
+AdmissionSlots& slots() {
+    static AdmissionSlots s;
+    return s;
+}
+
+struct SlotGuard {
+    SlotGuard() { slots().acquire(); }
+    ~SlotGuard() { slots().release(); }
+    SlotGuard(const SlotGuard&) = delete;
+    SlotGuard& operator=(const SlotGuard&) = delete;
+};
+
+}  // namespace
+
+void SimAgent::setConcurrentAdmissions(int n) {
+    slots().resize(std::max(1, n));
+}
 
 SimAgent::SimAgent(SimAgentOptions opts) : opts_(std::move(opts)), store_(opts_.state_dir) {
     cfg_.host_name = opts_.name;
@@ -47,7 +98,10 @@ void SimAgent::disconnect() {
 }
 
 uint64_t SimAgent::apply(const std::string& bundle) {
+    const auto received = SimClock::now();
+    SlotGuard slot;
     std::lock_guard lock(mu_);  // one admission at a time, as Enforcement serializes them
+    const auto start = SimClock::now();
     bytes_ += bundle.size();
     agent::AdmissionPolicy rules{opts_.fleet, int64_t(std::time(nullptr)), opts_.trusted_keys};
     try {
@@ -59,9 +113,11 @@ uint64_t SimAgent::apply(const std::string& bundle) {
         generation_ = cp.generation;
         rules_ = cp.rules.size();
         signer_ = std::move(signer);
-        admitted_.emplace(cp.generation, SimClock::now());
+        const auto done = SimClock::now();
+        admitted_[cp.generation] = {
+            received, done, std::chrono::duration<double, std::milli>(done - start).count()};
         return cp.generation;
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
         ++refusals_;
         last_refusal_ = e.what();
         spdlog::debug("{}: bundle refused: {}", opts_.name, e.what());
@@ -105,7 +161,7 @@ size_t SimAgent::ruleCount() const {
     return rules_;
 }
 
-std::optional<SimClock::time_point> SimAgent::admittedAt(uint64_t generation) const {
+std::optional<SimAgent::Arrival> SimAgent::arrival(uint64_t generation) const {
     std::lock_guard lock(mu_);
     auto it = admitted_.find(generation);
     if (it == admitted_.end()) {

@@ -68,8 +68,19 @@ class SimAgent final : public agent::AgentOps {
     const std::string& name() const { return opts_.name; }
     uint64_t generation() const;
     size_t ruleCount() const;
-    // When admission of `generation` completed; nullopt if it never was.
-    std::optional<SimClock::time_point> admittedAt(uint64_t generation) const;
+    // One admitted generation: when its bytes were handed to admission (the
+    // link received them), when admission completed, and how long admission
+    // itself took (without waiting for an admission slot).
+    struct Arrival {
+        SimClock::time_point received, admitted;
+        double admission_ms = 0;
+    };
+    std::optional<Arrival> arrival(uint64_t generation) const;  // nullopt: never admitted
+
+    // Simulated agents share this machine's cores: at most `n` admit at a
+    // time (default: cores - 1, at least 1), so that the links' gRPC threads
+    // keep running (keepalives) while thousands of agents parse a bundle.
+    static void setConcurrentAdmissions(int n);
     uint64_t refusals() const;
     std::string lastRefusal() const;
     uint64_t bytesAdmitted() const;  // bundle bytes handed to admission (every attempt)
@@ -82,7 +93,7 @@ class SimAgent final : public agent::AgentOps {
     uint64_t generation_ = 0;
     size_t rules_ = 0;
     std::string signer_;
-    std::map<uint64_t, SimClock::time_point> admitted_;
+    std::map<uint64_t, Arrival> admitted_;
     uint64_t refusals_ = 0;
     std::string last_refusal_;
     uint64_t bytes_ = 0;

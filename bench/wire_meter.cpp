@@ -29,6 +29,7 @@ class ConnectInterceptor final : public grpc::experimental::Interceptor {
             const auto* out = static_cast<const v1::AgentMessage*>(m->GetSendMessage());
             if (out != nullptr && out->has_hello()) {
                 host_ = out->hello().host();
+                WireMeter::instance().opened(host_);
             }
         }
         if (m->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
@@ -77,6 +78,11 @@ void WireMeter::add(const std::string& host, uint64_t bytes) {
     Count& c = by_host_[host];
     ++c.messages;
     c.bytes += bytes;
+}
+
+void WireMeter::opened(const std::string& host) {
+    std::lock_guard lock(mu_);
+    ++by_host_[host].streams;
 }
 
 }  // namespace ztseg::bench

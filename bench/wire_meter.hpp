@@ -20,11 +20,13 @@ class WireMeter {
     static WireMeter& instance();
 
     struct Count {
+        uint64_t streams = 0;  // Connect streams opened (a reconnect opens another)
         uint64_t messages = 0;
         uint64_t bytes = 0;
     };
     Count received(const std::string& host) const;
     void add(const std::string& host, uint64_t bytes);
+    void opened(const std::string& host);
 
   private:
     WireMeter() = default;

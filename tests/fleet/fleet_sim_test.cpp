@@ -26,7 +26,7 @@ void expectEveryAgentAdmitted(FleetSim& sim, const PushResult& r) {
     for (const auto& a : sim.agents()) {
         EXPECT_EQ(a->generation(), r.generation) << a->name();
         EXPECT_GT(a->ruleCount(), 0u) << a->name();
-        EXPECT_TRUE(a->admittedAt(r.generation).has_value()) << a->name();
+        EXPECT_TRUE(a->arrival(r.generation).has_value()) << a->name();
     }
 }
 

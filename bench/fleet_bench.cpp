@@ -10,6 +10,7 @@
 //                          [--rules 10000] [--concurrent-admissions N]
 // --smoke: 20 agents, 100 rules, both modes; exits 1 unless every agent
 // admitted the change, nothing was refused and bytes were counted.
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -155,6 +156,8 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
+    // stdout is the Markdown that lands in RESULTS.md: the agents' logs go to stderr.
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("fleet"));
     spdlog::set_level(spdlog::level::warn);
     if (admissions > 0) {
         SimAgent::setConcurrentAdmissions(admissions);

@@ -32,6 +32,7 @@
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/parser.hpp"
+#include "proc_stats.hpp"
 
 using namespace ztseg;
 using namespace ztseg::bench;
@@ -82,19 +83,10 @@ void splitRss(pid_t pid, Rss& r) {
     }
 }
 
+// VmRSS and VmHWM of the running daemon, split by mapping.
 Rss rssOf(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    Rss r;
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream s(line);
-        std::string key;
-        double kb = 0;
-        s >> key >> kb;
-        if (key == "VmRSS:")
-            r.rss_mib = kb / 1024;
-        if (key == "VmHWM:")
-            r.peak_mib = kb / 1024;
-    }
+    ProcStats p = procStats(pid);
+    Rss r{p.rss_mib, p.peak_mib};
     if (r.rss_mib == 0) {
         throw Error("read memory of ztsegd (pid " + std::to_string(pid) + "): not running?");
     }
@@ -284,7 +276,7 @@ int run(const Config& c) {
     }
     double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     std::this_thread::sleep_for(1s);  // let it settle (endpoint sync, watchers)
-    Rss applied = rssOf(daemon.pid());
+    ProcStats applied = rssOf(daemon.pid());
     auto maps_applied = mapsOf(*dp);
 
     auto t2 = std::chrono::steady_clock::now();
@@ -294,7 +286,7 @@ int run(const Config& c) {
     double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
     uint32_t ct_entries = dp->conntrackEntries();
     std::this_thread::sleep_for(500ms);
-    Rss filled = rssOf(daemon.pid());
+    ProcStats filled = rssOf(daemon.pid());
     auto maps_filled = mapsOf(*dp);
 
     auto total = [](const std::vector<MapUse>& v) {

@@ -9,7 +9,9 @@
 #   BENCH_BULK_SECONDS [4] BENCH_CONN_SECONDS [3] BENCH_FLOOD_SECONDS [3] BENCH_PROBES [1000]
 #   BENCH_MEMORY_RULES [100000]             BENCH_MEMORY_CONNTRACK [1000000]
 #   BENCH_MEMORY_SWEEP [1000 10000 100000]
-#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr"
+#   BENCH_FLEET_AGENTS [100,1000]           BENCH_FLEET_MODES [controller,etcd]
+#   BENCH_FLEET_RULES [10000]
+#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr fleet"
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--smoke]}
 smoke=${2:-}
@@ -23,14 +25,14 @@ if [ "$smoke" = "--smoke" ]; then
   out="$data/RESULTS.md"
   png="$data/results.png"
 fi
-only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr}
+only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr fleet}
 want() { [[ " $only " == *" $1 "* ]]; }
 
 # Arguments for one binary: --smoke, or the configured sizes.
-args_xdp=() args_net=() args_mem=() args_smoke=()
+args_xdp=() args_net=() args_mem=() args_smoke=() args_fleet=()
 if [ "$smoke" = "--smoke" ]; then
   args_smoke=(--smoke)
-  args_xdp=(--smoke) args_net=(--smoke) args_mem=(--smoke)
+  args_xdp=(--smoke) args_net=(--smoke) args_mem=(--smoke) args_fleet=(--smoke)
 else
   [ -n "${BENCH_XDP_SIZES:-}" ] && args_xdp+=(--sizes "$BENCH_XDP_SIZES")
   [ -n "${BENCH_XDP_PREFIXES:-}" ] && args_xdp+=(--prefixes "$BENCH_XDP_PREFIXES")
@@ -44,6 +46,9 @@ else
   [ -n "${BENCH_PROBES:-}" ] && args_net+=(--probes "$BENCH_PROBES")
   [ -n "${BENCH_MEMORY_RULES:-}" ] && args_mem+=(--rules "$BENCH_MEMORY_RULES")
   [ -n "${BENCH_MEMORY_CONNTRACK:-}" ] && args_mem+=(--conntrack "$BENCH_MEMORY_CONNTRACK")
+  [ -n "${BENCH_FLEET_AGENTS:-}" ] && args_fleet+=(--agents "$BENCH_FLEET_AGENTS")
+  [ -n "${BENCH_FLEET_MODES:-}" ] && args_fleet+=(--modes "$BENCH_FLEET_MODES")
+  [ -n "${BENCH_FLEET_RULES:-}" ] && args_fleet+=(--rules "$BENCH_FLEET_RULES")
 fi
 
 version() { "$@" 2>&1 | head -1 || echo "not installed"; }
@@ -136,6 +141,27 @@ started=$(date +%s)
     echo "for (produced = written + lost in the ring buffer + lost in the sink)."
     echo
     "$build/bench/ztseg_bench_flows" "${args_smoke[@]}"
+    echo
+  fi
+  if want fleet; then
+    echo "## Fleet simulation: one-rule change to N agents (controller and etcd mode)"
+    echo
+    echo "The real ztseg-controller (etcd mode: and a real local etcd) against N simulated"
+    echo "agents in one process (bench/sim_agent): each dials with its own client"
+    echo "certificate over mutual TLS through ztsegd's own ControllerLink / EtcdLink and"
+    echo "admits every bundle through ztsegd's admission (agent::admitBundle: signature,"
+    echo "fleet, expiry, rollback), applying into memory instead of the kernel. One rule"
+    echo "of the synthetic policy is changed and the controller reloaded (one canary, then"
+    echo "one wave, no soak). Times are from the Reload call: *received* = the bundle"
+    echo "reached the agent; *admitted* = admission completed here, where the agents share"
+    echo "this machine's cores and admit cores-1 at a time (a queue real hosts do not"
+    echo "have; agents' CPU s is their total); *est. all on own CPUs* = the last agent's"
+    echo "received + its own admission time. MiB to agents: ControllerMessages received"
+    echo "(controller mode, serialized size), bundle bytes handed to admission (etcd"
+    echo "mode). Reconnects: Connect streams opened during the push. First full push:"
+    echo "all agents connecting and admitting the full bundle."
+    echo
+    "$build/bench/ztseg_bench_fleet" "${args_fleet[@]}"
     echo
   fi
   if [ -f "$data/xdp.csv" ] || [ -f "$data/net.csv" ]; then

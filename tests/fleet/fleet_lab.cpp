@@ -155,30 +155,35 @@ void FleetLab::writeControllerConfig(Mode mode, const std::vector<std::string>& 
       << "api:\n"
       << "  unix_socket: " << (dir / "controller.sock").string() << "\n";
     if (mode == Mode::Direct) {
-        y << "  listen: 0.0.0.0:" << kControllerPort << "\n"
+        y << "  listen: " << (service_ns != nullptr ? "0.0.0.0" : "127.0.0.1") << ":"
+          << controller_port << "\n"
           << "  tls: {cert: " << pki.cert(controller_cert) << ", key: " << pki.key(controller_cert)
           << ", ca: " << pki.cert("ca") << "}\n";
     } else {
         y << "etcd:\n"
-          << "  endpoints: [http://127.0.0.1:" << kEtcdPort << "]\n"
-          << "  host_timeout_ms: 5000\n";
+          << "  endpoints: [" << etcdEndpoint() << "]\n"
+          << "  host_timeout_ms: " << etcd_host_timeout_ms << "\n";
     }
-    y << "revoked: {serials: [\"" << pki.serial("revoked") << "\"]}\n"
-      << "hosts:\n"
-      << "  agent0: {labels: {role: canary}}\n"
-      << "rollout:\n"
-      << "  canary_labels: {role: canary}\n"
-      << "  waves: [50, 100]\n"
-      << "  ack_timeout_ms: 10000\n"
-      << "  soak_ms: 1500\n"
-      << "  max_default_deny_increase: 20\n"
-      << "flows: {file: " << flowFile().string() << "}\n"
+    y << "revoked: {serials: [\"" << pki.serial("revoked") << "\"]}\n";
+    if (rollout_yaml.empty()) {
+        y << "hosts:\n"
+          << "  agent0: {labels: {role: canary}}\n"
+          << "rollout:\n"
+          << "  canary_labels: {role: canary}\n"
+          << "  waves: [50, 100]\n"
+          << "  ack_timeout_ms: 10000\n"
+          << "  soak_ms: 1500\n"
+          << "  max_default_deny_increase: 20\n";
+    } else {
+        y << rollout_yaml;
+    }
+    y << "flows: {file: " << flowFile().string() << "}\n"
       << "rollout_log: " << (dir / "rollout.jsonl").string() << "\n";
     std::ofstream(dir / "controller.yaml") << y.str();
 }
 
 void FleetLab::startController() {
-    controller_ = spawn(&hub, dir / "controller.log",
+    controller_ = spawn(service_ns, dir / "controller.log",
                         {ZTSEG_CONTROLLER_PATH, "--config", (dir / "controller.yaml").string()});
     if (!waitFor([&] { return !fleetStatus().fleet().empty(); }, 20s)) {
         throw std::runtime_error("ztseg-controller did not come up; see " +
@@ -208,10 +213,10 @@ void FleetLab::writeAgentConfig(int i, Mode mode) {
       << "metrics: {listen: \"\"}\n"
       << "trusted_keys: [" << keyPath("A", ".pub") << ", " << keyPath("B", ".pub") << "]\n";
     if (mode == Mode::Direct) {
-        y << "controller: {address: \"" << hubAddr(i) << ":" << kControllerPort
+        y << "controller: {address: \"" << hubAddr(i) << ":" << controller_port
           << "\", server_name: controller.lab, report_interval_ms: 1000}\n";
     } else {
-        y << "etcd: {endpoints: [\"http://" << hubAddr(i) << ":" << kEtcdPort
+        y << "etcd: {endpoints: [\"http://" << hubAddr(i) << ":" << etcd_port
           << "\"], report_interval_ms: 1000}\n";
     }
     y << agent_extra_yaml;
@@ -242,18 +247,20 @@ void FleetLab::stopAgent(int i) {
 
 void FleetLab::startEtcd() {
     fs::path data = dir / "etcd";
-    std::string client = "http://127.0.0.1:" + std::to_string(kEtcdPort);
-    std::string peer = "http://127.0.0.1:" + std::to_string(kEtcdPort + 1);
-    etcd_ = spawn(
-        &hub, dir / "etcd.log",
-        {"/usr/bin/etcd", "--name", "ztlab", "--data-dir", data.string(), "--listen-client-urls",
-         "http://0.0.0.0:" + std::to_string(kEtcdPort), "--advertise-client-urls", client,
-         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster",
-         "ztlab=" + peer, "--log-level", "warn"});
+    std::string client = etcdEndpoint();
+    std::string peer = "http://127.0.0.1:" + std::to_string(etcd_port + 1);
+    std::string listen =
+        service_ns != nullptr ? "http://0.0.0.0:" + std::to_string(etcd_port) : client;
+    etcd_ = spawn(service_ns, dir / "etcd.log",
+                  {"/usr/bin/etcd", "--name", "ztlab", "--data-dir", data.string(),
+                   "--listen-client-urls", listen, "--advertise-client-urls", client,
+                   "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                   "--initial-cluster", "ztlab=" + peer, "--log-level", "warn"});
     bool up = waitFor(
         [&] {
-            Child probe(&hub, nullptr,
-                        [] { return tcpConnect("127.0.0.1", kEtcdPort, 200ms).err == 0 ? 0 : 1; });
+            uint16_t port = etcd_port;
+            Child probe(service_ns, nullptr,
+                        [port] { return tcpConnect("127.0.0.1", port, 200ms).err == 0 ? 0 : 1; });
             return probe.wait(5s) == 0;
         },
         30s);
@@ -263,6 +270,26 @@ void FleetLab::startEtcd() {
 
 void FleetLab::stopEtcd() {
     terminate(etcd_);
+}
+
+void FleetLab::addHostCert(const std::string& name) {
+    pki.leaf(name, "DNS:" + name + ".lab,URI:spiffe://lab/host/" + name, "ca");
+}
+
+std::string FleetLab::controllerAddress() const {
+    return "127.0.0.1:" + std::to_string(controller_port);
+}
+
+std::string FleetLab::etcdEndpoint() const {
+    return "http://127.0.0.1:" + std::to_string(etcd_port);
+}
+
+pid_t FleetLab::controllerPid() const {
+    return controller_ && controller_->running() ? controller_->pid() : 0;
+}
+
+pid_t FleetLab::etcdPid() const {
+    return etcd_ && etcd_->running() ? etcd_->pid() : 0;
 }
 
 std::unique_ptr<v1::Controller::Stub> FleetLab::controller() const {

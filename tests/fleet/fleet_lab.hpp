@@ -76,6 +76,22 @@ class FleetLab {
     std::string agent_api_tcp;
     // Appended to every agent config (e.g. a revoked: section).
     std::string agent_extra_yaml;
+    // Where the controller and etcd run: the hub namespace, or (nullptr) the
+    // caller's own, listening on 127.0.0.1 (simulated agents in this process
+    // reach them without a veth: bench/fleet_sim). Set before writing configs.
+    NetNs* service_ns = &hub;
+    uint16_t controller_port = kControllerPort;
+    uint16_t etcd_port = kEtcdPort;
+    uint32_t etcd_host_timeout_ms = 5000;  // etcd mode: a host silent this long is offline
+    // Replaces the canary/waves rollout section of the controller config when set.
+    std::string rollout_yaml;
+    // A client certificate for host `name` (spiffe://lab/host/<name>), for
+    // agents that are not lab namespaces (simulated ones).
+    void addHostCert(const std::string& name);
+    std::string controllerAddress() const;  // host:port agents dial
+    std::string etcdEndpoint() const;       // http://host:port
+    pid_t controllerPid() const;            // 0 if not running
+    pid_t etcdPid() const;
     // SIGHUP to agent i: ztsegd re-reads its config.
     void reloadAgent(int i);
     std::string agentLog(int i) const;

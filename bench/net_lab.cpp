@@ -119,7 +119,9 @@ class ZtsegFilter : public InstalledFilter {
         return sum;
     }
     std::string detail() const override {
-        return "XDP " + std::string(xdpModeName(mode_)) + " + cgroup_skb/sock hooks";
+        std::string stage = mode_ == XdpMode::Tcx ? std::string("tcx ingress (tc program)")
+                                                  : "XDP " + std::string(xdpModeName(mode_));
+        return stage + " + cgroup_skb/sock hooks";
     }
 
   private:
@@ -244,6 +246,8 @@ std::string_view filterName(Filter f) {
             return "none";
         case Filter::Ztseg:
             return "ztseg";
+        case Filter::ZtsegGeneric:
+            return "ztseg-generic";
         case Filter::ZtsegNative:
             return "ztseg-native";
         case Filter::Iptables:
@@ -259,8 +263,8 @@ std::string_view filterName(Filter f) {
 }
 
 std::vector<Filter> allFilters() {
-    return {Filter::None,       Filter::Ztseg,    Filter::ZtsegNative, Filter::Iptables,
-            Filter::IptablesCt, Filter::Nftables, Filter::XdpFilter};
+    return {Filter::None,     Filter::Ztseg,      Filter::ZtsegGeneric, Filter::ZtsegNative,
+            Filter::Iptables, Filter::IptablesCt, Filter::Nftables,     Filter::XdpFilter};
 }
 
 Filter parseFilter(std::string_view name) {
@@ -278,8 +282,10 @@ std::unique_ptr<InstalledFilter> installFilter(Filter f, NetLab& lab, const Benc
     switch (f) {
         case Filter::None:
             return std::make_unique<NoFilter>(lab);
-        case Filter::Ztseg:  // what ztsegd does by default (xdp_mode: auto): generic on a veth
+        case Filter::Ztseg:  // what ztsegd does by default (xdp_mode: auto): tcx on a veth
             return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Auto);
+        case Filter::ZtsegGeneric:
+            return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Generic);
         case Filter::ZtsegNative:
             return std::make_unique<ZtsegFilter>(lab, policy, XdpRequest::Native);
         case Filter::Iptables:

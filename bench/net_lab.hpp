@@ -45,7 +45,18 @@ class NetLab {
     std::vector<std::string> sources_;
 };
 
-enum class Filter { None, Ztseg, ZtsegNative, Iptables, IptablesCt, Nftables, XdpFilter };
+// Ztseg: what ztsegd does by default (xdp_mode: auto): tc at tcx ingress on
+// the veth. ZtsegGeneric / ZtsegNative: XDP in that mode instead.
+enum class Filter {
+    None,
+    Ztseg,
+    ZtsegGeneric,
+    ZtsegNative,
+    Iptables,
+    IptablesCt,
+    Nftables,
+    XdpFilter
+};
 std::string_view filterName(Filter f);
 Filter parseFilter(std::string_view name);  // throws Error listing the names
 std::vector<Filter> allFilters();

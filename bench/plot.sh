@@ -31,6 +31,15 @@ if [ -f "$data/xdp.csv" ]; then
   done
 fi
 
+# The per-packet panels only when the XDP benchmark ran (BENCH_ONLY=net has none).
+xdp_plots=""
+if [ -n "$xdp_series" ]; then
+  xdp_plots='set title "per-packet cost vs policy size (BPF_PROG_TEST_RUN)"; set xlabel "rules"; set ylabel "ns/packet"
+plot for [s in xs] "'"$data"'/xdp-".s.".dat" using 1:2 title s
+set title "per-packet cost vs identity prefixes (10 rules)"; set xlabel "identity prefixes"
+plot for [s in xs] "'"$data"'/pfx-".s.".dat" using 1:2 title s'
+fi
+
 gnuplot <<EOF
 set terminal pngcairo size 1500,1000 font "sans,10" noenhanced
 set output "$png"
@@ -47,9 +56,6 @@ set title "(b) new TCP connections"; set ylabel "connections/s"
 plot for [f in filters] "$data/conn-".f.".dat" using 1:2 title f
 set title "(c) unlabeled flood: drop efficiency"; set ylabel "packets dropped per softirq CPU-second"
 plot for [f in filters] "$data/flood-".f.".dat" using 1:2 title f
-set title "per-packet cost vs policy size (BPF_PROG_TEST_RUN)"; set xlabel "rules"; set ylabel "ns/packet"
-plot for [s in xs] "$data/xdp-".s.".dat" using 1:2 title s
-set title "per-packet cost vs identity prefixes (10 rules)"; set xlabel "identity prefixes"
-plot for [s in xs] "$data/pfx-".s.".dat" using 1:2 title s
+$xdp_plots
 unset multiplot
 EOF

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Packet parsing shared by XDP (direct packet access, Ethernet first or, on
- * devices without a link-layer header, IP first) and cgroup_skb
+ * devices without a link-layer header, IP first), tc at tcx ingress
+ * (bpf_skb_load_bytes, same framing as XDP) and cgroup_skb
  * (bpf_skb_load_bytes, IP first). One parser, two ways to fetch
  * bytes: ztseg_pull() is inlined with a constant `xdp`, so each program keeps
  * only its own access path. Anything the parser cannot prove well-formed is
@@ -334,28 +335,45 @@ static __always_inline int ztseg_parse_skb(struct __sk_buff* skb, struct ztseg_p
     return ZTSEG_PARSE_NOT_SUBJECT;
 }
 
-/* XDP: Ethernet, up to two VLAN tags, then IP. pkt_len is the whole frame
- * (with fragments of a multi-buffer frame: a GSO packet over veth); headers
- * must be in the linear part, as every driver puts them. */
-static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
-                                           struct ztseg_pkt* pkt) {
-    void* ctx = xctx;
-    void* data = (void*)(long)xctx->data;
-    void* data_end = (void*)(long)xctx->data_end;
-    const int xdp = 1;
+/* A frame as the interface ingress stage sees it (XDP, or tc at tcx ingress,
+ * where skb data also starts at the link-layer header): Ethernet, up to two
+ * VLAN tags, then IP; or, with `l3` (devices without a link-layer header:
+ * tun in IFF_TUN mode, ipip, sit, ip6tnl, point-to-point gre, raw IP), the IP
+ * header first, whose version nibble names the family. Such a device carries
+ * nothing but IP, so anything else is malformed there (fail closed).
+ * pkt_len is the whole frame (with fragments of a multi-buffer frame: a GSO
+ * packet over veth); with `xdp` the headers must be in the linear part, as
+ * every driver puts them; without, they are read with bpf_skb_load_bytes
+ * wherever they are (non-linear skbs). */
+static __always_inline int ztseg_parse_frame(void* ctx, void* data, void* data_end, const int xdp,
+                                             const int l3, __u32 pkt_len, struct ztseg_pkt* pkt) {
     __u32 off = sizeof(struct ethhdr);
-    struct ethhdr* eth = ZTSEG_PULL(0, struct ethhdr, 0);
+    struct ethhdr eths;
+    struct ethhdr* eth;
     __u16 proto;
 
+    if (l3) {
+        __u8 firsts;
+        __u8* first = ZTSEG_PULL(0, __u8, &firsts);
+        if (!first)
+            return ZTSEG_PARSE_MALFORMED;
+        if ((*first >> 4) == 4)
+            return ztseg_parse_ip4(ctx, data, data_end, xdp, 0, pkt_len, pkt);
+        if ((*first >> 4) == 6)
+            return ztseg_parse_ip6(ctx, data, data_end, xdp, 0, pkt_len, pkt);
+        return ZTSEG_PARSE_MALFORMED;
+    }
+    eth = ZTSEG_PULL(0, struct ethhdr, &eths);
     if (!eth)
         return ZTSEG_PARSE_MALFORMED;
     proto = eth->h_proto;
 #pragma unroll
     for (int i = 0; i < ZTSEG_MAX_VLAN; i++) {
+        __be16 inners;
         __be16* inner;
         if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
             break;
-        inner = ZTSEG_PULL(off + 2, __be16, 0);
+        inner = ZTSEG_PULL(off + 2, __be16, &inners);
         if (!inner)
             return ZTSEG_PARSE_MALFORMED;
         proto = *inner;
@@ -368,27 +386,6 @@ static __always_inline int ztseg_parse_xdp(struct xdp_md* xctx, __u32 pkt_len,
     if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
         return ZTSEG_PARSE_MALFORMED; /* deeper VLAN stacks than we walk: refuse */
     return ZTSEG_PARSE_NOT_SUBJECT;   /* ARP and other non-IP */
-}
-
-/* XDP on a device without a link-layer header (tun in IFF_TUN mode, ipip,
- * sit, ip6tnl, point-to-point gre, raw IP): the frame starts at the IP header
- * and its version nibble names the family. Such a device carries nothing but
- * IP to XDP, so anything else is malformed (fail closed). */
-static __always_inline int ztseg_parse_xdp_l3(struct xdp_md* xctx, __u32 pkt_len,
-                                              struct ztseg_pkt* pkt) {
-    void* ctx = xctx;
-    void* data = (void*)(long)xctx->data;
-    void* data_end = (void*)(long)xctx->data_end;
-    const int xdp = 1;
-    __u8* first = ZTSEG_PULL(0, __u8, 0);
-
-    if (!first)
-        return ZTSEG_PARSE_MALFORMED;
-    if ((*first >> 4) == 4)
-        return ztseg_parse_ip4(ctx, data, data_end, xdp, 0, pkt_len, pkt);
-    if ((*first >> 4) == 6)
-        return ztseg_parse_ip6(ctx, data, data_end, xdp, 0, pkt_len, pkt);
-    return ZTSEG_PARSE_MALFORMED;
 }
 
 /* A connection's first packet: SYN without ACK. */

@@ -64,6 +64,10 @@ datapath: {policy_capacity: 4096, identity_capacity: 2048, endpoint_capacity: 64
     EXPECT_FALSE(c.datapath.raw_socket_fallback);
 }
 
+TEST(AgentConfig, XdpModeTcxForcesTcxEverywhere) {
+    EXPECT_EQ(parseConfig("xdp_mode: tcx\n", "ztsegd.yaml").xdp_mode, XdpRequest::Tcx);
+}
+
 TEST(AgentConfig, ErrorsNameTheLocation) {
     EXPECT_EQ(
         errorOf("intrefaces: [eth0]\n"),
@@ -71,7 +75,7 @@ TEST(AgentConfig, ErrorsNameTheLocation) {
         "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, fleet, flows, "
         "host_name, interfaces, metrics, pin_dir, revoked, state_dir, trusted_keys, xdp_mode)");
     EXPECT_EQ(errorOf("xdp_mode: fast\n"),
-              "ztsegd.yaml:1:11: xdp_mode must be auto, native or generic");
+              "ztsegd.yaml:1:11: xdp_mode must be auto, native, generic or tcx");
     EXPECT_EQ(errorOf("flows:\n  max_files: 0\n"),
               "ztsegd.yaml:2:14: expected a whole number from 1 to 1000");
     EXPECT_EQ(errorOf("datapath: {ringbuf_bytes: 5000}\n"),

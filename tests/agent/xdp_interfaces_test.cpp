@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <functional>
@@ -27,6 +28,8 @@ namespace {
 using namespace std::chrono_literals;
 using test::TunDevice;
 using test::uniqueName;
+
+constexpr auto kBpfTcxIngress = bpf_attach_type(46);  // newer than Debian 12's uapi headers
 
 // Everything logged while it lives.
 class LogCapture {
@@ -67,6 +70,15 @@ class XdpInterfacesTest : public ::testing::Test {
             }
         }
         return "(none)";
+    }
+    // Programs on the device's tcx ingress chain.
+    static uint32_t tcxProgsOn(int ifindex) {
+        uint32_t ids[8];
+        LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_cnt = 8);
+        if (bpf_prog_query_opts(ifindex, kBpfTcxIngress, &q) != 0) {
+            return 0;
+        }
+        return q.prog_cnt;
     }
     static bool anyXdpOn(int ifindex) {
         LIBBPF_OPTS(bpf_xdp_query_opts, q);
@@ -166,7 +178,8 @@ TEST_F(XdpInterfacesTest, WrongProgramReplaced) {
     XdpInterfaces again(*dp_, {"zta*"}, XdpRequest::Generic);
     again.start();
     EXPECT_EQ(programOn(dev.name()), "ztseg_xdp_l3");
-    EXPECT_NE(log.text().find("pinned XDP link runs ztseg_xdp, replacing it"), std::string::npos)
+    EXPECT_NE(log.text().find("pinned ingress link runs ztseg_xdp, replacing it"),
+              std::string::npos)
         << log.text();
 }
 
@@ -194,6 +207,80 @@ TEST_F(XdpInterfacesTest, LinkTypeChangeFollowed) {
     processUntil([&] { return !anyXdpOn(dev.ifindex()); });
     EXPECT_FALSE(anyXdpOn(dev.ifindex()));
     EXPECT_TRUE(x.attached().empty());
+}
+
+// Auto (ztsegd's default) on virtual devices: tc at tcx ingress, with the
+// program the link type needs, reported as "tcx"; no XDP there. A restarted
+// daemon keeps the very same tcx links; cgroup_only removes them.
+TEST_F(XdpInterfacesTest, AutoAttachesTcxOnVirtualDevicesAndAdoptionKeepsIt) {
+    TunDevice tun(uniqueName("ztun"), IFF_TUN | IFF_NO_PI);
+    TunDevice tap(uniqueName("ztap"), IFF_TAP | IFF_NO_PI);
+    XdpInterfaces x(*dp_, {"*"}, XdpRequest::Auto);
+    x.start();
+    auto attached = x.attached();
+    EXPECT_EQ(attached[tun.name()], "tcx");
+    EXPECT_EQ(attached[tap.name()], "tcx");
+    EXPECT_EQ(programOn(tun.name()), "ztseg_tcx_l3");
+    EXPECT_EQ(programOn(tap.name()), "ztseg_tcx");
+    EXPECT_EQ(tcxProgsOn(tun.ifindex()), 1u);
+    EXPECT_EQ(tcxProgsOn(tap.ifindex()), 1u);
+    EXPECT_FALSE(anyXdpOn(tun.ifindex()));
+    EXPECT_FALSE(anyXdpOn(tap.ifindex()));
+    uint32_t tun_link = linkId(tun.name()), tap_link = linkId(tap.name());
+    ASSERT_NE(tun_link, 0u);
+
+    Datapath adopted = Datapath::adopt(opts_);
+    XdpInterfaces again(adopted, {"*"}, XdpRequest::Auto);
+    again.start();
+    EXPECT_EQ(again.attached()[tap.name()], "tcx");
+    EXPECT_EQ(linkId(tun.name()), tun_link) << "re-attached instead of kept";
+    EXPECT_EQ(linkId(tap.name()), tap_link) << "re-attached instead of kept";
+    EXPECT_EQ(tcxProgsOn(tap.ifindex()), 1u);
+
+    XdpInterfaces none(adopted, {}, XdpRequest::Auto);  // cgroup_only
+    none.start();
+    EXPECT_TRUE(none.attached().empty());
+    EXPECT_EQ(tcxProgsOn(tun.ifindex()), 0u);
+    EXPECT_EQ(tcxProgsOn(tap.ifindex()), 0u);
+}
+
+// Generic XDP pinned by an earlier run (or an older build) on a virtual
+// device becomes tcx: the tcx link is made before the XDP link goes, so the
+// device is enforced throughout, and no XDP is left behind.
+TEST_F(XdpInterfacesTest, PinnedGenericXdpOnVirtualDeviceReplacedByTcx) {
+    TunDevice tap(uniqueName("ztap"), IFF_TAP | IFF_NO_PI);
+    XdpInterfaces(*dp_, {"zta*"}, XdpRequest::Generic).start();
+    ASSERT_TRUE(anyXdpOn(tap.ifindex()));
+    Datapath adopted = Datapath::adopt(opts_);
+    XdpInterfaces again(adopted, {"zta*"}, XdpRequest::Auto);
+    again.start();
+    EXPECT_EQ(again.attached()[tap.name()], "tcx");
+    EXPECT_EQ(programOn(tap.name()), "ztseg_tcx");
+    EXPECT_FALSE(anyXdpOn(tap.ifindex()));
+    EXPECT_EQ(tcxProgsOn(tap.ifindex()), 1u);
+}
+
+// Fail closed: when tcx cannot be used (here: a datapath pinned by a build
+// without the tcx programs), the device gets generic XDP and both the log
+// and the status say why; it is never left unenforced.
+TEST_F(XdpInterfacesTest, WithoutTcxFallsBackToGenericXdpAndSaysSo) {
+    TunDevice tap(uniqueName("ztap"), IFF_TAP | IFF_NO_PI);
+    for (const char* p : {"ztseg_tcx", "ztseg_tcx_l3"}) {
+        ASSERT_EQ(::unlink((opts_.pin_dir + "/progs/" + p).c_str()), 0);
+    }
+    Datapath older = Datapath::adopt(opts_);
+    LogCapture log;
+    XdpInterfaces x(older, {"zta*"}, XdpRequest::Auto);
+    x.start();
+    std::string shown = x.attached()[tap.name()];
+    EXPECT_EQ(shown.rfind("generic (tcx fallback: ", 0), 0u) << shown;
+    EXPECT_TRUE(anyXdpOn(tap.ifindex()));
+    EXPECT_EQ(programOn(tap.name()), "ztseg_xdp");
+    EXPECT_NE(log.text().find("interface " + tap.name() +
+                              ": the pinned datapath predates the tcx "
+                              "programs (reinstall to get them); falling back to generic XDP"),
+              std::string::npos)
+        << log.text();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
@@ -21,6 +22,10 @@ uint64_t DatapathTest::selfCgroupId() {
 }
 
 void DatapathTest::SetUp() {
+    if (const char* e = std::getenv("ZTSEG_TEST_INGRESS");
+        e != nullptr && std::string(e) == "tcx") {
+        ingress_ = Ingress::Tcx;
+    }
     opts_.pin_dir = uniquePinDir();
     opts_.policy_capacity = 1 << 18;
     opts_.identity_capacity = 1 << 16;
@@ -83,11 +88,28 @@ RunResult DatapathTest::runProgram(const char* prog, const std::vector<uint8_t>&
     return {o.retval, o.duration};
 }
 
+RunResult DatapathTest::runIngress(bool l3, const std::vector<uint8_t>& frame, uint32_t repeat) {
+    if (ingress_ == Ingress::Xdp) {
+        return runProgram(l3 ? "ztseg_xdp_l3" : "ztseg_xdp", frame, repeat);
+    }
+    RunResult r = l3 ? runTcxL3(frame, repeat) : runTcx(frame, repeat);
+    if (r.retval != kTcxNext && r.retval != kTcxDrop) {
+        ADD_FAILURE() << "tc verdict " << int32_t(r.retval) << " is neither TCX_NEXT nor TCX_DROP";
+    }
+    r.retval = r.retval == kTcxDrop ? kXdpDrop : kXdpPass;
+    return r;
+}
 RunResult DatapathTest::runXdp(const std::vector<uint8_t>& frame, uint32_t repeat) {
-    return runProgram("ztseg_xdp", frame, repeat);
+    return runIngress(false, frame, repeat);
 }
 RunResult DatapathTest::runXdpL3(const std::vector<uint8_t>& packet, uint32_t repeat) {
-    return runProgram("ztseg_xdp_l3", packet, repeat);
+    return runIngress(true, packet, repeat);
+}
+RunResult DatapathTest::runTcx(const std::vector<uint8_t>& frame, uint32_t repeat) {
+    return runProgram("ztseg_tcx", frame, repeat);
+}
+RunResult DatapathTest::runTcxL3(const std::vector<uint8_t>& packet, uint32_t repeat) {
+    return runProgram("ztseg_tcx_l3", packet, repeat);
 }
 RunResult DatapathTest::runCgroupIngress(const std::vector<uint8_t>& frame) {
     return runProgram("ztseg_cg_ingress", frame);
@@ -148,10 +170,11 @@ void DatapathTest::expectXdp(const std::vector<uint8_t>& frame, uint32_t retval,
 void DatapathTest::expectXdpL3(const std::vector<uint8_t>& packet, uint32_t retval,
                                uint32_t reason) {
     snapshotCounters();
-    EXPECT_EQ(runXdpL3(packet).retval, retval) << "ztseg_xdp_l3";
+    const char* prog = ingress_ == Ingress::Tcx ? "ztseg_tcx_l3" : "ztseg_xdp_l3";
+    EXPECT_EQ(runXdpL3(packet).retval, retval) << prog;
     EXPECT_EQ(counted(ZTSEG_HOOK_XDP, reason), 1u)
-        << "ztseg_xdp_l3: expected " << reasonName(reason) << ", counted " << moved(ZTSEG_HOOK_XDP);
-    EXPECT_EQ(countedAll(ZTSEG_HOOK_XDP), 1u) << "ztseg_xdp_l3: " << moved(ZTSEG_HOOK_XDP);
+        << prog << ": expected " << reasonName(reason) << ", counted " << moved(ZTSEG_HOOK_XDP);
+    EXPECT_EQ(countedAll(ZTSEG_HOOK_XDP), 1u) << prog << ": " << moved(ZTSEG_HOOK_XDP);
 }
 void DatapathTest::expectIn(const std::vector<uint8_t>& frame, uint32_t retval, uint32_t reason) {
     expectAt(ZTSEG_HOOK_CGROUP_INGRESS, frame, retval, reason);

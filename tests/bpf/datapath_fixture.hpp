@@ -44,9 +44,20 @@ class DatapathTest : public ::testing::Test {
     void addRules(const std::vector<Rule>& rules);
     void applyGen();  // applies gen_ with the next generation number
 
+    // The interface ingress stage. With ingress(Ingress::Tcx) (or the
+    // environment ZTSEG_TEST_INGRESS=tcx, which reruns every XDP packet test
+    // through tc) these run ztseg_tcx / ztseg_tcx_l3 instead and map tc's
+    // verdict onto XDP's (TCX_NEXT -> kXdpPass, TCX_DROP -> kXdpDrop): both
+    // programs must decide the same, count the same and report the same.
+    enum class Ingress { Xdp, Tcx };
+    void ingress(Ingress i) { ingress_ = i; }
+    Ingress ingress() const { return ingress_; }
     RunResult runXdp(const std::vector<uint8_t>& frame, uint32_t repeat = 1);
     // ztseg_xdp_l3, for devices without an Ethernet header: `packet` starts at IP.
     RunResult runXdpL3(const std::vector<uint8_t>& packet, uint32_t repeat = 1);
+    // ztseg_tcx / ztseg_tcx_l3 with tc's own verdict (kTcxNext, kTcxDrop).
+    RunResult runTcx(const std::vector<uint8_t>& frame, uint32_t repeat = 1);
+    RunResult runTcxL3(const std::vector<uint8_t>& packet, uint32_t repeat = 1);
     RunResult runCgroupIngress(const std::vector<uint8_t>& frame);
     RunResult runCgroupEgress(const std::vector<uint8_t>& frame);
     RunResult runProgram(const char* prog, const std::vector<uint8_t>& frame, uint32_t repeat = 1);
@@ -77,6 +88,9 @@ class DatapathTest : public ::testing::Test {
     ztseg_flow_event onlyEvent(uint8_t reason, IdentityId src, IdentityId dst);
 
   private:
+    RunResult runIngress(bool l3, const std::vector<uint8_t>& frame, uint32_t repeat);
+
+    Ingress ingress_ = Ingress::Xdp;
     DatapathOptions opts_;
     std::optional<Datapath> dp_;
     std::unique_ptr<EventReader> reader_;
@@ -91,5 +105,8 @@ inline constexpr uint32_t kXdpDrop = 1;
 inline constexpr uint32_t kXdpPass = 2;
 inline constexpr uint32_t kSkbDrop = 0;
 inline constexpr uint32_t kSkbPass = 1;
+// tc at tcx ingress: TCX_NEXT (pass on to the rest of the chain/stack), TCX_DROP.
+inline constexpr uint32_t kTcxNext = uint32_t(-1);
+inline constexpr uint32_t kTcxDrop = 2;
 
 }  // namespace ztseg::test

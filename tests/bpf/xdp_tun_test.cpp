@@ -140,8 +140,12 @@ TEST_P(XdpOnTunTraffic, UnlabeledSynDroppedLabeledSynAnswered) {
     XdpMode mode = dp().attachXdp(tun.name(), GetParam().mode);
     if (GetParam().mode == XdpRequest::Generic) {
         EXPECT_EQ(mode, XdpMode::Generic);
+        EXPECT_EQ(programOn(tun.name()), "ztseg_xdp_l3");
+    } else {  // auto on a virtual device: tc at tcx ingress, the same verdicts
+        EXPECT_EQ(mode, XdpMode::Tcx);
+        EXPECT_EQ(programOn(tun.name()), "ztseg_tcx_l3");
+        EXPECT_FALSE(anyXdpOn(tun.ifindex()));
     }
-    EXPECT_EQ(programOn(tun.name()), "ztseg_xdp_l3");
     UniqueFd listener = tcpListen(local, 0);
     const uint16_t port = localPort(listener.get());
     auto syn = [&](const std::string& src, uint16_t sport) {

@@ -182,7 +182,7 @@ TEST_F(Ztsegd, ApiOnUnixSocketAppliesRollsBackAndStreamsFlows) {
     EXPECT_EQ(st.host(), "lab-host");
     ASSERT_EQ(st.interfaces_size(), 1);
     EXPECT_EQ(st.interfaces(0).name(), lab_->veth().nameA());
-    EXPECT_TRUE(st.interfaces(0).mode() == "native" || st.interfaces(0).mode() == "generic");
+    EXPECT_EQ(st.interfaces(0).mode(), "tcx") << "ztsegd's default on a veth: tcx ingress";
     ASSERT_EQ(st.endpoints_size(), 1);
     EXPECT_EQ(st.endpoints(0).name(), "db");
     EXPECT_EQ(st.endpoints(0).cgroup_id(), cgroupIdOf(db_cg_->path()));

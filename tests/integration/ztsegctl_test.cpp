@@ -268,7 +268,7 @@ TEST_F(Ztsegctl, StoppedStatusSaysWhatThePinsStillEnforce) {
         << r.output;
     EXPECT_NE(r.output.find("\npolicy generation 1 (no previous generation"), std::string::npos)
         << r.output;
-    EXPECT_NE(r.output.find("  " + lab_->veth().nameA() + "  generic\n"), std::string::npos)
+    EXPECT_NE(r.output.find("  " + lab_->veth().nameA() + "  tcx\n"), std::string::npos)
         << r.output;
     EXPECT_NE(r.output.find("workloads: 1 local cgroups\n"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("  db        "), std::string::npos) << r.output;
@@ -288,7 +288,7 @@ TEST_F(Ztsegctl, StoppedStatusSaysWhatThePinsStillEnforce) {
     EXPECT_EQ(st.at("generation"), "1");
     ASSERT_EQ(st.at("interfaces").size(), 1u);
     EXPECT_EQ(st.at("interfaces")[0].at("name"), lab_->veth().nameA());
-    EXPECT_EQ(st.at("interfaces")[0].at("mode"), "generic");
+    EXPECT_EQ(st.at("interfaces")[0].at("mode"), "tcx");
     ASSERT_EQ(st.at("endpoints").size(), 1u);
     EXPECT_EQ(st.at("endpoints")[0].at("name"), "db");
     EXPECT_EQ(st.at("endpoints")[0].at("mode"), "enforce");

@@ -36,6 +36,28 @@ TEST(LinkType, DevicesWithoutEthernetHeaderGetTheL3Program) {
     EXPECT_EQ(xdpProgramName(XdpProgram::L3), "ztseg_xdp_l3");
 }
 
+// Virtual devices get tc at tcx ingress under xdp_mode: auto; physical NICs
+// (a driver with a bus address) native XDP.
+TEST(LinkType, VirtualDevicesAreThoseWithoutHardwareBehindThem) {
+    auto facts = [](const char* driver, const char* bus) {
+        LinkFacts f{"dev0", ARPHRD_ETHER, IFF_UP};
+        f.driver = driver;
+        f.bus_info = bus;
+        return f;
+    };
+    EXPECT_TRUE(isVirtualDevice(facts("veth", "")));
+    EXPECT_TRUE(isVirtualDevice(facts("tun", "tap")));
+    EXPECT_TRUE(isVirtualDevice(facts("bridge", "N/A")));
+    EXPECT_TRUE(isVirtualDevice(facts("", "")));  // no ethtool driver info at all (vxlan, ...)
+    EXPECT_TRUE(isVirtualDevice(facts("veth", "0000:00:00.0"))) << "a known virtual driver";
+    EXPECT_FALSE(isVirtualDevice(facts("mlx5_core", "0000:03:00.0")));
+    EXPECT_FALSE(isVirtualDevice(facts("virtio_net", "0000:00:03.0")));
+    EXPECT_FALSE(isVirtualDevice(facts("r8152", "usb-0000:00:14.0-1")));
+    EXPECT_FALSE(isVirtualDevice(facts("stmmaceth", "fe300000.ethernet")));
+    EXPECT_EQ(tcxProgramName(XdpProgram::Ethernet), "ztseg_tcx");
+    EXPECT_EQ(tcxProgramName(XdpProgram::L3), "ztseg_tcx_l3");
+}
+
 TEST(LinkType, UnsupportedLinkTypesNamedInTheError) {
     EXPECT_EQ(refusal(ARPHRD_INFINIBAND, IFF_UP, "ib0")
                   .rfind("attach XDP to ib0: link type infiniband (32) is not supported", 0),

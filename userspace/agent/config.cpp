@@ -157,8 +157,10 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
             c.xdp_mode = XdpRequest::Native;
         } else if (xdp_mode == "generic") {
             c.xdp_mode = XdpRequest::Generic;
+        } else if (xdp_mode == "tcx") {
+            c.xdp_mode = XdpRequest::Tcx;
         } else if (const yaml::Node* n = doc.get("xdp_mode")) {
-            r.error(*n, "xdp_mode must be auto, native or generic");
+            r.error(*n, "xdp_mode must be auto, native, generic or tcx");
         }
         checkInterfaces(r, doc, c);
         uint32_t rb = dp.ringbuf_bytes;

@@ -48,14 +48,17 @@ void XdpInterfaces::start() {
         }
         // Adopted: keep it when it runs the program this link type needs.
         try {
-            if (have->program == xdpProgramName(xdpProgramFor(linkFactsOf(l.name)))) {
+            if (have->program == dp_.ingressProgramFor(l.name, mode_)) {
                 std::lock_guard lock(mu_);
                 attached_[l.name] = std::string(xdpModeName(have->mode));
                 continue;
             }
-            spdlog::warn("interface {}: pinned XDP link runs {}, replacing it", l.name,
+            spdlog::warn("interface {}: pinned ingress link runs {}, replacing it", l.name,
                          have->program.empty() ? "an unknown program" : have->program);
-            detach(have->ifname, "it runs the wrong program for its link type");
+            if (have->ifname != l.name) {  // pinned under an older name of this interface
+                detach(have->ifname, "it runs the wrong program for its link type");
+            }
+            // attach() replaces the pinned link (make-before-break for tcx).
         } catch (const Error& e) {
             // Now refused (e.g. loopback attached by an older build): not kept.
             spdlog::error("interface {}: {}", l.name, e.what());
@@ -68,9 +71,14 @@ void XdpInterfaces::start() {
 
 void XdpInterfaces::attach(const LinkInfo& link) {
     try {
-        XdpMode m = dp_.attachXdp(link.name, mode_);
+        std::string fallback;
+        XdpMode m = dp_.attachXdp(link.name, mode_, &fallback);
+        std::string shown(xdpModeName(m));
+        if (!fallback.empty()) {
+            shown += " (tcx fallback: " + fallback + ")";  // fail closed, and visibly so
+        }
         std::lock_guard lock(mu_);
-        attached_[link.name] = std::string(xdpModeName(m));
+        attached_[link.name] = shown;
     } catch (const Error& e) {
         spdlog::error("interface {}: {}", link.name, e.what());
     }

@@ -1,12 +1,12 @@
-// Keeps ztseg's XDP on the interfaces the config names (fnmatch patterns or
-// exact names; a pattern never matches loopback): attached at start and as
-// interfaces appear, cleaned up as they vanish. The program follows each
-// link's type (Datapath::attachXdp); an interface whose link type is refused
-// is logged and skipped, and the others are still attached. At start it
-// reconciles with what a previous run left pinned: an attachment with the
-// right program is kept (enforcement never pauses), one with the wrong
-// program is replaced, and one on an interface the config no longer names is
-// removed. Lives in the network namespace of the thread that constructs it.
+// Keeps ztseg's interface ingress stage (XDP on physical NICs, tc at tcx
+// ingress on virtual devices: Datapath::attachXdp) on the interfaces the config names (fnmatch
+// patterns or exact names; a pattern never matches loopback): attached at start and as interfaces
+// appear, cleaned up as they vanish. The program follows each link's type (Datapath::attachXdp); an
+// interface whose link type is refused is logged and skipped, and the others are still attached. At
+// start it reconciles with what a previous run left pinned: an attachment with the right program is
+// kept (enforcement never pauses), one with the wrong program is replaced, and one on an interface
+// the config no longer names is removed. Lives in the network namespace of the thread that
+// constructs it.
 #pragma once
 
 #include <map>
@@ -32,7 +32,8 @@ class XdpInterfaces {
     int fd() const { return links_.fd(); }
     void process();
 
-    // Interface name -> "native" / "generic" of every attachment made or kept.
+    // Interface name -> "native" / "generic" / "tcx" of every attachment made
+    // or kept; "generic (tcx fallback: <why>)" where tcx could not attach.
     std::map<std::string, std::string> attached() const;
 
   private:

@@ -51,7 +51,7 @@ std::string statusText(const v1::StatusReply& st) {
         out += "raw sockets of enforced workloads: " + st.raw_sockets() + "\n";
     }
 
-    out += "\ninterfaces (XDP): " + std::to_string(st.interfaces_size()) + "\n";
+    out += "\ninterfaces (XDP/tcx): " + std::to_string(st.interfaces_size()) + "\n";
     if (st.interfaces_size() > 0) {
         std::vector<std::vector<std::string>> rows{{"NAME", "MODE"}};
         for (const auto& i : st.interfaces()) rows.push_back({i.name(), i.mode()});

@@ -112,7 +112,7 @@ std::string stoppedStatusText(const StoppedStatus& s) {
                : " (rollback goes to " + std::to_string(p.previous_generation) + ")\n";
     out += "raw sockets of enforced workloads: " + rawSocketsText(p) + "\n";
 
-    out += "\ninterfaces (XDP): " + std::to_string(p.xdp.size()) + "\n";
+    out += "\ninterfaces (XDP/tcx): " + std::to_string(p.xdp.size()) + "\n";
     if (!p.xdp.empty()) {
         std::vector<std::vector<std::string>> rows{{"NAME", "MODE"}};
         for (const XdpAttachment& a : p.xdp)

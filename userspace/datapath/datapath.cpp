@@ -18,7 +18,15 @@ Datapath::~Datapath() = default;
 Datapath::Datapath() = default;
 
 std::string_view xdpModeName(XdpMode m) {
-    return m == XdpMode::Native ? "native" : "generic";
+    switch (m) {
+        case XdpMode::Native:
+            return "native";
+        case XdpMode::Generic:
+            return "generic";
+        case XdpMode::Tcx:
+            return "tcx";
+    }
+    return "unknown";
 }
 
 int Datapath::programFd(std::string_view name) const {
@@ -27,6 +35,12 @@ int Datapath::programFd(std::string_view name) const {
     }
     if (name == kXdpL3Prog) {
         return xdp_l3_prog_.get();
+    }
+    if (name == kTcxEthernetProg) {
+        return tcx_prog_.get();
+    }
+    if (name == kTcxL3Prog) {
+        return tcx_l3_prog_.get();
     }
     for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
         if (name == kCgroupHooks[i].prog) {

@@ -27,22 +27,34 @@
 
 namespace ztseg {
 
-enum class XdpMode { Native, Generic };
-enum class XdpRequest { Auto, Native, Generic };
+// How an interface's ingress stage is attached: XDP (native or generic), or
+// tc at tcx ingress (virtual devices). "xdp" in the names below means "the
+// interface ingress stage" for historical reasons: both run the same logic.
+enum class XdpMode { Native, Generic, Tcx };
+// Auto: tcx on virtual devices (generic XDP if tcx cannot attach), native
+// XDP (else generic) on physical NICs. The others force one mode everywhere.
+enum class XdpRequest { Auto, Native, Generic, Tcx };
 std::string_view xdpModeName(XdpMode m);
 
 struct XdpAttachment {
     std::string ifname;
     int ifindex = 0;
     XdpMode mode = XdpMode::Native;
-    std::string program;  // kXdpEthernetProg or kXdpL3Prog; "" if not one of this datapath's
+    // kXdpEthernetProg, kXdpL3Prog, kTcxEthernetProg or kTcxL3Prog; "" if not
+    // one of this datapath's
+    std::string program;
 };
 
-// The XDP links pinned under pin_dir (links/xdp-<ifname>) and each device's
-// attach mode; the program ids tell which program a link runs (0: unknown).
-// Only reads (Datapath::xdpAttachments, inspectPinned).
-std::vector<XdpAttachment> pinnedXdpAttachments(const std::string& pin_dir, uint32_t eth_prog_id,
-                                                uint32_t l3_prog_id);
+// The program ids of a datapath's ingress programs (0: not loaded/unknown).
+struct IngressProgIds {
+    uint32_t xdp = 0, xdp_l3 = 0, tcx = 0, tcx_l3 = 0;
+};
+
+// The ingress links (XDP or tcx) pinned under pin_dir (links/xdp-<ifname>)
+// and each device's attach mode; the program ids tell which program a link
+// runs. Only reads (Datapath::xdpAttachments, inspectPinned).
+std::vector<XdpAttachment> pinnedXdpAttachments(const std::string& pin_dir,
+                                                const IngressProgIds& ids);
 
 struct CounterValue {
     uint64_t packets = 0;
@@ -124,11 +136,21 @@ class Datapath {
     Datapath& operator=(Datapath&&) noexcept;
     ~Datapath();
 
-    // XDP on a host interface; Auto tries native first and says when it falls back.
-    // The program follows the link type (ztseg_xdp for Ethernet devices,
-    // ztseg_xdp_l3 for devices whose frames start at the IP header); other
-    // link types and loopback are refused with an Error naming both.
-    XdpMode attachXdp(const std::string& ifname, XdpRequest req = XdpRequest::Auto);
+    // The ingress stage on a host interface. Auto: tc at tcx ingress on
+    // virtual devices (isVirtualDevice), native XDP on physical NICs; each
+    // falls back to generic XDP and says so (log, and fallback_reason).
+    // The program follows the link type (ztseg_xdp / ztseg_tcx for Ethernet
+    // devices, ztseg_xdp_l3 / ztseg_tcx_l3 for devices whose frames start at
+    // the IP header); other link types and loopback are refused with an
+    // Error naming both. The link is pinned at links/xdp-<ifname>; a link
+    // already pinned there is replaced (a tcx link is made before the old
+    // link is removed, so enforcement never pauses).
+    XdpMode attachXdp(const std::string& ifname, XdpRequest req = XdpRequest::Auto,
+                      std::string* fallback_reason = nullptr);
+    // The program the ingress stage of this interface runs under `req` when
+    // nothing fails ("ztseg_tcx", "ztseg_xdp", ...). Throws Error for a
+    // refused link type.
+    std::string ingressProgramFor(const std::string& ifname, XdpRequest req) const;
     void detachXdp(const std::string& ifname);
     std::vector<XdpAttachment> xdpAttachments() const;
 
@@ -199,6 +221,7 @@ class Datapath {
     Datapath();
     void openPinned();
     const UniqueFd& xdpProgram(XdpProgram p) const;
+    const UniqueFd& tcxProgram(XdpProgram p) const;
     void adoptRawSocketGuard();  // raw_socket_guard.cpp
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
@@ -225,9 +248,10 @@ class Datapath {
     mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use
     std::map<uint64_t, int> endpoint_levels_;               // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;                       // Ethernet first, IP first
-    std::array<UniqueFd, kCgroupHookCount> cgroup_progs_;   // order: kCgroupHooks
-    UniqueFd lsm_prog_;                                     // invalid when the kernel lacks BPF LSM
-    UniqueFd raw_inet_prog_, raw_kill_prog_;                // the fallback without BPF LSM
+    UniqueFd tcx_prog_, tcx_l3_prog_;  // the same for tcx; invalid if adopted from an older pin
+    std::array<UniqueFd, kCgroupHookCount> cgroup_progs_;  // order: kCgroupHooks
+    UniqueFd lsm_prog_;                                    // invalid when the kernel lacks BPF LSM
+    UniqueFd raw_inet_prog_, raw_kill_prog_;               // the fallback without BPF LSM
     RawGuardKind raw_guard_kind_ = RawGuardKind::None;
     RawKillHook raw_kill_hook_ = RawKillHook::Auto;  // Fallback: the hook of raw_kill_prog_
     std::string raw_guard_problem_;                  // "" = raw sockets are confined

@@ -172,8 +172,9 @@ std::optional<PinnedDatapath> inspectPinned(const std::string& pin_dir) {
     uint32_t active_raw = 0;
     readGenerations(pin_dir, out, active_raw);
     out.endpoints = readEndpoints(pin_dir, active_raw);
-    out.xdp = pinnedXdpAttachments(pin_dir, pinnedProgId(pin_dir, kXdpEthernetProg),
-                                   pinnedProgId(pin_dir, kXdpL3Prog));
+    out.xdp = pinnedXdpAttachments(
+        pin_dir, {pinnedProgId(pin_dir, kXdpEthernetProg), pinnedProgId(pin_dir, kXdpL3Prog),
+                  pinnedProgId(pin_dir, kTcxEthernetProg), pinnedProgId(pin_dir, kTcxL3Prog)});
     out.cgroups = readCgroupHooks(pin_dir);
     readRawGuard(pin_dir, out);
     return out;

@@ -247,6 +247,8 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     });
     dp.xdp_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_xdp), kXdpEthernetProg);
     dp.xdp_l3_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_xdp_l3), kXdpL3Prog);
+    dp.tcx_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_tcx), kTcxEthernetProg);
+    dp.tcx_l3_prog_ = dupFd(bpf_program__fd(skel->progs.ztseg_tcx_l3), kTcxL3Prog);
     for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
         bpf_program* p = bpf_object__find_program_by_name(skel->obj, kCgroupHooks[i].prog);
         if (p == nullptr) {
@@ -284,6 +286,8 @@ Datapath Datapath::create(const DatapathOptions& opts) {
         };
         pinProg(dp.xdp_prog_, kXdpEthernetProg);
         pinProg(dp.xdp_l3_prog_, kXdpL3Prog);
+        pinProg(dp.tcx_prog_, kTcxEthernetProg);
+        pinProg(dp.tcx_l3_prog_, kTcxL3Prog);
         for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
             pinProg(dp.cgroup_progs_[i], kCgroupHooks[i].prog);
         }
@@ -372,6 +376,14 @@ void Datapath::openPinned() {
                     " (pinned by an older ztseg; uninstall, then start again)");
     }
     xdp_l3_prog_ = openPinnedObject(l3, "program");
+    // Pinned by a build without the tcx programs: virtual devices then keep
+    // generic XDP (attachXdp says so) until the datapath is reinstalled.
+    for (auto [fd, name] : {std::pair{&tcx_prog_, kTcxEthernetProg}, {&tcx_l3_prog_, kTcxL3Prog}}) {
+        std::string path = progsDir(opts_.pin_dir) + "/" + name;
+        if (fs::exists(path)) {
+            *fd = openPinnedObject(path, "program");
+        }
+    }
     for (size_t i = 0; i < kCgroupHooks.size(); ++i) {
         cgroup_progs_[i] =
             openPinnedObject(progsDir(opts_.pin_dir) + "/" + kCgroupHooks[i].prog, "program");

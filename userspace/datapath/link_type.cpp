@@ -1,5 +1,7 @@
 #include "datapath/link_type.hpp"
 
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
@@ -18,6 +20,25 @@ constexpr uint16_t kArphrdIp6Gre = 823;  // ARPHRD_IP6GRE, not in glibc's <net/i
 
 std::string_view xdpProgramName(XdpProgram p) {
     return p == XdpProgram::L3 ? kXdpL3Prog : kXdpEthernetProg;
+}
+
+std::string_view tcxProgramName(XdpProgram p) {
+    return p == XdpProgram::L3 ? kTcxL3Prog : kTcxEthernetProg;
+}
+
+bool isVirtualDevice(const LinkFacts& link) {
+    static constexpr std::string_view kVirtualDrivers[] = {
+        "veth",  "tun",       "bridge",     "vxlan",  "geneve", "macvlan", "ipvlan",
+        "dummy", "wireguard", "vrf",        "netkit", "team",   "bonding", "ipip",
+        "gre",   "sit",       "ip6_tunnel", "ip6gre", "nlmon"};
+    for (std::string_view d : kVirtualDrivers) {
+        if (link.driver == d) {
+            return true;
+        }
+    }
+    const std::string& bus = link.bus_info;
+    bool address = !bus.empty() && bus != "N/A" && bus.find_first_of(":.-") != std::string::npos;
+    return !address;
 }
 
 LinkFacts linkFactsOf(const std::string& ifname) {
@@ -42,6 +63,15 @@ LinkFacts linkFactsOf(const std::string& ifname) {
         throwErrno("attach XDP to " + ifname + ": read interface flags", errno);
     }
     f.flags = uint16_t(req.ifr_flags);
+    ethtool_drvinfo info{};
+    info.cmd = ETHTOOL_GDRVINFO;
+    req = {};
+    std::strncpy(req.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+    req.ifr_data = reinterpret_cast<char*>(&info);
+    if (::ioctl(sock.get(), SIOCETHTOOL, &req) == 0) {  // many virtual devices have none
+        f.driver = std::string(info.driver, strnlen(info.driver, sizeof(info.driver)));
+        f.bus_info = std::string(info.bus_info, strnlen(info.bus_info, sizeof(info.bus_info)));
+    }
     return f;
 }
 

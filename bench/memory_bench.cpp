@@ -276,7 +276,7 @@ int run(const Config& c) {
     }
     double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     std::this_thread::sleep_for(1s);  // let it settle (endpoint sync, watchers)
-    ProcStats applied = rssOf(daemon.pid());
+    Rss applied = rssOf(daemon.pid());
     auto maps_applied = mapsOf(*dp);
 
     auto t2 = std::chrono::steady_clock::now();
@@ -286,7 +286,7 @@ int run(const Config& c) {
     double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t2).count();
     uint32_t ct_entries = dp->conntrackEntries();
     std::this_thread::sleep_for(500ms);
-    ProcStats filled = rssOf(daemon.pid());
+    Rss filled = rssOf(daemon.pid());
     auto maps_filled = mapsOf(*dp);
 
     auto total = [](const std::vector<MapUse>& v) {

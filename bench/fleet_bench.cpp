@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "fleet_sim.hpp"
+#include "interrupt.hpp"
 
 using namespace ztseg::bench;
 
@@ -127,6 +128,7 @@ void printExtrapolation(const std::vector<Row>& rows, FleetMode mode, int target
 }  // namespace
 
 int main(int argc, char** argv) {
+    watchInterrupts();
     std::vector<int> sizes = {100, 1'000};
     std::vector<FleetMode> modes = {FleetMode::Controller, FleetMode::Etcd};
     int rules = 10'000;

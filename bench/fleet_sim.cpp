@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/unique_fd.hpp"
 #include "fleet/fleet_lab.hpp"
+#include "interrupt.hpp"
 #include "synthetic_policy.hpp"
 #include "wire_meter.hpp"
 
@@ -114,8 +115,12 @@ FleetSim::FleetSim(FleetSimOptions opts) : opts_(opts) {
         lab_->startEtcd();
     }
     lab_->startController();
-    if (!test::FleetLab::waitFor([&] { return lab_->fleetStatus().stable_generation() != 0; },
-                                 opts_.converge_timeout)) {
+    if (!test::FleetLab::waitFor(
+            [&] {
+                checkInterrupted();
+                return lab_->fleetStatus().stable_generation() != 0;
+            },
+            opts_.converge_timeout)) {
         throw Error("fleet sim: the controller published no generation; see " +
                     (lab_->dir / "controller.log").string());
     }
@@ -139,6 +144,7 @@ FleetSim::FleetSim(FleetSimOptions opts) : opts_(opts) {
             o.controller_address = lab_->controllerAddress();
             o.server_name = "controller.lab";
         }
+        checkInterrupted();
         agents_.push_back(std::make_unique<SimAgent>(std::move(o)));
         agents_.back()->connect();
     }
@@ -175,6 +181,7 @@ void FleetSim::writePolicy(const std::vector<policy::SourceText>& files) {
 bool FleetSim::waitAll(uint64_t generation, std::chrono::seconds timeout) const {
     return test::FleetLab::waitFor(
         [&] {
+            checkInterrupted();  // Ctrl-C: the destructors stop etcd, the controller, the netns
             return std::all_of(agents_.begin(), agents_.end(),
                                [&](const auto& a) { return a->generation() >= generation; });
         },

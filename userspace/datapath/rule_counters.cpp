@@ -64,6 +64,9 @@ uint32_t RuleCounterTable::allocate(const BpfMap& slots, const BpfMap& hits, uin
         ++counter;
     }
     if (counter >= capacity_) {
+        // Full: remember it, or every further rule rescans every slot (an
+        // apply at 100k rules over 65k slots took minutes after a restart).
+        next_free_hint_ = capacity_;
         return 0;
     }
     next_free_hint_ = counter + 1;

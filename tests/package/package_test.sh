@@ -200,6 +200,14 @@ for _ in $(seq 100); do
 done
 /usr/bin/ztsegctl status | sed 's/^/  /'
 [ -e "$pins/links/xdp-$dev" ] || fail "no XDP link pinned for $dev"
+# The interface's ingress program: native/generic XDP shows in `ip link`; tcx
+# (the default on virtual devices such as this veth) is a BPF link only.
+ingress_attached() {
+    ip -n "$ns" link show "$dev" | grep -q xdp && return 0
+    bpftool link show pinned "$pins/links/xdp-$dev" >/dev/null 2>&1 &&
+        [ -n "$(bpftool prog show name ztseg_tcx 2>/dev/null)" ]
+}
+ingress_attached || fail "no XDP or tcx program on $dev"
 
 # db (in its cgroup) listens on 5432, which web may reach, and on 5433, which it may not.
 python=/usr/bin/python3
@@ -270,7 +278,7 @@ done
 grep -q "^pin_dir: $pins" /etc/ztseg/ztsegd.yaml || fail "dpkg -r did not keep the edited conffile"
 [ -f /etc/ztseg/ztseg-controller.yaml ] || fail "dpkg -r did not keep ztseg-controller.yaml"
 [ -d "$pins/links" ] || fail "dpkg -r removed the pins"
-ip -n "$ns" link show "$dev" | grep -q xdp || fail "XDP detached by dpkg -r"
+ingress_attached || fail "XDP/tcx detached by dpkg -r"
 connects 5433 && fail "dpkg -r opened the host: 5433 connects"
 connects 5432 || fail "5432 no longer connects after dpkg -r"
 echo "  binaries gone; conffiles and pins kept; db:5433 still dropped"
@@ -286,6 +294,7 @@ for p in /etc/ztseg /var/lib/ztseg /var/log/ztseg /run/ztseg "$pins" \
     [ ! -e "$p" ] || fail "$p still there after purge"
 done
 ip -n "$ns" link show "$dev" | grep -q xdp && fail "XDP still attached to $dev after purge"
+[ -z "$(bpftool prog show name ztseg_tcx 2>/dev/null)" ] || fail "tcx program still loaded after purge"
 [ -z "$(bpftool cgroup show "$cg/db" 2>/dev/null | tail -n +2)" ] ||
     fail "programs still attached to $cg/db after purge"
 connects 5433 || fail "after purge nothing should enforce, but 5433 does not connect"

@@ -121,10 +121,12 @@ void EtcdLink::sync() {
 
 bool EtcdLink::tryCandidate(const std::string& candidate) {
     uint64_t claimed = policy::claimedGeneration(candidate);
-    std::string digest = policy::sha256(candidate);
-    if (std::find(tried_.begin(), tried_.end(), digest) != tried_.end() ||
-        (claimed != 0 && claimed <= ops_.status().highest_generation())) {
-        return false;  // seen, or older than what this host has (no need to refuse it again)
+    if (claimed != 0 && claimed <= ops_.status().highest_generation()) {
+        return false;  // older than what this host has (no need to refuse it again)
+    }
+    std::string digest = policy::sha256(candidate);  // only for what may be applied
+    if (std::find(tried_.begin(), tried_.end(), digest) != tried_.end()) {
+        return false;  // tried (and refused) before
     }
     tried_.push_back(digest);
     if (tried_.size() > 8) {

@@ -212,18 +212,14 @@ uint64_t claimedGeneration(const std::string& bytes) {
     }
 }
 
-namespace {
-
-// The trusted key whose signature over `msg` verifies. `what` names the
-// signed thing in errors.
-std::string vouchingKey(const std::string& msg, const std::vector<Envelope::Sig>& sigs,
-                        const std::vector<Ed25519Key>& trusted, const std::string& what) {
-    if (sigs.empty()) {
-        throw Error(what + " is not signed; this host only accepts " + what +
-                    "s signed by a trusted key");
+VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519Key>& trusted) {
+    Envelope env = openEnvelope(bytes);
+    if (env.signatures.empty()) {
+        throw Error("bundle is not signed; this host only accepts bundles signed by a trusted key");
     }
+    std::string msg = signedMessage(env.bundle);
     std::string vouched, unknown;
-    for (const auto& s : sigs) {
+    for (const auto& s : env.signatures) {
         const Ed25519Key* key = nullptr;
         for (const auto& k : trusted) {
             if (k.keyId() == s.key_id) {
@@ -235,8 +231,8 @@ std::string vouchingKey(const std::string& msg, const std::vector<Envelope::Sig>
             continue;
         }
         if (!key->verify(msg, s.sig)) {
-            throw Error(what + " signature by " + s.key_id +
-                        " does not verify (tampered or corrupted " + what + ")");
+            throw Error("bundle signature by " + s.key_id +
+                        " does not verify (tampered or corrupted bundle)");
         }
         vouched = s.key_id;
     }
@@ -245,19 +241,24 @@ std::string vouchingKey(const std::string& msg, const std::vector<Envelope::Sig>
         for (const auto& k : trusted) {
             known += (known.empty() ? "" : ", ") + k.keyId();
         }
-        throw Error(what + " is signed by unknown key(s) " + unknown +
+        throw Error("bundle is signed by unknown key(s) " + unknown +
                     " (trusted: " + (known.empty() ? "none" : known) + ")");
     }
-    return vouched;
+    return {std::move(env.bundle), vouched};
+}
+
+namespace {
+
+template <typename Repeated>
+void addSignatures(Repeated* out, const std::vector<Envelope::Sig>& sigs) {
+    for (const auto& s : sigs) {
+        v1::Signature* o = out->Add();
+        o->set_key_id(s.key_id);
+        o->set_sig(s.sig);
+    }
 }
 
 }  // namespace
-
-VerifiedBundle verifyBundle(const std::string& bytes, const std::vector<Ed25519Key>& trusted) {
-    Envelope env = openEnvelope(bytes);
-    std::string key = vouchingKey(signedMessage(env.bundle), env.signatures, trusted, "bundle");
-    return {std::move(env.bundle), key};
-}
 
 bool isSignedDelta(const std::string& bytes) {
     return !bytes.empty() && bytes[0] == '\x7a';
@@ -266,11 +267,7 @@ bool isSignedDelta(const std::string& bytes) {
 std::string deltaEnvelope(const std::string& delta, const std::string& signed_bundle) {
     v1::SignedDelta env;
     env.set_delta(delta);
-    for (const auto& s : openEnvelope(signed_bundle).signatures) {
-        v1::Signature* o = env.add_bundle_signatures();
-        o->set_key_id(s.key_id);
-        o->set_sig(s.sig);
-    }
+    addSignatures(env.mutable_bundle_signatures(), openEnvelope(signed_bundle).signatures);
     return deterministicBytes(env);
 }
 
@@ -294,11 +291,7 @@ std::string rebuiltEnvelope(const Envelope& opened) {
     }
     v1::SignedBundle env;
     env.set_bundle(opened.bundle);
-    for (const auto& s : opened.signatures) {
-        v1::Signature* o = env.add_signatures();
-        o->set_key_id(s.key_id);
-        o->set_sig(s.sig);
-    }
+    addSignatures(env.mutable_signatures(), opened.signatures);
     return deterministicBytes(env);
 }
 

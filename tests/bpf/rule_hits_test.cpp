@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "bpf/scenario.hpp"
+#include "common/error.hpp"
 
 namespace ztseg::test {
 namespace {
@@ -183,6 +184,58 @@ TEST_F(RuleHitsFull, RulesBeyondCapacityAreEnforcedButNotCounted) {
     EXPECT_EQ(dp().ruleHits().size(), 3u);
     EXPECT_EQ(runXdp(in(50000, 23, kTcpSyn)).retval, kXdpDrop);  // rule 11: still enforced
     EXPECT_EQ(runCgroupEgress(out(5432, kTcpSyn)).retval, kSkbPass);
+    EXPECT_EQ(hitsOf(5).packets, 1u);
+}
+
+TEST_F(RuleHitsFull, SlotsComeFreeOnceNeitherTheActiveNorTheNewGenerationHoldsTheirRules) {
+    EXPECT_EQ(runCgroupEgress(out(5432, kTcpSyn)).retval, kSkbPass);
+    // Every rule changes: the generation in force still holds all three slots.
+    gen().rule_fingerprints = {{5, 0x15}, {7, 0x17}, {9, 0x19}, {11, 0x1b}};
+    applyGen();
+    EXPECT_EQ(dp().uncountedRules(), 4u);
+    EXPECT_TRUE(dp().ruleHits().empty());
+    // Now nothing refers to the first generation's slots: they are reused,
+    // zeroed, for the rules in force.
+    applyGen();
+    EXPECT_EQ(dp().uncountedRules(), 1u);
+    EXPECT_EQ(dp().ruleHits().size(), 3u);
+    EXPECT_EQ(hitsOf(5).packets, 0u);
+    EXPECT_EQ(runCgroupEgress(out(5432, kTcpSyn, 40001)).retval, kSkbPass);
+    EXPECT_EQ(hitsOf(5).packets, 1u);
+    // Back to the first rules: they start afresh (their slots were released).
+    gen().rule_fingerprints = {{5, kFpAllowDb}, {7, kFpDenySsh}, {9, kFpAllowIn}, {11, kFpDenyIn}};
+    applyGen();
+    EXPECT_EQ(dp().uncountedRules(), 4u);
+    applyGen();
+    EXPECT_EQ(dp().uncountedRules(), 1u);
+    EXPECT_EQ(hitsOf(5).packets, 0u);
+}
+
+TEST_F(RuleHits, AFailedApplyLeavesCountsAndSlotsAsTheyWere) {
+    EXPECT_EQ(runCgroupEgress(out(5432, kTcpSyn)).retval, kSkbPass);
+    // A generation the datapath refuses (too many endpoints) after its
+    // counters were assigned: one rule is new.
+    Generation bad = gen();
+    bad.number = 50;
+    bad.rule_fingerprints = {{5, kFpAllowDb}, {7, 0x7070}, {9, kFpAllowIn}, {11, kFpDenyIn}};
+    for (uint64_t i = 0; i < options().endpoint_capacity + 1; ++i) {
+        bad.endpoints.push_back({1'000'000 + i, kWeb});
+    }
+    EXPECT_THROW(dp().apply(bad), CapacityError);
+    const uint64_t after_failure = wallNs();
+    EXPECT_EQ(hitsOf(5).packets, 1u);
+    EXPECT_EQ(hitsOf(7).packets, 0u);
+    // The next two applies see the true state: rule 5 keeps its count, and
+    // the slot the failed apply took for the new rule is released ...
+    applyGen();
+    applyGen();
+    EXPECT_EQ(hitsOf(5).packets, 1u);
+    EXPECT_EQ(dp().ruleHits().size(), 4u);
+    EXPECT_EQ(dp().uncountedRules(), 0u);
+    // ... so that rule, when it really comes, starts in a fresh slot.
+    gen().rule_fingerprints = bad.rule_fingerprints;
+    applyGen();
+    EXPECT_GE(hitsOf(7).since_unix_ns, after_failure);
     EXPECT_EQ(hitsOf(5).packets, 1u);
 }
 

@@ -88,7 +88,9 @@ TEST(RuleFingerprint, CarriedByTheBundleAndTheGeneration) {
     CompiledPolicy cp = compile(parsePolicies({{"a.yaml", kBase}}, d), 1, d);
     Generation g = cp.toGeneration();
     ASSERT_EQ(g.rule_fingerprints.size(), 2u);
-    EXPECT_EQ(g.rule_fingerprints.at(cp.sources[0].rule_id), cp.sources[0].fingerprint);
+    EXPECT_EQ(g.rule_fingerprints[0],
+              (RuleFingerprint{cp.sources[0].rule_id, cp.sources[0].fingerprint}));
+    EXPECT_LT(g.rule_fingerprints[0].rule_id, g.rule_fingerprints[1].rule_id);
     CompiledPolicy back = parseBundle(serializeBundle(cp));
     ASSERT_EQ(back.sources.size(), 2u);
     EXPECT_EQ(back.sources[0].fingerprint, cp.sources[0].fingerprint);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -234,8 +235,16 @@ class Datapath {
     // Lets the hooks find these endpoints' descendants (ZTSEG_CFG_WORKLOAD_LEVELS).
     void raiseWorkloadLevels(const std::vector<Endpoint>& eps);
     size_t patchSlot(uint32_t slot, const SlotContent& from, const SlotContent& to);
-    // ztseg_rules entries of `gen` (datapath_rules.cpp); reads the active slot's.
-    std::vector<RuleRefEntry> assignRuleCounters(const Generation& gen);
+    // apply()'s second half: writes `next` into the inactive `slot` (which
+    // held `target`, nullptr if unknown) and flips to it.
+    void installGeneration(const Generation& gen, uint32_t slot, const SlotContent* target,
+                           std::shared_ptr<const SlotContent> next,
+                           std::chrono::steady_clock::time_point t0);
+    // ztseg_rules entries of `gen` (datapath_rules.cpp) for the slot that held
+    // `replaced`, while `active` is live (nullptr: unknown).
+    std::vector<RuleRefEntry> assignRuleCounters(const Generation& gen, const SlotContent* replaced,
+                                                 const SlotContent* active);
+    void forgetRuleCounterAssignment();  // an apply failed after assigning
     std::optional<std::vector<RuleRefEntry>> activeRuleRefs() const;  // nullopt: unknown
     RuleCounterTable& ruleTable() const;
 

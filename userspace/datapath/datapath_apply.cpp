@@ -216,9 +216,22 @@ void Datapath::apply(const Generation& gen) {
     const SlotContent* active = active_owner.get();
     const SlotContent* target = target_owner.get();
     SlotContent built = buildSlotContent(gen, {target, active});
-    built.rules = assignRuleCounters(gen);
-    auto next = std::make_shared<const SlotContent>(std::move(built));
+    static const SlotContent kNothingActive;
+    built.rules = assignRuleCounters(gen, target, raw == 0 ? &kNothingActive : active);
+    try {
+        installGeneration(gen, slot, target, std::make_shared<const SlotContent>(std::move(built)),
+                          t0);
+    } catch (...) {
+        // The counters assigned for it are not what the slot holds.
+        forgetRuleCounterAssignment();
+        throw;
+    }
+}
 
+void Datapath::installGeneration(const Generation& gen, uint32_t slot, const SlotContent* target,
+                                 std::shared_ptr<const SlotContent> next,
+                                 std::chrono::steady_clock::time_point t0) {
+    using Clock = std::chrono::steady_clock;
     checkCapacity(*next);
     size_t policy_entries = next->policy_entries;
 

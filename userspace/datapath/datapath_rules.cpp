@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <set>
 
 #include "common/error.hpp"
 #include "datapath/datapath.hpp"
@@ -62,28 +61,45 @@ std::optional<std::vector<RuleRefEntry>> Datapath::activeRuleRefs() const {
     return out;
 }
 
-std::vector<RuleRefEntry> Datapath::assignRuleCounters(const Generation& gen) {
+std::vector<RuleRefEntry> Datapath::assignRuleCounters(const Generation& gen,
+                                                       const SlotContent* replaced,
+                                                       const SlotContent* active) {
     if (!opts_.rule_counters) {
         return {};
     }
-    std::map<uint32_t, uint64_t> fingerprints;
-    for (const Rule& r : gen.rules) {
-        auto fp = gen.rule_fingerprints.find(r.rule_id);
-        fingerprints.emplace(r.rule_id, fp != gen.rule_fingerprints.end()
-                                            ? fp->second
-                                            : generationOnlyFingerprint(gen.number, r.rule_id));
+    std::vector<RuleFingerprint> want;
+    if (gen.rule_fingerprints.empty()) {
+        want.reserve(gen.rules.size());
+        for (const Rule& r : gen.rules) {
+            want.push_back({r.rule_id, 0});
+        }
+    } else {
+        want = gen.rule_fingerprints;
     }
-    // Slots the active generation counts in stay; when that is unknown (adopted
-    // without the right to read its map), every slot stays for this apply and
-    // the next one releases what neither generation has.
-    std::optional<std::set<uint32_t>> in_use;
-    if (auto active = activeRuleRefs()) {
-        in_use.emplace();
-        for (const RuleRefEntry& e : *active) {
-            in_use->insert(e.value.counter);
+    auto byId = [](const RuleFingerprint& a, const RuleFingerprint& b) {
+        return a.rule_id < b.rule_id;
+    };
+    auto sameId = [](const RuleFingerprint& a, const RuleFingerprint& b) {
+        return a.rule_id == b.rule_id;
+    };
+    if (!std::is_sorted(want.begin(), want.end(), byId)) {
+        std::stable_sort(want.begin(), want.end(), byId);
+    }
+    want.erase(std::unique(want.begin(), want.end(), sameId), want.end());
+    for (RuleFingerprint& w : want) {
+        if (w.fingerprint == 0) {
+            w.fingerprint = generationOnlyFingerprint(gen.number, w.rule_id);
         }
     }
-    return ruleTable().assign(rule_slots_, rule_hits_, fingerprints, in_use);
+    return ruleTable().assign(rule_slots_, rule_hits_, want,
+                              replaced != nullptr ? &replaced->rules : nullptr,
+                              active != nullptr ? &active->rules : nullptr);
+}
+
+void Datapath::forgetRuleCounterAssignment() {
+    if (rule_table_) {
+        rule_table_->forgetLastAssign();
+    }
 }
 
 std::vector<RuleHitCount> Datapath::ruleHits() const {

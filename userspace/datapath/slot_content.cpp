@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace ztseg {
 namespace {
@@ -54,6 +55,38 @@ void mergeDiff(const PackedEntries& from, const PackedEntries& to, MapDiff& out)
         } else {
             if (std::memcmp(from.value(f), to.value(t), vs) != 0) {
                 out.upserts.pushBytes(to.key(t), to.value(t));
+            }
+            ++f;
+            ++t;
+        }
+    }
+}
+
+// Key order of a slot map's entries: bytewise, except the rule counter map's,
+// which is by rule id (its assignment is merged by id, datapath_rules.cpp).
+template <typename Entry>
+bool keyLess(const Entry& a, const Entry& b) {
+    return bytesLess(a.key, b.key);
+}
+bool keyLess(const RuleRefEntry& a, const RuleRefEntry& b) {
+    return a.key.rule_id < b.key.rule_id;
+}
+
+// The writes that turn one key-sorted run into another, without packing
+// either: a one-rule change at 100k rules compares 100k entries in place.
+template <typename Entry>
+void mergeRuns(const std::vector<Entry>& from, const std::vector<Entry>& to, MapDiff& out) {
+    auto f = from.begin(), t = to.begin();
+    while (f != from.end() || t != to.end()) {
+        if (t == to.end() || (f != from.end() && keyLess(*f, *t))) {
+            out.deletes.pushKey(f->key);
+            ++f;
+        } else if (f == from.end() || keyLess(*t, *f)) {
+            out.upserts.push(t->key, t->value);
+            ++t;
+        } else {
+            if (!bytesEqual(f->value, t->value)) {
+                out.upserts.push(t->key, t->value);
             }
             ++f;
             ++t;
@@ -346,7 +379,14 @@ SlotDiff diffSlots(const SlotContent& from, const SlotContent& to) {
         if (runsOf(from, s.id) == runsOf(to, s.id)) {
             continue;  // shared content (an identity table both slots use)
         }
-        mergeDiff(slotEntries(from, s.id), slotEntries(to, s.id), d[s.id]);
+        // Every map but the policy map is one run.
+        forEachRun(from, s.id, [&](const auto& from_run) {
+            forEachRun(to, s.id, [&](const auto& to_run) {
+                if constexpr (std::is_same_v<decltype(from_run), decltype(to_run)>) {
+                    mergeRuns(from_run, to_run, d[s.id]);
+                }
+            });
+        });
     }
     return d;
 }

@@ -48,6 +48,7 @@ using EndpointEntry = KeyedValue<ztseg_endpoint_key>;
 struct RuleRefEntry {
     ztseg_rule_key key;
     ztseg_rule_ref value;
+    uint64_t fingerprint = 0;  // what the slot follows; not written to the map (0: unknown)
 };
 
 // Identity prefixes with their mode flags, each vector sorted by key bytes:
@@ -73,7 +74,7 @@ struct SlotContent {
     std::vector<std::pair<PolicyGroupKey, std::shared_ptr<const PolicyGroup>>> groups;
     std::shared_ptr<const IdentityTable> identities;
     std::vector<EndpointEntry> endpoints;  // sorted by key bytes
-    std::vector<RuleRefEntry> rules;       // sorted by key bytes; empty: nothing counted
+    std::vector<RuleRefEntry> rules;       // sorted by rule id; empty: nothing counted
     size_t policy_entries = 0;
     ProbeMasks probe_masks{};  // OR of the groups' masks
 };

@@ -72,6 +72,12 @@ struct Endpoint {
     IdentityId identity = kUnlabeled;
 };
 
+struct RuleFingerprint {
+    uint32_t rule_id = 0;
+    uint64_t fingerprint = 0;
+    bool operator==(const RuleFingerprint&) const = default;
+};
+
 // Everything that becomes visible in one atomic step.
 struct Generation {
     uint64_t number = 0;
@@ -82,10 +88,12 @@ struct Generation {
     std::set<IdentityId> raw_sockets;
     std::vector<Endpoint> endpoints;
     std::vector<Rule> rules;
-    // Rule id -> fingerprint of the source rule (policy and content, not
-    // position): per-rule hit counters follow it from generation to
-    // generation. A rule without one is counted for this generation only.
-    std::map<uint32_t, uint64_t> rule_fingerprints;
+    // The fingerprint of each rule id's source rule (policy and content, not
+    // position), sorted by rule id: per-rule hit counters follow it from
+    // generation to generation. Fingerprint 0: counted for this generation
+    // only. Empty: every rule counts for this generation only; otherwise a
+    // rule id missing here is not counted.
+    std::vector<RuleFingerprint> rule_fingerprints;
 };
 
 }  // namespace ztseg

@@ -219,10 +219,15 @@ Generation CompiledPolicy::toGeneration(std::vector<Endpoint> endpoints) const {
     g.raw_sockets = raw_sockets;
     g.endpoints = std::move(endpoints);
     g.rules = rules;
+    g.rule_fingerprints.reserve(sources.size());
     for (const RuleSource& s : sources) {
-        if (s.fingerprint != 0) {
-            g.rule_fingerprints[s.rule_id] = s.fingerprint;
-        }
+        g.rule_fingerprints.push_back({s.rule_id, s.fingerprint});
+    }
+    auto byId = [](const RuleFingerprint& a, const RuleFingerprint& b) {
+        return a.rule_id < b.rule_id;
+    };
+    if (!std::is_sorted(g.rule_fingerprints.begin(), g.rule_fingerprints.end(), byId)) {
+        std::stable_sort(g.rule_fingerprints.begin(), g.rule_fingerprints.end(), byId);
     }
     return g;
 }

@@ -33,9 +33,12 @@ std::vector<std::string> splitList(const std::string& s) {
     return out;
 }
 
+double metric(const std::map<std::string, double>& m, const char* name) {
+    auto it = m.find(name);
+    return it == m.end() ? -1 : it->second;
+}
 double metric(const PushResult& r, const char* name) {
-    auto it = r.etcd_delta.find(name);
-    return it == r.etcd_delta.end() ? -1 : it->second;
+    return metric(r.etcd_delta, name);
 }
 
 std::string count(double v) {
@@ -48,6 +51,7 @@ struct Row {
     PushResult r;
     double initial_ms;
     double sim_cpu_s;  // this process (the simulated agents) during the push
+    std::map<std::string, double> initial_etcd;  // etcd's counters over the first full push
 };
 
 void printHeader() {
@@ -56,10 +60,11 @@ void printHeader() {
         "admitted p50 / p99 / all ms | admission ms (median) | est. all on own CPUs ms | "
         "first full push ms | MiB to agents | KiB per agent | messages | reconnects | refused | "
         "controller CPU s | controller RSS / peak MiB | agents' CPU s | etcd puts | "
-        "etcd watch events | etcd sent MiB | etcd RSS MiB |\n");
+        "etcd watch events | etcd sent MiB | etcd received MiB | etcd DB MiB | etcd RSS MiB | "
+        "first push: etcd puts / received MiB |\n");
     std::printf(
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        "---:|---:|---:|---:|---:|---:|\n");
+        "---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 }
 
 void printRow(const Row& row) {
@@ -84,12 +89,16 @@ void printRow(const Row& row) {
         r.controller_after.cpu_s - r.controller_before.cpu_s, r.controller_after.rss_mib,
         r.controller_after.peak_mib, row.sim_cpu_s);
     if (direct) {
-        std::printf(" – | – | – | – |\n");
+        std::printf(" – | – | – | – | – | – | – |\n");
     } else {
-        std::printf(" %s | %s | %.1f | %.0f |\n", count(metric(r, "etcd_mvcc_put_total")).c_str(),
-                    count(metric(r, "etcd_debugging_mvcc_events_total")).c_str(),
-                    metric(r, "etcd_network_client_grpc_sent_bytes_total") / mib,
-                    r.etcd_after.rss_mib);
+        std::printf(
+            " %s | %s | %.1f | %.1f | %.1f | %.0f | %s / %.1f |\n",
+            count(metric(r, "etcd_mvcc_put_total")).c_str(),
+            count(metric(r, "etcd_debugging_mvcc_events_total")).c_str(),
+            metric(r, "etcd_network_client_grpc_sent_bytes_total") / mib,
+            metric(r, "etcd_network_client_grpc_received_bytes_total") / mib, r.etcd_db_mib,
+            r.etcd_after.rss_mib, count(metric(row.initial_etcd, "etcd_mvcc_put_total")).c_str(),
+            metric(row.initial_etcd, "etcd_network_client_grpc_received_bytes_total") / mib);
     }
     std::fflush(stdout);
 }
@@ -179,7 +188,8 @@ int main(int argc, char** argv) {
                 double cpu_before = procStats(::getpid()).cpu_s;
                 PushResult r = sim.pushOneRuleChange();
                 double sim_cpu = procStats(::getpid()).cpu_s - cpu_before;
-                rows.push_back({mode, n, r, sim.initialConvergeMs(), sim_cpu});
+                rows.push_back(
+                    {mode, n, r, sim.initialConvergeMs(), sim_cpu, sim.initialEtcdDelta()});
                 printRow(rows.back());
                 bool bytes_counted =
                     (mode == FleetMode::Controller ? r.wire_bytes : r.admitted_bytes) > 0;

@@ -129,6 +129,10 @@ FleetSim::FleetSim(FleetSimOptions opts) : opts_(opts) {
     std::vector<policy::Ed25519Key> trusted{
         policy::Ed25519Key::loadTrusted(lab_->keyPath("A", ".pub")),
         policy::Ed25519Key::loadTrusted(lab_->keyPath("B", ".pub"))};
+    std::map<std::string, double> etcd_before;
+    if (opts_.mode == FleetMode::Etcd) {
+        etcd_before = scrapeMetrics("127.0.0.1", lab_->etcd_port);
+    }
     auto start = SimClock::now();
     for (int i = 0; i < opts_.agents; ++i) {
         SimAgentOptions o;
@@ -152,6 +156,11 @@ FleetSim::FleetSim(FleetSimOptions opts) : opts_(opts) {
         throw Error("fleet sim: not every agent reached generation " + std::to_string(first));
     }
     initial_ms_ = msBetween(start, SimClock::now());
+    if (opts_.mode == FleetMode::Etcd) {
+        for (const auto& [name, v] : scrapeMetrics("127.0.0.1", lab_->etcd_port)) {
+            initial_etcd_delta_[name] = v - etcd_before[name];
+        }
+    }
     spdlog::info("fleet sim: {} agents ({} mode) at generation {} after {:.0f} ms", opts_.agents,
                  modeName(opts_.mode), first, initial_ms_);
 }
@@ -226,6 +235,9 @@ PushResult FleetSim::pushOneRuleChange() {
     if (opts_.mode == FleetMode::Etcd) {
         for (const auto& [name, v] : scrapeMetrics("127.0.0.1", lab_->etcd_port)) {
             r.etcd_delta[name] = v - etcd_before[name];
+            if (name == "etcd_mvcc_db_total_size_in_bytes") {
+                r.etcd_db_mib = v / (1024.0 * 1024.0);
+            }
         }
         r.etcd_after = procStats(lab_->etcdPid());
     }

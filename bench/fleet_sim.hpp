@@ -52,6 +52,7 @@ struct PushResult {
     ProcStats controller_before, controller_after;
     ProcStats etcd_after;                      // etcd mode
     std::map<std::string, double> etcd_delta;  // etcd mode: counters after - before
+    double etcd_db_mib = -1;                   // etcd mode: its database file after
 
     double timeToAllMs() const { return reached == agents ? percentile(admitted_ms, 100) : 0; }
 };
@@ -75,6 +76,8 @@ class FleetSim {
     policy::Ed25519Key signingKey() const;
     // The time to first convergence (every agent at generation 1).
     double initialConvergeMs() const { return initial_ms_; }
+    // etcd mode: etcd's counters over that first convergence (after - before).
+    const std::map<std::string, double>& initialEtcdDelta() const { return initial_etcd_delta_; }
 
   private:
     void writePolicy(const std::vector<policy::SourceText>& files);
@@ -87,6 +90,7 @@ class FleetSim {
     std::string state_root_;
     int next_port_ = 20000;
     double initial_ms_ = 0;
+    std::map<std::string, double> initial_etcd_delta_;
 };
 
 }  // namespace ztseg::bench

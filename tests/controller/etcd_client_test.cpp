@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/etcd_bundle_ref.hpp"
 
 namespace ztseg {
 namespace {
@@ -107,6 +108,89 @@ TEST_F(Etcd, WatchDeliversChangesAsTheyHappenAndStops) {
     EXPECT_EQ(last, "/w/b=2");
     watcher.stop();
     t.join();  // watch() returns once stopped
+}
+
+TEST_F(Etcd, PutManyWritesEveryKeyInFewTransactions) {
+    std::vector<std::pair<std::string, std::string>> items;
+    for (int i = 0; i < 300; ++i) {
+        items.emplace_back("/m/hosts/" + std::to_string(1000 + i),
+                           std::string(100, char('a' + i % 26)));
+    }
+    int64_t rev0 = 0, rev1 = 0;
+    client_->range("/m/", &rev0);
+    std::vector<std::string> errors = client_->putMany(items);
+    ASSERT_EQ(errors.size(), items.size());
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    auto all = client_->range("/m/", &rev1);
+    ASSERT_EQ(all.size(), items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        EXPECT_EQ(all[i].key, items[i].first);
+        EXPECT_EQ(all[i].value, items[i].second);
+    }
+    EXPECT_EQ(rev1 - rev0, 3) << "300 puts in transactions of at most 128: three revisions";
+
+    // The byte bound cuts transactions too (a value over it goes alone).
+    client_->range("/m/", &rev0);
+    errors = client_->putMany({{"/m/a", std::string(600, 'x')},
+                               {"/m/d", "small"},
+                               {"/m/b", std::string(600, 'y')},
+                               {"/m/c", std::string(2000, 'z')}},
+                              128, 1000);
+    for (const auto& e : errors) EXPECT_EQ(e, "");
+    client_->range("/m/", &rev1);
+    EXPECT_EQ(rev1 - rev0, 3) << "{a, d}, {b}, {c}";
+    EXPECT_EQ(client_->get("/m/c")->value, std::string(2000, 'z'));
+
+    client_->remove("/m/a");
+    EXPECT_FALSE(client_->get("/m/a").has_value());
+    auto keys = client_->range("/m/", nullptr, /*keys_only=*/true);
+    ASSERT_FALSE(keys.empty());
+    EXPECT_EQ(keys[0].key, "/m/b");
+    EXPECT_EQ(keys[0].value, "") << "keys only";
+}
+
+TEST_F(Etcd, PutManyReportsEveryItemOfAFailedTransaction) {
+    // etcd refuses a transaction that puts the same key twice.
+    auto errors = client_->putMany({{"/d/x", "1"}, {"/d/x", "2"}, {"/d/y", "3"}}, 2);
+    ASSERT_EQ(errors.size(), 3u);
+    EXPECT_NE(errors[0], "");
+    EXPECT_NE(errors[1], "");
+    EXPECT_EQ(errors[2], "") << "the next transaction is written";
+    EXPECT_FALSE(client_->get("/d/x").has_value());
+    EXPECT_EQ(client_->get("/d/y")->value, "3");
+}
+
+TEST(EtcdBundleRef, RoundTripsAndIsNeverABundleOrADelta) {
+    std::string bundle = "\x0a\x05bytes";
+    std::string ref = makeEtcdBundleRef("/ztseg/prod", 42, bundle);
+    EXPECT_LT(ref.size(), 200u);
+    EXPECT_EQ(ref[0], '\0');
+    ASSERT_TRUE(isEtcdBundleRef(ref));
+    EtcdBundleRef r = parseEtcdBundleRef(ref);
+    EXPECT_EQ(r.generation, 42u);
+    EXPECT_EQ(r.key, "/ztseg/prod/generations/42");
+    EXPECT_EQ(r.sha256_hex, sha256Hex(bundle));
+    EXPECT_EQ(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    // Bundles (0x0a, 0x08) and deltas (0x7a) are not references.
+    for (std::string v :
+         {std::string("\x0a\x01x"), std::string("\x08\x01"), std::string("\x7a\x02zz"),
+          std::string(""), std::string("ztseg-bundle-ref/1\n")}) {
+        EXPECT_FALSE(isEtcdBundleRef(v));
+        EXPECT_THROW(parseEtcdBundleRef(v), Error);
+    }
+    // Malformed references are errors, not guesses.
+    auto broken = [&](const std::string& from, const std::string& to) {
+        std::string b = ref;
+        b.replace(b.find(from), from.size(), to);
+        return b;
+    };
+    for (const std::string& bad :
+         {broken("generation=42", "generation=0"), broken("generation=42", "generation=4x2"),
+          broken("sha256=", "sha256=00"), broken("sha256=", "sha="), ref + "extra",
+          ref.substr(0, ref.size() - 1)}) {
+        EXPECT_TRUE(isEtcdBundleRef(bad));
+        EXPECT_THROW(parseEtcdBundleRef(bad), Error) << bad.substr(1);
+    }
 }
 
 TEST_F(Etcd, UnreachableEndpointIsAnErrorNamingIt) {

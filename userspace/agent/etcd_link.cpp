@@ -8,6 +8,7 @@
 
 #include "agent/fleet_report.hpp"
 #include "common/error.hpp"
+#include "common/etcd_bundle_ref.hpp"
 #include "policy/bundle_delta.hpp"
 #include "policy/signing.hpp"
 
@@ -96,7 +97,7 @@ void EtcdLink::sync() {
     std::lock_guard lock(sync_mu_);
     std::optional<std::string> host;
     if (auto kv = kv_.get(host_bundle_key_)) {
-        host = std::move(kv->value);
+        host = isEtcdBundleRef(kv->value) ? resolve(kv->value) : std::move(kv->value);
     }
     uint64_t stable = 0;
     if (auto kv = kv_.get(stable_key_)) {
@@ -117,6 +118,57 @@ void EtcdLink::sync() {
     if (host && !host_first) {
         tryCandidate(*host);
     }
+}
+
+std::optional<std::string> EtcdLink::resolve(const std::string& ref_bytes) {
+    // Refused once, refused for good (a reference to a key that later
+    // appears is a new reference: the controller writes the key first).
+    std::string ref_digest = policy::sha256(ref_bytes);
+    if (std::find(tried_.begin(), tried_.end(), ref_digest) != tried_.end()) {
+        return std::nullopt;
+    }
+    EtcdBundleRef ref;
+    std::string why;
+    try {
+        ref = parseEtcdBundleRef(ref_bytes);
+    } catch (const Error& e) {
+        why = e.what();
+    }
+    if (why.empty() && ref.generation <= ops_.status().highest_generation()) {
+        return std::nullopt;  // older than what this host has: not worth reading
+    }
+    const std::string expected = etcdGenerationKey(cfg_.etcd.prefix, ref.generation);
+    std::optional<EtcdKeyValue> kv;
+    if (why.empty() && ref.key != expected) {
+        why = "it names key " + ref.key + ", not " + expected;
+    }
+    if (why.empty()) {
+        kv = kv_.get(expected);  // throws on an etcd failure: retried, not refused
+        if (!kv) {
+            why = "key " + expected + " does not exist";
+        } else if (sha256Hex(kv->value) != ref.sha256_hex) {
+            why = "key " + expected + " holds bytes with SHA-256 " + sha256Hex(kv->value) +
+                  ", not " + ref.sha256_hex;
+        } else if (policy::claimedGeneration(kv->value) != ref.generation) {
+            why = "key " + expected + " holds generation " +
+                  std::to_string(policy::claimedGeneration(kv->value)) + ", not " +
+                  std::to_string(ref.generation);
+        }
+    }
+    if (why.empty()) {
+        return std::move(kv->value);  // admitted (or refused) as any bundle
+    }
+    tried_.push_back(ref_digest);
+    if (tried_.size() > 8) {
+        tried_.erase(tried_.begin());
+    }
+    spdlog::error("etcd: {} holds a bundle reference this host refuses: {}; enforcement unchanged",
+                  host_bundle_key_, why);
+    v1::ApplyResult res;
+    res.set_generation(ref.generation);
+    res.set_error("bundle reference in " + host_bundle_key_ + " refused: " + why);
+    report(0, &res);
+    return std::nullopt;
 }
 
 bool EtcdLink::tryCandidate(const std::string& candidate) {

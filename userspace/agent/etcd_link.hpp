@@ -4,8 +4,11 @@
 //   <prefix>/stable                     the stable generation (watched: small)
 //   <prefix>/bundle                     the fleet's stable signed bundle (read
 //                                       only when this host is behind it)
-//   <prefix>/hosts/<host>/bundle        this host's bundle, or a delta against
-//                                       the generation it reported
+//   <prefix>/hosts/<host>/bundle        a delta against the generation this
+//                                       host reported, or a reference to
+//                                       <prefix>/generations/<g>
+//   <prefix>/generations/<g>            generation g's signed bundle, once for
+//                                       the fleet (common/etcd_bundle_ref.hpp)
 //   <prefix>/hosts/<host>/report-request  a report is wanted (value: request id)
 //   <prefix>/reports/<host>             this host's Report (controller.proto, binary)
 // Candidates are tried newest first through the normal admission, so etcd
@@ -42,6 +45,11 @@ class EtcdLink {
     // Admits `candidate` unless tried before or not newer than what this host
     // applied; reports the outcome. True if applied.
     bool tryCandidate(const std::string& candidate);
+    // The signed bundle a reference in this host's key names, read from its
+    // generation key; nullopt when not newer than what this host has, or
+    // refused (a bad reference, a missing key, bytes other than it names:
+    // logged and reported, enforcement unchanged). Throws Error if etcd fails.
+    std::optional<std::string> resolve(const std::string& ref);
     void report(uint64_t request_id, const v1::ApplyResult* apply = nullptr, bool rules = false);
     bool sleepFor(std::chrono::milliseconds d);
 

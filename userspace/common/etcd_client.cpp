@@ -2,7 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/httplib_quiet.hpp"
@@ -109,6 +111,57 @@ void EtcdClient::put(const std::string& key, const std::string& value) {
     post("/v3/kv/put", json{{"key", base64(key)}, {"value", base64(value)}}.dump(), "put " + key);
 }
 
+std::vector<std::string> EtcdClient::putMany(
+    const std::vector<std::pair<std::string, std::string>>& items, size_t max_ops, size_t max_bytes,
+    size_t parallel) {
+    // Cut into transactions: [begin, end) of items each.
+    std::vector<std::pair<size_t, size_t>> txns;
+    for (size_t i = 0; i < items.size();) {
+        size_t end = i, bytes = 0;
+        while (end < items.size() && end - i < std::max<size_t>(max_ops, 1) &&
+               (end == i || bytes + items[end].second.size() <= max_bytes)) {
+            bytes += items[end].first.size() + items[end].second.size();
+            ++end;
+        }
+        txns.emplace_back(i, end);
+        i = end;
+    }
+    std::vector<std::string> errors(items.size());
+    std::atomic<size_t> next{0};
+    auto worker = [&] {
+        for (size_t t; (t = next.fetch_add(1)) < txns.size();) {
+            auto [begin, end] = txns[t];
+            json ops = json::array();
+            for (size_t i = begin; i < end; ++i) {
+                ops.push_back(
+                    {{"request_put",
+                      {{"key", base64(items[i].first)}, {"value", base64(items[i].second)}}}});
+            }
+            std::string what = "txn of " + std::to_string(end - begin) + " puts (" +
+                               items[begin].first + (end - begin > 1 ? ", ..." : "") + ")";
+            try {
+                json r = json::parse(post("/v3/kv/txn", json{{"success", ops}}.dump(), what));
+                // No compare: the success branch always runs; say so if not.
+                if (!r.value("succeeded", false)) {
+                    throw Error("etcd " + what + ": not applied: " + r.dump());
+                }
+            } catch (const std::exception& e) {
+                for (size_t i = begin; i < end; ++i) errors[i] = e.what();
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    size_t n = std::min(std::max<size_t>(parallel, 1), txns.size());
+    for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    return errors;
+}
+
+void EtcdClient::remove(const std::string& key) {
+    post("/v3/kv/deleterange", json{{"key", base64(key)}}.dump(), "delete " + key);
+}
+
 std::optional<EtcdKeyValue> EtcdClient::get(const std::string& key) {
     json r = json::parse(post("/v3/kv/range", json{{"key", base64(key)}}.dump(), "get " + key));
     if (!r.contains("kvs") || r["kvs"].empty()) {
@@ -117,8 +170,12 @@ std::optional<EtcdKeyValue> EtcdClient::get(const std::string& key) {
     return keyValueOf(r["kvs"][0]);
 }
 
-std::vector<EtcdKeyValue> EtcdClient::range(const std::string& prefix, int64_t* revision) {
+std::vector<EtcdKeyValue> EtcdClient::range(const std::string& prefix, int64_t* revision,
+                                            bool keys_only) {
     json req{{"key", base64(prefix)}, {"range_end", base64(prefixEnd(prefix))}};
+    if (keys_only) {
+        req["keys_only"] = true;
+    }
     json r = json::parse(post("/v3/kv/range", req.dump(), "range " + prefix));
     std::vector<EtcdKeyValue> out;
     for (const auto& kv : r.value("kvs", json::array())) {

@@ -1,5 +1,6 @@
 // A small etcd v3 client over etcd's JSON gateway (POST /v3/kv/put,
-// /v3/kv/range, /v3/kv/deleterange, /v3/watch; keys and values base64), so
+// /v3/kv/range, /v3/kv/deleterange, /v3/kv/txn, /v3/watch; keys and values
+// base64), so
 // ztseg needs no etcd gRPC stubs. Each call tries the endpoints in turn.
 // Nothing read from etcd is trusted by ztseg: bundles carry signatures.
 #pragma once
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace httplib {
@@ -35,10 +37,22 @@ class EtcdClient {
 
     // Throw Error naming the key, the endpoint and the reason.
     void put(const std::string& key, const std::string& value);
+    // Many puts in few round trips: transactions of at most `max_ops` puts
+    // (etcd's --max-txn-ops defaults to 128) and about `max_bytes` of values
+    // (its --max-request-bytes defaults to 1.5 MiB), up to `parallel` of them
+    // in flight at once. Each transaction is one revision and one fsync in
+    // etcd instead of one per key. Returns, per item, "" when it was written,
+    // else why not (all items of a failed transaction fail together).
+    std::vector<std::string> putMany(const std::vector<std::pair<std::string, std::string>>& items,
+                                     size_t max_ops = 128, size_t max_bytes = 1 << 20,
+                                     size_t parallel = 4);
+    void remove(const std::string& key);
     std::optional<EtcdKeyValue> get(const std::string& key);
     // Every key starting with `prefix`, sorted; `revision` receives the store
     // revision the answer reflects (watch from revision + 1 to miss nothing).
-    std::vector<EtcdKeyValue> range(const std::string& prefix, int64_t* revision = nullptr);
+    // `keys_only`: values are left empty (not sent).
+    std::vector<EtcdKeyValue> range(const std::string& prefix, int64_t* revision = nullptr,
+                                    bool keys_only = false);
 
     // Streams changes of `key` (or every key under it when `prefix`) from
     // `start_revision` on to `on_change`, until stop() is called (returns

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
+#include <memory>
 
 #include "common/error.hpp"
 #include "common/signals.hpp"
@@ -336,6 +338,16 @@ const Release* Controller::desiredFor(const std::string& host) const {
 }
 
 void Controller::reconcile() {
+    // Collected first, then sent in one batch (etcd mode writes the hosts'
+    // keys in a few transactions instead of one put per host).
+    struct Pending {
+        std::string host;
+        uint64_t from = 0, generation = 0;
+        std::shared_ptr<const std::string> bytes;
+        bool delta = false;
+    };
+    std::vector<Pending> pending;
+    std::map<uint64_t, std::shared_ptr<const std::string>> bundles;  // one copy per generation
     for (const auto& [name, h] : fleet_.snapshot()) {
         if (!h.connected)
             continue;
@@ -359,14 +371,36 @@ void Controller::reconcile() {
         if (!delta_refused) {
             delta = deltas_->delta(h.generation, want->generation);
         }
-        const std::string& bytes = delta ? *delta : want->signed_bundle;
+        std::shared_ptr<const std::string> bytes;
+        if (delta) {
+            bytes = std::make_shared<const std::string>(std::move(*delta));
+        } else {
+            auto& b = bundles[want->generation];
+            if (!b) {
+                b = std::make_shared<const std::string>(want->signed_bundle);
+            }
+            bytes = b;
+        }
         fleet_.markPushed(name, want->generation, delta.has_value());
-        if (dist_->push(name, want->generation, bytes)) {
-            event("push", want->generation,
-                  {{"host", name},
-                   {"from", h.generation},
-                   {"as", delta ? "delta" : "bundle"},
-                   {"bytes", bytes.size()}});
+        pending.push_back(
+            {name, h.generation, want->generation, std::move(bytes), delta.has_value()});
+    }
+    if (pending.empty()) {
+        return;
+    }
+    std::vector<Distributor::Push> pushes;
+    pushes.reserve(pending.size());
+    for (const auto& p : pending) {
+        pushes.push_back({p.host, p.generation, p.bytes.get(), p.delta});
+    }
+    std::vector<bool> sent = dist_->pushMany(pushes);
+    for (size_t i = 0; i < pending.size(); ++i) {
+        if (sent[i]) {
+            event("push", pushes[i].generation,
+                  {{"host", pending[i].host},
+                   {"from", pending[i].from},
+                   {"as", pending[i].delta ? "delta" : "bundle"},
+                   {"bytes", pending[i].bytes->size()}});
         }
     }
 }

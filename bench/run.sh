@@ -52,6 +52,11 @@ else
 fi
 
 version() { "$@" 2>&1 | head -1 || echo "not installed"; }
+# Log lines (spdlog's "[2026-12-07 06:52:37.535] ...") that the daemons and
+# benches under test print go to the terminal, not into RESULTS.md.
+logs_to_stderr() {
+  awk '/^\[[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9:.]+\] / { print > "/dev/stderr"; next } { print }'
+}
 # Sections that bench/compare_revisions.sh results were written into by hand
 # (a "## " heading containing "before/after") are not measured here: carry
 # them over from the previous RESULTS.md.
@@ -173,7 +178,7 @@ started=$(date +%s)
   fi
   echo "---"
   echo "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); run took $(( $(date +%s) - started )) s."
-} > "$out"
+} | logs_to_stderr > "$out"
 if [ -n "$kept" ]; then
   printf '\n%s\n' "$kept" >> "$out"
 fi

@@ -107,12 +107,19 @@ static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __
         __u64 own = ztseg_identity_find(
             &j.active, j.pkt.t.family,
             (const struct ztseg_addr*)(dir == ZTSEG_DIR_INGRESS ? j.pkt.t.daddr : j.pkt.t.saddr));
-        if (!((own >> 32) & ZTSEG_IDF_MANAGED)) {
+        if ((own >> 32) & ZTSEG_IDF_MANAGED) {
+            j.local_id = (__u32)own;
+            j.local_flags = own >> 32;
+        } else if (ztseg_host_flags(&j.active) &&
+                   bpf_get_netns_cookie(skb) == ztseg_config_get(ZTSEG_CFG_HOST_NETNS_COOKIE)) {
+            /* the host itself: every process of its network namespace outside
+             * a workload cgroup, whichever address it uses */
+            j.local_id = ZTSEG_ID_HOST;
+            j.local_flags = ztseg_host_flags(&j.active);
+        } else {
             ztseg_count(hook, ZTSEG_REASON_PASS_NO_ENDPOINT, j.len);
             return ZTSEG_PASS;
         }
-        j.local_id = (__u32)own;
-        j.local_flags = own >> 32;
     }
     if (dir == ZTSEG_DIR_EGRESS && ztseg_is_answer(&j.pkt))
         return ztseg_judge_answer(&j);

@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 4
+#define ZTSEG_ABI_VERSION 5
 
 /* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -108,6 +108,7 @@ enum ztseg_config_index {
     ZTSEG_CFG_WORKLOAD_LEVELS = 3,        /* bit L: some workload cgroup sits at cgroup level L */
     ZTSEG_CFG_PENDING_LEVELS = 4, /* bit L: a pending (unclassified) cgroup sits at level L */
     ZTSEG_CFG_DROP_EVENT_SOURCE_BUDGET = 5, /* drop events per source key and interval; 0: off */
+    ZTSEG_CFG_HOST_NETNS_COOKIE = 6,        /* netns cookie of the host's own network namespace */
     ZTSEG_CFG_MAX = 8,
 };
 
@@ -137,6 +138,11 @@ struct ztseg_slot_meta {
  * them an exact-match miss is final and the trie walk is skipped. */
 #define ZTSEG_SLOTF_LPM4 0x2u
 #define ZTSEG_SLOTF_LPM6 0x4u
+/* A policy selects the host itself (`entity: host`): a socket of the host's
+ * network namespace outside every workload cgroup, whose local address no
+ * managed identity owns, is judged as ZTSEG_ID_HOST in this mode. */
+#define ZTSEG_SLOTF_HOST_ENFORCE 0x8u
+#define ZTSEG_SLOTF_HOST_AUDIT 0x10u
 
 /* ---- identity ----
  * Host addresses (/32, /128) live in exact-match hashes, looked up first: a

@@ -34,6 +34,12 @@ static __always_inline void ztseg_load_active(struct ztseg_active* a) {
     a->generation = m->generation;
 }
 
+/* ZTSEG_IDF_* of the host itself under the active generation; 0: unmanaged. */
+static __always_inline __u32 ztseg_host_flags(const struct ztseg_active* a) {
+    return ((a->flags & ZTSEG_SLOTF_HOST_ENFORCE) ? ZTSEG_IDF_ENFORCE : 0) |
+           ((a->flags & ZTSEG_SLOTF_HOST_AUDIT) ? ZTSEG_IDF_AUDIT : 0);
+}
+
 static __always_inline __u64 ztseg_config_get(__u32 index) {
     __u64* v = bpf_map_lookup_elem(&ztseg_config, &index);
     return v ? *v : 0;

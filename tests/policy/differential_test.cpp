@@ -3,7 +3,9 @@
 //
 // For every seed: a random PolicySet (tests/policy/random_policy.hpp) is
 // compiled and applied to a real datapath, with this process's cgroup as the
-// endpoint of one local workload at a time; each flow is crafted as a packet
+// endpoint of one local workload at a time, or with no endpoint as a process
+// of the host itself when the flow's local side is the host (`entity: host`
+// policies; the datapath's host netns is this process's); each flow is crafted as a packet
 // and run through cgroup_skb ingress/egress (and, for ingress, XDP). The
 // kernel's verdict, the one counter that moved, and the flow event's rule id
 // must be what Evaluator::evaluate says. Conntrack is flushed before every
@@ -230,13 +232,14 @@ class Differential : public ztseg::test::DatapathTest {
     // `cw` already). Returns every disagreement, with the evaluation, or "".
     std::string checkFlow(const PolicySet& ps, const CompiledWorkload& cw, const Evaluator& ev,
                           const RandomFlow& f, Stats& stats) {
-        const WorkloadSpec& local = ps.workloads[f.local];
+        const LabelSet& local =
+            f.host_local ? Evaluator::hostLabels() : ps.workloads[f.local].labels;
         Peer peer = ev.peerOfAddress(f.peer_address);
-        Evaluation e = ev.evaluate(local.labels, peer, f.direction, f.protocol, f.port);
+        Evaluation e = ev.evaluate(local, peer, f.direction, f.protocol, f.port);
         std::string why;
 
         // The compiled mode must be what the evaluator derives from the policies.
-        auto selecting = ev.selecting(local.labels);
+        auto selecting = ev.selecting(local);
         bool audit = std::any_of(selecting.begin(), selecting.end(), [](const PolicySpec* p) {
             return p->mode == WorkloadMode::Audit;
         });
@@ -254,7 +257,8 @@ class Differential : public ztseg::test::DatapathTest {
         // only where that address resolves to the local workload itself.
         if (f.direction == Direction::Ingress && f.local_declared) {
             Peer self = ev.peerOfAddress(f.local_address);
-            if (self.kind == Peer::Kind::Workload && self.labels == local.labels) {
+            if (f.host_local ? self.kind == Peer::Kind::Host
+                             : self.kind == Peer::Kind::Workload && self.labels == local) {
                 ++stats.xdp;
                 if (cw.mode == WorkloadMode::Enforce) {
                     ++stats.xdp_enforce;
@@ -285,7 +289,8 @@ class Differential : public ztseg::test::DatapathTest {
               e.reason != EvalReason::NotManaged, verdict, why);
 
         ++stats.flows;
-        ++stats.by_outcome[std::string(f.direction == Direction::Ingress ? "ingress " : "egress ") +
+        ++stats.by_outcome[std::string(f.host_local ? "host " : "") +
+                           std::string(f.direction == Direction::Ingress ? "ingress " : "egress ") +
                            std::string(reasonName(cgroupReason(e)))];
         if (why.empty()) {
             return why;
@@ -313,24 +318,42 @@ class Differential : public ztseg::test::DatapathTest {
         // Grouped by local workload. The first local comes in with the
         // generation (toGeneration's endpoint list); the next ones replace
         // this process's endpoint in place, which is much cheaper than an apply.
+        // The host's flows come last: this process then leaves its workload
+        // endpoint and is a host process (the datapath's host netns is ours).
         std::stable_sort(flows.begin(), flows.end(), [](const RandomFlow& a, const RandomFlow& b) {
-            return a.local < b.local;
+            return std::tie(a.host_local, a.local) < std::tie(b.host_local, b.local);
         });
         std::map<std::string, const CompiledWorkload*> compiled;
         for (const auto& w : cp.workloads) {
             compiled[w.name] = &w;
         }
+        auto host_mode = cp.modes.find(kHostIdentity);
+        const CompiledWorkload host{
+            "host",
+            kHostIdentity,
+            "",
+            "",
+            host_mode == cp.modes.end() ? WorkloadMode::Unmanaged : host_mode->second,
+            false};
+        constexpr size_t kHost = SIZE_MAX - 1;
         bool printed_policy = false;
         size_t current = SIZE_MAX;
         for (const RandomFlow& f : flows) {
-            const CompiledWorkload& cw = *compiled.at(ps.workloads[f.local].name);
+            const size_t want = f.host_local ? kHost : f.local;
+            const CompiledWorkload& cw =
+                f.host_local ? host : *compiled.at(ps.workloads[f.local].name);
             if (current == SIZE_MAX) {
-                install(cp, cw);
+                cp.generation = next_generation_++;
+                dp().apply(cp.toGeneration(
+                    f.host_local ? std::vector<Endpoint>{}
+                                 : std::vector<Endpoint>{{selfCgroupId(), cw.identity}}));
                 ++stats.applies;
-            } else if (current != f.local) {
+            } else if (current != want && f.host_local) {
+                dp().removeEndpoint(selfCgroupId());
+            } else if (current != want) {
                 dp().upsertEndpoint({selfCgroupId(), cw.identity}, cw.mode);
             }
-            current = f.local;
+            current = want;
             std::string why = checkFlow(ps, cw, ev, f, stats);
             if (why.empty()) {
                 continue;
@@ -432,11 +455,28 @@ TEST_F(Differential, KernelAgreesWithReferenceEvaluator) {
         EXPECT_GE(stats.flows, 10000u);
         EXPECT_GE(stats.policies, 50u);
         // Every outcome must be exercised, or the generator has drifted.
-        for (const char* what :
-             {"ingress allow-policy", "ingress policy-deny", "ingress default-deny",
-              "ingress unlabeled", "ingress audit", "ingress no-endpoint", "egress allow-policy",
-              "egress policy-deny", "egress default-deny", "egress unlabeled", "egress audit",
-              "egress no-endpoint"}) {
+        for (const char* what : {"ingress allow-policy",
+                                 "ingress policy-deny",
+                                 "ingress default-deny",
+                                 "ingress unlabeled",
+                                 "ingress audit",
+                                 "ingress no-endpoint",
+                                 "egress allow-policy",
+                                 "egress policy-deny",
+                                 "egress default-deny",
+                                 "egress unlabeled",
+                                 "egress audit",
+                                 "egress no-endpoint",
+                                 "host ingress allow-policy",
+                                 "host ingress policy-deny",
+                                 "host ingress default-deny",
+                                 "host ingress unlabeled",
+                                 "host ingress audit",
+                                 "host egress allow-policy",
+                                 "host egress policy-deny",
+                                 "host egress default-deny",
+                                 "host egress unlabeled",
+                                 "host egress audit"}) {
             EXPECT_GT(stats.by_outcome[what], 0u) << what;
         }
     }

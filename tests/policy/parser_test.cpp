@@ -104,8 +104,21 @@ const std::vector<ErrorCase> kErrorCases = {
      "unknown field 'cidr' in external (expected one of: cidrs, labels, name)"},
     {"UnknownFieldInPolicy",
      kW + "policies:\n  - name: p\n    podSelector: {matchLabels: {app: a}}\n", "test.yaml:6:5",
-     "unknown field 'podSelector' in policy (expected one of: egress, ingress, mode, name, "
-     "raw_sockets, selector)"},
+     "unknown field 'podSelector' in policy (expected one of: egress, entity, ingress, mode, "
+     "name, raw_sockets, selector)"},
+    {"PolicyEntityOtherThanHost", kW + "policies:\n  - name: p\n    entity: world\n",
+     "test.yaml:6:13",
+     "a policy's entity can only be 'host' (the host itself), not 'world'; workloads are "
+     "chosen by 'selector'"},
+    {"PolicyWithSelectorAndEntity",
+     kW + "policies:\n  - name: p\n    entity: host\n    selector: {}\n", "test.yaml:5:5",
+     "a policy has 'selector' (workloads) or 'entity: host' (the host), not both"},
+    {"PolicyWithoutSubject", kW + "policies:\n  - name: p\n", "test.yaml:5:5",
+     "a policy needs 'selector' (the workloads it applies to) or 'entity: host' (the host "
+     "itself)"},
+    {"RawSocketsOnHostPolicy",
+     kW + "policies:\n  - name: p\n    entity: host\n    raw_sockets: allow\n", "test.yaml:7:18",
+     "'raw_sockets' applies to workloads; the host's own raw sockets are not confined by ztseg"},
     {"UnknownFieldInIngressRule", kIngress + "      - from: [{entity: any}]\n        port: 80\n",
      "test.yaml:9:9",
      "unknown field 'port' in ingress rule (expected one of: action, description, from, ports)"},

@@ -462,6 +462,10 @@ PolicySet randomPolicySet(Rng& rng, const RandomPolicyOptions& opts) {
         p.name = "p" + std::to_string(i);
         p.loc = {"random.yaml", 200 + i * 20, 1};
         p.selector = randomSelector(rng, workload_labels);
+        if (chance(rng, opts.host_policy_chance)) {
+            p.subject = PolicySubject::Host;  // `entity: host`
+            p.selector = {};
+        }
         p.mode = chance(rng, 0.25) ? WorkloadMode::Audit : WorkloadMode::Enforce;
         int n_rules = uniform(rng, 1, opts.max_rules_per_policy);
         for (int r = 0; r < n_rules; ++r) {
@@ -522,7 +526,9 @@ std::string toYaml(const PolicySet& ps) {
         y << "policies:\n";
     }
     for (const auto& p : ps.policies) {
-        y << "  - name: " << quote(p.name) << "\n    selector: " << yamlSelector(p.selector)
+        y << "  - name: " << quote(p.name) << "\n    "
+          << (p.subject == PolicySubject::Host ? "entity: host"
+                                               : "selector: " + yamlSelector(p.selector))
           << "\n    mode: " << (p.mode == WorkloadMode::Audit ? "\"audit\"" : "\"enforce\"")
           << "\n";
         for (Direction dir : {Direction::Ingress, Direction::Egress}) {
@@ -586,7 +592,8 @@ RandomFlow randomFlow(Rng& rng, const PolicySet& ps) {
     std::vector<size_t> managed;
     for (size_t i = 0; i < ps.workloads.size(); ++i) {
         if (std::any_of(ps.policies.begin(), ps.policies.end(), [&](const PolicySpec& p) {
-                return p.selector.matches(ps.workloads[i].labels);
+                return p.subject == PolicySubject::Workloads &&
+                       p.selector.matches(ps.workloads[i].labels);
             })) {
             managed.push_back(i);
         }
@@ -594,8 +601,21 @@ RandomFlow randomFlow(Rng& rng, const PolicySet& ps) {
     f.local = !managed.empty() && chance(rng, 0.8)
                   ? pick(rng, managed)
                   : size_t(uniform(rng, 0, int(ps.workloads.size()) - 1));
+    const bool host_policy =
+        std::any_of(ps.policies.begin(), ps.policies.end(),
+                    [](const PolicySpec& p) { return p.subject == PolicySubject::Host; });
     const WorkloadSpec& local = ps.workloads[f.local];
-    if (!local.addresses.empty()) {
+    if (host_policy && chance(rng, 0.3)) {
+        // the host itself: at one of its declared addresses, or at one no
+        // workload owns (a host process uses whatever address it has)
+        f.host_local = true;
+        if (!ps.hosts.empty() && chance(rng, 0.5)) {
+            f.local_address = randomAddressIn(rng, pick(rng, ps.hosts));
+            f.local_declared = true;
+        } else {
+            f.local_address = randomAddressIn(rng, chance(rng, 0.5) ? kOther4 : kOther6);
+        }
+    } else if (!local.addresses.empty()) {
         f.local_address = randomAddressIn(rng, pick(rng, local.addresses));
         f.local_declared = true;
     } else {
@@ -715,7 +735,8 @@ std::string RandomFlow::str(const PolicySet& ps) const {
                                                           {ZTSEG_PROTO_ICMP, "icmp"},
                                                           {ZTSEG_PROTO_ICMPV6, "icmpv6"}};
     const WorkloadSpec& w = ps.workloads[local];
-    std::string l = "local " + w.name + " {" + canonical(w.labels) + "} " +
+    std::string l = (host_local ? std::string("local host ")
+                                : "local " + w.name + " {" + canonical(w.labels) + "} ") +
                     addressToString(local_address.family, local_address.addr.data());
     std::string p = "peer " + addressToString(peer_address.family, peer_address.addr.data()) +
                     " (" + peer_origin + ")";

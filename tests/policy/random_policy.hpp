@@ -23,6 +23,7 @@ struct RandomPolicyOptions {
     int min_policies = 1;
     int max_policies = 6;
     int max_rules_per_policy = 5;
+    double host_policy_chance = 0.15;  // a policy is `entity: host`
 };
 
 // A random valid PolicySet. Rule ids are 1..n in source order (per policy the
@@ -35,7 +36,8 @@ std::string toYaml(const PolicySet& ps);
 
 // One new flow of a local workload.
 struct RandomFlow {
-    size_t local = 0;             // index into PolicySet::workloads
+    size_t local = 0;             // index into PolicySet::workloads (unless host_local)
+    bool host_local = false;      // the local side is the host itself
     IpPrefix local_address;       // host prefix; one of the local's addresses when it has any
     bool local_declared = false;  // local_address is one of the local's declared addresses
     IpPrefix peer_address;        // host prefix, same family as local_address

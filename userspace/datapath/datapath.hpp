@@ -226,6 +226,8 @@ class Datapath {
     void adoptRawSocketGuard();  // raw_socket_guard.cpp
     uint32_t activeSlotRaw() const;
     void writeConfig(uint32_t index, uint64_t value) const;
+    // Which network namespace is the host's (DatapathOptions::host_netns_cookie).
+    void writeHostNetns() const;
     void flipTo(uint32_t slot);
     void writeSlotMeta(uint32_t slot, uint64_t generation, const ProbeMasks& probes,
                        uint32_t flags) const;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -88,6 +89,17 @@ void installLibbpfLogger() {
 std::string takeLibbpfLog() {
     std::lock_guard lock(g_log_mu);
     return std::exchange(g_log_tail, {});
+}
+
+// The cookie of the network namespace this process runs in (SO_NETNS_COOKIE).
+uint64_t ownNetnsCookie() {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    uint64_t cookie = 0;
+    socklen_t len = sizeof(cookie);
+    if (!s || ::getsockopt(s.get(), SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0) {
+        throw Error(std::string("read this network namespace's cookie: ") + std::strerror(errno));
+    }
+    return cookie;
 }
 
 UniqueFd dupFd(int fd, const std::string& what) {
@@ -268,6 +280,7 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     dp.raw_guard_problem_ = raw_guard.problem;
     dp.writeConfig(ZTSEG_CFG_ABI_VERSION, ZTSEG_ABI_VERSION);
     dp.writeConfig(ZTSEG_CFG_DROP_EVENT_INTERVAL_NS, opts.drop_event_interval_ns);
+    dp.writeHostNetns();
 
     // Pin everything; on any failure leave no half-pinned state behind.
     try {
@@ -335,6 +348,11 @@ Datapath Datapath::create(const DatapathOptions& opts) {
     return dp;
 }
 
+void Datapath::writeHostNetns() const {
+    writeConfig(ZTSEG_CFG_HOST_NETNS_COOKIE,
+                opts_.host_netns_cookie ? opts_.host_netns_cookie : ownNetnsCookie());
+}
+
 Datapath Datapath::adopt(const DatapathOptions& opts) {
     installLibbpfLogger();
     Datapath dp;
@@ -350,6 +368,7 @@ Datapath Datapath::adopt(const DatapathOptions& opts) {
                     " (uninstall, then start again)");
     }
     dp.adoptRawSocketGuard();
+    dp.writeHostNetns();
     spdlog::info("adopted pinned datapath at {} (generation {})", opts.pin_dir,
                  dp.activeGeneration());
     return dp;

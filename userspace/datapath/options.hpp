@@ -44,6 +44,10 @@ struct DatapathOptions {
     // The fallback's kill hook (tests force one; Auto picks for the kernel).
     RawKillHook raw_socket_kill_hook = RawKillHook::Auto;
     std::string lsm_list = "/sys/kernel/security/lsm";
+    // The network namespace whose processes outside workload cgroups are
+    // "the host" for host policies, by netns cookie; 0: the one this process
+    // runs in (ztsegd: the host's). Tests name a lab namespace.
+    uint64_t host_netns_cookie = 0;
 };
 
 }  // namespace ztseg

@@ -185,7 +185,13 @@ std::shared_ptr<const IdentityTable> buildIdentities(const Generation& gen) {
 }  // namespace
 
 uint32_t IdentityTable::slotFlags() const {
-    return (v4.empty() ? 0u : ZTSEG_SLOTF_LPM4) | (v6.empty() ? 0u : ZTSEG_SLOTF_LPM6);
+    uint32_t host = 0;
+    if (auto m = modes.find(kHostIdentity); m != modes.end()) {
+        host = m->second == WorkloadMode::Enforce ? ZTSEG_SLOTF_HOST_ENFORCE
+               : m->second == WorkloadMode::Audit ? ZTSEG_SLOTF_HOST_AUDIT
+                                                  : 0u;
+    }
+    return (v4.empty() ? 0u : ZTSEG_SLOTF_LPM4) | (v6.empty() ? 0u : ZTSEG_SLOTF_LPM6) | host;
 }
 
 uint32_t identityFlags(WorkloadMode m, bool raw_sockets) {

@@ -64,7 +64,7 @@ struct IdentityTable {
     std::vector<Host6Entry> h6;
     size_t family4() const { return v4.size() + h4.size(); }
     size_t family6() const { return v6.size() + h6.size(); }
-    uint32_t slotFlags() const;  // ZTSEG_SLOTF_LPM4/6
+    uint32_t slotFlags() const;  // ZTSEG_SLOTF_LPM4/6, ZTSEG_SLOTF_HOST_*
 };
 
 struct SlotContent {

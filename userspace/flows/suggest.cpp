@@ -287,7 +287,9 @@ Suggestion suggestPolicy(const std::vector<FlowRecord>& flows, const policy::Pol
     std::map<std::string, size_t> skipped;  // sentence -> events
     auto draftFor = [&](const LabelSet& labels) -> PolicyDraft& {
         PolicyDraft& d = drafts[labels];
-        if (d.name.empty()) {
+        if (d.name.empty() && labels == policy::Evaluator::hostLabels()) {
+            d.name = "host";
+        } else if (d.name.empty()) {
             for (const auto& w : inv.workloads) {
                 if (w.labels == labels) {
                     d.name += (d.name.empty() ? "" : "+") + w.name;
@@ -306,6 +308,13 @@ Suggestion suggestPolicy(const std::vector<FlowRecord>& flows, const policy::Pol
         auto [src, dst] = judge.parties(r);
         src = withCidrIdentity(src, r.src);
         dst = withCidrIdentity(dst, r.dst);
+        // a flow the host itself took part in where it was recorded: the host
+        // is that side's subject (a policy with `entity: host`)
+        Party& observer = r.direction == Direction::Egress ? src : dst;
+        if (observer.peer.kind == Peer::Kind::Host) {
+            observer.is_workload = true;
+            observer.labels = policy::Evaluator::hostLabels();
+        }
         std::string service = policy::serviceText(r.protocol, r.dst.port);
         std::string flow = src.text + " -> " + dst.text + " " + service;
         std::string src_peer = peerYaml(src, judge), dst_peer = peerYaml(dst, judge);
@@ -360,8 +369,10 @@ Suggestion suggestPolicy(const std::vector<FlowRecord>& flows, const policy::Pol
     }
     y += drafts.empty() ? "policies: []\n" : "policies:\n";
     for (const auto& [labels, d] : drafts) {
-        y += "  - name: " + scalar(d.name) +
-             "\n    selector: {matchLabels: " + labelsYaml(d.selector) + "}\n";
+        y += "  - name: " + scalar(d.name) + "\n";
+        y += labels == policy::Evaluator::hostLabels()
+                 ? "    entity: host\n"
+                 : "    selector: {matchLabels: " + labelsYaml(d.selector) + "}\n";
         if (opts.mode == "audit") {
             y += "    mode: audit\n";
         }

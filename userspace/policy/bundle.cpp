@@ -129,6 +129,9 @@ std::string serializeBundle(const CompiledPolicy& cp, const BundleMeta& meta) {
         o->set_mode(toProto(w.mode));
         o->set_raw_sockets(w.raw_sockets);
     }
+    if (auto host = cp.modes.find(kHostIdentity); host != cp.modes.end()) {
+        b.set_host_mode(toProto(host->second));
+    }
     for (const auto& r : cp.rules) {
         auto* o = b.add_rules();
         o->set_local(r.local);
@@ -233,6 +236,13 @@ CompiledPolicy parseBundle(const std::string& bytes, BundleMeta* meta) {
         if (raw) {
             cp.raw_sockets.insert(o.identity());
         }
+    }
+    if (!v1::Mode_IsValid(b.host_mode())) {  // never read a mode we do not know as "unmanaged"
+        throw Error("bundle: unknown host_mode " + std::to_string(int(b.host_mode())));
+    }
+    if (WorkloadMode m = fromProto(b.host_mode()); m != WorkloadMode::Unmanaged) {
+        known(kHostIdentity, "host_mode");
+        cp.modes[kHostIdentity] = m;
     }
     for (int i = 0; i < b.rules_size(); ++i) {
         const auto& o = b.rules(i);

@@ -29,6 +29,8 @@ Party CompiledJudge::partyOf(const IdentityInfo& id, std::string text) const {
             break;
         case IdentityKind::Reserved:
             p.peer.kind = id.id == kHostIdentity ? Peer::Kind::Host : Peer::Kind::World;
+            // the host is judged as a local side once a policy selects it
+            p.is_workload = id.id == kHostIdentity && cp_.modes.count(kHostIdentity) != 0;
             break;
     }
     return p;
@@ -56,6 +58,15 @@ std::string CompiledJudge::ownerText(IdentityId id) const {
 }
 
 Party CompiledJudge::resolve(const std::string& text) const {
+    if (text == "host") {
+        if (const IdentityInfo* host = cp_.identity(kHostIdentity)) {
+            return partyOf(*host, text);
+        }
+        Party p;
+        p.text = text;
+        p.peer = Peer{Peer::Kind::Host, {}, {}, "host"};
+        return p;
+    }
     if (text.find('=') != std::string::npos) {
         Selector want{parseLabels(text), {}};
         std::vector<const IdentityInfo*> found;

@@ -278,7 +278,11 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
             }
         }
     }
-    if (!ps.hosts.empty()) {
+    bool host_policy = std::any_of(ps.policies.begin(), ps.policies.end(), [](const PolicySpec& p) {
+        return p.subject == PolicySubject::Host;
+    });
+    if (!ps.hosts.empty() || host_policy) {
+        // a host policy needs the identity even where no host address is declared
         table.addReserved(kHostIdentity, "host", ps.hosts);
     }
     if (!world_prefixes.empty()) {
@@ -301,7 +305,11 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
     std::vector<std::vector<IdentityId>> locals_of(ps.policies.size());
     for (size_t i = 0; i < ps.policies.size(); ++i) {
         const PolicySpec& p = ps.policies[i];
-        locals_of[i] = index.select(p.selector, true);
+        if (p.subject == PolicySubject::Host) {
+            locals_of[i] = {kHostIdentity};
+        } else {
+            locals_of[i] = index.select(p.selector, true);
+        }
         if (locals_of[i].empty()) {
             diags.warning(p.loc, "policy '" + p.name + "': selector " + p.selector.str() +
                                      " matches no workload");

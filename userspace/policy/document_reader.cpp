@@ -302,13 +302,26 @@ class DocReader {
         if (!mapping(n, "a policy")) {
             return;
         }
-        keys(n, "policy", {"name", "selector", "mode", "raw_sockets", "ingress", "egress"});
+        keys(n, "policy",
+             {"name", "selector", "entity", "mode", "raw_sockets", "ingress", "egress"});
         PolicySpec p;
         p.loc = loc(n);
         auto name = requiredString(n, "name", "a policy");
         p.name = name.value_or("");
-        if (!n.get("selector")) {
-            error(n, "a policy needs 'selector' (the workloads it applies to)");
+        if (n.get("selector") && n.get("entity")) {
+            error(n, "a policy has 'selector' (workloads) or 'entity: host' (the host), not both");
+        } else if (const yaml::Node* e = n.get("entity")) {
+            auto s = scalar(*e, "'entity'");
+            if (s == "host") {
+                p.subject = PolicySubject::Host;
+            } else if (s) {
+                error(*e, "a policy's entity can only be 'host' (the host itself), not '" + *s +
+                              "'; workloads are chosen by 'selector'");
+            }
+        } else if (!n.get("selector")) {
+            error(n,
+                  "a policy needs 'selector' (the workloads it applies to) or 'entity: host' "
+                  "(the host itself)");
         } else {
             p.selector = selector(*n.get("selector"));
         }
@@ -326,7 +339,11 @@ class DocReader {
         if (const yaml::Node* r_ptr = n.get("raw_sockets")) {
             const yaml::Node& r = *r_ptr;
             auto s = scalar(r, "'raw_sockets'");
-            if (s == "allow" || s == "deny") {
+            if (p.subject == PolicySubject::Host) {
+                error(r,
+                      "'raw_sockets' applies to workloads; the host's own raw sockets are not "
+                      "confined by ztseg");
+            } else if (s == "allow" || s == "deny") {
                 p.raw_sockets = *s == "allow";
             } else if (s) {
                 error(r, "unknown raw_sockets value '" + *s + "' (expected allow or deny)");

@@ -143,10 +143,17 @@ Peer Evaluator::peerOfLabels(const LabelSet& labels) const {
     return Peer{Peer::Kind::Unlabeled, {}, {}, "unlabeled"};
 }
 
+const LabelSet& Evaluator::hostLabels() {
+    static const LabelSet host{{"ztseg.io/reserved", "host"}};
+    return host;
+}
+
 std::vector<const PolicySpec*> Evaluator::selecting(const LabelSet& local) const {
     std::vector<const PolicySpec*> out;
+    const bool host = local == hostLabels();
     for (const auto& p : ps_.policies) {
-        if (p.selector.matches(local)) {
+        if (host ? p.subject == PolicySubject::Host
+                 : p.subject == PolicySubject::Workloads && p.selector.matches(local)) {
             out.push_back(&p);
         }
     }

@@ -41,6 +41,11 @@ class Evaluator {
     // A peer named by labels (exactly a workload's or external's label set).
     Peer peerOfLabels(const LabelSet& labels) const;
 
+    // The local side "the host itself" (processes of the host network
+    // namespace outside workload cgroups): pass it as `local` to evaluate()
+    // and selecting(). Only `entity: host` policies select it.
+    static const LabelSet& hostLabels();
+
     // A new flow of the local workload `local` with `peer`; port is the
     // destination port of the flow (ignored for ICMP: pass 0).
     Evaluation evaluate(const LabelSet& local, const Peer& peer, Direction dir, uint8_t protocol,

@@ -1,5 +1,6 @@
 #include "policy/explain.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -72,7 +73,9 @@ void refuseDeclaredInside(const PolicySet& ps, const IpPrefix& range, const std:
 Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text) {
     Party p;
     p.text = text;
-    if (text.find('=') == std::string::npos) {
+    if (text == "host") {
+        p.peer = Peer{Peer::Kind::Host, {}, ps.hosts, "host"};
+    } else if (text.find('=') == std::string::npos) {
         IpPrefix addr = partyAddress(text);
         refuseDeclaredInside(ps, addr, text);
         p.peer = ev.peerOfAddress(addr);
@@ -81,6 +84,13 @@ Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text)
     }
     p.is_workload = p.peer.kind == Peer::Kind::Workload;
     p.labels = p.peer.labels;
+    if (p.peer.kind == Peer::Kind::Host) {
+        // the host is judged as a local side once a policy selects it
+        p.is_workload = std::any_of(ps.policies.begin(), ps.policies.end(), [](const auto& pol) {
+            return pol.subject == PolicySubject::Host;
+        });
+        p.labels = Evaluator::hostLabels();
+    }
     return p;
 }
 

@@ -65,9 +65,14 @@ struct RuleSpec {
     SourceLocation loc;
 };
 
+// What a policy applies to: workloads by label, or the host itself (every
+// process of the host network namespace outside a workload cgroup).
+enum class PolicySubject { Workloads, Host };
+
 struct PolicySpec {
     std::string name;
-    Selector selector;  // the local workloads it applies to
+    PolicySubject subject = PolicySubject::Workloads;
+    Selector selector;  // Workloads: the local workloads it applies to
     WorkloadMode mode = WorkloadMode::Enforce;
     // `raw_sockets: allow` lets the selected workloads open raw IP, AF_PACKET
     // and AF_XDP sockets; refused by default. nullopt: not written (deny).

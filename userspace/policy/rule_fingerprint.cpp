@@ -41,7 +41,8 @@ uint64_t ruleFingerprint(const PolicySpec& policy, const RuleSpec& rule, unsigne
     std::string text;
     field(text, "ztseg-rule-v1");
     field(text, policy.name);
-    field(text, policy.selector.str());
+    // a host policy is not the workload policy `selector: {}` of the same name
+    field(text, policy.subject == PolicySubject::Host ? "entity:host" : policy.selector.str());
     field(text, std::to_string(int(rule.direction)));
     field(text, std::to_string(int(rule.action)));
     for (const PeerSpec& p : rule.peers) {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "agent/bundle_gate.hpp"
+#include "agent/confirm_window.hpp"
 #include "agent/controller_link.hpp"
 #include "agent/enforcement.hpp"
 #include "agent/etcd_link.hpp"
@@ -59,6 +60,7 @@ struct Daemon::State {
     // Replaced whole on SIGHUP (key rotation without a restart).
     std::atomic<std::shared_ptr<const std::vector<policy::Ed25519Key>>> trusted;
     std::unique_ptr<Enforcement> enforcement;
+    std::unique_ptr<ConfirmWindow> confirm;  // apply with a confirm window
     std::unique_ptr<flows::Enricher> enricher;
     std::unique_ptr<flows::JsonlSink> sink;
     FlowHub hub;                                  // enriched flows for the API's Flows streams
@@ -184,9 +186,12 @@ void Daemon::establish(bool serve_api) {
             },
             /*record=*/false);
     }
+    // A window left open by the previous run: its deadline still holds.
+    s_->confirm = std::make_unique<ConfirmWindow>(s_->store, *s_->enforcement);
+    s_->confirm->resume();
     if (!cfg_.bundle.empty()) {
         try {
-            applyAdmitted(readFile(cfg_.bundle));
+            applyAdmitted(readFile(cfg_.bundle), 0);
         } catch (const Error& e) {
             spdlog::warn("bundle {} not applied: {}", cfg_.bundle, e.what());
         }
@@ -218,6 +223,7 @@ void Daemon::teardownForFailedStart() {
         start_failed_ = true;
     }
     ready_cv_.notify_all();
+    s_->confirm.reset();  // its timer must not switch what is being removed
     s_->etcd.reset();
     s_->controller.reset();
     s_->api.reset();
@@ -226,12 +232,12 @@ void Daemon::teardownForFailedStart() {
     s_->metrics.reset();
 }
 
-uint64_t Daemon::applyBundle(const std::string& bytes) {
+uint64_t Daemon::applyBundle(const std::string& bytes, uint32_t confirm_within_ms) {
     awaitReady();
-    return applyAdmitted(bytes);
+    return applyAdmitted(bytes, confirm_within_ms);
 }
 
-uint64_t Daemon::applyAdmitted(const std::string& bytes) {
+uint64_t Daemon::applyAdmitted(const std::string& bytes, uint32_t confirm_within_ms) {
     return s_->enforcement->apply(
         [&] {
             AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), *s_->trusted.load()};
@@ -251,12 +257,19 @@ uint64_t Daemon::applyAdmitted(const std::string& bytes) {
                 throw;
             }
         },
-        /*record=*/true);
+        /*record=*/true, s_->confirm->hooks(confirm_within_ms));
 }
 
 uint64_t Daemon::rollback() {
     awaitReady();
-    return s_->enforcement->rollback();
+    return s_->enforcement->rollback(s_->confirm->hooks(0));
+}
+
+uint64_t Daemon::confirm(uint64_t generation) {
+    awaitReady();
+    uint64_t g = 0;
+    s_->enforcement->serialized([&] { g = s_->confirm->confirm(generation); });
+    return g;
 }
 
 void Daemon::awaitReady() {
@@ -309,6 +322,22 @@ v1::StatusReply Daemon::status() {
     r.set_raw_sockets(snap.raw_sockets);
     r.set_version(buildVersion());
     r.set_commit(buildCommit());
+    if (auto p = s_->confirm->pending()) {
+        v1::PendingConfirmation* out = r.mutable_confirm_pending();
+        out->set_generation(p->generation);
+        out->set_return_to(p->return_to);
+        out->set_deadline_unix_ms(p->deadline_unix_ms);
+        out->set_window_ms(p->window_ms);
+    }
+    if (auto last = s_->confirm->lastRollback()) {
+        v1::AutoRollback* out = r.mutable_last_auto_rollback();
+        out->set_from_generation(last->from);
+        out->set_to_generation(last->to);
+        out->set_window_ms(last->window_ms);
+        out->set_at_unix_ms(last->at_unix_ms);
+        out->set_reason(last->reason);
+    }
+    r.set_auto_rollbacks(s_->confirm->rollbacks());
     const Counters& c = snap.counters;
     for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
         for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
@@ -365,6 +394,11 @@ MetricsSnapshot Daemon::metrics() {
     m.map_capacity["ztseg_ct"] = cfg_.datapath.conntrack_capacity;
     m.map_capacity["ztseg_ct_new"] = cfg_.datapath.conntrack_new_capacity;
     m.pending_cgroups = snap.pending_cgroups;
+    if (auto p = s_->confirm->pending()) {
+        m.confirm_pending = true;
+        m.confirm_deadline_unix_ms = p->deadline_unix_ms;
+    }
+    m.confirm_rollbacks = s_->confirm->rollbacks();
     m.map_capacity["ztseg_policy"] = cfg_.datapath.policy_capacity;
     m.map_capacity["ztseg_endpoints"] = cfg_.datapath.endpoint_capacity;
     if (snap.state->policy) {

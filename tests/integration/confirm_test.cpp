@@ -3,7 +3,8 @@
 // connection it cut works again), a confirmed one stays, a ztsegd killed
 // mid-window still rolls back at the deadline (or at once, if the deadline
 // passed while it was down), an unreadable record does not stop the start,
-// and confirm refuses when nothing or another generation is pending.
+// a second apply inside a window keeps the original return point, and
+// confirm refuses when nothing or another generation is pending.
 // Each rollback's timeline (ms from apply to rollback) is printed.
 #include <chrono>
 #include <filesystem>
@@ -119,6 +120,29 @@ TEST_F(ConfirmWindow, ConfirmedApplyStays) {
     EXPECT_EQ(metric("ztseg_confirm_rollbacks_total"), 0);
     EXPECT_FALSE(fs::exists(dir_ / "state" / "pending-confirm"));
     EXPECT_FALSE(fs::exists(dir_ / "state" / "confirm-return-bundle.pb"));
+}
+
+TEST_F(ConfirmWindow, ApplyWhilePendingKeepsTheOriginalReturnPoint) {
+    startWithTwoGenerations();
+    ASSERT_EQ(applyGen2("30s").status, 0);
+    writeBundle(3, "5434", "gen3.pb");
+    const auto t0 = Clock::now();
+    CommandResult r =
+        ctl("apply --force --bundle " + (dir_ / "gen3.pb").string() + " --confirm-within 2s");
+    ASSERT_EQ(r.status, 0) << r.output << r.errors;
+    EXPECT_NE(r.output.find("rolls back to generation 1 by itself"), std::string::npos)
+        << "generation 2 was never confirmed: the return point stays 1\n"
+        << r.output;
+    auto st = status();
+    EXPECT_EQ(st["confirm_pending"]["generation"], "3") << st.dump();
+    EXPECT_EQ(st["confirm_pending"]["return_to"], "1");
+    const int64_t back_ms = msUntilGeneration(1, t0, 6s);
+    ASSERT_GT(back_ms, 0) << logText();
+    EXPECT_GE(back_ms, 1900) << "the new apply's window replaced the 30 s one";
+    EXPECT_NE(logText().find("generation 3 was not confirmed within 2s; rolled back to 1"),
+              std::string::npos)
+        << logText();
+    EXPECT_EQ(webToDb(), 0);
 }
 
 TEST_F(ConfirmWindow, ConfirmWithNothingPendingOrAnotherGenerationIsRefused) {

@@ -30,25 +30,10 @@
 #include <thread>
 
 #include "agent/enforcement.hpp"
-#include "shared/confirm_duration.hpp"
+#include "shared/confirm_record.hpp"
 #include "shared/generation_store.hpp"
 
 namespace ztseg::agent {
-
-inline constexpr const char* kPendingConfirmFile = "pending-confirm";
-
-struct PendingConfirm {
-    uint64_t generation = 0;  // in force, not confirmed
-    uint64_t return_to = 0;   // the last confirmed generation
-    int64_t deadline_unix_ms = 0;
-    uint32_t window_ms = 0;  // as the apply that set the deadline asked
-    bool operator==(const PendingConfirm&) const = default;
-};
-
-// The record's text: a header line, then one "key value" line per field.
-std::string formatPending(const PendingConfirm& p);
-// Throws Error naming what is wrong (torn, garbage, a field missing or out of range).
-PendingConfirm parsePending(const std::string& text);
 
 struct AutoRollbackRecord {
     uint64_t from = 0, to = 0;

@@ -135,7 +135,7 @@ Enforcement::SwitchHooks ConfirmWindow::hooks(uint32_t window_ms) {
         if (pending_) {
             next = *pending_;  // the original return point stays (see the header)
         } else {
-            if (from == 0 || !store_.currentBundle()) {
+            if (from == 0) {
                 throw Error(
                     "a confirm window needs a generation in force to return to; apply without "
                     "one first");

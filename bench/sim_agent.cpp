@@ -97,7 +97,7 @@ void SimAgent::disconnect() {
     hub_.reset();
 }
 
-uint64_t SimAgent::apply(const std::string& bundle) {
+uint64_t SimAgent::apply(const std::string& bundle, uint32_t) {
     const auto received = SimClock::now();
     SlotGuard slot;
     std::lock_guard lock(mu_);  // one admission at a time, as Enforcement serializes them

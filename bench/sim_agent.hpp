@@ -59,8 +59,11 @@ class SimAgent final : public agent::AgentOps {
 
     // AgentOps: what the links call. apply() admits through agent::admitBundle
     // and keeps a summary of the compiled policy (generation, rules).
-    uint64_t apply(const std::string& bundle) override;
+    // A confirm window is accepted and never expires: simulated agents have
+    // no datapath to return to (confirm() accepts any generation).
+    uint64_t apply(const std::string& bundle, uint32_t confirm_within_ms) override;
     uint64_t rollback() override;  // refused: simulated agents only move forward
+    uint64_t confirm(uint64_t generation) override { return generation; }
     v1::StatusReply status() override;
     v1::PolicyReply policy() override;
     v1::RulesReply rules() override;

@@ -198,6 +198,8 @@ TEST(MetricsRender, HelpAndTypeOncePerFamilyBeforeSamples) {
         "ztseg_policy_generation",
         "ztseg_policy_apply_duration_seconds",
         "ztseg_policy_apply_failures_total",
+        "ztseg_confirm_pending",
+        "ztseg_confirm_rollbacks_total",
         "ztseg_bpf_map_entries",
         "ztseg_bpf_map_capacity",
         "ztseg_xdp_attached",

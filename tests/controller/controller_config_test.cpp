@@ -56,6 +56,27 @@ rollout_log: /tmp/rollout.jsonl
     EXPECT_EQ(c.etcd_prefix, "/ztseg/prod") << "default prefix names the fleet";
 }
 
+TEST(ControllerConfig, ConfirmWindowsDefaultOnCanBeTurnedOffAndMustLeaveTimeToConfirm) {
+    const std::string base =
+        "fleet: prod\npolicy_dir: /p\nsigning_keys: [k]\napi: {listen: 0.0.0.0:1, tls: {cert: "
+        "c, key: k, ca: a}}\n";
+    ControllerConfig c = parseControllerConfig(base, "c.yaml");
+    EXPECT_EQ(c.rollout.confirm_within_ms, 60000u);
+    EXPECT_EQ(c.rollout.confirm_settle_ms, 2000u);
+    c = parseControllerConfig(base + "rollout: {confirm_within_ms: 0}\n", "c.yaml");
+    EXPECT_EQ(c.rollout.confirm_within_ms, 0u) << "0 turns confirm windows off";
+    c = parseControllerConfig(
+        base + "rollout: {confirm_within_ms: 5000, confirm_settle_ms: 2500}\n", "c.yaml");
+    EXPECT_EQ(c.rollout.confirm_settle_ms, 2500u);
+    EXPECT_NE(errorOf(base + "rollout: {confirm_within_ms: 3000, confirm_settle_ms: 2000}\n")
+                  .find("c.yaml:5:10: rollout.confirm_within_ms 3000 must be at least 1000 and at "
+                        "least twice confirm_settle_ms (2000)"),
+              std::string::npos)
+        << errorOf(base + "rollout: {confirm_within_ms: 3000, confirm_settle_ms: 2000}\n");
+    EXPECT_NE(errorOf(base + "rollout: {confirm_within_ms: 500, confirm_settle_ms: 0}\n"), "");
+    EXPECT_NE(errorOf(base + "rollout: {confirm_within_ms: 90000000}\n"), "") << "over a day";
+}
+
 TEST(ControllerConfig, RequiredFieldsAreNamed) {
     std::string e = errorOf("state_dir: /x\n");
     EXPECT_NE(e.find("c.yaml:1:1: fleet is required"), std::string::npos) << e;

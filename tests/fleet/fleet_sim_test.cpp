@@ -64,12 +64,12 @@ TEST(FleetSim, TwentyAgentsReceiveAOneRuleChange) {
     std::string tampered_signature = genuine;
     tampered_signature.back() ^= 0x01;  // the last byte of the last signature
     for (const std::string& bad : {tampered_content, tampered_signature}) {
-        EXPECT_THROW(agent.apply(bad), Error);
+        EXPECT_THROW(agent.apply(bad, 0), Error);
         EXPECT_EQ(agent.generation(), r.generation);
     }
     EXPECT_EQ(agent.refusals(), 2u);
     EXPECT_NE(agent.lastRefusal().find("signature"), std::string::npos) << agent.lastRefusal();
-    EXPECT_EQ(agent.apply(genuine), r.generation + 1);
+    EXPECT_EQ(agent.apply(genuine, 0), r.generation + 1);
 }
 
 TEST(FleetSim, TwentyAgentsReceiveAOneRuleChangeThroughEtcd) {

@@ -294,6 +294,23 @@ TEST_F(FleetTrust, TcpApiRefusesImpostorsAndRevokedReaders) {
     grpc::Status real = apply(*apiClient(fwd, "controller"));
     EXPECT_EQ(real.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
         << "the real controller is authorized (its bundle is junk): " << real.error_message();
+    // Confirm ends a confirm window: authorized like Apply.
+    auto confirm = [](v1::Agent::Stub& stub) {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+        v1::ConfirmReply reply;
+        return stub.Confirm(&ctx, v1::ConfirmRequest{}, &reply);
+    };
+    grpc::Status reader_confirm = confirm(*apiClient(fwd, "dashboard"));
+    EXPECT_EQ(reader_confirm.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(reader_confirm.error_message().find("may not call Confirm (only "
+                                                  "spiffe://lab/controller)"),
+              std::string::npos)
+        << reader_confirm.error_message();
+    grpc::Status real_confirm = confirm(*apiClient(fwd, "controller"));
+    EXPECT_EQ(real_confirm.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << "the controller is authorized; nothing awaits confirmation: "
+        << real_confirm.error_message();
 
     // A reader following flows, then revoked at runtime: by serial, and reader2 by CRL.
     auto reader = apiClient(fwd, "reader");

@@ -82,7 +82,7 @@ class ApiServer::Service final : public v1::Agent::Service {
             return st;
         }
         try {
-            reply->set_generation(ops_.apply(req->bundle()));
+            reply->set_generation(ops_.apply(req->bundle(), req->confirm_within_ms()));
         } catch (const std::exception& e) {
             spdlog::warn("API Apply from {} refused: {}", ctx->peer(), e.what());
             return fromError(grpc::StatusCode::INVALID_ARGUMENT, e);
@@ -99,6 +99,20 @@ class ApiServer::Service final : public v1::Agent::Service {
             reply->set_generation(ops_.rollback());
         } catch (const std::exception& e) {
             spdlog::warn("API Rollback from {} refused: {}", ctx->peer(), e.what());
+            return fromError(grpc::StatusCode::FAILED_PRECONDITION, e);
+        }
+        return grpc::Status::OK;
+    }
+
+    grpc::Status Confirm(grpc::ServerContext* ctx, const v1::ConfirmRequest* req,
+                         v1::ConfirmReply* reply) override {
+        if (auto st = authorize(ctx, "Confirm", true); !st.ok()) {
+            return st;
+        }
+        try {
+            reply->set_generation(ops_.confirm(req->generation()));
+        } catch (const std::exception& e) {
+            spdlog::warn("API Confirm from {} refused: {}", ctx->peer(), e.what());
             return fromError(grpc::StatusCode::FAILED_PRECONDITION, e);
         }
         return grpc::Status::OK;

@@ -1,4 +1,4 @@
-// ztsegd's gRPC API (userspace/proto/agent.proto): Apply, Rollback, Status and
+// ztsegd's gRPC API (userspace/proto/agent.proto): Apply, Rollback, Confirm, Status and
 // the Flows stream, on the unix socket (local admin: root only, every call
 // allowed) and, when configured, on TCP with mutual TLS (the controller).
 // TCP callers are authorized by the SPIFFE ID in the one URI SAN of their
@@ -33,8 +33,12 @@ namespace ztseg::agent {
 // and throw ztseg::Error with the reason when they refuse.
 struct AgentOps {
     virtual ~AgentOps() = default;
-    virtual uint64_t apply(const std::string& bundle) = 0;  // the applied generation
-    virtual uint64_t rollback() = 0;                        // the now active generation
+    // The applied generation. confirm_within_ms > 0: unless confirm() comes
+    // within that time, the agent rolls back by itself (confirm_window.hpp).
+    virtual uint64_t apply(const std::string& bundle, uint32_t confirm_within_ms) = 0;
+    virtual uint64_t rollback() = 0;  // the now active generation
+    // Ends the confirm window of `generation` (0: whichever is open).
+    virtual uint64_t confirm(uint64_t generation) = 0;
     virtual v1::StatusReply status() = 0;
     virtual v1::PolicyReply policy() = 0;  // the bundle in force
     virtual v1::RulesReply rules() = 0;    // per-rule hit counts of the rules in force

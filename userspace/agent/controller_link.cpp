@@ -66,6 +66,8 @@ class ControllerLink::Session {
         while (stream_.Read(&m)) {
             if (m.has_push()) {
                 apply(m.push());
+            } else if (m.has_confirm()) {
+                confirm(m.confirm());
             } else if (m.has_report_request()) {
                 v1::AgentMessage out;
                 *out.mutable_report() = fleetReport(link_.ops_, m.report_request().id(), nullptr,
@@ -82,7 +84,7 @@ class ControllerLink::Session {
         v1::ApplyResult res;
         res.set_generation(push.generation());
         try {
-            link_.ops_.apply(push.signed_bundle());
+            link_.ops_.apply(push.signed_bundle(), push.confirm_within_ms());
             res.set_applied(true);
         } catch (const std::exception& e) {
             // admission already logged why; the controller hears it too
@@ -90,6 +92,22 @@ class ControllerLink::Session {
         }
         v1::AgentMessage out;
         *out.mutable_report() = fleetReport(link_.ops_, 0, &res);
+        send(out);
+    }
+
+    // The controller saw this host healthy on the generation over this link.
+    void confirm(const v1::ConfirmPush& c) {
+        v1::ConfirmResult res;
+        res.set_generation(c.generation());
+        try {
+            link_.ops_.confirm(c.generation());
+            res.set_confirmed(true);
+        } catch (const std::exception& e) {
+            res.set_error(e.what());
+        }
+        v1::AgentMessage out;
+        *out.mutable_report() = fleetReport(link_.ops_, 0);
+        *out.mutable_report()->mutable_confirm() = res;
         send(out);
     }
 

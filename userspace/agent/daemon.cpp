@@ -15,7 +15,9 @@
 #include <utility>
 
 #include "agent/bundle_gate.hpp"
+#include "agent/confirm_window.hpp"
 #include "agent/controller_link.hpp"
+#include "agent/daemon_state.hpp"
 #include "agent/enforcement.hpp"
 #include "agent/etcd_link.hpp"
 #include "agent/flow_pipeline.hpp"
@@ -37,43 +39,6 @@
 #include "policy/signing.hpp"
 
 namespace ztseg::agent {
-namespace {
-
-// Flow events lost, by the stage that lost them (status and metrics alike).
-std::map<std::string, uint64_t> lostByStage(const Counters& c, const flows::JsonlSink& sink,
-                                            const FlowHub& hub) {
-    return {{"ringbuf", c.events[ZTSEG_EVSTAT_LOST_RINGBUF]},
-            {"rate_limited", c.events[ZTSEG_EVSTAT_RATE_LIMITED]},
-            {"source_limited", c.events[ZTSEG_EVSTAT_SOURCE_LIMITED]},
-            {"sink_file", sink.lost()},
-            {"rotated_undelivered", sink.rotatedUndelivered()},
-            {"grpc_stream", hub.lost()}};
-}
-
-}  // namespace
-
-struct Daemon::State {
-    explicit State(const std::string& state_dir) : store(state_dir) {}
-
-    GenerationStore store;
-    // Replaced whole on SIGHUP (key rotation without a restart).
-    std::atomic<std::shared_ptr<const std::vector<policy::Ed25519Key>>> trusted;
-    std::unique_ptr<Enforcement> enforcement;
-    std::unique_ptr<flows::Enricher> enricher;
-    std::unique_ptr<flows::JsonlSink> sink;
-    FlowHub hub;                                  // enriched flows for the API's Flows streams
-    std::unique_ptr<FlowPipeline> flow_pipeline;  // ring buffer -> flow log + hub
-    std::unique_ptr<EventReader> reader;
-    std::unique_ptr<MetricsServer> metrics;
-    UniqueFd signals;
-    SystemdNotifier notifier;
-    // Revoked peer certificates (API over TCP, controller link); replaced whole on SIGHUP.
-    std::shared_ptr<const Revocation> revocation;
-
-    std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
-    std::unique_ptr<ControllerLink> controller;  // fleet management (either one)
-    std::unique_ptr<EtcdLink> etcd;
-};
 
 Daemon::Daemon(AgentConfig cfg, std::string config_path)
     : cfg_(std::move(cfg)), config_path_(std::move(config_path)) {}
@@ -184,9 +149,12 @@ void Daemon::establish(bool serve_api) {
             },
             /*record=*/false);
     }
+    // A window left open by the previous run: its deadline still holds.
+    s_->confirm = std::make_unique<ConfirmWindow>(s_->store, *s_->enforcement);
+    s_->confirm->resume();
     if (!cfg_.bundle.empty()) {
         try {
-            applyAdmitted(readFile(cfg_.bundle));
+            applyAdmitted(readFile(cfg_.bundle), 0);
         } catch (const Error& e) {
             spdlog::warn("bundle {} not applied: {}", cfg_.bundle, e.what());
         }
@@ -218,6 +186,7 @@ void Daemon::teardownForFailedStart() {
         start_failed_ = true;
     }
     ready_cv_.notify_all();
+    s_->confirm.reset();  // its timer must not switch what is being removed
     s_->etcd.reset();
     s_->controller.reset();
     s_->api.reset();
@@ -226,12 +195,12 @@ void Daemon::teardownForFailedStart() {
     s_->metrics.reset();
 }
 
-uint64_t Daemon::applyBundle(const std::string& bytes) {
+uint64_t Daemon::applyBundle(const std::string& bytes, uint32_t confirm_within_ms) {
     awaitReady();
-    return applyAdmitted(bytes);
+    return applyAdmitted(bytes, confirm_within_ms);
 }
 
-uint64_t Daemon::applyAdmitted(const std::string& bytes) {
+uint64_t Daemon::applyAdmitted(const std::string& bytes, uint32_t confirm_within_ms) {
     return s_->enforcement->apply(
         [&] {
             AdmissionPolicy rules{cfg_.fleet, int64_t(std::time(nullptr)), *s_->trusted.load()};
@@ -251,12 +220,19 @@ uint64_t Daemon::applyAdmitted(const std::string& bytes) {
                 throw;
             }
         },
-        /*record=*/true);
+        /*record=*/true, s_->confirm->hooks(confirm_within_ms));
 }
 
 uint64_t Daemon::rollback() {
     awaitReady();
-    return s_->enforcement->rollback();
+    return s_->enforcement->rollback(s_->confirm->hooks(0));
+}
+
+uint64_t Daemon::confirm(uint64_t generation) {
+    awaitReady();
+    uint64_t g = 0;
+    s_->enforcement->serialized([&] { g = s_->confirm->confirm(generation); });
+    return g;
 }
 
 void Daemon::awaitReady() {
@@ -270,136 +246,6 @@ void Daemon::awaitReady() {
     if (start_failed_) {
         throw Error("ztsegd failed to start");
     }
-}
-
-v1::PolicyReply Daemon::policy() {
-    awaitReady();
-    v1::PolicyReply r;
-    std::string bytes = s_->enforcement->currentBundle();
-    if (bytes.empty()) {
-        return r;
-    }
-    // Who vouches for it under today's trusted keys (they may have rotated).
-    if (const auto& keys = *s_->trusted.load(); !keys.empty()) {
-        try {
-            r.set_signer(policy::verifyBundle(bytes, keys).key_id);
-        } catch (const Error& e) {
-            r.set_signer("none of the trusted keys (" + std::string(e.what()) + ")");
-        }
-    }
-    r.set_generation(policy::claimedGeneration(bytes));
-    r.set_in_force_since_unix_ms(s_->store.currentSinceUnixMs());
-    r.set_bundle(std::move(bytes));
-    return r;
-}
-
-v1::RulesReply Daemon::rules() {
-    awaitReady();
-    return rulesReply(s_->enforcement->ruleHits(), cfg_.host_name);
-}
-
-v1::StatusReply Daemon::status() {
-    awaitReady();
-    const EnforcementSnapshot snap = s_->enforcement->snapshot();
-    v1::StatusReply r;
-    r.set_host(cfg_.host_name);
-    r.set_generation(snap.active_generation);
-    r.set_previous_generation(snap.previous_generation);
-    r.set_highest_generation(s_->store.highest());
-    r.set_raw_sockets(snap.raw_sockets);
-    r.set_version(buildVersion());
-    r.set_commit(buildCommit());
-    const Counters& c = snap.counters;
-    for (uint32_t h = 0; h < ZTSEG_HOOK_MAX; ++h) {
-        for (uint32_t why = 0; why < ZTSEG_REASON_MAX; ++why) {
-            const CounterValue& v = c.at(h, why);
-            if (v.packets != 0 || v.bytes != 0) {
-                v1::Counter* out = r.add_counters();
-                out->set_hook(std::string(hookName(h)));
-                out->set_reason(std::string(reasonName(why)));
-                out->set_packets(v.packets);
-                out->set_bytes(v.bytes);
-            }
-        }
-    }
-    r.set_events_emitted(c.events[ZTSEG_EVSTAT_EMITTED]);
-    for (const auto& [stage, n] : lostByStage(c, *s_->sink, s_->hub)) {
-        (*r.mutable_events_lost())[stage] = n;
-    }
-    for (const auto& [name, mode] : snap.interfaces) {
-        v1::Interface* i = r.add_interfaces();
-        i->set_name(name);
-        i->set_mode(mode);
-    }
-    for (const auto& [id, m] : snap.state->endpoints) {
-        v1::WorkloadEndpoint* e = r.add_endpoints();
-        e->set_name(m.workload);
-        e->set_cgroup_path(m.path);
-        e->set_cgroup_id(id);
-        if (const policy::CompiledWorkload* w = snap.state->policy->workload(m.workload)) {
-            e->set_identity(w->identity);
-            e->set_mode(std::string(modeName(w->mode)));
-        }
-    }
-    return r;
-}
-
-MetricsSnapshot Daemon::metrics() {
-    if (!ready_) {
-        throw MetricsServer::NotReady("ztsegd is starting: no metrics yet");
-    }
-    const EnforcementSnapshot snap = s_->enforcement->snapshot();
-    MetricsSnapshot m;
-    m.datapath = snap.counters;
-    m.policy_generation = snap.state->generation();
-    m.apply_durations_seconds = snap.state->apply_seconds;
-    m.apply_failures = snap.state->apply_failures;
-    m.attached_interfaces = snap.interfaces;
-    m.workloads = snap.state->endpoints.size();
-    m.raw_socket_guard = snap.raw_socket_guard;
-    m.flow_events_by_sink["file"] = s_->sink->written();
-    m.flow_events_lost_by_stage = lostByStage(snap.counters, *s_->sink, s_->hub);
-    m.conntrack = snap.conntrack;
-    m.map_entries["ztseg_ct"] = m.conntrack.assured;
-    m.map_entries["ztseg_ct_new"] = m.conntrack.fresh;
-    m.map_capacity["ztseg_ct"] = cfg_.datapath.conntrack_capacity;
-    m.map_capacity["ztseg_ct_new"] = cfg_.datapath.conntrack_new_capacity;
-    m.pending_cgroups = snap.pending_cgroups;
-    m.map_capacity["ztseg_policy"] = cfg_.datapath.policy_capacity;
-    m.map_capacity["ztseg_endpoints"] = cfg_.datapath.endpoint_capacity;
-    if (snap.state->policy) {
-        m.map_entries["ztseg_endpoints"] = snap.state->endpoints.size();
-    }
-    addRuleHits(rules(), cfg_.metrics_per_rule, m);
-    return m;
-}
-
-Health Daemon::health() {
-    Health h;
-    if (!ready_) {
-        return h;  // Starting
-    }
-    const EnforcementSnapshot snap = s_->enforcement->snapshot();
-    h.generation = snap.active_generation;
-    if (snap.active_generation == 0) {
-        h.reasons.push_back("no policy applied: only sources without an identity are dropped");
-    }
-    if (!snap.raw_socket_guard) {
-        h.reasons.push_back("raw sockets of enforced workloads: " + snap.raw_sockets);
-    }
-    if (!cfg_.cgroup_only && snap.interfaces.empty()) {
-        h.reasons.push_back(
-            "XDP is attached to no interface (none matches the interfaces "
-            "patterns): what the kernel answers itself is not judged");
-    }
-    if (s_->controller && !s_->controller->connected()) {
-        h.reasons.push_back("controller " + cfg_.controller.address + " not connected");
-    }
-    if (uint64_t lost = s_->sink->lost(); lost != 0) {
-        h.reasons.push_back("flow log: " + std::to_string(lost) + " events could not be written");
-    }
-    h.state = h.reasons.empty() ? Health::State::Ready : Health::State::Degraded;
-    return h;
 }
 
 void Daemon::reload() {

@@ -42,15 +42,19 @@ class Daemon : public AgentOps {
     // Validates and applies a bundle atomically; throws Error (and changes
     // nothing) if it is refused or start() has not finished. Returns the
     // applied generation.
-    uint64_t applyBundle(const std::string& bytes);
+    // confirm_within_ms > 0: with a confirm window (confirm_window.hpp).
+    uint64_t applyBundle(const std::string& bytes, uint32_t confirm_within_ms = 0);
     uint64_t generation() const;
 
     // The API (AgentOps). apply: applyBundle. rollback: back to the previous
     // generation; the highest applied generation stays (rollback protection
     // is for bundles, a local rollback is explicit), the current bundle
     // recorded in state_dir becomes the rolled-back one.
-    uint64_t apply(const std::string& bundle) override { return applyBundle(bundle); }
+    uint64_t apply(const std::string& bundle, uint32_t confirm_within_ms) override {
+        return applyBundle(bundle, confirm_within_ms);
+    }
     uint64_t rollback() override;
+    uint64_t confirm(uint64_t generation) override;
     v1::StatusReply status() override;
     v1::PolicyReply policy() override;
     v1::RulesReply rules() override;
@@ -63,7 +67,7 @@ class Daemon : public AgentOps {
     struct State;
     void establish(bool serve_api);
     void teardownForFailedStart();
-    uint64_t applyAdmitted(const std::string& bytes);
+    uint64_t applyAdmitted(const std::string& bytes, uint32_t confirm_within_ms);
     Health health();
     void reload();
     // API calls made while start() is still establishing enforcement wait for

@@ -91,8 +91,12 @@ void Enforcement::countFailure() {
     state_.store(std::make_shared<const EnforcedState>(std::move(next)));
 }
 
-uint64_t Enforcement::apply(const Admit& admit, bool record) {
+uint64_t Enforcement::apply(const Admit& admit, bool record, const SwitchHooks& hooks) {
     std::lock_guard lock(mu_);
+    return applyLocked(admit, record, hooks);
+}
+
+uint64_t Enforcement::applyLocked(const Admit& admit, bool record, const SwitchHooks& hooks) {
     auto t0 = std::chrono::steady_clock::now();
     std::shared_ptr<const policy::CompiledPolicy> cp;
     std::map<uint64_t, CgroupMatch> endpoints;
@@ -102,12 +106,23 @@ uint64_t Enforcement::apply(const Admit& admit, bool record) {
         Admitted a = admit();
         cp = std::move(a.policy);
         bytes = std::move(a.bytes);
+        if (hooks.before) {
+            hooks.before(state_.load()->generation(), cp->generation);
+        }
+    } catch (const Error&) {
+        countFailure();
+        throw;
+    }
+    try {
         endpoints = scanEndpoints(*cp);
         for (const auto& [id, m] : endpoints) {
             eps.push_back({id, cp->workload(m.workload)->identity});
         }
         dp_->apply(cp->toGeneration(eps));
     } catch (const Error&) {
+        if (hooks.failed) {
+            hooks.failed();
+        }
         countFailure();
         throw;
     }
@@ -160,7 +175,35 @@ void Enforcement::settle() {
     settlePending(*dp_, *cgroups_, state_.load()->endpoints);
 }
 
-uint64_t Enforcement::rollback() {
+uint64_t Enforcement::restore(const std::function<std::optional<std::string>()>& pick,
+                              const std::function<void(uint64_t from, uint64_t to)>& done) {
+    std::lock_guard lock(mu_);
+    std::optional<std::string> bytes = pick();
+    if (!bytes) {
+        return 0;
+    }
+    const uint64_t from = state_.load()->generation();
+    uint64_t to = applyLocked(
+        [&] {
+            try {
+                return Admitted{std::make_shared<const policy::CompiledPolicy>(
+                                    policy::parseBundle(policy::openEnvelope(*bytes).bundle)),
+                                *bytes};
+            } catch (const Error& e) {
+                throw Error(std::string("read the recorded bundle to return to: ") + e.what());
+            }
+        },
+        /*record=*/false, {});
+    done(from, to);
+    return to;
+}
+
+void Enforcement::serialized(const std::function<void()>& fn) {
+    std::lock_guard lock(mu_);
+    fn();
+}
+
+uint64_t Enforcement::rollback(const SwitchHooks& hooks) {
     std::lock_guard lock(mu_);
     uint64_t prev = dp_->previousGeneration();
     if (prev == 0 || previous_generation_ == 0) {
@@ -191,7 +234,17 @@ uint64_t Enforcement::rollback() {
                     std::to_string(cp->generation) + ", the datapath's previous is " +
                     std::to_string(prev) + "; apply the bundle you want instead");
     }
-    dp_->rollback();
+    if (hooks.before) {
+        hooks.before(state_.load()->generation(), cp->generation);
+    }
+    try {
+        dp_->rollback();
+    } catch (const Error&) {
+        if (hooks.failed) {
+            hooks.failed();
+        }
+        throw;
+    }
     // Workloads that came or went since that generation was active.
     std::map<uint64_t, CgroupMatch> endpoints = scanEndpoints(*cp);
     for (const auto& [id, m] : endpoints) {

@@ -65,6 +65,15 @@ class Enforcement {
         std::string bytes;
     };
     using Admit = std::function<Admitted()>;
+    // What a switch of the policy in force tells the confirm window
+    // (confirm_window.hpp); both run with the lock held.
+    struct SwitchHooks {
+        // Once the target is known, before the datapath changes: `from` is in
+        // force, `to` comes. May throw Error to refuse the switch.
+        std::function<void(uint64_t from, uint64_t to)> before;
+        // The switch failed after `before` ran: undo what it recorded.
+        std::function<void()> failed;
+    };
 
     Enforcement(const AgentConfig& cfg, GenerationStore& store, Listener listener);
     ~Enforcement();
@@ -81,9 +90,18 @@ class Enforcement {
     // rollback protection sees applies in order, and a delta meets the
     // bundle in force). `record`: remember the admitted bytes in the state
     // dir as the current bundle. Throws Error, changing nothing.
-    uint64_t apply(const Admit& admit, bool record);
+    uint64_t apply(const Admit& admit, bool record, const SwitchHooks& hooks = {});
     // Back to the previous generation, if this process applied it.
-    uint64_t rollback();
+    uint64_t rollback(const SwitchHooks& hooks = {});
+    // Switches to a bundle this host recorded itself (the return point of
+    // an unconfirmed change): parsed, not admitted again, applied in full,
+    // the highest applied generation left alone. `pick` runs first, under
+    // the lock, and gives the bytes (nullopt: nothing to do, returns 0);
+    // `done(from, to)` runs under the lock once the datapath switched.
+    uint64_t restore(const std::function<std::optional<std::string>()>& pick,
+                     const std::function<void(uint64_t from, uint64_t to)>& done);
+    // Runs fn ordered with every change (a confirmation against applies).
+    void serialized(const std::function<void()>& fn);
     // Workload cgroups that appeared or left (the cgroup watcher's events).
     void syncCgroups();
     // Interfaces that appeared, left or changed (the link watcher's events).
@@ -107,6 +125,7 @@ class Enforcement {
     static void uninstall(const AgentConfig& cfg);
 
   private:
+    uint64_t applyLocked(const Admit& admit, bool record, const SwitchHooks& hooks);
     std::map<uint64_t, CgroupMatch> scanEndpoints(const policy::CompiledPolicy& cp);
     // `cp` and `endpoints` are in force: publish them, pre-classify new cgroups.
     void use(std::shared_ptr<const policy::CompiledPolicy> cp,

@@ -187,7 +187,7 @@ bool EtcdLink::tryCandidate(const std::string& candidate) {
     v1::ApplyResult res;
     res.set_generation(claimed);
     try {
-        ops_.apply(candidate);
+        ops_.apply(candidate, 0);  // nothing in etcd mode can confirm a window
         res.set_applied(true);
     } catch (const std::exception& e) {
         res.set_error(e.what());

@@ -260,6 +260,19 @@ std::string renderPrometheus(const MetricsSnapshot& snap) {
              "Policy applies that failed (old generation kept).");
     w.sample("ztseg_policy_apply_failures_total", {}, snap.apply_failures);
 
+    w.family("ztseg_confirm_pending", "gauge",
+             "1 while an apply with a confirm window awaits confirmation.");
+    w.sample("ztseg_confirm_pending", {}, uint64_t{snap.confirm_pending ? 1u : 0u});
+    if (snap.confirm_pending) {
+        w.family("ztseg_confirm_deadline_timestamp_seconds", "gauge",
+                 "When ztsegd rolls back by itself unless the pending apply is confirmed.");
+        w.sample("ztseg_confirm_deadline_timestamp_seconds", {},
+                 formatDouble(double(snap.confirm_deadline_unix_ms) / 1000));
+    }
+    w.family("ztseg_confirm_rollbacks_total", "counter",
+             "Automatic rollbacks: applies not confirmed within their window.");
+    w.sample("ztseg_confirm_rollbacks_total", {}, snap.confirm_rollbacks);
+
     w.family("ztseg_bpf_map_entries", "gauge", "Entries in a BPF map.");
     for (const auto& [map, n] : snap.map_entries) {
         w.sample("ztseg_bpf_map_entries", {{"map", map}}, n);

@@ -54,6 +54,10 @@ struct MetricsSnapshot {
     std::map<std::string, PolicyHitTotals> policy_hits;  // by policy name
     std::vector<RuleHitSample> rule_hits;                // empty unless per-rule is asked for
     uint64_t rules_uncounted = 0;                        // enforced but not counted (full)
+    // Apply with a confirm window (confirm_window.hpp).
+    bool confirm_pending = false;
+    int64_t confirm_deadline_unix_ms = 0;  // when it rolls back, if pending
+    uint64_t confirm_rollbacks = 0;        // automatic rollbacks since start
 };
 
 // Upper bounds of ztseg_policy_apply_duration_seconds (+Inf is implicit).

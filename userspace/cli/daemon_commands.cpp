@@ -1,6 +1,5 @@
-// status, policy show, diff, apply, rollback, uninstall: the local ztsegd
-// through its API socket (status, when ztsegd is stopped: its pins,
-// stopped_status.hpp).
+// status, policy show, diff, apply (--confirm-within), confirm, rollback, uninstall: the local
+// ztsegd through its API socket (status, when ztsegd is stopped: its pins, stopped_status.hpp).
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include "policy/parser.hpp"
 #include "policy/policy_diff.hpp"
 #include "policy/signing.hpp"
+#include "shared/confirm_duration.hpp"
 
 namespace ztseg::cli {
 namespace {
@@ -44,6 +44,9 @@ struct DaemonArgs {
     std::string fleet;
     bool dry_run = false, force = false;
     unsigned max_removal = policy::kDefaultMaxRemovalPercent;
+    std::string confirm_within;  // "60s": apply with a confirm window
+    // confirm
+    uint64_t confirm_generation = 0;
     // diff
     std::string against;
     // uninstall; status (where a stopped ztsegd left its state)
@@ -192,6 +195,17 @@ int runApply(const DaemonArgs& a) {
     if (!usageOfCandidate(a, "apply")) {
         return kExitUsage;
     }
+    uint32_t confirm_ms = 0;
+    if (!a.confirm_within.empty()) {
+        if (a.dry_run) {
+            throw UsageError("--confirm-within applies something; --dry-run applies nothing");
+        }
+        try {
+            confirm_ms = parseConfirmWindow(a.confirm_within);
+        } catch (const Error& e) {
+            throw UsageError(std::string("--confirm-within: ") + e.what());
+        }
+    }
     DaemonClient c(a.socket);
     // The next generation after what the daemon has, unless given.
     auto cand = candidateOf(a, [&] { return fetchStatus(c).generation() + 1; });
@@ -220,6 +234,7 @@ int runApply(const DaemonArgs& a) {
     std::optional<std::string> delta = deltaAgainstDaemon(c, cand->bytes);
     v1::ApplyRequest req;
     req.set_bundle(delta ? *delta : cand->bytes);
+    req.set_confirm_within_ms(confirm_ms);
     v1::ApplyReply reply;
     grpc::Status st =
         c.stub().Apply(DaemonClient::context(std::chrono::seconds(60)).get(), req, &reply);
@@ -237,6 +252,21 @@ int runApply(const DaemonArgs& a) {
                   << " bytes)";
     }
     std::cout << "\n";
+    if (confirm_ms != 0) {
+        const uint64_t back = fetchStatus(c).confirm_pending().return_to();
+        std::cout << "unless `ztsegctl confirm` reaches ztsegd within " << a.confirm_within
+                  << ", it rolls back to generation " << back << " by itself\n";
+    }
+    return kExitOk;
+}
+
+int runConfirm(const DaemonArgs& a) {
+    DaemonClient c(a.socket);
+    v1::ConfirmRequest req;
+    req.set_generation(a.confirm_generation);
+    v1::ConfirmReply reply;
+    c.check(c.stub().Confirm(DaemonClient::context().get(), req, &reply), "confirm");
+    std::cout << "confirmed generation " << reply.generation() << ": it stays in force\n";
     return kExitOk;
 }
 
@@ -326,7 +356,21 @@ void addDaemonCommands(CLI::App& app, Commands& cmds) {
                      "--force")
         ->check(CLI::Range(0u, 100u))
         ->capture_default_str();
+    apply->add_option("--confirm-within", a->confirm_within,
+                      "apply with a confirm window (e.g. 30s, 2m, at most 24h): unless "
+                      "`ztsegctl confirm` reaches ztsegd in time, it rolls back by itself to the "
+                      "last confirmed generation");
     cmds.on(apply, [a] { return runApply(*a); });
+
+    CLI::App* confirm = app.add_subcommand(
+        "confirm",
+        "confirm the generation applied with --confirm-within: it stays in force (no automatic "
+        "rollback)");
+    addSocketOption(confirm, a->socket);
+    confirm->add_option("-g,--generation", a->confirm_generation,
+                        "the generation you mean (refused if another one awaits confirmation); "
+                        "default: whichever does");
+    cmds.on(confirm, [a] { return runConfirm(*a); });
 
     CLI::App* diff = app.add_subcommand(
         "diff",

@@ -7,6 +7,8 @@
 #include <google/protobuf/util/type_resolver_util.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <memory>
 
@@ -31,6 +33,39 @@ std::string statusTable(const std::vector<std::vector<std::string>>& rows) {
     return out;
 }
 
+namespace {
+
+std::string utcTime(int64_t unix_ms) {
+    std::time_t t = std::time_t(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Apply with a confirm window: what awaits confirmation, the last automatic rollback.
+std::string confirmText(const v1::StatusReply& st) {
+    std::string out;
+    if (st.has_confirm_pending()) {
+        const auto& p = st.confirm_pending();
+        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        const int64_t left = std::max<int64_t>(0, p.deadline_unix_ms() - now);
+        out += "confirm pending: generation " + std::to_string(p.generation()) + " rolls back to " +
+               std::to_string(p.return_to()) + " in " + std::to_string((left + 999) / 1000) +
+               "s (at " + utcTime(p.deadline_unix_ms()) + ") unless confirmed: ztsegctl confirm\n";
+    }
+    if (st.has_last_auto_rollback()) {
+        const auto& r = st.last_auto_rollback();
+        out += "last automatic rollback: " + utcTime(r.at_unix_ms()) + ": " + r.reason() + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
 std::string statusText(const v1::StatusReply& st) {
     std::string out = "host " + st.host() + ": ";
     out += st.generation() == 0 ? "no policy applied"
@@ -50,6 +85,7 @@ std::string statusText(const v1::StatusReply& st) {
     if (!st.raw_sockets().empty()) {
         out += "raw sockets of enforced workloads: " + st.raw_sockets() + "\n";
     }
+    out += confirmText(st);
 
     out += "\ninterfaces (XDP/tcx): " + std::to_string(st.interfaces_size()) + "\n";
     if (st.interfaces_size() > 0) {

@@ -5,6 +5,7 @@
 #include "cli/status_text.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
+#include "common/file.hpp"
 #include "policy/bundle.hpp"
 #include "policy/signing.hpp"
 #include "shared/generation_store.hpp"
@@ -79,7 +80,14 @@ std::string nothingPinned(const StoppedStatus& s) {
 
 StoppedStatus readStoppedStatus(const std::string& socket, const std::string& pin_dir,
                                 const std::string& state_dir) {
-    StoppedStatus s{socket, pin_dir, state_dir, inspectPinned(pin_dir), {}, {}};
+    StoppedStatus s{socket, pin_dir, state_dir, inspectPinned(pin_dir), {}, {}, {}, {}};
+    if (auto text = readFileIfExists(state_dir + "/" + kPendingConfirmFile)) {
+        try {
+            s.confirm_pending = parsePending(*text);
+        } catch (const Error& e) {
+            s.confirm_unreadable = e.what();
+        }
+    }
     if (s.pinned) {
         const std::string mount = cgroup2MountPoint();
         for (PinnedEndpoint& e : s.pinned->endpoints) {
@@ -97,6 +105,28 @@ StoppedStatus readStoppedStatus(const std::string& socket, const std::string& pi
     return s;
 }
 
+namespace {
+
+// A window ztsegd left open is acted on when it starts again, not before.
+std::string confirmText(const StoppedStatus& s) {
+    if (s.confirm_pending) {
+        const PendingConfirm& c = *s.confirm_pending;
+        return "confirm pending: generation " + std::to_string(c.generation) +
+               " was never confirmed; ztsegd rolls back to " + std::to_string(c.return_to) +
+               " when it starts (at once if the deadline, unix ms " +
+               std::to_string(c.deadline_unix_ms) +
+               ", has passed); nothing does while it is stopped\n";
+    }
+    if (!s.confirm_unreadable.empty()) {
+        return "confirm pending: the record in " + s.state_dir + " is unreadable (" +
+               s.confirm_unreadable +
+               "); ztsegd returns to the recorded return point when it starts\n";
+    }
+    return "";
+}
+
+}  // namespace
+
 std::string stoppedStatusText(const StoppedStatus& s) {
     if (!s.pinned) {
         return nothingPinned(s) + "\n";
@@ -111,6 +141,7 @@ std::string stoppedStatusText(const StoppedStatus& s) {
                ? " (no previous generation to roll back to)\n"
                : " (rollback goes to " + std::to_string(p.previous_generation) + ")\n";
     out += "raw sockets of enforced workloads: " + rawSocketsText(p) + "\n";
+    out += confirmText(s);
 
     out += "\ninterfaces (XDP/tcx): " + std::to_string(p.xdp.size()) + "\n";
     if (!p.xdp.empty()) {
@@ -190,6 +221,16 @@ std::string stoppedStatusJson(const StoppedStatus& s) {
     }
     j["state_dir"] = s.state_dir;
     j["names_unavailable"] = s.names_unavailable;
+    if (s.confirm_pending) {
+        // The names and types of the running status's confirm_pending.
+        j["confirm_pending"] = {
+            {"generation", std::to_string(s.confirm_pending->generation)},
+            {"return_to", std::to_string(s.confirm_pending->return_to)},
+            {"deadline_unix_ms", std::to_string(s.confirm_pending->deadline_unix_ms)},
+            {"window_ms", s.confirm_pending->window_ms}};
+    } else if (!s.confirm_unreadable.empty()) {
+        j["confirm_unreadable"] = s.confirm_unreadable;
+    }
     return j.dump(2) + "\n";
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "datapath/datapath_inspect.hpp"
+#include "shared/confirm_record.hpp"
 
 namespace ztseg::cli {
 
@@ -23,6 +24,10 @@ struct StoppedStatus {
     // active generation's; otherwise empty and names_unavailable says why.
     std::map<IdentityId, std::string> names;
     std::string names_unavailable;
+    // A confirm window ztsegd left open: nobody rolls back while it is
+    // stopped; it does so when it starts (at once if the deadline passed).
+    std::optional<PendingConfirm> confirm_pending;
+    std::string confirm_unreadable;  // the record exists but does not parse: why
 };
 
 // Reads the pins and the recorded bundle; writes nothing. Throws Error if the

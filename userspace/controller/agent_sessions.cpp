@@ -53,6 +53,17 @@ bool AgentSessions::push(const std::string& host, uint64_t generation,
     v1::ControllerMessage m;
     m.mutable_push()->set_generation(generation);
     m.mutable_push()->set_signed_bundle(signed_bundle);
+    m.mutable_push()->set_confirm_within_ms(s->generation() != 0 ? confirm_within_ms_ : 0);
+    return s->write(m);
+}
+
+bool AgentSessions::confirm(const std::string& host, uint64_t generation) {
+    auto s = find(host);
+    if (!s) {
+        return false;
+    }
+    v1::ControllerMessage m;
+    m.mutable_confirm()->set_generation(generation);
     return s->write(m);
 }
 

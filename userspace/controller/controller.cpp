@@ -125,8 +125,30 @@ void Controller::start() {
             dist_->publishStable(stable_->generation, stable_->signed_bundle);
         }
     } else {
-        sessions_ = std::make_unique<AgentSessions>();
+        sessions_ = std::make_unique<AgentSessions>(cfg_.rollout.confirm_within_ms);
         dist_ = sessions_.get();
+        if (cfg_.rollout.confirm_within_ms != 0) {
+            auto_confirm_ = std::make_unique<AutoConfirm>(
+                std::chrono::milliseconds(cfg_.rollout.confirm_settle_ms),
+                AutoConfirm::Links{[this] {
+                                       std::lock_guard lock(mu_);
+                                       return ++report_seq_;
+                                   },
+                                   [this](const std::string& host, uint64_t id) {
+                                       sessions_->requestReport(host, id, false);
+                                   },
+                                   [this](const std::string& host, uint64_t g) {
+                                       return sessions_->confirm(host, g);
+                                   },
+                                   [this](const std::string& what, uint64_t g,
+                                          const std::string& host, const std::string& detail) {
+                                       json d{{"host", host}};
+                                       if (!detail.empty()) {
+                                           d["reason"] = detail;
+                                       }
+                                       event(what, g, d);
+                                   }});
+        }
     }
     spdlog::info("ztseg-controller for fleet {}: policy {}, signing with {}, stable generation {}",
                  cfg_.fleet, cfg_.policy_dir, ids, stable_ ? stable_->generation : 0);

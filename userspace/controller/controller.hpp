@@ -23,6 +23,7 @@
 #include "common/unique_fd.hpp"
 #include "controller.pb.h"
 #include "controller/agent_sessions.hpp"
+#include "controller/auto_confirm.hpp"
 #include "controller/controller_config.hpp"
 #include "controller/delta_cache.hpp"
 #include "controller/fleet.hpp"
@@ -72,6 +73,7 @@ class Controller {
     const ControllerConfig& config() const { return cfg_; }
     Fleet& fleet() { return fleet_; }
     AgentSessions* sessions() { return sessions_.get(); }
+    AutoConfirm* autoConfirm() { return auto_confirm_.get(); }  // null: no confirm windows
     bool collectsFlows() const { return flow_sink_ != nullptr; }
     void onFlow(const v1::FlowEvent& e);
     FlowHub& flowHub() { return flow_hub_; }
@@ -100,8 +102,9 @@ class Controller {
     std::optional<GenerationStore> store_;
     std::unique_ptr<DeltaCache> deltas_;  // hosts one release behind get a delta
     Fleet fleet_;
-    std::unique_ptr<AgentSessions> sessions_;  // direct mode
-    std::unique_ptr<Distributor> etcd_;        // etcd mode
+    std::unique_ptr<AgentSessions> sessions_;    // direct mode
+    std::unique_ptr<AutoConfirm> auto_confirm_;  // direct mode with rollout.confirm_within_ms
+    std::unique_ptr<Distributor> etcd_;          // etcd mode
     Distributor* dist_ = nullptr;
     std::unique_ptr<flows::JsonlSink> flow_sink_;
     FlowHub flow_hub_;

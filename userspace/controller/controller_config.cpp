@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/spiffe_id.hpp"
+#include "shared/confirm_duration.hpp"
 
 namespace ztseg::controller {
 
@@ -76,7 +77,22 @@ ControllerConfig parseControllerConfig(const std::string& text, const std::strin
                                     {"ack_timeout_ms", r.num(ro.ack_timeout_ms, 100, 3'600'000)},
                                     {"soak_ms", r.num(ro.soak_ms, 0, 3'600'000)},
                                     {"max_default_deny_increase",
-                                     r.num(ro.max_default_deny_increase, 0, UINT64_MAX)}});
+                                     r.num(ro.max_default_deny_increase, 0, UINT64_MAX)},
+                                    {"confirm_within_ms",
+                                     r.num(ro.confirm_within_ms, 0, kMaxConfirmWindowMs)},
+                                    {"confirm_settle_ms",
+                                     r.num(ro.confirm_settle_ms, 0, kMaxConfirmWindowMs)}});
+                          if (ro.confirm_within_ms != 0 &&
+                              (ro.confirm_within_ms < 1000 ||
+                               ro.confirm_settle_ms * 2 > ro.confirm_within_ms)) {
+                              r.error(n, "rollout.confirm_within_ms " +
+                                             std::to_string(ro.confirm_within_ms) +
+                                             " must be at least 1000 and at least twice "
+                                             "confirm_settle_ms (" +
+                                             std::to_string(ro.confirm_settle_ms) +
+                                             "): the agent would roll back before it could be "
+                                             "confirmed (0 turns confirm windows off)");
+                          }
                       }},
                      {"flows",
                       [&](const yaml::Node& n) {

@@ -24,6 +24,13 @@ struct RolloutConfig {
     // Health: a host whose default-deny drops grow by more than this many
     // packets during the soak fails the wave.
     uint64_t max_default_deny_increase = 20;
+    // Direct mode: every push asks the agent for this confirm window; the
+    // controller confirms once the agent, asked again after confirm_settle_ms,
+    // answers over its link with the generation active (auto_confirm.hpp).
+    // Unconfirmed (the controller or the link gone), the agent returns to
+    // its last confirmed generation by itself. 0: pushes without a window.
+    uint32_t confirm_within_ms = 60000;
+    uint32_t confirm_settle_ms = 2000;
 };
 
 struct ControllerConfig {

@@ -40,7 +40,7 @@ class ControllerServer::Service final : public v1::Controller::Service {
                                 "hello names host '" + m.hello().host() +
                                     "' but the certificate names '" + host + "'");
         }
-        auto session = std::make_shared<AgentSession>(ctx, stream);
+        auto session = std::make_shared<AgentSession>(ctx, stream, m.hello().generation());
         c_.sessions()->attach(host, session);
         c_.fleet().connected(host, ctx->peer(), m.hello().generation(),
                              m.hello().highest_generation());
@@ -58,12 +58,19 @@ class ControllerServer::Service final : public v1::Controller::Service {
                                  m.report().apply().generation(), m.report().apply().error());
                 }
                 c_.fleet().report(host, m.report());
+                session->setGeneration(m.report().status().generation());
+                if (AutoConfirm* ac = c_.autoConfirm()) {
+                    ac->onReport(host, m.report());
+                }
             } else if (m.has_flow()) {
                 c_.onFlow(m.flow());
             }
         }
         session->close();
         c_.sessions()->detach(host, session);
+        if (AutoConfirm* ac = c_.autoConfirm()) {
+            ac->onDisconnect(host);
+        }
         c_.fleet().disconnected(host);
         spdlog::info("agent {} disconnected", host);
         return grpc::Status::OK;

@@ -20,6 +20,7 @@ namespace {
 constexpr const char* kGenerationFile = "highest-generation";
 constexpr const char* kBundleFile = "bundle.pb";
 constexpr const char* kPreviousFile = "previous-bundle.pb";
+constexpr const char* kReturnPointFile = "confirm-return-bundle.pb";
 
 }  // namespace
 
@@ -95,6 +96,40 @@ void GenerationStore::swapCurrentAndPrevious() {
     }
     if (::rename((dir_ + "/" + swap).c_str(), prev.c_str()) != 0) {
         throwErrno("rename " + dir_ + "/" + swap + " to " + prev, errno);
+    }
+    syncDir();
+}
+
+void GenerationStore::keepReturnPoint() {
+    linkAtomically(kBundleFile, kReturnPointFile);
+    syncDir();
+}
+
+std::optional<std::string> GenerationStore::returnPointBundle() const {
+    return readFileIfExists(dir_ + "/" + kReturnPointFile);
+}
+
+void GenerationStore::restoreReturnPoint() {
+    linkAtomically(kBundleFile, kPreviousFile);
+    std::string from = dir_ + "/" + kReturnPointFile, to = dir_ + "/" + kBundleFile;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+        throwErrno("rename " + from + " to " + to, errno);
+    }
+    syncDir();
+}
+
+void GenerationStore::dropReturnPoint() {
+    removeRecord(kReturnPointFile);
+}
+
+std::optional<std::string> GenerationStore::readRecord(const std::string& name) const {
+    return readFileIfExists(dir_ + "/" + name);
+}
+
+void GenerationStore::removeRecord(const std::string& name) const {
+    std::string path = dir_ + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        throwErrno("remove " + path, errno);
     }
     syncDir();
 }

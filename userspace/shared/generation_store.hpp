@@ -35,6 +35,23 @@ class GenerationStore {
     void swapCurrentAndPrevious();
     // When the current bundle was recorded (unix ms), 0 if none is.
     int64_t currentSinceUnixMs() const;
+    // The return point of a confirm window (agent/confirm_window.hpp): the
+    // current bundle gets a second name that later applies leave alone.
+    void keepReturnPoint();
+    std::optional<std::string> returnPointBundle() const;
+    // Back to the return point: the current bundle becomes previousBundle()
+    // and the return point the current one (renames: after a crash the
+    // current bundle is one of the two). highest() stays.
+    void restoreReturnPoint();
+    void dropReturnPoint();
+    // Small records of other components (the pending confirmation), written
+    // with the same discipline as the bundles; remove: unlink and sync the dir.
+    void writeRecord(const std::string& name, const std::string& data) const {
+        writeAtomically(name, data);
+    }
+    std::optional<std::string> readRecord(const std::string& name) const;
+    void removeRecord(const std::string& name) const;
+    const std::string& dir() const { return dir_; }
     // The same for a state_dir read by someone else (ztsegctl while ztsegd is
     // stopped): nothing is created.
     static std::optional<std::string> currentBundleIn(const std::string& state_dir);

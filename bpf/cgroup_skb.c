@@ -57,7 +57,7 @@ __attribute__((noinline)) __u64 ztseg_workload_of_skb(struct __sk_buff* skb,
                                                       const struct ztseg_active* a) {
     if (!skb)
         return 0;
-    return ztseg_workload_walk(a, skb);
+    return ztseg_workload_walk(a, skb, ZTSEG_WL_UNMANAGED);
 }
 
 static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __u8 dir) {
@@ -100,7 +100,7 @@ static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __
     wl = ztseg_workload_of_skb(skb, &j.active);
     if (wl == ZTSEG_WL_QUARANTINE)
         return ztseg_quarantine(&j);
-    if (wl) {
+    if (wl && wl != ZTSEG_WL_UNMANAGED) {
         j.local_id = (__u32)wl;
         j.local_flags = wl >> 32;
     } else {
@@ -110,7 +110,7 @@ static __always_inline int ztseg_cgroup_skb(struct __sk_buff* skb, __u8 hook, __
         if ((own >> 32) & ZTSEG_IDF_MANAGED) {
             j.local_id = (__u32)own;
             j.local_flags = own >> 32;
-        } else if (ztseg_host_flags(&j.active) &&
+        } else if (wl != ZTSEG_WL_UNMANAGED && ztseg_host_flags(&j.active) &&
                    bpf_get_netns_cookie(skb) == ztseg_config_get(ZTSEG_CFG_HOST_NETNS_COOKIE)) {
             /* the host itself: every process of its network namespace outside
              * a workload cgroup, whichever address it uses */

@@ -78,8 +78,12 @@ static __always_inline struct ztseg_identity_info ztseg_identity_of(const struct
  * ZTSEG_REASON_DROP_UNCLASSIFIED). Callers wrap it in a global function so
  * the verifier walks the loop once. */
 #define ZTSEG_WL_QUARANTINE (1ull << 63)
+/* `unmanaged`: what a cgroup of a workload no policy selects yields (0, or
+ * ZTSEG_WL_UNMANAGED where the caller must tell it from "no workload at all":
+ * such a process is a workload's, never the host's). */
+#define ZTSEG_WL_UNMANAGED (1ull << 62)
 static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
-                                                 struct __sk_buff* skb) {
+                                                 struct __sk_buff* skb, __u64 unmanaged) {
     __u64 pending_levels = ztseg_config_get(ZTSEG_CFG_PENDING_LEVELS);
     __u64 levels = ztseg_config_get(ZTSEG_CFG_WORKLOAD_LEVELS) | pending_levels;
     void* endpoints = 0;
@@ -105,7 +109,7 @@ static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
             ep = bpf_map_lookup_elem(endpoints, &id);
             if (ep)
                 return (ep->flags & ZTSEG_IDF_MANAGED) ? ((__u64)ep->flags << 32) | ep->identity
-                                                       : 0;
+                                                       : unmanaged;
         }
         if (!(pending_levels & (1ull << i)))
             continue; /* no cgroup was ever pending at this level */
@@ -115,7 +119,7 @@ static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
                 return ZTSEG_WL_QUARANTINE;
             return (p->info.flags & ZTSEG_IDF_MANAGED)
                        ? ((__u64)p->info.flags << 32) | p->info.identity
-                       : 0;
+                       : unmanaged;
         }
     }
     return 0;
@@ -125,7 +129,7 @@ static __always_inline __u64 ztseg_workload_walk(const struct ztseg_active* a,
 ZTSEG_LOOKUP __u64 ztseg_workload_of_current(const struct ztseg_active* a);
 #ifdef ZTSEG_DEFINE_LOOKUPS
 ZTSEG_LOOKUP __u64 ztseg_workload_of_current(const struct ztseg_active* a) {
-    return ztseg_workload_walk(a, 0);
+    return ztseg_workload_walk(a, 0, 0);
 }
 #endif
 

@@ -112,6 +112,15 @@ TEST_P(HostSubject, AWorkloadIsJudgedByItsOwnPolicyNotTheHosts) {
     EXPECT_EQ(e.hook, ZTSEG_HOOK_CGROUP_INGRESS);
 }
 
+TEST_P(HostSubject, AProcessOfAWorkloadNoPolicySelectsIsNotTheHost) {
+    addWorkload(kWeb, WorkloadMode::Unmanaged);  // declared, but no policy selects it
+    hostPolicy(WorkloadMode::Enforce);
+    expectIn(pkt(n_.web, n_.stranger).tcp(40001, 22).build(), kSkbPass,
+             ZTSEG_REASON_PASS_NO_ENDPOINT);
+    expectOut(pkt(n_.stranger, n_.web).tcp(40001, 443).build(), kSkbPass,
+              ZTSEG_REASON_PASS_NO_ENDPOINT);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, HostSubject, ::testing::Values(Family::V4, Family::V6),
                          familyName);
 

@@ -441,7 +441,14 @@ PolicySet randomPolicySet(Rng& rng, const RandomPolicyOptions& opts) {
             const IpPrefix& base = chance(rng, 0.6) ? kWork4 : kWork6;
             for (int attempt = 0; attempt < 20; ++attempt) {
                 IpPrefix p = randomPrefixIn(rng, base, base.maxLength());
-                if (claim(claimed, p)) {
+                // never inside a workload's range: a workload's socket on such
+                // an address would be judged as the host (by its address)
+                bool in_workload = std::any_of(
+                    ps.workloads.begin(), ps.workloads.end(), [&](const WorkloadSpec& w) {
+                        return std::any_of(w.addresses.begin(), w.addresses.end(),
+                                           [&](const IpPrefix& a) { return a.contains(p); });
+                    });
+                if (!in_workload && claim(claimed, p)) {
                     ps.hosts.push_back(p);
                     break;
                 }
@@ -616,8 +623,29 @@ RandomFlow randomFlow(Rng& rng, const PolicySet& ps) {
             f.local_address = randomAddressIn(rng, chance(rng, 0.5) ? kOther4 : kOther6);
         }
     } else if (!local.addresses.empty()) {
-        f.local_address = randomAddressIn(rng, pick(rng, local.addresses));
-        f.local_declared = true;
+        // An address inside the local's range that a more specific prefix of
+        // another identity owns is that identity's: the datapath judges a
+        // socket on it as its owner (docs/datapath.md, "sockets made
+        // elsewhere"), so draw again.
+        for (int attempt = 0; attempt < 10; ++attempt) {
+            const IpPrefix& range = pick(rng, local.addresses);
+            f.local_address = randomAddressIn(rng, range);
+            auto inside = [&](const IpPrefix& q) {
+                return q.length > range.length && q.contains(f.local_address);
+            };
+            bool owned =
+                std::any_of(ps.hosts.begin(), ps.hosts.end(), inside) ||
+                std::any_of(ps.workloads.begin(), ps.workloads.end(), [&](const WorkloadSpec& w) {
+                    return std::any_of(w.addresses.begin(), w.addresses.end(), inside);
+                });
+            f.local_declared = !owned;
+            if (!owned) {
+                break;
+            }
+        }
+        if (!f.local_declared) {
+            f.local_address = randomAddressIn(rng, chance(rng, 0.5) ? kOther4 : kOther6);
+        }
     } else {
         f.local_address = randomAddressIn(rng, chance(rng, 0.5) ? kOther4 : kOther6);
     }

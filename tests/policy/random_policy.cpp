@@ -608,11 +608,8 @@ RandomFlow randomFlow(Rng& rng, const PolicySet& ps) {
     f.local = !managed.empty() && chance(rng, 0.8)
                   ? pick(rng, managed)
                   : size_t(uniform(rng, 0, int(ps.workloads.size()) - 1));
-    const bool host_policy =
-        std::any_of(ps.policies.begin(), ps.policies.end(),
-                    [](const PolicySpec& p) { return p.subject == PolicySubject::Host; });
     const WorkloadSpec& local = ps.workloads[f.local];
-    if (host_policy && chance(rng, 0.3)) {
+    if (selectsHost(ps) && chance(rng, 0.3)) {
         // the host itself: at one of its declared addresses, or at one no
         // workload owns (a host process uses whatever address it has)
         f.host_local = true;

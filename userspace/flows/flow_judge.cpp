@@ -59,24 +59,12 @@ Party FlowJudge::byAddress(const FlowEndpoint& ep) const {
             p.peer.name = ep.ip;  // "10.1.2.3 has no identity"
             break;
         case Peer::Kind::Host:
-            return hostParty(p.peer.name + " " + ep.ip);
+            return policy::hostParty(ps_, p.peer.name + " " + ep.ip);
         case Peer::Kind::Cidr:
         case Peer::Kind::World:
             p.text = p.peer.name + " " + ep.ip;
             break;
     }
-    return p;
-}
-
-Party FlowJudge::hostParty(std::string text) const {
-    Party p;
-    p.text = std::move(text);
-    p.peer = Peer{Peer::Kind::Host, {}, ps_.hosts, "host"};
-    // the host is judged as a local side once a policy selects it
-    p.is_workload = std::any_of(ps_.policies.begin(), ps_.policies.end(), [](const auto& pol) {
-        return pol.subject == policy::PolicySubject::Host;
-    });
-    p.labels = policy::Evaluator::hostLabels();
     return p;
 }
 
@@ -106,7 +94,7 @@ std::pair<Party, Party> FlowJudge::parties(const FlowRecord& r) const {
     std::optional<Party> l = byWorkloadName(r.workload);
     // judged as the host (ztseg_judge's local identity), whatever its address
     if (!l && local.identity == kHostIdentity) {
-        l = hostParty("host " + local.ip);
+        l = policy::hostParty(ps_, "host " + local.ip);
     }
     Party lp = l ? *l : byAddress(local);
     Party rp = byAddress(remote);

@@ -48,7 +48,6 @@ class FlowJudge {
 
   private:
     policy::Party byAddress(const FlowEndpoint& ep) const;
-    policy::Party hostParty(std::string text) const;  // the host as a local side
     std::optional<policy::Party> byWorkloadName(const std::string& name) const;
 
     const policy::PolicySet& ps_;

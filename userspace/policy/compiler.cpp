@@ -278,10 +278,7 @@ CompiledPolicy compile(const PolicySet& ps, uint64_t generation, Diagnostics& di
             }
         }
     }
-    bool host_policy = std::any_of(ps.policies.begin(), ps.policies.end(), [](const PolicySpec& p) {
-        return p.subject == PolicySubject::Host;
-    });
-    if (!ps.hosts.empty() || host_policy) {
+    if (!ps.hosts.empty() || selectsHost(ps)) {
         // a host policy needs the identity even where no host address is declared
         table.addReserved(kHostIdentity, "host", ps.hosts);
     }

@@ -1,6 +1,5 @@
 #include "policy/explain.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <map>
 #include <optional>
@@ -70,27 +69,37 @@ void refuseDeclaredInside(const PolicySet& ps, const IpPrefix& range, const std:
     refuseMixedRange(text, inside);
 }
 
+}  // namespace
+
+Party hostParty(const PolicySet& ps, std::string text) {
+    Party p;
+    p.text = std::move(text);
+    p.peer = Peer{Peer::Kind::Host, {}, ps.hosts, "host"};
+    p.is_workload = selectsHost(ps);
+    p.labels = Evaluator::hostLabels();
+    return p;
+}
+
+namespace {
+
 Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text) {
+    if (text == "host") {
+        return hostParty(ps, text);
+    }
     Party p;
     p.text = text;
-    if (text == "host") {
-        p.peer = Peer{Peer::Kind::Host, {}, ps.hosts, "host"};
-    } else if (text.find('=') == std::string::npos) {
+    if (text.find('=') == std::string::npos) {
         IpPrefix addr = partyAddress(text);
         refuseDeclaredInside(ps, addr, text);
         p.peer = ev.peerOfAddress(addr);
     } else {
         p.peer = ev.peerOfLabels(uniqueLabelSet(ps, text));
     }
+    if (p.peer.kind == Peer::Kind::Host) {
+        return hostParty(ps, text);
+    }
     p.is_workload = p.peer.kind == Peer::Kind::Workload;
     p.labels = p.peer.labels;
-    if (p.peer.kind == Peer::Kind::Host) {
-        // the host is judged as a local side once a policy selects it
-        p.is_workload = std::any_of(ps.policies.begin(), ps.policies.end(), [](const auto& pol) {
-            return pol.subject == PolicySubject::Host;
-        });
-        p.labels = Evaluator::hostLabels();
-    }
     return p;
 }
 

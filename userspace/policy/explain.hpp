@@ -32,6 +32,10 @@ struct Party {
     LabelSet labels;  // the workload's labels when is_workload
 };
 
+// The host itself as a party (its `hosts` addresses as a peer), judged as a
+// local side when a policy selects it (`entity: host`).
+Party hostParty(const PolicySet& ps, std::string text);
+
 // Both sides of a new flow between resolved parties (egress at the source,
 // ingress at the destination, for each that is a workload), judged by the
 // reference evaluator.

@@ -91,4 +91,15 @@ struct PolicySet {
     std::string source_digest;       // SHA-256 hex over the inputs (path + content)
 };
 
+// Some policy selects the host itself (`entity: host`): the host is then a
+// subject, judged as a local side.
+inline bool selectsHost(const PolicySet& ps) {
+    for (const PolicySpec& p : ps.policies) {
+        if (p.subject == PolicySubject::Host) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace ztseg::policy

@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 5
+#define ZTSEG_ABI_VERSION 6
 
 /* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -68,6 +68,7 @@ enum ztseg_reason {
     ZTSEG_REASON_PASS_NOT_SUBJECT, /* ARP, IPv6 ND/MLD, non-IP, loopback */
     ZTSEG_REASON_PASS_NO_ENDPOINT, /* cgroup hooks: socket not in a managed workload */
     ZTSEG_REASON_AUDIT,            /* audit mode: would have been dropped */
+    ZTSEG_REASON_ALLOW_FAILSAFE,   /* the host's flow admitted by a failsafe rule (ztsegd.yaml) */
     /* drops */
     ZTSEG_REASON_DROP_UNLABELED,    /* peer has no identity */
     ZTSEG_REASON_DROP_POLICY_DENY,  /* a deny rule matched */
@@ -244,6 +245,7 @@ struct ztseg_ct_key {
 };
 #define ZTSEG_CTF_AUDIT 0x1u      /* admitted only because the workload was in audit mode */
 #define ZTSEG_CTF_SEEN_REPLY 0x2u /* a packet in the reply direction was seen */
+#define ZTSEG_CTF_FAILSAFE 0x4u   /* admitted by a failsafe rule, not by policy */
 struct ztseg_ct_value {
     __u64 created_ns;
     __u64 last_seen_ns;
@@ -438,6 +440,31 @@ struct ztseg_flow_event {
 };
 #define ZTSEG_EVENT_FLOW 0
 #define ZTSEG_EVENT_SUMMARY 1
+
+/* ---- failsafe rules (docs/ztsegd.md#failsafe-rules) ----
+ * Flows of the host that no host policy can refuse: SSH from the management
+ * ranges, the controller and etcd links, DNS, NTP, DHCP. Not per generation:
+ * they come from ztsegd.yaml and are written at every start. One LPM trie:
+ * (direction, protocol, service port) are the first 32 bits of every prefix,
+ * then the peer's address, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so
+ * prefixlen = 32 + 128 (IPv6) or 32 + 96 + length (IPv4). The service port is
+ * the destination port of the flow's first packet: the host's own port for
+ * ingress (22), the server's for egress (53). */
+struct ztseg_failsafe_key {
+    __u32 prefixlen;
+    __u8 direction; /* ZTSEG_DIR_* of the flow's first packet, seen from the host */
+    __u8 proto;     /* ZTSEG_PROTO_TCP or ZTSEG_PROTO_UDP */
+    __be16 port;    /* service port, network order */
+    __u32 addr[4];  /* the peer, network order */
+};
+#define ZTSEG_FSF_STATELESS                                        \
+    0x1u /* peer is any address: never tracked (replies have their \
+          * own rule), so a flood cannot fill the conntrack table */
+struct ztseg_failsafe_value {
+    __u32 rule;  /* 1-based index into ztsegd's failsafe list, for events and explain */
+    __u32 flags; /* ZTSEG_FSF_* */
+};
+#define ZTSEG_FAILSAFE_CAPACITY 4096
 
 /* Default sizes; userspace may override max_entries before load. */
 #define ZTSEG_DEFAULT_IDENT_CAPACITY 1048576

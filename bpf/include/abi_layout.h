@@ -99,6 +99,15 @@ ZTSEG_ABI_OFFSET(ztseg_ct_value, pad, 37);
 ZTSEG_ABI_OFFSET(ztseg_ct_value, reply_isn, 40);
 ZTSEG_ABI_OFFSET(ztseg_ct_value, counter, 44);
 
+ZTSEG_ABI_SIZE(ztseg_failsafe_key, 24);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_key, prefixlen, 0);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_key, direction, 4);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_key, proto, 5);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_key, port, 6);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_key, addr, 8);
+ZTSEG_ABI_SIZE(ztseg_failsafe_value, 8);
+ZTSEG_ABI_OFFSET(ztseg_failsafe_value, flags, 4);
+
 ZTSEG_ABI_SIZE(ztseg_rule_key, 4);
 ZTSEG_ABI_SIZE(ztseg_rule_ref, 4);
 ZTSEG_ABI_SIZE(ztseg_rule_hits, 32);

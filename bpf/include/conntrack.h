@@ -4,6 +4,7 @@
 #ifndef ZTSEG_CONNTRACK_H
 #define ZTSEG_CONNTRACK_H
 
+#include "failsafe.h"
 #include "policy.h"
 
 /* (a, pa) < (b, pb) over address words then port: picks the canonical order. */
@@ -117,17 +118,27 @@ ZTSEG_LOOKUP int ztseg_ct_lookup(struct ztseg_judgement* j, const struct ztseg_t
                             ? v->peer_id
                             : (__u32)ztseg_identity_find(&j->active, t->family, ztseg_peer_addr(j));
         int allowed, audit;
-        if (peer_id != ZTSEG_ID_UNLABELED)
+        /* The host's failsafe flows stay admitted whatever the generation says
+         * (an ICMP error's sender is not the peer: the entry's flag decides). */
+        __u64 failsafe = 0;
+        if (j->local_id == ZTSEG_ID_HOST)
+            failsafe = related
+                           ? (v->flags & ZTSEG_CTF_FAILSAFE)
+                           : ztseg_failsafe_find(ztseg_failsafe_query(v->direction, v->proto),
+                                                 v->service_port, t->family, ztseg_peer_addr(j));
+        if (!failsafe && peer_id != ZTSEG_ID_UNLABELED)
             p = ztseg_policy_find(&j->active, j->local_id, peer_id,
                                   ztseg_policy_query(v->direction, v->proto, v->service_port));
-        allowed = (p >> 32) == ZTSEG_ACTION_ALLOW;
+        allowed = failsafe || (p >> 32) == ZTSEG_ACTION_ALLOW;
         audit = !allowed && peer_id != ZTSEG_ID_UNLABELED && (j->local_flags & ZTSEG_IDF_AUDIT);
         if (!allowed && !audit)
             goto forget;
         if (related)
             return allowed ? ZTSEG_CT_HIT : ZTSEG_CT_HIT_AUDIT;
         if (allowed) {
-            v->flags &= ~ZTSEG_CTF_AUDIT;
+            v->flags &= ~(ZTSEG_CTF_AUDIT | ZTSEG_CTF_FAILSAFE);
+            if (failsafe)
+                v->flags |= ZTSEG_CTF_FAILSAFE;
             v->rule_id = (__u32)p;
         } else {
             v->flags |= ZTSEG_CTF_AUDIT;

@@ -66,6 +66,27 @@ static __always_inline void ztseg_flowcache_fill(struct ztseg_flowcache_entry* e
     e->generation = generation;
 }
 
+/* An unlabeled source sending to the host (a declared host address, or an
+ * address no identity owns) on a failsafe flow: the first packet of a flow a
+ * failsafe rule admits (SSH from a management range), or a reply to one the
+ * host opened (DNS, the controller). Stateless here: the cgroup stage judges
+ * the host's sockets again, with conntrack. A workload's address never
+ * qualifies: failsafe rules are the host's. */
+static __always_inline int ztseg_ingress_failsafe(struct ztseg_judgement* j,
+                                                  struct ztseg_identity_info dst) {
+    const struct ztseg_tuple* t = &j->pkt.t;
+    const struct ztseg_addr* src = (const struct ztseg_addr*)t->saddr;
+
+    if (dst.identity != ZTSEG_ID_HOST && (dst.flags & ZTSEG_IDF_MANAGED))
+        return 0;
+    if (!ztseg_has_ports(t->proto))
+        return 0;
+    return ztseg_failsafe_find(ztseg_failsafe_query(ZTSEG_DIR_INGRESS, t->proto), t->dport,
+                               t->family, src) ||
+           ztseg_failsafe_find(ztseg_failsafe_query(ZTSEG_DIR_EGRESS, t->proto), t->sport,
+                               t->family, src);
+}
+
 static __always_inline int ztseg_ingress_verdict(struct ztseg_judgement* j) {
     struct ztseg_identity_info dst;
 
@@ -91,6 +112,10 @@ static __always_inline int ztseg_ingress_verdict(struct ztseg_judgement* j) {
      * policy, and in a simultaneous open the SYN-ACK still finds the entry). */
     if ((dst.flags & ZTSEG_IDF_ENFORCE) && (j->peer_id != ZTSEG_ID_UNLABELED || j->pkt.icmp_error))
         return ztseg_judge(j, ztseg_is_tcp_syn(&j->pkt) ? 0 : ZTSEG_J_CONNTRACK);
+    if (j->peer_id == ZTSEG_ID_UNLABELED && ztseg_ingress_failsafe(j, dst)) {
+        ztseg_count(j->hook, ZTSEG_REASON_ALLOW_FAILSAFE, j->len);
+        return ZTSEG_PASS;
+    }
     if (j->peer_id == ZTSEG_ID_UNLABELED) {
         ztseg_count(j->hook, ZTSEG_REASON_DROP_UNLABELED, j->len);
         ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNLABELED);

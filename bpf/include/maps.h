@@ -158,6 +158,15 @@ ZTSEG_MAP struct {
     __type(value, struct ztseg_srclimit_entry);
 } ztseg_srclimit SEC(".maps");
 
+/* Failsafe rules (abi.h): written by ztsegd at start, read by every hook. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_FAILSAFE_CAPACITY);
+    __type(key, struct ztseg_failsafe_key);
+    __type(value, struct ztseg_failsafe_value);
+} ztseg_failsafe SEC(".maps");
+
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);

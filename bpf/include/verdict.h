@@ -68,6 +68,22 @@ static __always_inline int ztseg_icmp_error_from_router(const struct ztseg_pkt* 
     return p->icmp_type == ICMPV6_PKT_TOOBIG || p->icmp_type == ICMPV6_TIME_EXCEED;
 }
 
+/* A flow of the host admitted by failsafe rule `rule`: tracked (flagged, so
+ * a new generation keeps it) and reported with the rule's number. */
+static __always_inline int ztseg_admit_failsafe(struct ztseg_judgement* j, __u64 rule, __u32 opts) {
+    ztseg_count(j->hook, ZTSEG_REASON_ALLOW_FAILSAFE, j->len);
+    if (opts & ZTSEG_J_TRACK) {
+        ztseg_resolve_peer(j);
+        j->rule_id = 0;
+        j->counter = 0;
+        if (!((rule >> 32) & ZTSEG_FSF_STATELESS))
+            ztseg_ct_create(j, 0, ZTSEG_CTF_FAILSAFE);
+        j->rule_id = (__u32)rule; /* in the event: the failsafe rule, not a policy rule */
+        ztseg_emit(j, ZTSEG_VERDICT_ALLOWED, ZTSEG_REASON_ALLOW_FAILSAFE);
+    }
+    return ZTSEG_PASS;
+}
+
 static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
     __u64 p;
     __u32 action;
@@ -96,6 +112,16 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
                 return ZTSEG_PASS;
             }
         }
+    }
+    /* The host's failsafe rules come before everything a policy or the
+     * unlabeled check could say: no host policy locks out SSH from the
+     * management ranges or the controller link. */
+    if (j->local_id == ZTSEG_ID_HOST) {
+        __u64 failsafe =
+            ztseg_failsafe_find(ztseg_failsafe_query(j->direction, j->pkt.t.proto),
+                                ztseg_service_port(&j->pkt.t), j->pkt.t.family, ztseg_peer_addr(j));
+        if (failsafe)
+            return ztseg_admit_failsafe(j, failsafe, opts);
     }
     ztseg_resolve_peer(j);
     if (j->peer_id == ZTSEG_ID_UNLABELED)

@@ -1,8 +1,10 @@
-// ztsegd config: defaults, every section, and located errors for bad input.
+// ztsegd config: defaults, every section, and located errors for bad input;
+// the failsafe section and the rules ztsegd puts in force from it.
 #include "agent/config.hpp"
 
 #include <gtest/gtest.h>
 
+#include "agent/failsafe_rules.hpp"
 #include "common/error.hpp"
 
 namespace ztseg::agent {
@@ -72,7 +74,8 @@ TEST(AgentConfig, ErrorsNameTheLocation) {
     EXPECT_EQ(
         errorOf("intrefaces: [eth0]\n"),
         "ztsegd.yaml:1:1: unknown field 'intrefaces' in ztsegd config (expected one of: "
-        "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, fleet, flows, "
+        "api, bundle, cgroup_only, cgroup_root, controller, datapath, etcd, failsafe, fleet, "
+        "flows, "
         "host_name, interfaces, metrics, pin_dir, revoked, state_dir, trusted_keys, xdp_mode)");
     EXPECT_EQ(errorOf("xdp_mode: fast\n"),
               "ztsegd.yaml:1:11: xdp_mode must be auto, native, generic or tcx");
@@ -230,6 +233,132 @@ TEST(AgentConfig, NetworkBundleSourcesNeedTrustedKeysFleetAndTls) {
                       "controller: {address: \"c:1\"}\netcd: {endpoints: [e]}\n")
                   .find("choose controller or etcd, not both"),
               std::string::npos);
+}
+
+std::vector<std::string> texts(const std::vector<FailsafeRule>& rules) {
+    std::vector<std::string> out;
+    for (const auto& r : rules) out.push_back(r.name + ": " + r.flowText() + " (" + r.origin + ")");
+    return out;
+}
+
+TEST(FailsafeConfig, DefaultsAreTheDhcpClientOnly) {
+    AgentConfig c = parseConfig("", "ztsegd.yaml");
+    EXPECT_TRUE(c.failsafe.enabled);
+    EXPECT_EQ(texts(failsafeRules(c, nullptr)),
+              (std::vector<std::string>{
+                  "dhcp: egress udp/67 to 0.0.0.0/0 (built-in (failsafe.dhcp))",
+                  "dhcp: ingress udp/68 from 0.0.0.0/0 (built-in (failsafe.dhcp))",
+                  "dhcpv6: egress udp/547 to ::/0 (built-in (failsafe.dhcp))",
+                  "dhcpv6: ingress udp/546 from ::/0 (built-in (failsafe.dhcp))",
+              }));
+}
+
+TEST(FailsafeConfig, ManagementDnsNtpControllerAndOwnRules) {
+    AgentConfig c = parseConfig(
+        "fleet: lab\n"
+        "trusted_keys: [k.pem]\n"
+        "api: {tcp: \"0.0.0.0:9750\", tls: {cert: c, key: k, ca: a}}\n"
+        "controller: {address: \"10.0.0.9:9443\"}\n"
+        "failsafe:\n"
+        "  management: [10.1.0.0/16, \"fd00:1::/64\"]\n"
+        "  ssh_port: 2222\n"
+        "  dns: [10.0.0.53]\n"
+        "  ntp: [10.0.0.123]\n"
+        "  dhcp: false\n"
+        "  rules:\n"
+        "    - {name: bgp, direction: ingress, protocol: tcp, port: 179, peers: [10.2.0.1]}\n",
+        "ztsegd.yaml");
+    EXPECT_EQ(texts(failsafeRules(c, nullptr)),
+              (std::vector<std::string>{
+                  "ssh: ingress tcp/2222 from 10.1.0.0/16 (ztsegd.yaml:6:16)",
+                  "ssh: ingress tcp/2222 from fd00:1::/64 (ztsegd.yaml:6:29)",
+                  "agent-api: ingress tcp/9750 from 10.1.0.0/16 (ztsegd.yaml:6:16)",
+                  "agent-api: ingress tcp/9750 from fd00:1::/64 (ztsegd.yaml:6:29)",
+                  "controller: egress tcp/9443 to 10.0.0.9/32 (controller.address)",
+                  "dns: egress udp/53 to 10.0.0.53/32 (ztsegd.yaml:8:9)",
+                  "dns: egress tcp/53 to 10.0.0.53/32 (ztsegd.yaml:8:9)",
+                  "ntp: egress udp/123 to 10.0.0.123/32 (ztsegd.yaml:9:9)",
+                  "bgp: ingress tcp/179 from 10.2.0.1/32 (ztsegd.yaml:12:73)",
+              }));
+}
+
+TEST(FailsafeConfig, EtcdEndpointsAreLinks) {
+    AgentConfig c = parseConfig(
+        "fleet: lab\ntrusted_keys: [k.pem]\n"
+        "etcd: {endpoints: [\"http://10.0.0.7:2379\", \"http://[fd00::7]\", \"http://10.0.0.8\"]}\n"
+        "failsafe: {dhcp: false}\n",
+        "ztsegd.yaml");
+    EXPECT_EQ(texts(failsafeRules(c, nullptr)),
+              (std::vector<std::string>{
+                  "etcd: egress tcp/2379 to 10.0.0.7/32 (etcd.endpoints)",
+                  "etcd: egress tcp/2379 to fd00::7/128 (etcd.endpoints)",
+                  "etcd: egress tcp/2379 to 10.0.0.8/32 (etcd.endpoints)",
+              }));
+}
+
+TEST(FailsafeConfig, AnUnresolvableNameGivesAWarningNotARule) {
+    AgentConfig c = parseConfig(
+        "fleet: lab\ntrusted_keys: [k.pem]\n"
+        "etcd: {endpoints: [\"http://no-such-host.invalid:2379\"]}\nfailsafe: {dhcp: false}\n",
+        "ztsegd.yaml");
+    std::vector<std::string> warnings;
+    EXPECT_TRUE(failsafeRules(c, &warnings).empty());
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_EQ(warnings[0].rfind("failsafe rule etcd: 'no-such-host.invalid' does not resolve (", 0),
+              0u)
+        << warnings[0];
+}
+
+TEST(FailsafeConfig, DisabledMeansNoRuleAtAll) {
+    AgentConfig c = parseConfig(
+        "failsafe: {enabled: false, management: [10.0.0.0/8], dns: [10.0.0.53]}\n", "ztsegd.yaml");
+    EXPECT_FALSE(c.failsafe.enabled);
+    EXPECT_TRUE(failsafeRules(c, nullptr).empty());
+}
+
+TEST(FailsafeConfig, ErrorsNameTheLocation) {
+    EXPECT_EQ(errorOf("failsafe: {managment: []}\n"),
+              "ztsegd.yaml:1:12: unknown field 'managment' in failsafe (expected one of: dhcp, "
+              "dns, enabled, management, ntp, rules, ssh_port)");
+    EXPECT_EQ(errorOf("failsafe: {management: [10.0.0.0/33]}\n"),
+              "ztsegd.yaml:1:25: failsafe.management: invalid prefix length in '10.0.0.0/33' "
+              "(0-32)");
+    EXPECT_EQ(errorOf("failsafe: {dns: 10.0.0.53}\n"),
+              "ztsegd.yaml:1:17: failsafe.dns must be a list of addresses or prefixes");
+    EXPECT_EQ(errorOf("failsafe: {ssh_port: 0}\n"),
+              "ztsegd.yaml:1:22: expected a whole number from 1 to 65535");
+    EXPECT_EQ(errorOf("failsafe:\n  rules:\n    - {name: x, direction: both, protocol: icmp, "
+                      "port: 1, peers: [10.0.0.1]}\n"),
+              "ztsegd.yaml:3:7: failsafe.rules: direction must be ingress (the host serves) or "
+              "egress (the host connects)\n"
+              "ztsegd.yaml:3:7: failsafe.rules: protocol must be tcp or udp");
+    EXPECT_EQ(errorOf("failsafe:\n  rules:\n    - {direction: egress, port: 53}\n"),
+              "ztsegd.yaml:3:7: failsafe.rules: a rule needs a name (it appears in flow events "
+              "and explain)\n"
+              "ztsegd.yaml:3:7: failsafe.rules: a rule needs peers (addresses or prefixes; "
+              "0.0.0.0/0 and ::/0 for any)");
+}
+
+TEST(FailsafeRuleMatch, LongestPeerPrefixWinsAndAnyV6CoversV4) {
+    std::vector<FailsafeRule> rules{
+        {"wide", "a", Direction::Ingress, ZTSEG_PROTO_TCP, 22, IpPrefix::parse("10.0.0.0/8")},
+        {"narrow", "b", Direction::Ingress, ZTSEG_PROTO_TCP, 22, IpPrefix::parse("10.1.0.0/16")},
+        {"any", "c", Direction::Ingress, ZTSEG_PROTO_UDP, 546, IpPrefix::parse("::/0")},
+    };
+    IpPrefix a = IpPrefix::parse("10.1.2.3");
+    IpPrefix b = IpPrefix::parse("10.9.2.3");
+    IpPrefix c = IpPrefix::parse("192.0.2.1");
+    EXPECT_EQ(matchFailsafe(rules, Direction::Ingress, ZTSEG_PROTO_TCP, 22, 4, a.addr.data())->name,
+              "narrow");
+    EXPECT_EQ(matchFailsafe(rules, Direction::Ingress, ZTSEG_PROTO_TCP, 22, 4, b.addr.data())->name,
+              "wide");
+    EXPECT_EQ(matchFailsafe(rules, Direction::Ingress, ZTSEG_PROTO_TCP, 22, 4, c.addr.data()),
+              nullptr);
+    EXPECT_EQ(matchFailsafe(rules, Direction::Egress, ZTSEG_PROTO_TCP, 22, 4, a.addr.data()),
+              nullptr);
+    EXPECT_EQ(
+        matchFailsafe(rules, Direction::Ingress, ZTSEG_PROTO_UDP, 546, 4, c.addr.data())->name,
+        "any");
 }
 
 }  // namespace

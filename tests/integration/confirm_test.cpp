@@ -21,14 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 class ConfirmWindow : public Ztsegd {
   protected:
-    CommandResult ctl(const std::string& args) {
-        std::vector<std::string> argv{ZTSEGCTL_PATH};
-        std::istringstream in(args);
-        for (std::string a; in >> a;) argv.push_back(a);
-        argv.push_back("--socket");
-        argv.push_back((dir_ / "sock").string());
-        return runCommand(argv, nullptr, 60s, true);
-    }
     nlohmann::json status() {
         CommandResult r = ctl("status -o json");
         return r.status == 0 ? nlohmann::json::parse(r.output) : nlohmann::json::object();

@@ -129,6 +129,15 @@ class Ztsegd : public ::testing::Test {
         ASSERT_TRUE(pred()) << "timed out waiting";
     }
     std::string logText() { return slurp(dir_ / "ztsegd.log"); }
+    // ztsegctl ARGS against this ztsegd's socket (stdout and stderr apart).
+    CommandResult ctl(const std::string& args) {
+        std::vector<std::string> argv{ZTSEGCTL_PATH};
+        std::istringstream in(args);
+        for (std::string a; in >> a;) argv.push_back(a);
+        argv.push_back("--socket");
+        argv.push_back((dir_ / "sock").string());
+        return runCommand(argv, nullptr, 60s, true);
+    }
     // GET /metrics from inside the host namespace ("" if it failed).
     std::string metricsText() {
         return httpGetIn(lab_->host(), 9962, "/metrics", dir_ / "metrics.txt");

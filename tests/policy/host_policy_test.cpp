@@ -191,5 +191,48 @@ TEST(HostPolicy, ExplainAndTheCompiledJudgeAgreeOnTheHost) {
     }
 }
 
+// Failsafe rules (ztsegd.yaml) decide the host's side before its policy:
+// explain names the rule, from the files and from a compiled bundle alike;
+// without a matching rule the host policy decides as before.
+TEST(HostPolicy, ExplainNamesTheFailsafeRuleThatDecidedAFlow) {
+    PolicySet ps = parse(kInventory + kHostPolicy);
+    Diagnostics diags;
+    CompiledPolicy cp = compile(ps, 3, diags);
+    const std::vector<FailsafeRule> failsafe{
+        {"ssh", "ztsegd.yaml:7:16", Direction::Ingress, ZTSEG_PROTO_TCP, 22,
+         IpPrefix::parse("192.0.2.0/24")},
+        {"dns", "ztsegd.yaml:8:9", Direction::Egress, ZTSEG_PROTO_UDP, 53,
+         IpPrefix::parse("10.9.0.2/32")},
+    };
+    struct Case {
+        std::string from, to, service;
+        bool allowed;
+        std::string because;
+    };
+    for (const Case& c : std::vector<Case>{
+             // an unlabeled management station: the host policy admits only the bastion
+             {"192.0.2.7", "host", "22/tcp", true,
+              "ingress at host: admitted by failsafe rule 'ssh' (ingress tcp/22 from "
+              "192.0.2.0/24, ztsegd.yaml:7:16), whatever the host policy says"},
+             {"192.0.2.7", "host", "23/tcp", false, "has no identity"},
+             {"192.0.3.7", "host", "22/tcp", false, "has no identity"},
+             // web's address: the host policy would say default deny
+             {"host", "10.9.0.2", "53/udp", true,
+              "egress  at host: admitted by failsafe rule 'dns' (egress udp/53 to 10.9.0.2/32, "
+              "ztsegd.yaml:8:9), whatever the host policy says"},
+             {"host", "app=web", "80/tcp", false, "default deny"},
+         }) {
+        SCOPED_TRACE(c.from + " -> " + c.to + " " + c.service);
+        Explanation ref = explainFlow(ps, c.from, c.to, c.service, failsafe);
+        Explanation live = explainCompiled(cp, c.from, c.to, c.service, failsafe);
+        EXPECT_EQ(ref.allowed, c.allowed) << ref.text();
+        EXPECT_EQ(live.allowed, c.allowed) << live.text();
+        EXPECT_NE(ref.text().find(c.because), std::string::npos) << ref.text();
+        EXPECT_NE(live.text().find(c.because), std::string::npos) << live.text();
+    }
+    // without the rules, the management station is an unlabeled source
+    EXPECT_FALSE(explainFlow(ps, "192.0.2.7", "host", "22/tcp").allowed);
+}
+
 }  // namespace
 }  // namespace ztseg::policy

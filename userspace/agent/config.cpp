@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include "agent/failsafe_config.hpp"
 #include "common/config_reader.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
@@ -130,6 +131,7 @@ AgentConfig parseConfig(const std::string& text, const std::string& file_name) {
                                 }}});
                  }},
                 {"revoked", revokedField(r, file_name, c.revoked)},
+                {"failsafe", failsafeField(r, file_name, c.failsafe)},
                 {"metrics",
                  [&](const yaml::Node& n) {
                      r.fields(n, "metrics",

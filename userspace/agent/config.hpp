@@ -9,6 +9,7 @@
 #include "common/revocation.hpp"
 #include "common/tls_config.hpp"
 #include "datapath/datapath.hpp"
+#include "model/failsafe.hpp"
 
 namespace ztseg::agent {
 
@@ -25,6 +26,23 @@ struct EtcdSettings {
     std::vector<std::string> endpoints;  // http://host:port (JSON gateway); empty = off
     std::string prefix;                  // default /ztseg/<fleet>
     uint32_t report_interval_ms = 5000;
+};
+
+// failsafe: the host's flows no host policy refuses (docs/ztsegd.md#failsafe-rules).
+// The controller and etcd links and the agent API follow from their own
+// sections; failsafeRules() (agent/failsafe_rules.hpp) makes the list.
+struct LocatedPrefix {
+    IpPrefix prefix;
+    std::string where;  // file:line:col
+};
+struct FailsafeSettings {
+    bool enabled = true;  // false: no failsafe rule at all (a warning at every start)
+    std::vector<LocatedPrefix> management;  // SSH and the agent API in from these
+    uint16_t ssh_port = 22;
+    std::vector<LocatedPrefix> dns;   // udp+tcp 53 out to these
+    std::vector<LocatedPrefix> ntp;   // udp 123 out to these
+    bool dhcp = true;                 // DHCP and DHCPv6 client (udp 67/68, 546/547)
+    std::vector<FailsafeRule> rules;  // failsafe.rules: any other flow, one per peer
 };
 
 struct AgentConfig {
@@ -58,6 +76,7 @@ struct AgentConfig {
     // One series per rule (ztseg_rule_hit_*); off by default: per policy only.
     bool metrics_per_rule = false;
     DatapathOptions datapath;
+    FailsafeSettings failsafe;
 };
 
 // Throws Error listing every problem as "file:line:col: message".

@@ -61,6 +61,16 @@ v1::StatusReply Daemon::status() {
     r.set_previous_generation(snap.previous_generation);
     r.set_highest_generation(s_->store.highest());
     r.set_raw_sockets(snap.raw_sockets);
+    for (const FailsafeRule& f : snap.failsafe) {
+        v1::FailsafeRule* out = r.add_failsafe();
+        out->set_name(f.name);
+        out->set_origin(f.origin);
+        out->set_direction(f.direction == Direction::Ingress ? "ingress" : "egress");
+        out->set_protocol(protocolName(f.protocol));
+        out->set_port(f.port);
+        out->set_peer(f.peer.str());
+    }
+    r.set_failsafe_disabled(!cfg_.failsafe.enabled);
     r.set_version(buildVersion());
     r.set_commit(buildCommit());
     if (auto p = s_->confirm->pending()) {

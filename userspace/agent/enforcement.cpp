@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "agent/cgroup_preclassify.hpp"
+#include "agent/failsafe_rules.hpp"
 #include "common/cgroup.hpp"
 #include "common/error.hpp"
 #include "policy/bundle.hpp"
@@ -59,8 +60,26 @@ bool Enforcement::open() {
     }
     dp_->setDropEventInterval(cfg_.datapath.drop_event_interval_ns);
     dp_->setDropEventSourceBudget(cfg_.datapath.drop_event_source_budget);
+    installFailsafe();
     cgroups_ = std::make_unique<CgroupWatcher>(cgroup_root_, std::vector<WorkloadPattern>{});
     return fresh;
+}
+
+// Before any policy: no generation may come into force without them.
+void Enforcement::installFailsafe() {
+    std::vector<std::string> warnings;
+    failsafe_ = failsafeRules(cfg_, &warnings);
+    for (const std::string& w : warnings) spdlog::warn("{}", w);
+    dp_->setFailsafe(failsafe_);
+    if (!cfg_.failsafe.enabled) {
+        spdlog::warn(
+            "failsafe.enabled is false: a host policy can cut every path to this host, SSH and "
+            "the controller link included");
+        return;
+    }
+    for (const FailsafeRule& r : failsafe_) {
+        spdlog::info("failsafe rule '{}': {} ({})", r.name, r.flowText(), r.origin);
+    }
 }
 
 void Enforcement::attach() {
@@ -326,6 +345,7 @@ EnforcementSnapshot Enforcement::snapshot() const {
     s.conntrack = dp_->conntrackUsage();
     s.pending_cgroups = dp_->pendingCgroups().size();
     s.interfaces = xdp_ ? xdp_->attached() : std::map<std::string, std::string>{};
+    s.failsafe = failsafe_;
     s.raw_socket_guard = dp_->rawSocketGuard();
     s.raw_sockets = s.raw_socket_guard ? "confined (" + dp_->rawSocketGuardMode() + ")"
                                        : "NOT confined: " + dp_->rawSocketGuardProblem();

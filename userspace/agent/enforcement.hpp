@@ -43,7 +43,8 @@ struct EnforcementSnapshot {
     size_t pending_cgroups = 0;
     std::map<std::string, std::string> interfaces;  // ifname -> XDP mode
     bool raw_socket_guard = false;
-    std::string raw_sockets;  // "confined (...)" or "NOT confined: why"
+    std::string raw_sockets;             // "confined (...)" or "NOT confined: why"
+    std::vector<FailsafeRule> failsafe;  // in force (empty: failsafe.enabled false)
 };
 
 // Per-rule hit counts of the policy in force, read at one moment.
@@ -133,6 +134,7 @@ class Enforcement {
     void settle();
     void publish(EnforcedState next);
     void countFailure();
+    void installFailsafe();  // the config's failsafe rules into the datapath (open())
 
     const AgentConfig& cfg_;
     GenerationStore& store_;
@@ -143,6 +145,7 @@ class Enforcement {
     std::optional<Datapath> dp_;
     std::unique_ptr<CgroupWatcher> cgroups_;
     std::unique_ptr<XdpInterfaces> xdp_;
+    std::vector<FailsafeRule> failsafe_;  // set once by open()
     // For rollback: the datapath's previous generation, if this process
     // applied it (0: none); its bundle is the store's previousBundle().
     std::atomic<uint64_t> previous_generation_{0};

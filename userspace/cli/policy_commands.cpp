@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "agent/failsafe_rules.hpp"
 #include "cli/command.hpp"
 #include "cli/completion.hpp"
 #include "cli/daemon_client.hpp"
@@ -139,7 +140,20 @@ struct ExplainArgs {
     std::string format = "text";
     bool live = false;  // judged against the bundle the local ztsegd holds
     std::string socket;
+    std::string config;  // ztsegd.yaml: its failsafe rules decide the host's side first
 };
+
+// The failsafe rules of the ztsegd.yaml named by --config (none without it).
+std::vector<FailsafeRule> configFailsafe(const ExplainArgs& a) {
+    if (a.config.empty()) {
+        return {};
+    }
+    std::vector<std::string> warnings;
+    auto rules = agent::failsafeRules(agent::loadConfig(a.config), &warnings);
+    for (const auto& w : warnings)
+        std::cerr << "ztsegctl: explain: " << a.config << ": " << w << "\n";
+    return rules;
+}
 
 const char* verdictOf(const Explanation& ex) {
     return !ex.allowed ? "dropped" : ex.would_drop ? "would-drop" : "allowed";
@@ -197,7 +211,7 @@ int runExplainLive(const ExplainArgs& a) {
     }
     Explanation ex;
     try {
-        ex = explainCompiled(held.policy, a.from, a.to, a.service);
+        ex = explainCompiled(held.policy, a.from, a.to, a.service, held.failsafe);
     } catch (const Error& e) {
         std::cerr << "ztsegctl: explain: " << e.what() << "\n";
         return kExitUsage;
@@ -233,7 +247,7 @@ int runExplain(const ExplainArgs& a) {
     if (a.flow_file.empty()) {
         Explanation ex;
         try {
-            ex = explainFlow(ps, a.from, a.to, a.service);
+            ex = explainFlow(ps, a.from, a.to, a.service, configFailsafe(a));
         } catch (const Error& e) {
             // Parties and service that name nothing (or too much) are bad arguments.
             std::cerr << "ztsegctl: explain: " << e.what() << "\n";
@@ -344,6 +358,12 @@ void addPolicyCommands(CLI::App& app, Commands& cmds) {
         "--live", ex->live, "judge against the policy the local ztsegd enforces now, not files");
     live->excludes(flow_opt);
     live->excludes(explain_cmd->get_option("--policy"));
+    explain_cmd
+        ->add_option("-c,--config", ex->config,
+                     "ztsegd.yaml: its failsafe rules decide the host's side first (--live "
+                     "takes them from ztsegd)")
+        ->type_name(kFileType)
+        ->excludes(live);
     addSocketOption(explain_cmd, ex->socket);
     cmds.on(explain_cmd, [ex] { return runExplain(*ex); });
 }

@@ -76,8 +76,19 @@ HeldPolicy localPolicy(const std::string& socket) {
     v1::StatusReply st;
     c.check(c.stub().Status(DaemonClient::context().get(), v1::StatusRequest{}, &st), "status");
     // ztsegd checks signatures when it has trusted keys; a signer says it did.
-    return heldPolicy(reply, "ztsegd on " + st.host() + " (" + socket + ")",
-                      !reply.signer().empty());
+    HeldPolicy held =
+        heldPolicy(reply, "ztsegd on " + st.host() + " (" + socket + ")", !reply.signer().empty());
+    for (const v1::FailsafeRule& f : st.failsafe()) {
+        FailsafeRule r;
+        r.name = f.name();
+        r.origin = f.origin();
+        r.direction = f.direction() == "egress" ? Direction::Egress : Direction::Ingress;
+        r.protocol = protocolNumber(f.protocol()).value_or(ZTSEG_PROTO_TCP);
+        r.port = static_cast<uint16_t>(f.port());
+        r.peer = IpPrefix::parse(f.peer());
+        held.failsafe.push_back(std::move(r));
+    }
+    return held;
 }
 
 std::string policyText(const HeldPolicy& p) {

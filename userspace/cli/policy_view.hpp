@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agent.pb.h"
+#include "model/failsafe.hpp"
 #include "policy/bundle.hpp"
 #include "policy/compiler.hpp"
 #include "policy/policy_diff.hpp"
@@ -21,6 +22,7 @@ struct HeldPolicy {
     std::string signer;  // key id; "" = not signed / not checked
     bool signatures_checked = false;
     int64_t in_force_since_unix_ms = 0;
+    std::vector<FailsafeRule> failsafe;  // the holder's failsafe rules (ztsegd only)
 };
 
 // Decodes a PolicyReply's bundle (envelope or plain, not verified here: the

@@ -94,6 +94,25 @@ std::string statusText(const v1::StatusReply& st) {
         out += statusTable(rows);
     }
 
+    if (st.failsafe_disabled()) {
+        out +=
+            "\nfailsafe rules: DISABLED (failsafe.enabled: false): a host policy can cut "
+            "every path to this host\n";
+    } else if (st.failsafe_size() > 0) {  // (none from a ztsegd that predates them)
+        out += "\nfailsafe rules (admitted whatever the host policy says): " +
+               std::to_string(st.failsafe_size()) + "\n";
+        {
+            std::vector<std::vector<std::string>> rows{
+                {"NAME", "DIRECTION", "PROTO/PORT", "PEER", "FROM"}};
+            for (const auto& f : st.failsafe()) {
+                rows.push_back({f.name(), f.direction(),
+                                f.protocol() + "/" + std::to_string(f.port()), f.peer(),
+                                f.origin()});
+            }
+            out += statusTable(rows);
+        }
+    }
+
     out += "\nworkloads: " + std::to_string(st.endpoints_size()) + " local cgroups\n";
     if (st.endpoints_size() > 0) {
         std::vector<std::vector<std::string>> rows{

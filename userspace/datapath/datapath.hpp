@@ -24,6 +24,7 @@
 #include "datapath/raw_socket_guard.hpp"
 #include "datapath/rule_counters.hpp"
 #include "datapath/slot_maps.hpp"
+#include "model/failsafe.hpp"
 #include "model/types.hpp"
 
 namespace ztseg {
@@ -186,6 +187,12 @@ class Datapath {
     std::vector<PendingCgroup> pendingCgroups() const;
     void clearPending(uint64_t cgroup_id);
 
+    // The host's failsafe rules (model/failsafe.hpp), replacing the ones in
+    // force: rules are added before stale ones are removed, so a flow both
+    // lists admit never sees a gap. The first of two rules with the same key
+    // holds it (as matchFailsafe). Throws Error if more than the map holds.
+    void setFailsafe(const std::vector<FailsafeRule>& rules);
+
     Counters counters() const;
     // What each rule of the active generation counted (datapath/rule_counters.hpp),
     // by rule id; empty when no policy is loaded or counting is off.
@@ -255,7 +262,7 @@ class Datapath {
     std::array<BpfMap, kSlotMapCount> slot_maps_;  // the outer maps, by ztseg_slot_map
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, srclimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
-    BpfMap rule_hits_, rule_slots_;
+    BpfMap rule_hits_, rule_slots_, failsafe_;
     mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use
     std::map<uint64_t, int> endpoint_levels_;               // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;                       // Ethernet first, IP first

@@ -115,8 +115,8 @@ UniqueFd dupFd(int fd, const std::string& what) {
 // maps are listed here (pointers to members need the friendship); the
 // per-generation ones come from kSlotMaps.
 struct DatapathMaps {
-    static const std::array<MapSpec, 17>& shared() {
-        static const std::array<MapSpec, 17> k = {{
+    static const std::array<MapSpec, 18>& shared() {
+        static const std::array<MapSpec, 18> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ct", &Datapath::ct_},
@@ -134,6 +134,7 @@ struct DatapathMaps {
             {"ztseg_cg_guards", &Datapath::cg_guards_},
             {"ztseg_rule_hits", &Datapath::rule_hits_},
             {"ztseg_rule_slots", &Datapath::rule_slots_},
+            {"ztseg_failsafe", &Datapath::failsafe_},
         }};
         return k;
     }

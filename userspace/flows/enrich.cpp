@@ -50,6 +50,13 @@ bool isIcmp(uint8_t proto) {
     return proto == ZTSEG_PROTO_ICMP || proto == ZTSEG_PROTO_ICMPV6;
 }
 
+// A failsafe rule's event: rule_id is its number in ztsegd's failsafe list
+// (ztsegctl status), not a policy rule.
+constexpr std::string_view kFailsafePolicy = "failsafe";
+constexpr std::string_view kFailsafeLocation = "ztsegd.yaml";
+constexpr std::string_view kFailsafeDescription =
+    "failsafe rule of ztsegd.yaml: the number is its place in ztsegctl status";
+
 std::string escaped(std::string_view s) {
     std::string out;
     appendJsonEscaped(out, s);
@@ -233,7 +240,11 @@ FlowRecord EnrichView::enrich(const ztseg_flow_event& ev, const EventClock& cloc
     resolveIdentity(p, ev.dst_identity, r.dst);
 
     r.rule_id = ev.rule_id;
-    if (ev.rule_id != 0) {
+    if (ev.reason == ZTSEG_REASON_ALLOW_FAILSAFE) {
+        r.policy = kFailsafePolicy;
+        r.rule_location = kFailsafeLocation;
+        r.rule_description = kFailsafeDescription;
+    } else if (ev.rule_id != 0) {
         if (const policy::RuleSource* s = p.source(ev.rule_id)) {
             r.policy = s->policy;
             r.rule_location = s->loc.file + ":" + std::to_string(s->loc.line);
@@ -305,7 +316,11 @@ void EnrichView::appendOcsfLine(const ztseg_flow_event& ev, const EventClock& cl
              .labels_json = dst.labels_json,
              .workload = dst.workload};
     p.rule_id = ev.rule_id;
-    if (ev.rule_id != 0) {
+    if (ev.reason == ZTSEG_REASON_ALLOW_FAILSAFE) {
+        p.rule_policy = kFailsafePolicy;  // plain words: nothing to escape
+        p.rule_location = kFailsafeLocation;
+        p.rule_description = kFailsafeDescription;
+    } else if (ev.rule_id != 0) {
         if (auto it = policy_->rules.find(ev.rule_id); it != policy_->rules.end()) {
             p.rule_policy = it->second.policy_json;
             p.rule_location = it->second.location_json;

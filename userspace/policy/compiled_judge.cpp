@@ -31,6 +31,7 @@ Party CompiledJudge::partyOf(const IdentityInfo& id, std::string text) const {
             p.peer.kind = id.id == kHostIdentity ? Peer::Kind::Host : Peer::Kind::World;
             // the host is judged as a local side once a policy selects it
             p.is_workload = id.id == kHostIdentity && cp_.modes.count(kHostIdentity) != 0;
+            p.is_host = id.id == kHostIdentity;
             break;
     }
     return p;
@@ -65,6 +66,7 @@ Party CompiledJudge::resolve(const std::string& text) const {
         Party p;
         p.text = text;
         p.peer = Peer{Peer::Kind::Host, {}, {}, "host"};
+        p.is_host = true;
         return p;
     }
     if (text.find('=') != std::string::npos) {
@@ -100,13 +102,17 @@ Party CompiledJudge::resolve(const std::string& text) const {
         }
     }
     const IdentityInfo* info = best ? cp_.identity(best->identity) : nullptr;
+    Party p;
     if (!info) {
-        Party p;
         p.text = text;
         p.peer = Peer{Peer::Kind::Unlabeled, {}, {}, "unlabeled " + addr.str()};
-        return p;
+    } else {
+        p = partyOf(*info, text);
     }
-    return partyOf(*info, text);
+    if (addr.length == addr.maxLength()) {
+        p.address = addr;
+    }
+    return p;
 }
 
 const IdentityInfo* CompiledJudge::identityOf(const Party& p) const {
@@ -174,11 +180,13 @@ std::string CompiledJudge::ruleRef(uint32_t id) const {
 }
 
 Explanation explainCompiled(const CompiledPolicy& cp, const std::string& from,
-                            const std::string& to, const std::string& service) {
+                            const std::string& to, const std::string& service,
+                            const std::vector<FailsafeRule>& failsafe) {
     CompiledJudge judge(cp);
     auto [proto, port] = parseService(service);
     Party src = judge.resolve(from), dst = judge.resolve(to);
     Explanation out = explainSides(judge, src, dst, proto, port, service);
+    applyFailsafe(out, src, dst, proto, port, failsafe);
     if (out.sides.empty()) {
         throw Error("neither '" + from + "' nor '" + to +
                     "' is a workload: ztseg judges flows at workloads");

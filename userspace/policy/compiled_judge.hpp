@@ -35,6 +35,7 @@ class CompiledJudge final : public SideJudge {
 
 // explainFlow's answer from a compiled policy.
 Explanation explainCompiled(const CompiledPolicy& cp, const std::string& from,
-                            const std::string& to, const std::string& service);
+                            const std::string& to, const std::string& service,
+                            const std::vector<FailsafeRule>& failsafe = {});
 
 }  // namespace ztseg::policy

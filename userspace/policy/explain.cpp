@@ -77,6 +77,7 @@ Party hostParty(const PolicySet& ps, std::string text) {
     p.peer = Peer{Peer::Kind::Host, {}, ps.hosts, "host"};
     p.is_workload = selectsHost(ps);
     p.labels = Evaluator::hostLabels();
+    p.is_host = true;
     return p;
 }
 
@@ -92,6 +93,9 @@ Party resolve(const PolicySet& ps, const Evaluator& ev, const std::string& text)
         IpPrefix addr = partyAddress(text);
         refuseDeclaredInside(ps, addr, text);
         p.peer = ev.peerOfAddress(addr);
+        if (addr.length == addr.maxLength()) {
+            p.address = addr;
+        }
     } else {
         p.peer = ev.peerOfLabels(uniqueLabelSet(ps, text));
     }
@@ -139,11 +143,12 @@ std::string serviceText(uint8_t protocol, uint16_t port) {
 }
 
 Explanation explainFlow(const PolicySet& ps, const std::string& from, const std::string& to,
-                        const std::string& service) {
+                        const std::string& service, const std::vector<FailsafeRule>& failsafe) {
     Evaluator ev(ps);
     auto [proto, port] = parseService(service);
     Party src = resolve(ps, ev, from), dst = resolve(ps, ev, to);
     Explanation out = explainParties(ps, ev, src, dst, proto, port, service);
+    applyFailsafe(out, src, dst, proto, port, failsafe);
     if (out.sides.empty()) {
         throw Error("neither '" + from + "' nor '" + to +
                     "' is a workload: ztseg judges flows at workloads");

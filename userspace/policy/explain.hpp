@@ -2,9 +2,11 @@
 // the rule (file:line) that decides each side, from the reference evaluator.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "model/failsafe.hpp"
 #include "policy/evaluator.hpp"
 
 namespace ztseg::policy {
@@ -29,7 +31,9 @@ struct Party {
     std::string text;  // how output names it, e.g. "app=web" or "10.9.9.9 (unlabeled)"
     Peer peer;         // as the other end's policy sees it
     bool is_workload = false;
-    LabelSet labels;  // the workload's labels when is_workload
+    LabelSet labels;                  // the workload's labels when is_workload
+    bool is_host = false;             // the host itself (failsafe rules apply to its side)
+    std::optional<IpPrefix> address;  // given as one address (failsafe rules match it)
 };
 
 // The host itself as a party (its `hosts` addresses as a peer), judged as a
@@ -75,7 +79,13 @@ std::string serviceText(uint8_t protocol, uint16_t port);
 // IP address. Service: "5432/tcp", "53/udp", "icmp", "icmpv6". Throws Error
 // on a malformed argument or labels that name nothing.
 Explanation explainFlow(const PolicySet& ps, const std::string& from, const std::string& to,
-                        const std::string& service);
+                        const std::string& service, const std::vector<FailsafeRule>& failsafe = {});
+
+// ztsegd.yaml's failsafe rules over an explanation: the host's side of a flow
+// with a peer address a failsafe rule admits is decided by that rule, whatever
+// the host policy (or, with no host policy, the unlabeled-source check) says.
+void applyFailsafe(Explanation& ex, const Party& src, const Party& dst, uint8_t protocol,
+                   uint16_t port, const std::vector<FailsafeRule>& failsafe);
 
 // "5432/tcp" -> protocol 6, port 5432. Throws Error naming the text.
 std::pair<uint8_t, uint16_t> parseService(const std::string& text);

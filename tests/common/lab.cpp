@@ -811,23 +811,57 @@ ConnectResult tcpConnect(const std::string& dst, uint16_t port, std::chrono::mil
     return {err, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start)};
 }
 
-int tcpEchoRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
-                     std::chrono::milliseconds timeout, const std::string& bind_src) {
+int tcpEchoServeConcurrently(int listen_fd, std::chrono::milliseconds idle_timeout) {
+    std::vector<UniqueFd> conns;
+    int accepted = 0;
+    while (true) {
+        std::vector<pollfd> p{{listen_fd, POLLIN, 0}};
+        for (const UniqueFd& c : conns) {
+            p.push_back({c.get(), POLLIN, 0});
+        }
+        int rc = poll(p.data(), p.size(), static_cast<int>(idle_timeout.count()));
+        if (rc == 0 || (rc < 0 && errno != EINTR)) {
+            return accepted;
+        }
+        for (size_t i = p.size() - 1; rc > 0 && i >= 1; --i) {  // backwards: erase keeps indexes
+            if (p[i].revents == 0) {
+                continue;
+            }
+            char buf[4096];
+            ssize_t n = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n < 0 && retryable(errno)) {
+                continue;
+            }
+            if (n <= 0 || sendAll(p[i].fd, buf, n, Clock::now() + idle_timeout) != 0) {
+                conns.erase(conns.begin() + static_cast<ptrdiff_t>(i - 1));
+            }
+        }
+        if (rc > 0 && (p[0].revents & POLLIN) != 0) {
+            UniqueFd conn(accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+            if (conn) {
+                ++accepted;
+                conns.push_back(std::move(conn));
+            } else if (!retryable(errno) && errno != ECONNABORTED) {
+                return accepted;
+            }
+        }
+    }
+}
+
+int tcpOpen(const std::string& dst, uint16_t port, std::chrono::milliseconds timeout, UniqueFd& out,
+            const std::string& bind_src) {
+    return connectTcp(dst, port, Clock::now() + timeout, bind_src, 0, out);
+}
+
+int tcpReadEcho(int fd, const std::string& msg, std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
-    UniqueFd fd;
-    if (int err = connectTcp(dst, port, deadline, bind_src, 0, fd)) {
-        return err;
-    }
-    if (int err = sendAll(fd.get(), msg.data(), msg.size(), deadline)) {
-        return err;
-    }
     std::string echo;
     while (echo.size() < msg.size()) {
-        if (int err = pollUntil(fd.get(), POLLIN, deadline)) {
+        if (int err = pollUntil(fd, POLLIN, deadline)) {
             return err;
         }
         char buf[4096];
-        ssize_t n = recv(fd.get(), buf, std::min(sizeof(buf), msg.size() - echo.size()), 0);
+        ssize_t n = recv(fd, buf, std::min(sizeof(buf), msg.size() - echo.size()), MSG_DONTWAIT);
         if (n < 0) {
             if (retryable(errno)) {
                 continue;
@@ -840,6 +874,26 @@ int tcpEchoRoundTrip(const std::string& dst, uint16_t port, const std::string& m
         echo.append(buf, n);
     }
     return echo == msg ? 0 : EBADMSG;
+}
+
+int tcpEcho(int fd, const std::string& msg, std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    if (int err = sendAll(fd, msg.data(), msg.size(), deadline)) {
+        return err;
+    }
+    return tcpReadEcho(fd, msg,
+                       std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
+}
+
+int tcpEchoRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,
+                     std::chrono::milliseconds timeout, const std::string& bind_src) {
+    const auto deadline = Clock::now() + timeout;
+    UniqueFd fd;
+    if (int err = connectTcp(dst, port, deadline, bind_src, 0, fd)) {
+        return err;
+    }
+    return tcpEcho(fd.get(), msg,
+                   std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()));
 }
 
 int udpEchoServe(int fd, int max_msgs, std::chrono::milliseconds idle_timeout) {

@@ -203,6 +203,9 @@ uint16_t localPort(int fd);
 // Accepts and echoes connections one at a time; returns the number served, after max_conns
 // connections or when nothing happens for idle_timeout.
 int tcpEchoServe(int listen_fd, int max_conns, std::chrono::milliseconds idle_timeout);
+// Echoes every connection at once (a long-lived session does not hold up new ones); returns the
+// number of connections accepted when nothing happens for idle_timeout.
+int tcpEchoServeConcurrently(int listen_fd, std::chrono::milliseconds idle_timeout);
 
 struct ConnectResult {
     int err;  // 0, or errno: ETIMEDOUT, ECONNREFUSED, EPERM (refused by a BPF hook), ...
@@ -218,6 +221,14 @@ struct SockAddress {
     const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&ss); }
 };
 SockAddress sockAddress(const std::string& ip, uint16_t port);
+
+// A connected TCP socket the caller keeps (a long-lived session): 0 and `out`, else errno.
+int tcpOpen(const std::string& dst, uint16_t port, std::chrono::milliseconds timeout, UniqueFd& out,
+            const std::string& bind_src = "");
+// On a connected socket: sends msg and reads its echo (tcpEcho), or only reads the echo of msg
+// sent before (tcpReadEcho). 0, else errno (ETIMEDOUT, ECONNRESET, EBADMSG if the echo differs).
+int tcpEcho(int fd, const std::string& msg, std::chrono::milliseconds timeout);
+int tcpReadEcho(int fd, const std::string& msg, std::chrono::milliseconds timeout);
 
 // Connects, sends msg, reads the echo. 0 on success, else errno (EBADMSG if the echo differs).
 int tcpEchoRoundTrip(const std::string& dst, uint16_t port, const std::string& msg,

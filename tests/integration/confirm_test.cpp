@@ -21,14 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 class ConfirmWindow : public Ztsegd {
   protected:
-    nlohmann::json status() {
-        CommandResult r = ctl("status -o json");
-        return r.status == 0 ? nlohmann::json::parse(r.output) : nlohmann::json::object();
-    }
-    uint64_t generationNow() {
-        auto st = status();
-        return st.contains("generation") ? std::stoull(st["generation"].get<std::string>()) : 0;
-    }
     // ztsegd started (again) with generation 1 (db admits web on 5432) and
     // its API answering; generation 2 (5433 only: web -> db 5432 cut) ready
     // to apply.
@@ -41,17 +33,6 @@ class ConfirmWindow : public Ztsegd {
     CommandResult applyGen2(const std::string& window) {
         return ctl("apply --force --bundle " + (dir_ / "gen2.pb").string() + " --confirm-within " +
                    window);
-    }
-    // Polls the generation every 20 ms; ms from `t0` until it is `g` (-1: not within `limit`).
-    int64_t msUntilGeneration(uint64_t g, Clock::time_point t0, std::chrono::milliseconds limit) {
-        while (Clock::now() - t0 < limit) {
-            if (generationNow() == g) {
-                return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0)
-                    .count();
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
     }
     std::string pendingRecord() { return slurp(dir_ / "state" / "pending-confirm"); }
 };

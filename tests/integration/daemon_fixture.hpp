@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -85,8 +86,13 @@ class Ztsegd : public ::testing::Test {
             "    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
             "        ports: [{port: \"" +
             ports + "\", protocol: tcp}]\n";
+        writeYamlBundle(generation, yaml, file);
+    }
+    // Any policy YAML compiled as `generation` into dir_/file (a compile error fails the test).
+    void writeYamlBundle(uint64_t generation, const std::string& yaml, const std::string& file) {
         policy::Diagnostics d;
         auto cp = policy::compile(policy::parsePolicies({{"lab.yaml", yaml}}, d), generation, d);
+        ASSERT_FALSE(d.hasErrors()) << yaml;
         std::ofstream(dir_ / file, std::ios::binary)
             << policy::serializeBundle(cp, policy::BundleMeta{fleet_, 0});
     }
@@ -129,15 +135,6 @@ class Ztsegd : public ::testing::Test {
         ASSERT_TRUE(pred()) << "timed out waiting";
     }
     std::string logText() { return slurp(dir_ / "ztsegd.log"); }
-    // ztsegctl ARGS against this ztsegd's socket (stdout and stderr apart).
-    CommandResult ctl(const std::string& args) {
-        std::vector<std::string> argv{ZTSEGCTL_PATH};
-        std::istringstream in(args);
-        for (std::string a; in >> a;) argv.push_back(a);
-        argv.push_back("--socket");
-        argv.push_back((dir_ / "sock").string());
-        return runCommand(argv, nullptr, 60s, true);
-    }
     // GET /metrics from inside the host namespace ("" if it failed).
     std::string metricsText() {
         return httpGetIn(lab_->host(), 9962, "/metrics", dir_ / "metrics.txt");
@@ -153,6 +150,44 @@ class Ztsegd : public ::testing::Test {
         return -1;
     }
     std::string flowsText() { return slurp(dir_ / "flows.jsonl"); }
+
+    // ztsegctl ARGS (split at spaces) against this ztsegd's API socket.
+    CommandResult ctl(const std::string& args) {
+        std::vector<std::string> argv{ZTSEGCTL_PATH};
+        std::istringstream in(args);
+        for (std::string a; in >> a;) argv.push_back(a);
+        argv.push_back("--socket");
+        argv.push_back((dir_ / "sock").string());
+        return runCommand(argv, nullptr, 60s, true);
+    }
+    // `ztsegctl status -o json` (an empty object if it failed).
+    nlohmann::json status() {
+        CommandResult r = ctl("status -o json");
+        return r.status == 0 ? nlohmann::json::parse(r.output) : nlohmann::json::object();
+    }
+    uint64_t generationNow() {
+        auto st = status();
+        return st.contains("generation") ? std::stoull(st["generation"].get<std::string>()) : 0;
+    }
+    // Polls the generation every 20 ms; ms from `t0` until it is `g` (-1: not within `limit`).
+    int64_t msUntilGeneration(uint64_t g, std::chrono::steady_clock::time_point t0,
+                              std::chrono::milliseconds limit) {
+        return msUntil([&] { return generationNow() == g; }, t0, limit);
+    }
+    // Polls pred every 20 ms; ms from `t0` until it holds (-1: not within `limit` of t0).
+    static int64_t msUntil(const std::function<bool()>& pred,
+                           std::chrono::steady_clock::time_point t0,
+                           std::chrono::milliseconds limit) {
+        using Clock = std::chrono::steady_clock;
+        while (Clock::now() - t0 < limit) {
+            if (pred()) {
+                return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0)
+                    .count();
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
     // GET /metrics from inside the host namespace; true if it shows generation `gen`.
     bool metricsShowGeneration(int gen) {
         const std::string b = metricsText();

@@ -5,61 +5,34 @@
 // reported as allow-failsafe, status lists the rule, and explain --live names
 // it. With failsafe.enabled: false the same policy locks SSH out: the rule is
 // what keeps the way in.
-#include <nlohmann/json.hpp>
-
-#include "integration/daemon_fixture.hpp"
+#include "integration/host_daemon_fixture.hpp"
 
 namespace ztseg::test {
 namespace {
 
-class FailsafeLab : public Ztsegd {
+class FailsafeLab : public HostZtsegd {
   protected:
     void SetUp() override {
-        Ztsegd::SetUp();
-        const std::string rel = parent_->path().substr(Cgroup2::mountPoint().size() + 1);
-        sshd_cg_ = std::make_unique<Cgroup2>(rel + "/sshd");  // a host service: no workload
-        writeLockdownBundle();
+        HostZtsegd::SetUp();
+        other_ = lab_->startServerIn(*host_cg_, 2222);  // another host service
+        writeHostBundle(1, "bundle.pb", "");            // deny-all, both ways
     }
     void TearDown() override {
-        servers_.clear();
-        sshd_cg_.reset();  // before its parent, which the fixture removes
-        Ztsegd::TearDown();
-    }
-    // The host's address (the lab's "db" address) is declared; the host's
-    // policy admits web on 9/tcp only, nothing else either way.
-    void writeLockdownBundle() {
-        const std::string yaml =
-            "workloads:\n"
-            "  - name: web\n    labels: {app: web}\n    addresses: [" +
-            lab_->webAddr(4) + ", \"" + lab_->webAddr(6) + "\"]\n" + "hosts: [" + lab_->dbAddr(4) +
-            ", \"" + lab_->dbAddr(6) +
-            "\"]\n"
-            "policies:\n  - name: lockdown\n    entity: host\n"
-            "    ingress:\n      - from: [{selector: {matchLabels: {app: web}}}]\n"
-            "        ports: [{port: 9, protocol: tcp}]\n";
-        policy::Diagnostics d;
-        auto cp = policy::compile(policy::parsePolicies({{"lab.yaml", yaml}}, d), 1, d);
-        std::ofstream(dir_ / "bundle.pb", std::ios::binary)
-            << policy::serializeBundle(cp, policy::BundleMeta{fleet_, 0});
+        other_.reset();
+        HostZtsegd::TearDown();
     }
     void startWithFailsafe(const std::string& section) {
         std::ofstream(dir_ / "ztsegd.yaml", std::ios::app) << section;
-        servers_.push_back(lab_->startServerIn(*sshd_cg_, 22));
-        servers_.push_back(lab_->startServerIn(*sshd_cg_, 2222));
         daemon_ = startDaemon();
-        ASSERT_TRUE(waitUntil([&] {
-            CommandResult r = ctl("status -o json");
-            return r.status == 0 && nlohmann::json::parse(r.output).value("generation", "") == "1";
-        })) << logText();
+        ASSERT_TRUE(waitUntil([&] { return generationNow() == 1; })) << logText();
     }
-    // An echo round trip from `src` (in the peer namespace) to the host's sshd: 0 or the errno.
+    // An echo round trip from `src` (in the peer namespace) to a host service: 0 or the errno.
     int toHost(const std::string& src, uint16_t port, int family = 4) {
         const std::string dst = lab_->dbAddr(family);
         return lab_->inPeer([&] { return tcpEchoRoundTrip(dst, port, "ssh", 1s, src); });
     }
 
-    std::unique_ptr<Cgroup2> sshd_cg_;
-    std::vector<std::unique_ptr<Child>> servers_;
+    std::unique_ptr<Child> other_;
 };
 
 TEST_F(FailsafeLab, FailsafeSshWorksUnderADenyAllHostPolicy) {

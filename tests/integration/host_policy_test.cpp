@@ -97,12 +97,7 @@ class HostPolicyLab : public ::testing::Test {
         std::string dst = lab_->dbAddr(4);
         return lab_->inPeer([&] { return tcpConnect(dst, port, 500ms, src).err; });
     }
-    int hostToWeb(uint16_t port) {
-        std::string dst = lab_->webAddr(4);
-        Child c(&lab_->host(), host_cg_.get(),
-                [&] { return tcpEchoRoundTrip(dst, port, "hi", 1s); });
-        return c.wait(30s);
-    }
+    int hostToWeb(uint16_t port) { return lab_->hostToWeb(*host_cg_, port); }
     std::vector<ztseg_flow_event> takeEvents() {
         reader_->drain();
         return std::exchange(events_, {});

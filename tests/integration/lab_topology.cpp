@@ -86,7 +86,7 @@ std::unique_ptr<Child> startEchoServer(NetNs* ns, Cgroup2* cg, uint16_t port, bo
         if (udp) {
             udpEchoServe(fd.get(), 1 << 30, 60s);
         } else {
-            tcpEchoServe(fd.get(), 1 << 30, 60s);
+            tcpEchoServeConcurrently(fd.get(), 60s);
         }
         return 0;
     });
@@ -120,6 +120,12 @@ int DbLab::webToDb(uint16_t port) {
 int DbLab::intruderToDb() {
     std::string dst = dbAddr(4), src = intruderAddr(4);
     return inPeer([&] { return tcpConnect(dst, kDbPort, 400ms, src).err; });
+}
+
+int DbLab::hostToWeb(Cgroup2& cg, uint16_t port) {
+    std::string dst = webAddr(4);
+    Child c(host_.get(), &cg, [&] { return tcpEchoRoundTrip(dst, port, "hi", 1s); });
+    return c.wait(30s);
 }
 
 int DbLab::inDb(std::function<int()> fn) {

@@ -39,7 +39,8 @@ class DbLab {
     // XDP on the host's veth end + cgroup hooks on the db cgroup; returns the XDP mode.
     XdpMode attach(Datapath& dp) const;
 
-    // Echo servers: inside the db workload, or on the web side of the peer namespace.
+    // Echo servers (TCP: every connection at once): inside the db workload, or on the web side
+    // of the peer namespace.
     std::unique_ptr<Child> startDbServer(uint16_t port, bool udp = false);
     // A TCP echo server in the host namespace inside another cgroup (a daemon's workload).
     std::unique_ptr<Child> startServerIn(Cgroup2& cg, uint16_t port);
@@ -48,6 +49,8 @@ class DbLab {
     // from the peer namespace: 0 or the errno.
     int webToDb(uint16_t port = kDbPort);
     int intruderToDb();
+    // An echo round trip from a process of the host namespace in `cg` to web:port; 0 or errno.
+    int hostToWeb(Cgroup2& cg, uint16_t port);
     // Run fn as a process in the peer namespace / inside the db workload; its result.
     int inPeer(std::function<int()> fn);
     int inDb(std::function<int()> fn);

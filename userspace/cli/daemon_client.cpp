@@ -52,6 +52,13 @@ bool DaemonClient::running(const std::string& socket) {
     return probe(socket) == 0;
 }
 
+bool DaemonClient::answers(const std::string& socket, std::chrono::seconds deadline) {
+    auto stub = v1::Agent::NewStub(
+        grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+    v1::StatusReply st;
+    return stub->Status(context(deadline).get(), v1::StatusRequest{}, &st).ok();
+}
+
 bool DaemonClient::absent(const std::string& socket) {
     int err = probe(socket);
     return err == ENOENT || err == ECONNREFUSED;

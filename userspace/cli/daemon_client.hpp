@@ -37,6 +37,9 @@ class DaemonClient {
     void check(const grpc::Status& st, const std::string& what) const;
     // True if a ztsegd answers on the socket (for commands that need it stopped).
     static bool running(const std::string& socket);
+    // True if the ztsegd there answers a Status call within `deadline` (false:
+    // it accepts connections but is hung, stopped with SIGSTOP, or not ztsegd).
+    static bool answers(const std::string& socket, std::chrono::seconds deadline);
     // True if no ztsegd is there at all: no socket, or nobody listening on it
     // (not: permission denied, which says nothing about the daemon).
     static bool absent(const std::string& socket);

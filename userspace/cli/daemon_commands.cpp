@@ -287,6 +287,12 @@ int runUninstall(const DaemonArgs& a) {
     agent::AgentConfig cfg = agent::loadConfig(a.config);
     std::string socket = a.socket == kDefaultSocket ? cfg.unix_socket : a.socket;
     if (DaemonClient::running(socket)) {
+        if (!DaemonClient::answers(socket, std::chrono::seconds(3))) {
+            // A hung ztsegd still holds its links and could wake up and apply again.
+            throw Error("uninstall: ztsegd holds " + socket +
+                        " but does not answer (hung?): kill it (systemctl kill --signal=KILL "
+                        "ztsegd, or kill -9 its pid), then run ztsegctl uninstall again");
+        }
         throw Error("uninstall: ztsegd is running (" + socket +
                     ") and would re-install enforcement: stop it first (systemctl stop ztsegd), "
                     "then run ztsegctl uninstall again");

@@ -55,7 +55,12 @@ class Recovery : public HostZtsegd {
 
 TEST_F(Recovery, WithZtsegdRunningTheConsoleRollsBackOverTheLocalSocket) {
     lockDown();
-    CommandResult r = ctl("status");
+    // uninstall is refused while ztsegd runs: it would install enforcement again
+    CommandResult r = uninstall();
+    EXPECT_EQ(r.status, 3) << r.output << r.errors;
+    EXPECT_NE(r.errors.find("ztsegd is running"), std::string::npos) << r.errors;
+    EXPECT_NE(r.errors.find("stop it first"), std::string::npos) << r.errors;
+    r = ctl("status");
     EXPECT_EQ(r.status, 0) << r.errors;
     EXPECT_NE(r.output.find("policy generation 2 (rollback goes to 1)"), std::string::npos)
         << r.output;

@@ -11,7 +11,7 @@
 #   BENCH_MEMORY_SWEEP [1000 10000 100000]
 #   BENCH_FLEET_AGENTS [100,1000]           BENCH_FLEET_MODES [controller,etcd]
 #   BENCH_FLEET_RULES [10000]
-#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr fleet"
+#   BENCH_ONLY: space-separated subset of "xdp net memory compile apply flows rulectr proof fleet"
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [--smoke]}
 smoke=${2:-}
@@ -25,7 +25,7 @@ if [ "$smoke" = "--smoke" ]; then
   out="$data/RESULTS.md"
   png="$data/results.png"
 fi
-only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr fleet}
+only=${BENCH_ONLY:-xdp net memory compile apply flows rulectr proof fleet}
 want() { [[ " $only " == *" $1 "* ]]; }
 
 # Arguments for one binary: --smoke, or the configured sizes.
@@ -134,6 +134,19 @@ started=$(date +%s)
     echo "interleaved; the ratio is on/off per run (median, and min–max over runs)."
     echo
     "$build/bench/ztseg_bench_rule_counters" "${args_smoke[@]}"
+    echo
+  fi
+  if want proof; then
+    echo "## Proven identity on the wire: per-SYN cost"
+    echo
+    echo "Receiver: one SYN through ztseg_xdp and ztseg_tcx (BPF_PROG_TEST_RUN), from an"
+    echo "address that is no fleet peer's (today's path) and from a fleet peer with a"
+    echo "valid proof (SipHash checked), the same rule admitting both; the ratio is per"
+    echo "run. Both ends: TCP connections/s from a workload (sock_ops writes the proof)"
+    echo "over a veth to a server behind tc (which checks it), with and without a fleet"
+    echo "peer configured, runs interleaved."
+    echo
+    "$build/bench/ztseg_bench_proof" "${args_smoke[@]}"
     echo
   fi
   if want flows; then

@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 6
+#define ZTSEG_ABI_VERSION 7
 
 /* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -79,6 +79,7 @@ enum ztseg_reason {
     ZTSEG_REASON_DROP_UNCLASSIFIED, /* cgroup not classified yet (new, or made while ztsegd was
                                        down) */
     ZTSEG_REASON_DROP_MARTIAN,      /* loopback address on a non-loopback device */
+    ZTSEG_REASON_DROP_UNPROVEN,     /* TCP SYN from a fleet peer's address without a valid proof */
     ZTSEG_REASON_MAX,
 };
 #define ZTSEG_REASON_FIRST_DROP ZTSEG_REASON_DROP_UNLABELED
@@ -110,6 +111,7 @@ enum ztseg_config_index {
     ZTSEG_CFG_PENDING_LEVELS = 4, /* bit L: a pending (unclassified) cgroup sits at level L */
     ZTSEG_CFG_DROP_EVENT_SOURCE_BUDGET = 5, /* drop events per source key and interval; 0: off */
     ZTSEG_CFG_HOST_NETNS_COOKIE = 6,        /* netns cookie of the host's own network namespace */
+    ZTSEG_CFG_PROOF_WINDOW_S = 7,           /* wire proofs: accepted clock skew + delay, seconds */
     ZTSEG_CFG_MAX = 8,
 };
 
@@ -429,8 +431,8 @@ struct ztseg_flow_event {
     __u8 direction; /* ZTSEG_DIR_* relative to the local workload */
     __u8 icmp_type;
     __u8 icmp_code;
-    __u8 kind; /* ZTSEG_EVENT_* */
-    __u8 pad;
+    __u8 kind;  /* ZTSEG_EVENT_* */
+    __u8 flags; /* ZTSEG_EVF_* */
     /* summaries: suppressed is the number of drops summarized, ts_ns the
      * latest of them, window_start_ns the first; port_bits the bits set in the
      * destination-port bitmap (ZTSEG_SRCLIMIT_PORT_BITS); no local address or
@@ -440,6 +442,64 @@ struct ztseg_flow_event {
 };
 #define ZTSEG_EVENT_FLOW 0
 #define ZTSEG_EVENT_SUMMARY 1
+/* The peer's identity was proven on the wire (a valid proof on the SYN), not
+ * derived from its address. */
+#define ZTSEG_EVF_PROVEN 0x1u
+
+/* ---- proven identity on the wire (docs/datapath.md#proven-identity) ----
+ * A TCP SYN between ztseg hosts carries the sender's workload identity and a
+ * SipHash-2-4 MAC under the key the two hosts share, in one TCP option
+ * (RFC 6994 experimental option, 20 bytes, fits next to MSS, SACK, timestamps
+ * and window scaling):
+ *   kind 253, length 20, ExID 0x5a54 ("ZT"), key id (1 byte),
+ *   timestamp (3 bytes: CLOCK_TAI seconds mod 2^24, network order),
+ *   identity (4 bytes, network order), MAC (8 bytes, SipHash output as bytes).
+ * The MAC covers struct ztseg_proof_msg: the tuple as the client sends it,
+ * the initial sequence number, the identity, the timestamp and the key id.
+ * Addresses whose packets must carry a proof (a fleet peer's workloads and
+ * host addresses) are in ztseg_wire_addrs; each names its peer host, whose
+ * keys (current and previous, for rotation) are in ztseg_wire_peers. */
+#define ZTSEG_PROOF_KIND 253
+#define ZTSEG_PROOF_LEN 20
+#define ZTSEG_PROOF_EXID 0x5a54
+#define ZTSEG_PROOF_KEYS 2
+#define ZTSEG_PROOF_DEFAULT_WINDOW_S 30
+#define ZTSEG_WIRE_PEER_CAPACITY 4096
+#define ZTSEG_WIRE_ADDR_CAPACITY 65536
+struct ztseg_proof_msg {
+    __u32 saddr[4]; /* network order; IPv4 in [0], the rest 0 */
+    __u32 daddr[4];
+    __be16 sport;
+    __be16 dport;
+    __be32 isn;
+    __be32 identity;
+    __be32 ts_key; /* (timestamp << 8) | key id, network order */
+};
+struct ztseg_wire_addr_key {
+    __u32 prefixlen; /* 96 + length for IPv4 (IPv4-mapped), length for IPv6 */
+    __u32 addr[4];   /* network order, IPv4 as ::ffff:a.b.c.d */
+};
+struct ztseg_wire_addr_value {
+    __u32 peer; /* ztseg_wire_peers key */
+    __u32 pad;
+};
+#define ZTSEG_WKF_SEND 0x1u   /* new connections to the peer are proven under this key */
+#define ZTSEG_WKF_ACCEPT 0x2u /* proofs under this key are accepted from the peer */
+struct ztseg_wire_key {
+    __u64 k0; /* SipHash key, bytes 0..7 as a little-endian number */
+    __u64 k1; /* bytes 8..15 */
+    __u8 id;
+    __u8 flags; /* ZTSEG_WKF_*; 0: an empty slot */
+    __u8 pad[6];
+};
+struct ztseg_wire_peer {
+    struct ztseg_wire_key keys[ZTSEG_PROOF_KEYS];
+};
+/* Per socket, from connect to the SYN's proof (sk_storage). */
+struct ztseg_sk_proof {
+    __u32 peer;
+    __u32 identity;
+};
 
 /* ---- failsafe rules (docs/ztsegd.md#failsafe-rules) ----
  * Flows of the host that no host policy can refuse: SSH from the management

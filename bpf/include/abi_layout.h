@@ -108,6 +108,22 @@ ZTSEG_ABI_OFFSET(ztseg_failsafe_key, addr, 8);
 ZTSEG_ABI_SIZE(ztseg_failsafe_value, 8);
 ZTSEG_ABI_OFFSET(ztseg_failsafe_value, flags, 4);
 
+ZTSEG_ABI_SIZE(ztseg_proof_msg, 48);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, daddr, 16);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, sport, 32);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, dport, 34);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, isn, 36);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, identity, 40);
+ZTSEG_ABI_OFFSET(ztseg_proof_msg, ts_key, 44);
+ZTSEG_ABI_SIZE(ztseg_wire_addr_key, 20);
+ZTSEG_ABI_SIZE(ztseg_wire_addr_value, 8);
+ZTSEG_ABI_SIZE(ztseg_wire_key, 24);
+ZTSEG_ABI_OFFSET(ztseg_wire_key, k1, 8);
+ZTSEG_ABI_OFFSET(ztseg_wire_key, id, 16);
+ZTSEG_ABI_OFFSET(ztseg_wire_key, flags, 17);
+ZTSEG_ABI_SIZE(ztseg_wire_peer, 48);
+ZTSEG_ABI_SIZE(ztseg_sk_proof, 8);
+
 ZTSEG_ABI_SIZE(ztseg_rule_key, 4);
 ZTSEG_ABI_SIZE(ztseg_rule_ref, 4);
 ZTSEG_ABI_SIZE(ztseg_rule_hits, 32);
@@ -201,6 +217,7 @@ ZTSEG_ABI_OFFSET(ztseg_flow_event, direction, 89);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, icmp_type, 90);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, icmp_code, 91);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, kind, 92);
+ZTSEG_ABI_OFFSET(ztseg_flow_event, flags, 93);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, port_bits, 94);
 ZTSEG_ABI_OFFSET(ztseg_flow_event, window_start_ns, 96);
 

@@ -45,6 +45,12 @@ static __always_inline __u64 ztseg_config_get(__u32 index) {
     return v ? *v : 0;
 }
 
+/* What a SYN's wire proof said (struct ztseg_pkt.proof, proof.h). */
+#define ZTSEG_PROOF_UNCHECKED 0
+#define ZTSEG_PROOF_NOT_NEEDED 1 /* the source is no fleet peer's address */
+#define ZTSEG_PROOF_VALID 2      /* a fleet peer's SYN, proven */
+#define ZTSEG_PROOF_INVALID 3    /* a fleet peer's address without a valid proof */
+
 /* Everything known about a packet when its verdict is taken. */
 struct ztseg_judgement {
     struct ztseg_pkt pkt;

@@ -146,7 +146,7 @@ ZTSEG_LOOKUP int ztseg_emit(const struct ztseg_judgement* j, __u32 verdict, __u3
     e->icmp_type = j->pkt.icmp_type;
     e->icmp_code = j->pkt.icmp_code;
     e->kind = ZTSEG_EVENT_FLOW;
-    e->pad = 0;
+    e->flags = j->pkt.proof == ZTSEG_PROOF_VALID ? ZTSEG_EVF_PROVEN : 0;
     e->port_bits = 0;
     e->window_start_ns = 0;
     bpf_ringbuf_submit(e, 0);

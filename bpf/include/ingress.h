@@ -121,6 +121,12 @@ static __always_inline int ztseg_ingress_verdict(struct ztseg_judgement* j) {
         ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNLABELED);
         return ZTSEG_DROP;
     }
+    /* any destination: a fleet peer's address proves its SYNs or is refused */
+    if (ztseg_is_tcp_syn(&j->pkt) && !ztseg_prove_peer(j)) {
+        ztseg_count(j->hook, ZTSEG_REASON_DROP_UNPROVEN, j->len);
+        ztseg_emit(j, ZTSEG_VERDICT_DROPPED, ZTSEG_REASON_DROP_UNPROVEN);
+        return ZTSEG_DROP;
+    }
     ztseg_count(j->hook, ZTSEG_REASON_PASS_TO_STACK, j->len);
     return ZTSEG_PASS;
 }

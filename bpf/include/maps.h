@@ -167,6 +167,32 @@ ZTSEG_MAP struct {
     __type(value, struct ztseg_failsafe_value);
 } ztseg_failsafe SEC(".maps");
 
+/* Proven identity on the wire (abi.h): which addresses are a fleet peer's,
+ * and each peer's keys. Written by ztsegd, read by sock_ops (to prove) and by
+ * the ingress hooks (to check). */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, ZTSEG_WIRE_ADDR_CAPACITY);
+    __type(key, struct ztseg_wire_addr_key);
+    __type(value, struct ztseg_wire_addr_value);
+} ztseg_wire_addrs SEC(".maps");
+
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_WIRE_PEER_CAPACITY);
+    __type(key, __u32);
+    __type(value, struct ztseg_wire_peer);
+} ztseg_wire_peers SEC(".maps");
+
+/* A connecting socket's peer and identity, from connect to its SYN's proof. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_SK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct ztseg_sk_proof);
+} ztseg_sk_proofs SEC(".maps");
+
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, ZTSEG_DEFAULT_RINGBUF_BYTES);

@@ -55,15 +55,23 @@
 
 struct ztseg_pkt {
     struct ztseg_tuple t;
-    struct ztseg_tuple inner; /* ICMP errors: the packet the error is about */
+    union {
+        struct ztseg_tuple inner; /* ICMP errors: the packet the error is about */
+        struct {                  /* a TCP SYN with a wire proof (has_proof, abi.h) */
+            __u64 proof_mac;      /* the 8 MAC bytes as SipHash's little-endian number */
+            __u32 proof_identity; /* host order */
+            __u32 proof_ts_key;   /* (timestamp << 8) | key id, host order */
+        };
+    };
     __u32 frag_id;
     __u8 frag; /* ZTSEG_FRAG_* */
     __u8 icmp_type;
     __u8 icmp_code;
     __u8 icmp_error; /* inner is valid */
     __u8 tcp_flags;  /* TCP: the flags byte (ZTSEG_TCP_*) */
-    __u8 pad[2];
-    __u32 tcp_seq; /* TCP, host order: conntrack assures a flow by the handshake */
+    __u8 has_proof;  /* a SYN with a wire proof option (abi.h): the proof_* fields */
+    __u8 proof;      /* ZTSEG_PROOF_*: what the judge found (proof.h; here: no stack to spare) */
+    __u32 tcp_seq;   /* TCP, host order: conntrack assures a flow by the handshake */
     __u32 tcp_ack;
 };
 
@@ -187,6 +195,21 @@ static __always_inline int ztseg_parse_inner(void* ctx, void* data, void* data_e
     return ZTSEG_PARSE_OK;
 }
 
+/* The wire proof option (abi.h) of a SYN: the last 20 bytes of its TCP
+ * options. The sender's kernel writes BPF header options after its own, into
+ * exactly the space reserved for them, so no walk over the options is needed
+ * (a walk costs the verifier a path per option layout). Anything else there
+ * means "no proof". */
+static __always_inline void ztseg_read_proof(const __u8* o, struct ztseg_pkt* pkt) {
+    if (o[0] != ZTSEG_PROOF_KIND || o[1] != ZTSEG_PROOF_LEN || o[2] != (ZTSEG_PROOF_EXID >> 8) ||
+        o[3] != (ZTSEG_PROOF_EXID & 0xff))
+        return;
+    pkt->proof_ts_key = ((__u32)o[5] << 24) | ((__u32)o[6] << 16) | ((__u32)o[7] << 8) | o[4];
+    pkt->proof_identity = ((__u32)o[8] << 24) | ((__u32)o[9] << 16) | ((__u32)o[10] << 8) | o[11];
+    __builtin_memcpy(&pkt->proof_mac, o + 12, 8);
+    pkt->has_proof = 1;
+}
+
 static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end, const int xdp,
                                           __u32 off, __u32 end, struct ztseg_pkt* pkt) {
     struct ztseg_l4h l4s;
@@ -211,6 +234,15 @@ static __always_inline int ztseg_parse_l4(void* ctx, void* data, void* data_end,
         pkt->tcp_flags = t->flags;
         pkt->tcp_seq = bpf_ntohl(l4->word);
         pkt->tcp_ack = bpf_ntohl(t->ack);
+        if ((t->flags & (ZTSEG_TCP_SYN | ZTSEG_TCP_ACK)) == ZTSEG_TCP_SYN &&
+            (t->doff_res >> 4) >= 5 + ZTSEG_PROOF_LEN / 4) {
+            __u8 os[ZTSEG_PROOF_LEN];
+            __u8* o =
+                ztseg_pull(ctx, data, data_end, xdp, off + (t->doff_res >> 4) * 4 - ZTSEG_PROOF_LEN,
+                           ZTSEG_PROOF_LEN, os);
+            if (o)
+                ztseg_read_proof(o, pkt);
+        }
     }
     if (proto == IPPROTO_SCTP || proto == ZTSEG_PROTO_DCCP) {
         struct ztseg_l4h ss;

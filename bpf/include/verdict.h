@@ -14,6 +14,7 @@
 
 #include "conntrack.h"
 #include "events.h"
+#include "proof.h"
 
 #define ZTSEG_DROP 0
 #define ZTSEG_PASS 1
@@ -123,6 +124,10 @@ static __always_inline int ztseg_judge(struct ztseg_judgement* j, __u32 opts) {
         if (failsafe)
             return ztseg_admit_failsafe(j, failsafe, opts);
     }
+    /* A connection from a fleet peer's address is judged on the identity its
+     * SYN proves, never on the address alone. */
+    if (j->direction == ZTSEG_DIR_INGRESS && ztseg_is_tcp_syn(&j->pkt) && !ztseg_prove_peer(j))
+        return ztseg_refuse(j, ZTSEG_REASON_DROP_UNPROVEN, opts);
     ztseg_resolve_peer(j);
     if (j->peer_id == ZTSEG_ID_UNLABELED)
         return ztseg_refuse(j, ZTSEG_REASON_DROP_UNLABELED, opts);

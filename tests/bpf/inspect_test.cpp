@@ -139,8 +139,9 @@ TEST_F(Inspect, ReportsWhatIsPinnedAndChangesNothing) {
     ASSERT_EQ(p->cgroups.size(), 1u);
     EXPECT_EQ(p->cgroups[0].cgroup_id, cg.id());
     EXPECT_EQ(p->cgroups[0].cgroup_path, cg.path());
-    EXPECT_EQ(p->cgroups[0].hooks, (std::vector<std::string>{"ingress", "egress", "connect4",
-                                                             "connect6", "sendmsg4", "sendmsg6"}));
+    EXPECT_EQ(p->cgroups[0].hooks,
+              (std::vector<std::string>{"ingress", "egress", "connect4", "connect6", "sendmsg4",
+                                        "sendmsg6", "sockops"}));
     ASSERT_EQ(p->xdp.size(), 1u);
     EXPECT_EQ(p->xdp[0].ifname, veth.nameA());
     EXPECT_EQ(p->xdp[0].mode, XdpMode::Generic);

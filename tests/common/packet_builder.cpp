@@ -140,6 +140,15 @@ PacketBuilder& PacketBuilder::tcp(uint16_t sport, uint16_t dport, uint8_t flags)
     return *this;
 }
 
+PacketBuilder& PacketBuilder::tcpOptions(std::vector<uint8_t> options) {
+    if (options.size() % 4 || options.size() > 40) {
+        throw std::runtime_error("TCP options: " + std::to_string(options.size()) +
+                                 " bytes, not a multiple of 4 up to 40");
+    }
+    tcp_options_ = std::move(options);
+    return *this;
+}
+
 PacketBuilder& PacketBuilder::seqAck(uint32_t seq, uint32_t ack) {
     tcp_seq_ = seq;
     tcp_ack_ = ack;
@@ -301,12 +310,13 @@ std::vector<uint8_t> PacketBuilder::buildL4() const {
             put16(l4, dport_);
             put32(l4, tcp_seq_);
             put32(l4, tcp_ack_ >= 0 ? uint32_t(tcp_ack_) : (tcp_flags_ & kTcpAck) ? 1 : 0);
-            l4.push_back(5 << 4);  // doff = 5 words
+            l4.push_back(static_cast<uint8_t>((5 + tcp_options_.size() / 4) << 4));  // doff
             l4.push_back(tcp_flags_);
             put16(l4, 65535);  // window
             csum_off = l4.size();
             put16(l4, 0);
             put16(l4, 0);  // urgent pointer
+            l4.insert(l4.end(), tcp_options_.begin(), tcp_options_.end());
             break;
         case L4::kUdp:
             put16(l4, sport_);

@@ -39,6 +39,8 @@ class PacketBuilder {
 
     // The L4 setters are mutually exclusive; the last call wins.
     PacketBuilder& tcp(uint16_t sport, uint16_t dport, uint8_t flags = kTcpSyn);
+    // TCP options after the 20-byte header (a multiple of 4 bytes, at most 40).
+    PacketBuilder& tcpOptions(std::vector<uint8_t> options);
     // TCP sequence and acknowledgement numbers (default 1, and 1 when ACK is set).
     PacketBuilder& seqAck(uint32_t seq, uint32_t ack);
     PacketBuilder& udp(uint16_t sport, uint16_t dport);
@@ -106,6 +108,7 @@ class PacketBuilder {
     uint8_t ttl_ = 64;
     L4 l4_ = L4::kNone;
     uint32_t tcp_seq_ = 1;
+    std::vector<uint8_t> tcp_options_;
     int64_t tcp_ack_ = -1;  // -1: 1 when ACK is set
     uint8_t proto_;
     uint16_t sport_ = 0;

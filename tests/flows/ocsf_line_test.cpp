@@ -192,6 +192,7 @@ FlowRecord randomRecord(Text& t) {
     r.packets = t.number(~uint64_t(0));
     r.bytes = t.number(~uint64_t(0));
     r.suppressed = uint32_t(t.number(~uint32_t(0)));
+    r.proven = t.coin(3);
     r.icmp_type = uint8_t(t.number(255));
     r.icmp_code = uint8_t(t.number(255));
     return r;
@@ -281,6 +282,7 @@ ztseg_flow_event randomEvent(Text& t) {
     ev.rule_id = rules[t.number(std::size(rules) - 1)];
     ev.pkt_len = uint32_t(t.number(~uint32_t(0)));
     ev.suppressed = uint32_t(t.number(~uint32_t(0)));
+    ev.flags = t.coin(3) ? ZTSEG_EVF_PROVEN : 0;
     ev.ifindex = uint32_t(t.number(~uint32_t(0)));
     ev.sport = uint16_t(t.number(65535));
     ev.dport = uint16_t(t.number(65535));

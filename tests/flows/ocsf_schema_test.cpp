@@ -276,6 +276,31 @@ INSTANTIATE_TEST_SUITE_P(Flows, OcsfSchema, ::testing::ValuesIn(kCases),
 
 // A summary of one source's drops beyond its budget (issue 15): count is the
 // drops, unmapped.ztseg.summary says how many ports and since when.
+// A peer proven on the wire (docs/datapath.md#proven-identity): the event's
+// flag is unmapped.ztseg.proven in both writers, conforms, and reads back;
+// an address-derived peer has no such field.
+TEST(OcsfSchemaEvents, ProvenPeerIsSaidAndReadsBack) {
+    ztseg_flow_event ev = eventOf(kCases[0]);  // Allowed
+    Enricher en(lab(), "node-1");
+    EventClock clock;
+    for (bool proven : {true, false}) {
+        ev.flags = proven ? ZTSEG_EVF_PROVEN : 0;
+        FlowRecord r = en.view()->enrich(ev, clock);
+        EXPECT_EQ(r.proven, proven);
+        TextBuffer fast;
+        en.view()->appendOcsfLine(ev, clock, fast);
+        EXPECT_EQ(std::string(fast.view()), toOcsf(r).dump());
+        const json j = json::parse(fast.view());
+        EXPECT_EQ(violations(j), std::vector<std::string>{}) << lines(violations(j));
+        const json& z = j.at("unmapped").at("ztseg");
+        EXPECT_EQ(z.contains("proven"), proven);
+        if (proven) {
+            EXPECT_EQ(z.at("proven"), true);
+        }
+        EXPECT_EQ(parseOcsfLine(toOcsfLine(r)).proven, proven);
+    }
+}
+
 TEST(OcsfSchemaEvents, SummaryConformsAndReadsBack) {
     ztseg_flow_event ev = eventOf(kCases[5]);  // UnlabeledSource
     ev.kind = ZTSEG_EVENT_SUMMARY;

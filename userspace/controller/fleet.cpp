@@ -11,7 +11,7 @@ int64_t unixMillis() {
 std::pair<uint64_t, uint64_t> dropCounts(const v1::StatusReply& st) {
     static const char* const kDropReasons[] = {"unlabeled",    "policy-deny", "default-deny",
                                                "malformed",    "fragment",    "raw-socket",
-                                               "unclassified", "martian"};
+                                               "unclassified", "martian",     "unproven"};
     uint64_t default_deny = 0, drops = 0;
     for (const auto& c : st.counters()) {
         for (const char* r : kDropReasons) {

@@ -24,6 +24,7 @@
 #include "datapath/raw_socket_guard.hpp"
 #include "datapath/rule_counters.hpp"
 #include "datapath/slot_maps.hpp"
+#include "datapath/wire_proof.hpp"
 #include "model/failsafe.hpp"
 #include "model/types.hpp"
 
@@ -193,6 +194,13 @@ class Datapath {
     // holds it (as matchFailsafe). Throws Error if more than the map holds.
     void setFailsafe(const std::vector<FailsafeRule>& rules);
 
+    // Proven identity on the wire (datapath/wire_proof.hpp): the fleet peers,
+    // their addresses and keys, replacing the ones in force (new entries are
+    // written before stale ones are removed). Throws Error on a bad config
+    // (more keys than ZTSEG_PROOF_KEYS, a duplicate key id, peer id 0, more
+    // than the maps hold). An empty config turns proofs off.
+    void setWireProof(const WireProofConfig& config);
+
     Counters counters() const;
     // What each rule of the active generation counted (datapath/rule_counters.hpp),
     // by rule id; empty when no policy is loaded or counting is off.
@@ -263,6 +271,7 @@ class Datapath {
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, srclimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     BpfMap rule_hits_, rule_slots_, failsafe_;
+    BpfMap wire_addrs_, wire_peers_, sk_proofs_;
     mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use
     std::map<uint64_t, int> endpoint_levels_;               // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;                       // Ethernet first, IP first

@@ -115,8 +115,8 @@ UniqueFd dupFd(int fd, const std::string& what) {
 // maps are listed here (pointers to members need the friendship); the
 // per-generation ones come from kSlotMaps.
 struct DatapathMaps {
-    static const std::array<MapSpec, 18>& shared() {
-        static const std::array<MapSpec, 18> k = {{
+    static const std::array<MapSpec, 21>& shared() {
+        static const std::array<MapSpec, 21> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ct", &Datapath::ct_},
@@ -135,6 +135,9 @@ struct DatapathMaps {
             {"ztseg_rule_hits", &Datapath::rule_hits_},
             {"ztseg_rule_slots", &Datapath::rule_slots_},
             {"ztseg_failsafe", &Datapath::failsafe_},
+            {"ztseg_wire_addrs", &Datapath::wire_addrs_},
+            {"ztseg_wire_peers", &Datapath::wire_peers_},
+            {"ztseg_sk_proofs", &Datapath::sk_proofs_},
         }};
         return k;
     }

@@ -265,6 +265,7 @@ FlowRecord EnrichView::enrich(const ztseg_flow_event& ev, const EventClock& cloc
     r.packets = 1;
     r.bytes = ev.pkt_len;
     r.suppressed = ev.suppressed;
+    r.proven = (ev.flags & ZTSEG_EVF_PROVEN) != 0;
     if (ev.kind == ZTSEG_EVENT_SUMMARY) {
         r.summary = true;
         r.packets = ev.suppressed;
@@ -340,6 +341,7 @@ void EnrichView::appendOcsfLine(const ztseg_flow_event& ev, const EventClock& cl
     p.packets = 1;
     p.bytes = ev.pkt_len;
     p.suppressed = ev.suppressed;
+    p.proven = (ev.flags & ZTSEG_EVF_PROVEN) != 0;
     if (ev.kind == ZTSEG_EVENT_SUMMARY) {
         p.summary = true;
         p.packets = ev.suppressed;

@@ -49,6 +49,9 @@ struct FlowRecord {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint32_t suppressed = 0;  // drop events of this flow suppressed before this one
+    // The peer's identity was proven on the wire (its SYN's proof), not taken
+    // from its address (docs/datapath.md#proven-identity).
+    bool proven = false;
     // A summary (datapath event kind "summary"): not one packet but
     // `suppressed` drops of one source (src at ingress, dst at egress) to one
     // local workload beyond the source's event budget, from window_start to

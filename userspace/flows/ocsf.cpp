@@ -116,6 +116,9 @@ json toOcsf(const FlowRecord& r) {
     if (audit) {
         z["would_drop_reason"] = r.reason;
     }
+    if (r.proven) {
+        z["proven"] = true;
+    }
     if (!r.workload.empty()) {
         z["workload"] = r.workload;
     }
@@ -228,6 +231,7 @@ void appendOcsfLine(const FlowRecord& r, TextBuffer& out) {
     p.packets = r.packets;
     p.bytes = r.bytes;
     p.suppressed = r.suppressed;
+    p.proven = r.proven;
     p.summary = r.summary;
     p.window_start_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(r.window_start.time_since_epoch())

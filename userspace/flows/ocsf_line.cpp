@@ -216,6 +216,9 @@ void appendOcsfLine(const OcsfLineParts& p, TextBuffer& out) {
     }
     c.lit(R"(,"ifindex":)");
     c.num(p.ifindex);
+    if (p.proven) {
+        c.lit(R"(,"proven":true)");
+    }
     c.lit(R"(,"reason":)");
     c.quoted(p.reason);
     c.lit(R"(,"src_labels":)");

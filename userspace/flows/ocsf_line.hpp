@@ -114,6 +114,7 @@ struct OcsfLineParts {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     uint32_t suppressed = 0;
+    bool proven = false;   // FlowRecord::proven; "proven":true only then
     bool summary = false;  // FlowRecord::summary; the two fields below only then
     int64_t window_start_ms = 0;
     uint32_t distinct_dst_ports = 0;

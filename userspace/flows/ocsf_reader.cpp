@@ -143,6 +143,7 @@ FlowRecord parseOcsfLine(std::string_view line) {
     r.generation = get<uint64_t>(z, "generation", "unmapped.ztseg", 0);
     r.ifindex = get<uint32_t>(z, "ifindex", "unmapped.ztseg", 0);
     r.suppressed = get<uint32_t>(z, "suppressed", "unmapped.ztseg", 0);
+    r.proven = get<bool>(z, "proven", "unmapped.ztseg", false);
     if (auto it = z.find("summary"); it != z.end() && it->is_object()) {
         r.summary = true;
         r.distinct_dst_ports =

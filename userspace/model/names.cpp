@@ -52,10 +52,10 @@ std::optional<uint8_t> protocolNumber(std::string_view name) {
 
 std::string_view reasonName(uint32_t reason) {
     static constexpr std::array<std::string_view, ZTSEG_REASON_MAX> kNames = {
-        "allow-policy", "allow-conntrack", "allow-related", "pass-to-stack",
-        "not-subject",  "no-endpoint",     "audit",         "allow-failsafe",
-        "unlabeled",    "policy-deny",     "default-deny",  "malformed",
-        "fragment",     "raw-socket",      "unclassified",  "martian",
+        "allow-policy", "allow-conntrack", "allow-related",  "pass-to-stack", "not-subject",
+        "no-endpoint",  "audit",           "allow-failsafe", "unlabeled",     "policy-deny",
+        "default-deny", "malformed",       "fragment",       "raw-socket",    "unclassified",
+        "martian",      "unproven",
     };
     return reason < kNames.size() ? kNames[reason] : "unknown";
 }

@@ -248,6 +248,7 @@ void connectionCost(const Config& c) {
     }
     test::Child srv(&server, &server_cg, [](test::Child::Ready& ready) {
         UniqueFd l = test::tcpListen(kServer, kPort);
+        ::listen(l.get(), 4096);  // a deep accept queue: no SYN dropped for want of room
         ready.signal();
         for (;;) {
             int a = ::accept(l.get(), nullptr, nullptr);

@@ -81,7 +81,8 @@ WireProofConfig fleetConfig(bool on) {
         c.peers.push_back({1,
                            "bench-peer",
                            {IpPrefix::parse(kFleetSrc + "/32"), IpPrefix::parse(kServer + "/32")},
-                           {benchKey()}});
+                           {benchKey()},
+                           {kClientId}});
     }
     return c;
 }

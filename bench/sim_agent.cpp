@@ -137,7 +137,19 @@ v1::StatusReply SimAgent::status() {
     r.set_generation(generation_);
     r.set_highest_generation(store_.highest());
     r.set_version("fleet-sim");
+    if (wire_proof_.updated_unix_ms() != 0) {
+        *r.mutable_wire_proof() = wire_proof_;
+    }
     return r;
+}
+
+void SimAgent::setWireProof(const WireProofConfig& config, uint64_t epoch) {
+    std::lock_guard lock(mu_);
+    wire_proof_.set_epoch(epoch);
+    wire_proof_.set_peers(uint32_t(config.peers.size()));
+    wire_proof_.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
 v1::PolicyReply SimAgent::policy() {

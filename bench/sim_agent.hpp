@@ -67,6 +67,8 @@ class SimAgent final : public agent::AgentOps {
     v1::StatusReply status() override;
     v1::PolicyReply policy() override;
     v1::RulesReply rules() override;
+    // Recorded for status (epoch, peers): simulated agents have no datapath.
+    void setWireProof(const WireProofConfig& config, uint64_t epoch) override;
 
     const std::string& name() const { return opts_.name; }
     uint64_t generation() const;
@@ -93,6 +95,7 @@ class SimAgent final : public agent::AgentOps {
     agent::AgentConfig cfg_;
     GenerationStore store_;
     mutable std::mutex mu_;
+    v1::WireProofStatus wire_proof_;  // under mu_
     uint64_t generation_ = 0;
     size_t rules_ = 0;
     std::string signer_;

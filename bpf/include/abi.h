@@ -11,7 +11,7 @@
 
 /* Bumped on any incompatible change to this file; an adopting daemon refuses
  * pinned state whose ABI differs. */
-#define ZTSEG_ABI_VERSION 7
+#define ZTSEG_ABI_VERSION 8
 
 /* ---- identities (docs/design.md#identities) ---- */
 #define ZTSEG_ID_UNLABELED 0u
@@ -458,7 +458,10 @@ struct ztseg_flow_event {
  * the initial sequence number, the identity, the timestamp and the key id.
  * Addresses whose packets must carry a proof (a fleet peer's workloads and
  * host addresses) are in ztseg_wire_addrs; each names its peer host, whose
- * keys (current and previous, for rotation) are in ztseg_wire_peers. */
+ * keys (current and previous, for rotation) are in ztseg_wire_peers, and the
+ * workload identities it may prove (those it hosts) in ztseg_wire_idents: a
+ * peer's proof naming any other identity is refused, so a compromised host
+ * speaks only as its own workloads. */
 #define ZTSEG_PROOF_KIND 253
 #define ZTSEG_PROOF_LEN 20
 #define ZTSEG_PROOF_EXID 0x5a54
@@ -466,6 +469,7 @@ struct ztseg_flow_event {
 #define ZTSEG_PROOF_DEFAULT_WINDOW_S 30
 #define ZTSEG_WIRE_PEER_CAPACITY 4096
 #define ZTSEG_WIRE_ADDR_CAPACITY 65536
+#define ZTSEG_WIRE_IDENT_CAPACITY 65536
 struct ztseg_proof_msg {
     __u32 saddr[4]; /* network order; IPv4 in [0], the rest 0 */
     __u32 daddr[4];
@@ -494,6 +498,10 @@ struct ztseg_wire_key {
 };
 struct ztseg_wire_peer {
     struct ztseg_wire_key keys[ZTSEG_PROOF_KEYS];
+};
+struct ztseg_wire_ident_key {
+    __u32 peer; /* ztseg_wire_peers key */
+    __u32 identity;
 };
 /* Per socket, from connect to the SYN's proof (sk_storage). */
 struct ztseg_sk_proof {

@@ -185,6 +185,14 @@ ZTSEG_MAP struct {
     __type(value, struct ztseg_wire_peer);
 } ztseg_wire_peers SEC(".maps");
 
+/* (peer, identity) for every workload identity a peer may prove. */
+ZTSEG_MAP struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, ZTSEG_WIRE_IDENT_CAPACITY);
+    __type(key, struct ztseg_wire_ident_key);
+    __type(value, __u8);
+} ztseg_wire_idents SEC(".maps");
+
 /* A connecting socket's peer and identity, from connect to its SYN's proof. */
 ZTSEG_MAP struct {
     __uint(type, BPF_MAP_TYPE_SK_STORAGE);

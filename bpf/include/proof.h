@@ -59,6 +59,17 @@ static __always_inline int ztseg_proof_fresh(__u32 ts, __u32 now, __u32 window) 
  * identity stands) or a workload identity; INVALID otherwise. */
 ZTSEG_LOOKUP int ztseg_proof_check(const struct ztseg_pkt* pkt);
 #ifdef ZTSEG_DEFINE_LOOKUPS
+/* A valid MAC proves who holds the pair's key, not that the identity is
+ * theirs to claim: a peer proves only the workloads it hosts (or 0, the
+ * address's identity). */
+static __always_inline int ztseg_proof_hosted(__u32 peer, __u32 identity) {
+    struct ztseg_wire_ident_key k = {.peer = peer, .identity = identity};
+
+    if (identity == ZTSEG_ID_UNLABELED)
+        return ZTSEG_PROOF_VALID;
+    return bpf_map_lookup_elem(&ztseg_wire_idents, &k) ? ZTSEG_PROOF_VALID : ZTSEG_PROOF_INVALID;
+}
+
 ZTSEG_LOOKUP int ztseg_proof_check(const struct ztseg_pkt* pkt) {
     struct ztseg_wire_addr_value* a;
     struct ztseg_wire_peer* peer;
@@ -91,7 +102,7 @@ ZTSEG_LOOKUP int ztseg_proof_check(const struct ztseg_pkt* pkt) {
                                    ztseg_proof_ports(pkt->t.sport, pkt->t.dport),
                                    bpf_htonl(pkt->tcp_seq), bpf_htonl(pkt->proof_identity),
                                    bpf_htonl(pkt->proof_ts_key)) == pkt->proof_mac
-                       ? ZTSEG_PROOF_VALID
+                       ? ztseg_proof_hosted(a->peer, pkt->proof_identity)
                        : ZTSEG_PROOF_INVALID;
     }
     return ZTSEG_PROOF_INVALID; /* unknown or retired key id */

@@ -50,7 +50,8 @@ class WireProof : public FamilyTest {
     void setKeys(const std::vector<WireKey>& keys) {
         WireProofConfig c;
         c.window_s = 30;
-        c.peers.push_back({kPeerA, "host-a", {IpPrefix::parse(host(n_.web))}, keys});
+        // host A runs web and api: the only workloads its proofs may name
+        c.peers.push_back({kPeerA, "host-a", {IpPrefix::parse(host(n_.web))}, keys, {kWeb, kApi}});
         dp().setWireProof(c);
     }
     // A SYN from src:sport to dst:5432 with ISN `isn`, carrying MSS and then `proof`.
@@ -142,6 +143,9 @@ TEST_P(WireProof, ASynWithoutAValidProofIsUnproven) {
                    "a timestamp 31 s in the future");
     expectUnproven(syn(w, d, 40109, 7, proof(k1_, w, d, 40109, 7, ZTSEG_ID_HOST)),
                    "a reserved identity (the host)");
+    expectUnproven(syn(w, d, 40113, 7, proof(k1_, w, d, 40113, 7, kDb)),
+                   "a valid MAC naming a workload host A does not run (a compromised host "
+                   "speaking as another host's workload)");
 
     // the proof must be the last option, where the sender's kernel puts it
     auto p = proof(k1_, w, d, 40110, 7, kApi);
@@ -226,6 +230,9 @@ TEST_P(WireProof, ABadConfigIsRefusedWholeAndChangesNothing) {
     EXPECT_THROW(dp().setWireProof(bad), Error);
     bad.peers[0].keys = {key(4, 1, true, true)};
     bad.peers.push_back({kPeerA, "again", {IpPrefix::parse(host(n_.db))}, {}});
+    EXPECT_THROW(dp().setWireProof(bad), Error);
+    bad.peers.pop_back();
+    bad.peers[0].identities = {kApi, ZTSEG_ID_HOST};  // reserved: never a peer's to prove
     EXPECT_THROW(dp().setWireProof(bad), Error);
     // k1 is still the key in force
     expectXdp(provenSyn(40600, kApi, k1_), kXdpPass, ZTSEG_REASON_ALLOW_POLICY);

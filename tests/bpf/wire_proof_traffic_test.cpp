@@ -63,8 +63,11 @@ TEST_P(WireProofTraffic, AWorkloadsConnectionIsJudgedOnTheIdentityItProves) {
     // (its SYNs must be proven), b the peer's address to the sender (its
     // SYNs to b get a proof); one key, as two hosts share it
     WireProofConfig c;
-    c.peers.push_back(
-        {1, "host-a", {IpPrefix::parse(a + hostlen), IpPrefix::parse(b + hostlen)}, {k}});
+    c.peers.push_back({1,
+                       "host-a",
+                       {IpPrefix::parse(a + hostlen), IpPrefix::parse(b + hostlen)},
+                       {k},
+                       {kApi, kWeb}});
     dp().setWireProof(c);
     dp().attachCgroup(api_cg.path());
     dp().attachCgroup(web_cg.path());

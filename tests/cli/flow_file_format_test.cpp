@@ -122,5 +122,22 @@ TEST(FlowFileFormat, SummaryShowsItsDropsPortsAndWindow) {
     EXPECT_NE(cli::dictBlock(back, false, false).find("SUMMARY"), std::string::npos);
 }
 
+// A source whose identity a proof on the wire named says so in every text
+// form; the same flow judged on its address does not.
+TEST(FlowFileFormat, AProvenSourceSaysSoInEveryTextForm) {
+    FlowRecord r = recorded().front();
+    r.proven = true;
+    const FlowRecord back = parseOcsfLine(toOcsfLine(r));
+    ASSERT_TRUE(back.proven);
+    const std::string src = cli::sourceText(back);
+    EXPECT_EQ(src.substr(src.size() - 9), ", proven)") << src;
+    EXPECT_NE(table({back}).find(src), std::string::npos) << table({back});
+    EXPECT_NE(cli::compactLine(back, false, false).find(src), std::string::npos);
+    EXPECT_NE(cli::dictBlock(back, false, false).find(src), std::string::npos);
+    r.proven = false;
+    EXPECT_EQ(cli::sourceText(r), cli::endpointText(r.src));
+    EXPECT_EQ(table({r}).find("proven"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ztseg::flows

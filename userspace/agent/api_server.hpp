@@ -20,6 +20,7 @@
 
 #include "agent.pb.h"
 #include "common/revocation.hpp"
+#include "datapath/wire_proof.hpp"
 #include "shared/flow_hub.hpp"
 #include "shared/flow_stream.hpp"
 
@@ -42,6 +43,10 @@ struct AgentOps {
     virtual v1::StatusReply status() = 0;
     virtual v1::PolicyReply policy() = 0;  // the bundle in force
     virtual v1::RulesReply rules() = 0;    // per-rule hit counts of the rules in force
+    // The controller's pairwise wire-proof keys for `epoch`, replacing the
+    // ones in force (none: proofs off). Throws Error and changes nothing if
+    // the datapath refuses them.
+    virtual void setWireProof(const WireProofConfig& config, uint64_t epoch) = 0;
 };
 
 struct ApiOptions {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "agent/fleet_report.hpp"
+#include "agent/wire_proof_push.hpp"
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/spiffe_id.hpp"
@@ -68,6 +69,8 @@ class ControllerLink::Session {
                 apply(m.push());
             } else if (m.has_confirm()) {
                 confirm(m.confirm());
+            } else if (m.has_wire_proof()) {
+                wireProof(m.wire_proof());
             } else if (m.has_report_request()) {
                 v1::AgentMessage out;
                 *out.mutable_report() = fleetReport(link_.ops_, m.report_request().id(), nullptr,
@@ -93,6 +96,18 @@ class ControllerLink::Session {
         v1::AgentMessage out;
         *out.mutable_report() = fleetReport(link_.ops_, 0, &res);
         send(out);
+    }
+
+    // Pairwise keys for proven identity: the next status report says whether they apply.
+    void wireProof(const v1::WireProofPush& push) {
+        try {
+            link_.ops_.setWireProof(wireProofConfig(push), push.epoch());
+            spdlog::info("wire proof: epoch {} keys for {} peers in force", push.epoch(),
+                         push.peers_size());
+        } catch (const std::exception& e) {
+            spdlog::error("wire proof keys for epoch {} refused, the ones in force stay: {}",
+                          push.epoch(), e.what());
+        }
     }
 
     // The controller saw this host healthy on the generation over this link.

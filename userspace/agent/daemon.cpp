@@ -235,6 +235,28 @@ uint64_t Daemon::confirm(uint64_t generation) {
     return g;
 }
 
+void Daemon::setWireProof(const WireProofConfig& config, uint64_t epoch) {
+    awaitReady();
+    v1::WireProofStatus st;
+    st.set_epoch(epoch);
+    st.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+    try {
+        s_->enforcement->setWireProof(config);
+    } catch (const Error& e) {
+        std::lock_guard lock(s_->wire_proof_mu);
+        s_->wire_proof.set_error(e.what());  // the keys in force stay, and so does their status
+        throw;
+    }
+    size_t addresses = 0;
+    for (const WirePeer& p : config.peers) addresses += p.addresses.size();
+    st.set_peers(uint32_t(config.peers.size()));
+    st.set_addresses(uint32_t(addresses));
+    std::lock_guard lock(s_->wire_proof_mu);
+    s_->wire_proof = st;
+}
+
 void Daemon::awaitReady() {
     constexpr auto kStartBudget = std::chrono::seconds(60);
     std::unique_lock lock(ready_mu_);

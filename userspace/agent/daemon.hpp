@@ -58,6 +58,7 @@ class Daemon : public AgentOps {
     v1::StatusReply status() override;
     v1::PolicyReply policy() override;
     v1::RulesReply rules() override;
+    void setWireProof(const WireProofConfig& config, uint64_t epoch) override;
     uint16_t metricsPort() const;
 
     // `ztsegd --uninstall`: detach everything and remove every pin.

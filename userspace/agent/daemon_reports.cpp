@@ -61,6 +61,12 @@ v1::StatusReply Daemon::status() {
     r.set_previous_generation(snap.previous_generation);
     r.set_highest_generation(s_->store.highest());
     r.set_raw_sockets(snap.raw_sockets);
+    {
+        std::lock_guard lock(s_->wire_proof_mu);
+        if (s_->wire_proof.updated_unix_ms() != 0) {
+            *r.mutable_wire_proof() = s_->wire_proof;
+        }
+    }
     for (const FailsafeRule& f : snap.failsafe) {
         v1::FailsafeRule* out = r.add_failsafe();
         out->set_name(f.name);

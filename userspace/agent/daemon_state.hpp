@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,8 @@ struct Daemon::State {
     SystemdNotifier notifier;
     // Revoked peer certificates (API over TCP, controller link); replaced whole on SIGHUP.
     std::shared_ptr<const Revocation> revocation;
+    std::mutex wire_proof_mu;
+    v1::WireProofStatus wire_proof;  // under wire_proof_mu; unset until the first push
 
     std::unique_ptr<ApiServer> api;              // late: stopped before everything it calls
     std::unique_ptr<ControllerLink> controller;  // fleet management (either one)

@@ -222,6 +222,11 @@ void Enforcement::serialized(const std::function<void()>& fn) {
     fn();
 }
 
+void Enforcement::setWireProof(const WireProofConfig& config) {
+    std::lock_guard lock(mu_);
+    dp_->setWireProof(config);
+}
+
 uint64_t Enforcement::rollback(const SwitchHooks& hooks) {
     std::lock_guard lock(mu_);
     uint64_t prev = dp_->previousGeneration();

@@ -103,6 +103,8 @@ class Enforcement {
                      const std::function<void(uint64_t from, uint64_t to)>& done);
     // Runs fn ordered with every change (a confirmation against applies).
     void serialized(const std::function<void()>& fn);
+    // Pairwise wire-proof keys (Datapath::setWireProof), ordered with every change.
+    void setWireProof(const WireProofConfig& config);
     // Workload cgroups that appeared or left (the cgroup watcher's events).
     void syncCgroups();
     // Interfaces that appeared, left or changed (the link watcher's events).

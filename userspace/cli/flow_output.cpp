@@ -61,9 +61,9 @@ std::string compactLine(const flows::FlowRecord& r, bool color, bool show_node) 
     if (show_node) {
         line += " [" + (r.host.empty() ? std::string("?") : r.host) + "]";
     }
-    line += ": " + endpointText(r.src) + " -> " + endpointText(r.dst) + " " + protocolText(r) +
-            " " + directionText(r.direction) + " " + verdictText(r.verdict, color) + " (" +
-            r.reason + " at " + r.hook;
+    line += ": " + sourceText(r) + " -> " + endpointText(r.dst) + " " + protocolText(r) + " " +
+            directionText(r.direction) + " " + verdictText(r.verdict, color) + " (" + r.reason +
+            " at " + r.hook;
     if (std::string rule = ruleText(r); !rule.empty()) {
         line += (r.summary ? ", " : ", rule ") + rule;
     }
@@ -76,7 +76,7 @@ std::string dictBlock(const flows::FlowRecord& r, bool color, bool show_node) {
     if (show_node) {
         rows.push_back({"NODE", r.host.empty() ? "?" : r.host});
     }
-    rows.push_back({"SOURCE", endpointText(r.src)});
+    rows.push_back({"SOURCE", sourceText(r)});
     rows.push_back({"DESTINATION", endpointText(r.dst)});
     rows.push_back({"PROTOCOL", protocolText(r)});
     rows.push_back({"DIRECTION", directionText(r.direction)});

@@ -50,6 +50,14 @@ std::string endpointText(const flows::FlowEndpoint& ep) {
     return addr + " (" + who + ")";
 }
 
+std::string sourceText(const flows::FlowRecord& r) {
+    std::string s = endpointText(r.src);
+    if (r.proven && !s.empty() && s.back() == ')') {
+        s.insert(s.size() - 1, ", proven");
+    }
+    return s;
+}
+
 std::string protocolText(const flows::FlowRecord& r) {
     std::string proto = r.protocol_name;
     if (r.protocol == 1 || r.protocol == 58) {
@@ -104,14 +112,9 @@ std::vector<std::string> FlowTable::header() const {
 
 std::vector<std::string> FlowTable::row(const flows::FlowRecord& r) const {
     std::string rule = ruleText(r);
-    std::vector<std::string> cells = {flowTime(r.time),
-                                      endpointText(r.src),
-                                      endpointText(r.dst),
-                                      protocolText(r),
-                                      r.verdict,
-                                      r.reason,
-                                      r.hook,
-                                      rule.empty() ? "-" : rule};
+    std::vector<std::string> cells = {
+        flowTime(r.time), sourceText(r), endpointText(r.dst),      protocolText(r), r.verdict,
+        r.reason,         r.hook,        rule.empty() ? "-" : rule};
     if (show_node_) {
         cells.insert(cells.begin() + 1, r.host.empty() ? "?" : r.host);
     }

@@ -17,6 +17,9 @@ std::string flowTime(std::chrono::system_clock::time_point t);
 std::string isoTime(std::chrono::system_clock::time_point t);
 // "10.10.1.10:41000 (web)", "10.0.0.9 (unlabeled)", IPv6 as "[fd00::1]:80 (web)".
 std::string endpointText(const flows::FlowEndpoint& ep);
+// The source as endpointText, marked "proven" when its identity came from a
+// proof on the wire (docs/datapath.md#proven-identity), not from its address.
+std::string sourceText(const flows::FlowRecord& r);
 
 // "tcp", "icmp 8/0" (type/code).
 std::string protocolText(const flows::FlowRecord& r);

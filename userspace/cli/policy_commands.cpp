@@ -271,6 +271,7 @@ int runExplain(const ExplainArgs& a) {
                       {"reason", r.reason},
                       {"generation", r.generation},
                       {"source", endpointText(r.src)},
+                      {"proven", r.proven},
                       {"destination", endpointText(r.dst)}};
         j["event_side"] = {{"at", side.at},
                            {"verdict", side.verdict},
@@ -281,8 +282,11 @@ int runExplain(const ExplainArgs& a) {
         return kExitOk;
     }
     std::cout << "event: " << flowTime(r.time) << " " << r.host << " " << r.hook << ": "
-              << endpointText(r.src) << " -> " << endpointText(r.dst) << " " << r.protocol_name
-              << "\n"
+              << sourceText(r) << " -> " << endpointText(r.dst) << " " << r.protocol_name << "\n"
+              << (r.proven ? "  source identity: proven on the wire (the SYN's proof named it, "
+                             "under the key its host shares with this one), not looked up from "
+                             "the address\n"
+                           : std::string())
               << "  recorded: " << r.verdict << " (" << r.reason << ")"
               << (r.rule_id ? " by rule " + std::to_string(r.rule_id) : std::string())
               << ", generation " << r.generation << "\n"

@@ -85,6 +85,14 @@ std::string statusText(const v1::StatusReply& st) {
     if (!st.raw_sockets().empty()) {
         out += "raw sockets of enforced workloads: " + st.raw_sockets() + "\n";
     }
+    if (st.has_wire_proof()) {
+        const v1::WireProofStatus& w = st.wire_proof();
+        out += w.peers() == 0 ? "proven identity on the wire: off (no peers from the controller)"
+                              : "proven identity on the wire: key epoch " +
+                                    std::to_string(w.epoch()) + ", " + std::to_string(w.peers()) +
+                                    " peer hosts (" + std::to_string(w.addresses()) + " prefixes)";
+        out += w.error().empty() ? "\n" : "; last key push REFUSED: " + w.error() + "\n";
+    }
     out += confirmText(st);
 
     out += "\ninterfaces (XDP/tcx): " + std::to_string(st.interfaces_size()) + "\n";

@@ -67,6 +67,18 @@ bool AgentSessions::confirm(const std::string& host, uint64_t generation) {
     return s->write(m);
 }
 
+bool AgentSessions::send(const std::string& host, const v1::ControllerMessage& m) {
+    auto s = find(host);
+    return s && s->write(m);
+}
+
+std::vector<std::string> AgentSessions::hosts() {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [host, s] : sessions_) out.push_back(host);
+    return out;
+}
+
 void AgentSessions::requestReport(const std::string& host, uint64_t id, bool rules) {
     if (auto s = find(host)) {
         v1::ControllerMessage m;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "controller.grpc.pb.h"
 #include "controller/distributor.hpp"
@@ -54,6 +55,9 @@ class AgentSessions : public Distributor {
     void requestReport(const std::string& host, uint64_t id, bool rules) override;
     // The host may keep `generation`: ends its confirm window. False if not sent.
     bool confirm(const std::string& host, uint64_t generation);
+    // Any other message to the host's stream. False if not sent.
+    bool send(const std::string& host, const v1::ControllerMessage& m);
+    std::vector<std::string> hosts();                             // with an open stream
     void publishStable(uint64_t, const std::string&) override {}  // pushed per host
     void publishRollout(const v1::RolloutStatus&) override {}
 

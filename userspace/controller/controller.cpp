@@ -127,6 +127,10 @@ void Controller::start() {
     } else {
         sessions_ = std::make_unique<AgentSessions>(cfg_.rollout.confirm_within_ms);
         dist_ = sessions_.get();
+        wire_keys_ = std::make_unique<WireKeyPusher>(cfg_, *sessions_, [this] {
+            std::lock_guard lock(mu_);
+            return workloadIdentities();
+        });
         if (cfg_.rollout.confirm_within_ms != 0) {
             auto_confirm_ = std::make_unique<AutoConfirm>(
                 std::chrono::milliseconds(cfg_.rollout.confirm_settle_ms),
@@ -330,6 +334,22 @@ void Controller::rollout(Release next) {
 }
 
 // ---- distribution ----
+
+std::map<std::string, uint32_t> Controller::workloadIdentities() const {
+    std::map<std::string, uint32_t> out;
+    for (const std::optional<Release>* r : {&stable_, &rolling_}) {
+        if (*r && (*r)->policy) {
+            for (const auto& w : (*r)->policy->workloads) out[w.name] = w.identity;
+        }
+    }
+    return out;
+}
+
+void Controller::releasesChanged() {
+    if (wire_keys_) {
+        wire_keys_->pushAll();
+    }
+}
 
 const Release* Controller::desiredFor(const std::string& host) const {
     if (rolling_ && included_.count(host)) {

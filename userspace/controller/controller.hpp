@@ -27,6 +27,7 @@
 #include "controller/controller_config.hpp"
 #include "controller/delta_cache.hpp"
 #include "controller/fleet.hpp"
+#include "controller/wire_key_pusher.hpp"
 #include "flows/jsonl_sink.hpp"
 #include "policy/compiler.hpp"
 #include "policy/signing.hpp"
@@ -74,6 +75,7 @@ class Controller {
     Fleet& fleet() { return fleet_; }
     AgentSessions* sessions() { return sessions_.get(); }
     AutoConfirm* autoConfirm() { return auto_confirm_.get(); }  // null: no confirm windows
+    WireKeyPusher* wireKeys() { return wire_keys_.get(); }      // null: etcd mode
     bool collectsFlows() const { return flow_sink_ != nullptr; }
     void onFlow(const v1::FlowEvent& e);
     FlowHub& flowHub() { return flow_hub_; }
@@ -91,6 +93,10 @@ class Controller {
     void rollout(Release next);
     void reconcile();
     const Release* desiredFor(const std::string& host) const;
+    // Workload name -> identity in the stable and the rolling release (under mu_).
+    std::map<std::string, uint32_t> workloadIdentities() const;
+    // The releases changed: hosts' wire-proof identities may have (not under mu_).
+    void releasesChanged();
     // Waits for pred over the fleet, pushing lagging hosts meanwhile.
     bool waitHosts(const std::function<bool(const Fleet::Hosts&)>& pred,
                    std::chrono::milliseconds timeout);
@@ -104,6 +110,7 @@ class Controller {
     Fleet fleet_;
     std::unique_ptr<AgentSessions> sessions_;    // direct mode
     std::unique_ptr<AutoConfirm> auto_confirm_;  // direct mode with rollout.confirm_within_ms
+    std::unique_ptr<WireKeyPusher> wire_keys_;   // direct mode
     std::unique_ptr<Distributor> etcd_;          // etcd mode
     Distributor* dist_ = nullptr;
     std::unique_ptr<flows::JsonlSink> flow_sink_;

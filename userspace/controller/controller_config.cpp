@@ -4,6 +4,7 @@
 #include "common/error.hpp"
 #include "common/file.hpp"
 #include "common/spiffe_id.hpp"
+#include "model/ip_prefix.hpp"
 #include "shared/confirm_duration.hpp"
 
 namespace ztseg::controller {
@@ -15,12 +16,51 @@ ControllerConfig parseControllerConfig(const std::string& text, const std::strin
     auto& ro = c.rollout;
     auto hosts = [&](const yaml::Node& n) {
         if (!n.isMap()) {
-            r.error(n, "expected hosts to map host names to {labels: {...}}");
+            r.error(n, "expected hosts to map host names to {labels: {...}, addresses: [...]}");
             return;
         }
+        std::vector<std::pair<IpPrefix, std::string>> seen;  // one host per address
         for (const auto& [k, v] : n.entries()) {
             auto& labels = c.host_labels[k.scalar()];
-            r.fields(v, "hosts." + k.scalar(), {{"labels", r.strMap(labels)}});
+            auto addresses = [&, host = k.scalar()](const yaml::Node& list) {
+                if (!list.isSequence()) {
+                    r.error(list, "expected a list of addresses or prefixes");
+                    return;
+                }
+                for (const yaml::Node& item : list.items()) {
+                    try {
+                        IpPrefix p = IpPrefix::parse(item.scalar());
+                        for (const auto& [q, other] : seen) {
+                            if (q.contains(p) || p.contains(q)) {
+                                r.error(item, p.str() + " overlaps " + q.str() + " of host '" +
+                                                  other + "': an address belongs to one host");
+                            }
+                        }
+                        seen.emplace_back(p, host);
+                        c.host_addresses[host].push_back(p.str());
+                    } catch (const Error& e) {
+                        r.error(item, e.what());
+                    }
+                }
+            };
+            r.fields(v, "hosts." + k.scalar(),
+                     {{"labels", r.strMap(labels)},
+                      {"addresses", addresses},
+                      {"workloads", r.strList(c.host_workloads[k.scalar()])}});
+        }
+    };
+    auto& wp = c.wire_proof;
+    auto wire_proof = [&](const yaml::Node& n) {
+        r.fields(n, "wire_proof",
+                 {{"secret_file", r.str(wp.secret_file)},
+                  {"rotate_every_s", r.num(wp.rotate_every_s, 6, 365u * 86400)},
+                  {"overlap_s", r.num(wp.overlap_s, 1, 86400)},
+                  {"window_s", r.num(wp.window_s, 1, 3600)}});
+        if (uint64_t(wp.overlap_s) * 3 > wp.rotate_every_s) {
+            r.error(n, "wire_proof.overlap_s " + std::to_string(wp.overlap_s) +
+                           " must be at most a third of rotate_every_s (" +
+                           std::to_string(wp.rotate_every_s) +
+                           "): at most two keys are in force at once");
         }
     };
     auto waves = [&](const yaml::Node& n) {
@@ -68,6 +108,7 @@ ControllerConfig parseControllerConfig(const std::string& text, const std::strin
                                     {"hosts", r.strList(c.revoked_hosts)}});
                       }},
                      {"hosts", hosts},
+                     {"wire_proof", wire_proof},
                      {"rollout",
                       [&](const yaml::Node& n) {
                           r.fields(n, "rollout",
@@ -132,6 +173,11 @@ ControllerConfig parseControllerConfig(const std::string& text, const std::strin
             r.error(*doc.get("fleet"), "fleet '" + c.fleet +
                                            "' is not a SPIFFE trust domain (lowercase letters, "
                                            "digits, '.', '-', '_'): no certificate could name it");
+        }
+        if (!wp.secret_file.empty() && c.listen.empty()) {
+            r.error(*doc.get("wire_proof"),
+                    "wire_proof needs direct mode (api.listen): keys travel only over the agents' "
+                    "mutual-TLS streams, never through etcd");
         }
         if (!c.listen.empty() && (c.tls.cert.empty() || c.tls.key.empty() || c.tls.ca.empty())) {
             r.error(*doc.get("api"), "api.listen needs api.tls.cert, key and ca (mutual TLS only)");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/tls_config.hpp"
+#include "controller/wire_keys.hpp"
 
 namespace ztseg::controller {
 
@@ -45,6 +46,13 @@ struct ControllerConfig {
     std::vector<std::string> revoked_serials;  // agent certificates refused (hex serials)
     std::vector<std::string> revoked_hosts;    // host names refused
     std::map<std::string, std::map<std::string, std::string>> host_labels;  // `hosts`
+    // `hosts.<name>.addresses`: the prefixes only that host sends from (its
+    // workloads' and its own), canonical text; one host per address.
+    std::map<std::string, std::vector<std::string>> host_addresses;
+    // `hosts.<name>.workloads`: the workloads (policy names) the host runs,
+    // the only identities its wire proofs may name.
+    std::map<std::string, std::vector<std::string>> host_workloads;
+    WireProofSettings wire_proof;  // proven identity on the wire (direct mode)
     RolloutConfig rollout;
     std::string flow_file;  // fleet-wide OCSF JSON lines; empty: flows are not collected
     uint64_t flow_file_max_bytes = 100ull << 20;

@@ -46,6 +46,9 @@ class ControllerServer::Service final : public v1::Controller::Service {
                              m.hello().highest_generation());
         spdlog::info("agent {} connected from {} at generation {}", host, ctx->peer(),
                      m.hello().generation());
+        if (WireKeyPusher* w = c_.wireKeys()) {
+            w->pushTo(host);  // its pairwise keys before anything else
+        }
         if (c_.collectsFlows()) {
             v1::ControllerMessage sub;
             sub.mutable_flows();

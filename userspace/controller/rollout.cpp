@@ -71,6 +71,7 @@ void Rollout::run() {
         c_.rolling_ = next_;
         c_.included_.clear();
     }
+    c_.releasesChanged();  // its workloads may prove their identities before it arrives
     for (size_t i = 0; i < waves_.size(); ++i) {
         const Wave& wave = waves_[i];
         status_.set_wave(uint32_t(i));
@@ -192,6 +193,7 @@ void Rollout::finish() {
         c_.rolling_.reset();
         c_.included_.clear();
     }
+    c_.releasesChanged();
     c_.dist_->publishStable(g, next_.signed_bundle);
     status_.set_state("done");
     c_.setRollout(status_);
@@ -218,10 +220,13 @@ bool Rollout::halt(const std::string& reason, uint32_t wave) {
     }
     if (!back) {
         // Nothing to go back to: the hosts that took it keep it, nobody else gets it.
-        std::lock_guard lock(c_.mu_);
-        c_.rolling_.reset();
-        c_.included_.clear();
-        c_.rollout_status_ = st;
+        {
+            std::lock_guard lock(c_.mu_);
+            c_.rolling_.reset();
+            c_.included_.clear();
+            c_.rollout_status_ = st;
+        }
+        c_.releasesChanged();
         c_.event("rollback-impossible", failed.generation,
                  {{"reason", "no earlier stable generation"}});
         return false;
@@ -236,6 +241,7 @@ bool Rollout::halt(const std::string& reason, uint32_t wave) {
         c_.rolling_.reset();
         c_.included_.clear();
     }
+    c_.releasesChanged();
     st.set_rollback_generation(rb.generation);
     c_.setRollout(st);
     c_.dist_->publishStable(rb.generation, rb.signed_bundle);

@@ -271,7 +271,7 @@ class Datapath {
     BpfMap ct_, frags_, flowcache_, counters_, evstats_, ratelimit_, srclimit_, events_;
     BpfMap ct_new_, ctstats_, cg_pending_, cg_names_, cg_guards_;
     BpfMap rule_hits_, rule_slots_, failsafe_;
-    BpfMap wire_addrs_, wire_peers_, sk_proofs_;
+    BpfMap wire_addrs_, wire_peers_, wire_idents_, sk_proofs_;
     mutable std::unique_ptr<RuleCounterTable> rule_table_;  // loaded at first use
     std::map<uint64_t, int> endpoint_levels_;               // cgroup id -> level, as found
     UniqueFd xdp_prog_, xdp_l3_prog_;                       // Ethernet first, IP first

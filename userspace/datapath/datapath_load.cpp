@@ -115,8 +115,8 @@ UniqueFd dupFd(int fd, const std::string& what) {
 // maps are listed here (pointers to members need the friendship); the
 // per-generation ones come from kSlotMaps.
 struct DatapathMaps {
-    static const std::array<MapSpec, 21>& shared() {
-        static const std::array<MapSpec, 21> k = {{
+    static const std::array<MapSpec, 22>& shared() {
+        static const std::array<MapSpec, 22> k = {{
             {"ztseg_config", &Datapath::config_},
             {"ztseg_slots", &Datapath::slots_},
             {"ztseg_ct", &Datapath::ct_},
@@ -137,6 +137,7 @@ struct DatapathMaps {
             {"ztseg_failsafe", &Datapath::failsafe_},
             {"ztseg_wire_addrs", &Datapath::wire_addrs_},
             {"ztseg_wire_peers", &Datapath::wire_peers_},
+            {"ztseg_wire_idents", &Datapath::wire_idents_},
             {"ztseg_sk_proofs", &Datapath::sk_proofs_},
         }};
         return k;

@@ -58,6 +58,13 @@ ztseg_wire_peer wirePeerValue(const WirePeer& p) {
         v.keys[i].id = k.id;
         v.keys[i].flags = (k.send ? ZTSEG_WKF_SEND : 0u) | (k.accept ? ZTSEG_WKF_ACCEPT : 0u);
     }
+    for (uint32_t id : p.identities) {
+        if (id < ZTSEG_ID_USER_MIN) {
+            throw Error("wire proof: peer '" + p.name + "' may prove identity " +
+                        std::to_string(id) + ": only workload identities (>= " +
+                        std::to_string(ZTSEG_ID_USER_MIN) + ") are a peer's to prove");
+        }
+    }
     return v;
 }
 
@@ -85,18 +92,21 @@ std::vector<uint8_t> bytesOf(const Key& k) {
 
 void Datapath::setWireProof(const WireProofConfig& config) {
     std::set<uint32_t> peer_ids;
-    size_t addresses = 0;
+    size_t addresses = 0, identities = 0;
     for (const WirePeer& p : config.peers) {
         if (!peer_ids.insert(p.id).second) {
             throw Error("wire proof: peer id " + std::to_string(p.id) + " is used twice");
         }
         addresses += p.addresses.size();
+        identities += p.identities.size();
     }
-    if (config.peers.size() > ZTSEG_WIRE_PEER_CAPACITY || addresses > ZTSEG_WIRE_ADDR_CAPACITY) {
+    if (config.peers.size() > ZTSEG_WIRE_PEER_CAPACITY || addresses > ZTSEG_WIRE_ADDR_CAPACITY ||
+        identities > ZTSEG_WIRE_IDENT_CAPACITY) {
         throw Error("wire proof: " + std::to_string(config.peers.size()) + " peers with " +
-                    std::to_string(addresses) + " addresses; the datapath holds " +
-                    std::to_string(ZTSEG_WIRE_PEER_CAPACITY) + " and " +
-                    std::to_string(ZTSEG_WIRE_ADDR_CAPACITY));
+                    std::to_string(addresses) + " addresses and " + std::to_string(identities) +
+                    " identities; the datapath holds " + std::to_string(ZTSEG_WIRE_PEER_CAPACITY) +
+                    ", " + std::to_string(ZTSEG_WIRE_ADDR_CAPACITY) + " and " +
+                    std::to_string(ZTSEG_WIRE_IDENT_CAPACITY));
     }
     if (config.window_s == 0 || config.window_s > 3600) {
         throw Error("wire proof: window " + std::to_string(config.window_s) +
@@ -107,11 +117,18 @@ void Datapath::setWireProof(const WireProofConfig& config) {
     for (const WirePeer& p : config.peers) values.push_back(wirePeerValue(p));
 
     writeConfig(ZTSEG_CFG_PROOF_WINDOW_S, config.window_s);
-    std::set<std::vector<uint8_t>> wanted_peers, wanted_addrs;
+    std::set<std::vector<uint8_t>> wanted_peers, wanted_addrs, wanted_idents;
     for (size_t i = 0; i < config.peers.size(); ++i) {
         const WirePeer& p = config.peers[i];
-        wire_peers_.update(&p.id, &values[i]);  // keys before the addresses that need them
+        // keys and identities before the addresses that make them needed
+        wire_peers_.update(&p.id, &values[i]);
         wanted_peers.insert(bytesOf(p.id));
+        for (uint32_t id : p.identities) {
+            ztseg_wire_ident_key k{p.id, id};
+            const uint8_t one = 1;
+            wire_idents_.update(&k, &one);
+            wanted_idents.insert(bytesOf(k));
+        }
     }
     for (const WirePeer& p : config.peers) {
         ztseg_wire_addr_value v{};
@@ -123,6 +140,7 @@ void Datapath::setWireProof(const WireProofConfig& config) {
         }
     }
     eraseStale<ztseg_wire_addr_key>(wire_addrs_, wanted_addrs);
+    eraseStale<ztseg_wire_ident_key>(wire_idents_, wanted_idents);
     eraseStale<uint32_t>(wire_peers_, wanted_peers);
 }
 

@@ -28,6 +28,9 @@ struct WirePeer {
     std::string name;
     std::vector<IpPrefix> addresses;
     std::vector<WireKey> keys;
+    // The workload identities it hosts: the only ones its proofs may name
+    // (besides 0, "my address's identity"). Empty: it proves no workload.
+    std::vector<uint32_t> identities;
 };
 
 struct WireProofConfig {

@@ -10,6 +10,7 @@
 #include "agent/controller_link.hpp"
 #include "agent/etcd_link.hpp"
 #include "common/error.hpp"
+#include "common/unix_time.hpp"
 #include "shared/flow_hub.hpp"
 
 namespace ztseg::bench {
@@ -147,9 +148,7 @@ void SimAgent::setWireProof(const WireProofConfig& config, uint64_t epoch) {
     std::lock_guard lock(mu_);
     wire_proof_.set_epoch(epoch);
     wire_proof_.set_peers(uint32_t(config.peers.size()));
-    wire_proof_.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+    wire_proof_.set_updated_unix_ms(unixMillis());
 }
 
 v1::PolicyReply SimAgent::policy() {

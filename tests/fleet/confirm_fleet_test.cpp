@@ -58,13 +58,7 @@ class FleetConfirm : public ::testing::Test {
             },
             timeout);
     }
-    v1::StatusReply agentStatus(int i) {
-        v1::StatusReply r;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-        lab_->agentApi(i)->Status(&ctx, {}, &r);
-        return r;
-    }
+    v1::StatusReply agentStatus(int i) { return lab_->agentStatus(i); }
     size_t events(const std::string& what, uint64_t g) {
         size_t n = 0;
         for (const auto& e : lab_->rolloutLog()) {

@@ -310,9 +310,13 @@ v1::FleetStatusReply FleetLab::fleetStatus() const {
     return r;
 }
 
-uint64_t FleetLab::agentGeneration(int i) const {
+v1::StatusReply FleetLab::agentStatus(int i) const {
     v1::StatusReply r;
-    return agentApi(i)->Status(withDeadline(5s).get(), {}, &r).ok() ? r.generation() : 0;
+    return agentApi(i)->Status(withDeadline(5s).get(), {}, &r).ok() ? r : v1::StatusReply();
+}
+
+uint64_t FleetLab::agentGeneration(int i) const {
+    return agentStatus(i).generation();
 }
 
 v1::ReloadReply FleetLab::reload() const {

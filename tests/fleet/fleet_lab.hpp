@@ -58,6 +58,7 @@ class FleetLab {
     std::unique_ptr<v1::Controller::Stub> controller() const;
     std::unique_ptr<v1::Agent::Stub> agentApi(int i) const;
     v1::FleetStatusReply fleetStatus() const;  // empty reply if unreachable
+    v1::StatusReply agentStatus(int i) const;  // empty reply if unreachable
     uint64_t agentGeneration(int i) const;     // 0 if unreachable
     v1::ReloadReply reload() const;            // blocks for the rollout
     grpc::Status applyTo(int i, const std::string& bundle) const;

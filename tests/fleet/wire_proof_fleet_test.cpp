@@ -133,13 +133,7 @@ class WireProofFleet : public ::testing::Test {
                "    ingress: [{from: [{selector: {matchLabels: {app: api}}}], ports: [{port: "
             << kServerPort << ", protocol: tcp}]}]\n";
     }
-    v1::StatusReply status(int i) {
-        v1::StatusReply r;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-        lab_->agentApi(i)->Status(&ctx, {}, &r);
-        return r;
-    }
+    v1::StatusReply status(int i) { return lab_->agentStatus(i); }
     // connect() from agent0's cgroup `cg` to the server: 0 or errno.
     int connectFrom(Cgroup2* cg, std::chrono::milliseconds timeout = 3s) {
         Child c(lab_->agents[0].ns.get(), cg, [timeout] {

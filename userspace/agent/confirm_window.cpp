@@ -8,17 +8,9 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/unix_time.hpp"
 
 namespace ztseg::agent {
-namespace {
-
-int64_t nowUnixMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-}  // namespace
 
 ConfirmWindow::ConfirmWindow(GenerationStore& store, Enforcement& enforcement)
     : store_(store), enf_(enforcement) {}
@@ -77,7 +69,7 @@ void ConfirmWindow::resume() {
                         persist(p);
                     }
                     pending_ = p;
-                    int64_t left = p.deadline_unix_ms - nowUnixMs();
+                    int64_t left = p.deadline_unix_ms - unixMillis();
                     spdlog::warn(
                         "generation {} awaits confirmation (recorded in {}): {} left, then back "
                         "to generation {}",
@@ -145,7 +137,7 @@ Enforcement::SwitchHooks ConfirmWindow::hooks(uint32_t window_ms) {
         }
         next.generation = to;
         next.window_ms = window_ms;
-        next.deadline_unix_ms = nowUnixMs() + window_ms;
+        next.deadline_unix_ms = unixMillis() + window_ms;
         persist(next);
         spdlog::info(
             "generation {} applied with a confirm window of {}: unless confirmed, back to "
@@ -184,7 +176,7 @@ uint64_t ConfirmWindow::confirm(uint64_t generation) {
     persist(std::nullopt);
     store_.dropReturnPoint();
     spdlog::info("generation {} confirmed, {} ms before its deadline", p.generation,
-                 std::max<int64_t>(0, p.deadline_unix_ms - nowUnixMs()));
+                 std::max<int64_t>(0, p.deadline_unix_ms - unixMillis()));
     return p.generation;
 }
 
@@ -211,7 +203,7 @@ void ConfirmWindow::run() {
             continue;
         }
         const int64_t due = std::max(pending_->deadline_unix_ms, retry_at_ms_);
-        const int64_t left = due - nowUnixMs();
+        const int64_t left = due - unixMillis();
         if (left > 0) {
             // Bounded: the wall clock the deadline is written in may be set meanwhile.
             cv_.wait_for(lock, std::chrono::milliseconds(std::min<int64_t>(left, 1000)));
@@ -231,7 +223,7 @@ void ConfirmWindow::expire(const std::string& why) {
         enf_.restore(
             [&]() -> std::optional<std::string> {
                 std::lock_guard lock(mu_);
-                if (!pending_ || nowUnixMs() < pending_->deadline_unix_ms) {
+                if (!pending_ || unixMillis() < pending_->deadline_unix_ms) {
                     return std::nullopt;  // confirmed or re-armed meanwhile
                 }
                 was = pending_;
@@ -258,14 +250,14 @@ void ConfirmWindow::expire(const std::string& why) {
                               formatWindow(was->window_ms) + (why.empty() ? "" : " (" + why + ")") +
                               "; rolled back to " + std::to_string(to);
                 corrupt_ = false;
-                last_ = AutoRollbackRecord{from, to, was->window_ms, nowUnixMs(), reason};
+                last_ = AutoRollbackRecord{from, to, was->window_ms, unixMillis(), reason};
                 ++rollbacks_;
                 retry_at_ms_ = 0;
                 spdlog::warn("{}", reason);
             });
     } catch (const std::exception& e) {
         std::lock_guard lock(mu_);
-        retry_at_ms_ = nowUnixMs() + 1000;
+        retry_at_ms_ = unixMillis() + 1000;
         spdlog::error("returning to the last confirmed generation failed: {}; trying again in 1 s",
                       e.what());
     }

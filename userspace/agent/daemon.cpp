@@ -30,6 +30,7 @@
 #include "common/revocation.hpp"
 #include "common/signals.hpp"
 #include "common/unique_fd.hpp"
+#include "common/unix_time.hpp"
 #include "common/version.hpp"
 #include "datapath/event_reader.hpp"
 #include "flows/enrich.hpp"
@@ -239,9 +240,7 @@ void Daemon::setWireProof(const WireProofConfig& config, uint64_t epoch) {
     awaitReady();
     v1::WireProofStatus st;
     st.set_epoch(epoch);
-    st.set_updated_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count());
+    st.set_updated_unix_ms(unixMillis());
     try {
         s_->enforcement->setWireProof(config);
     } catch (const Error& e) {

@@ -1,6 +1,6 @@
 #include "agent/fleet_report.hpp"
 
-#include <chrono>
+#include "common/unix_time.hpp"
 
 namespace ztseg::agent {
 
@@ -10,9 +10,7 @@ v1::Report fleetReport(AgentOps& ops, uint64_t request_id, const v1::ApplyResult
     r.set_request_id(request_id);
     *r.mutable_status() = ops.status();
     r.set_highest_generation(r.status().highest_generation());
-    r.set_time_unix_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count());
+    r.set_time_unix_ms(unixMillis());
     if (apply != nullptr) {
         *r.mutable_apply() = *apply;
     }

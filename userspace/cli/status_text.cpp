@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "common/error.hpp"
+#include "common/unix_time.hpp"
 
 namespace ztseg::cli {
 
@@ -49,9 +50,7 @@ std::string confirmText(const v1::StatusReply& st) {
     std::string out;
     if (st.has_confirm_pending()) {
         const auto& p = st.confirm_pending();
-        const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+        const int64_t now = unixMillis();
         const int64_t left = std::max<int64_t>(0, p.deadline_unix_ms() - now);
         out += "confirm pending: generation " + std::to_string(p.generation()) + " rolls back to " +
                std::to_string(p.return_to()) + " in " + std::to_string((left + 999) / 1000) +

@@ -2,12 +2,6 @@
 
 namespace ztseg::controller {
 
-int64_t unixMillis() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 std::pair<uint64_t, uint64_t> dropCounts(const v1::StatusReply& st) {
     static const char* const kDropReasons[] = {"unlabeled",    "policy-deny", "default-deny",
                                                "malformed",    "fragment",    "raw-socket",

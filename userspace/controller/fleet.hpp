@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unix_time.hpp"
 #include "controller.pb.h"
 
 namespace ztseg::controller {
@@ -68,7 +69,5 @@ class Fleet {
     Hosts hosts_;
     std::function<void()> on_change_;
 };
-
-int64_t unixMillis();
 
 }  // namespace ztseg::controller

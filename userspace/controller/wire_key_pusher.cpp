@@ -7,16 +7,11 @@
 
 #include "common/error.hpp"
 #include "common/file.hpp"
+#include "common/unix_time.hpp"
 
 namespace ztseg::controller {
 
 namespace {
-
-int64_t nowUnixS() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 std::string loadSecret(const std::string& path) {
     if (path.empty()) {
@@ -89,12 +84,15 @@ WireFleet WireKeyPusher::wireFleet() const {
 
 void WireKeyPusher::pushTo(const std::string& host) {
     std::lock_guard lock(mu_);
-    pushLocked(host, nowUnixS(), wireFleet());
+    pushLocked(host, unixSeconds(), wireFleet());
 }
 
 void WireKeyPusher::pushAll() {
+    if (secret_.empty()) {
+        return;  // hosts were told "proofs off" when they connected; a new policy changes nothing
+    }
     std::lock_guard lock(mu_);
-    pushAllLocked(nowUnixS());
+    pushAllLocked(unixSeconds());
 }
 
 void WireKeyPusher::pushAllLocked(int64_t now) {
@@ -115,14 +113,14 @@ void WireKeyPusher::pushLocked(const std::string& host, int64_t now, const WireF
 
 void WireKeyPusher::run() {
     std::unique_lock lock(mu_);
-    int64_t next = wireKeyPlan(settings_, nowUnixS()).next_change_unix_s;
+    int64_t next = wireKeyPlan(settings_, unixSeconds()).next_change_unix_s;
     while (!stop_) {
         cv_.wait_until(lock, std::chrono::system_clock::time_point(std::chrono::seconds(next)),
-                       [&] { return stop_ || nowUnixS() >= next; });
+                       [&] { return stop_ || unixSeconds() >= next; });
         if (stop_) {
             break;
         }
-        const int64_t now = nowUnixS();
+        const int64_t now = unixSeconds();
         pushAllLocked(now);
         next = wireKeyPlan(settings_, now).next_change_unix_s;
     }
